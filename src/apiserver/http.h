@@ -1,0 +1,80 @@
+// The contract between the HTTP(S) transport (apiserver/server) and request handlers
+// (apiserver/rest, discovery, health): a decoded Request and a ResponseWriter that can
+// answer once, or stream (chunked) for watch and log follow.
+//
+// Threading: the transport runs its sockets on an asio event loop; Handler::Handle is called on
+// a worker thread and may block briefly (store writes). A streaming handler keeps the writer
+// and calls Write() from any thread; writes are posted to the connection's event loop.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+
+namespace tug::apiserver {
+
+struct UserInfo {
+  std::string name;
+  std::string uid;
+  std::vector<std::string> groups;
+};
+
+struct Request {
+  std::string method;     // "GET", "POST", "PUT", "PATCH", "DELETE"
+  std::string path;       // percent-decoded path without the query, e.g. "/api/v1/namespaces/default/pods"
+  std::string raw_query;  // as received, without '?'
+  std::vector<std::pair<std::string, std::string>> query;    // decoded, in order
+  std::vector<std::pair<std::string, std::string>> headers;  // names as received
+  std::string body;
+  UserInfo user;          // set by the transport after authentication
+  std::string remote_addr;
+
+  // First value of a query parameter, or def.
+  std::string Query(std::string_view name, std::string_view def = "") const;
+  bool HasQuery(std::string_view name) const;
+  std::vector<std::string> QueryAll(std::string_view name) const;
+  // Header value by case-insensitive name, or "".
+  std::string Header(std::string_view name) const;
+};
+
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // A complete response. Call at most once, and not after StartStream.
+  virtual void Send(int code, std::string content_type, std::string body,
+                    std::vector<std::pair<std::string, std::string>> extra_headers = {}) = 0;
+  // Begins a chunked streaming response.
+  virtual void StartStream(int code, std::string content_type) = 0;
+  // Queues one chunk. Non-blocking. Returns false when the client has gone or has fallen
+  // too far behind (the stream is then being closed; stop writing).
+  virtual bool Write(std::string chunk) = 0;
+  // Ends the stream.
+  virtual void Finish() = 0;
+  // Runs cb once when the connection closes or the response completes (from any thread).
+  // If already closed, runs cb at once.
+  virtual void OnClose(std::function<void()> cb) = 0;
+  virtual bool Closed() const = 0;
+};
+using ResponseWriterPtr = std::shared_ptr<ResponseWriter>;
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual void Handle(Request req, ResponseWriterPtr w) = 0;
+};
+
+// metav1.Status JSON for an error (the one place a Status becomes metav1.Status, C3).
+std::string StatusJson(const Status& st);
+// A success Status body ({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success",...}).
+std::string SuccessStatusJson(const std::string& name, const std::string& group, const std::string& kind,
+                              const std::string& uid);
+// Sends StatusJson(st) with its HTTP code and application/json.
+void SendStatus(ResponseWriter& w, const Status& st);
+
+}  // namespace tug::apiserver

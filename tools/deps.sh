@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything tug needs to build, run and test on Debian 12. Idempotent: packages
+# already present are left alone and apt is only asked when one is missing.
+set -euo pipefail
+PKGS=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libboost-dev libssl-dev openssl nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev sqlite3 zlib1g-dev
+  libcurl4-openssl-dev libarchive-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  kubectl curl procps iproute2
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "tug: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
