@@ -61,6 +61,11 @@ struct FieldDef {
   ListType list_type = ListType::kUnspecified;
   std::vector<std::string> list_map_keys;
   bool map_atomic = false;       // +mapType=atomic / +structType=atomic
+  // Go `json:",inline"` (e.g. Volume.volumeSource, Probe.handler): in JSON the members of
+  // `type` appear directly in the parent object (this field's own name never appears); in
+  // protobuf it is an ordinary nested message with proto_tag. TypeDef::Field(json_name) looks
+  // through inlined fields and returns the inner FieldDef.
+  bool inlined = false;
   std::vector<std::string> enum_values;  // closed set of string values, when upstream has one
   std::string description;       // tug's own short description
 };
