@@ -1,0 +1,140 @@
+// RestHandlerImpl — the one implementation of RestHandler (rest.h). Split from rest.h so the
+// public header stays small; see rest.h for ownership and threading.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "api/openapi.h"
+#include "api/strategy.h"
+#include "apiserver/rest/allocator.h"
+#include "apiserver/rest/namespace_deleter.h"
+#include "apiserver/rest/rest.h"
+#include "apiserver/rest/selectors.h"
+#include "apiserver/rest/watch_cache.h"
+
+namespace tug::apiserver::rest {
+
+class WatchStream;
+
+// Everything about one request that the verbs need.
+struct Ctx {
+  const api::ResourceDef* res = nullptr;
+  const api::Strategy* strat = nullptr;
+  std::string ns;
+  std::string name;
+  std::string sub;
+  bool dry_run = false;
+  std::string field_manager;
+  std::string field_validation = "Warn";  // Strict | Warn | Ignore
+  std::vector<std::string> warnings;
+};
+
+class RestHandlerImpl final : public RestHandler {
+ public:
+  RestHandlerImpl(store::Store& store, std::shared_ptr<const api::Registry> reg, Options opts);
+  ~RestHandlerImpl() override;
+
+  Status Start();
+  void Handle(Request req, ResponseWriterPtr w) override;
+  bool Ready() const override { return ready_.load(); }
+  void Stop() override;
+  void TickForTest() override;
+  void SyncForTest() override;
+
+ private:
+  friend class WatchStream;
+  // Dispatch.
+  void HandleDiscovery(const Request& req, ResponseWriter& w, bool core);
+  void HandleOpenApi(const Request& req, ResponseWriter& w);
+  void HandleResource(Request& req, const ResponseWriterPtr& w, bool core, std::vector<std::string> segs);
+
+  // Verbs. Each returns the HTTP code and response body or an error.
+  struct Reply {
+    int code = 200;
+    std::string body;
+  };
+  Result<Reply> Get(const Request& req, Ctx& c);
+  Result<Reply> List(const Request& req, Ctx& c);
+  void Watch(const Request& req, Ctx& c, const ResponseWriterPtr& w);
+  Result<Reply> Create(const Request& req, Ctx& c);
+  Result<Reply> Update(const Request& req, Ctx& c);
+  Result<Reply> Patch(const Request& req, Ctx& c);
+  Result<Reply> Delete(const Request& req, Ctx& c);
+  Result<Reply> DeleteCollection(const Request& req, Ctx& c);
+  Result<Reply> Scale(const Request& req, Ctx& c);
+
+  // Pipeline pieces.
+  Result<Json> DecodeBody(const Request& req, Ctx& c, const api::TypeDef* type, const std::string& want_api_version,
+                          const std::string& want_kind);
+  Status CheckFields(Json& obj, Ctx& c, const api::TypeDef* type, const std::vector<std::string>& dups,
+                     const std::string& kind, const std::string& version);
+  Status CheckNamespace(Ctx& c);
+  // Creates obj (already decoded). Returns the stored object (resourceVersion set).
+  Result<Json> CreateObject(Ctx& c, Json obj);
+  // Updates from old (at mod_rev) to obj. *wrote tells whether the store changed.
+  Result<Json> UpdateObject(Ctx& c, const Json& old, int64_t mod_rev, Json obj, bool* wrote);
+  struct Loaded {
+    Json obj;
+    int64_t mod_rev = 0;
+  };
+  Result<Loaded> Load(const Ctx& c, const std::string& key);
+  // Deletes key at mod_rev and releases what the object held.
+  Status DeleteStored(const api::ResourceDef& res, const std::string& key, const Json& obj, int64_t mod_rev,
+                      bool dry_run);
+  // DELETE semantics for one object (finalizers, graceful pods, namespaces). Returns the
+  // response object (the object when it stays, else null) .
+  Result<std::optional<Json>> DeleteOne(Ctx& c, const Json& opts);
+
+  std::string Key(const api::ResourceDef& res, const std::string& ns, const std::string& name) const;
+  std::string Prefix(const api::ResourceDef& res) const;
+  WatchCache* CacheFor(const api::ResourceDef& res);
+  std::string Now() const;
+  std::string QualifiedResource(const api::ResourceDef& res) const;
+  Status NotFound(const api::ResourceDef& res, const std::string& name) const;
+  Status ConflictModified(const api::ResourceDef& res, const std::string& name) const;
+  std::string ObjectJson(const Ctx& c, Json obj) const;
+  Result<std::string> TableJson(const Ctx& c, const std::vector<Json>& objs, const std::string& rv,
+                                const std::string& cont, const std::string& version, const std::string& include) const;
+  Status FieldSelectorSupported(const Ctx& c, const FieldSelector& fs) const;
+  bool MatchesFields(const Ctx& c, const CachedObject& o, const FieldSelector& fs) const;
+
+  // Bootstrap and namespace deletion.
+  Status Bootstrap();
+  Status EnsureObject(const std::string& group, const std::string& version, const std::string& plural, Json obj);
+  Result<bool> SweepNamespace(const std::string& ns);
+
+  void TimerLoop();
+  void RegisterStream(const std::shared_ptr<WatchStream>& s);
+  void UnregisterStream(uint64_t id);
+
+  store::Store& store_;
+  std::shared_ptr<const api::Registry> reg_;
+  Options opts_;
+  Clock* clock_;
+  std::unique_ptr<ServiceAllocator> alloc_;
+  std::map<std::string, std::unique_ptr<WatchCache>, std::less<>> caches_;  // by prefix
+  std::string legacy_api_, legacy_apis_;
+  std::map<std::string, std::string> aggregated_;  // "core/v2", "apis/v2beta1", ...
+  api::OpenApiV3 openapi_;
+  std::unique_ptr<NamespaceDeleter> ns_deleter_;
+
+  std::mutex streams_mu_;
+  std::map<uint64_t, std::weak_ptr<WatchStream>> streams_;  // GUARDED_BY(streams_mu_)
+  std::atomic<uint64_t> next_stream_id_{1};
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  bool timer_stop_ = false;
+  std::thread timer_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace tug::apiserver::rest

@@ -1,0 +1,245 @@
+#include "apiserver/rest/internal.h"
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace tug::apiserver::rest {
+namespace {
+
+std::mt19937_64& Rng() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng;
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+struct MediaRange {
+  std::string type;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string Param(std::string_view k) const {
+    for (const auto& [a, b] : params)
+      if (a == k) return b;
+    return "";
+  }
+};
+
+std::vector<MediaRange> ParseAccept(std::string_view accept) {
+  std::vector<MediaRange> out;
+  size_t start = 0;
+  while (start <= accept.size()) {
+    size_t end = accept.find(',', start);
+    if (end == std::string_view::npos) end = accept.size();
+    std::string_view part = accept.substr(start, end - start);
+    MediaRange mr;
+    size_t semi = part.find(';');
+    mr.type = Trim(part.substr(0, semi));
+    while (semi != std::string_view::npos) {
+      size_t next = part.find(';', semi + 1);
+      std::string_view p = part.substr(semi + 1, next == std::string_view::npos ? std::string_view::npos : next - semi - 1);
+      size_t eq = p.find('=');
+      if (eq != std::string_view::npos) mr.params.emplace_back(Trim(p.substr(0, eq)), Trim(p.substr(eq + 1)));
+      semi = next;
+    }
+    if (!mr.type.empty()) out.push_back(std::move(mr));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool IsJsonLike(const std::string& t) {
+  return t == "application/json" || t == "*/*" || t == "application/*" || t == "application/yaml" ||
+         t == "application/vnd.kubernetes.protobuf" || t == "application/json;stream=watch";
+}
+
+const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string B64UrlEncode(std::string_view in) {
+  std::string out;
+  size_t i = 0;
+  while (i + 2 < in.size()) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += kB64[(n >> 18) & 63]; out += kB64[(n >> 12) & 63]; out += kB64[(n >> 6) & 63]; out += kB64[n & 63];
+    i += 3;
+  }
+  if (i + 1 == in.size()) {
+    uint32_t n = uint8_t(in[i]) << 16;
+    out += kB64[(n >> 18) & 63]; out += kB64[(n >> 12) & 63];
+  } else if (i + 2 == in.size()) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kB64[(n >> 18) & 63]; out += kB64[(n >> 12) & 63]; out += kB64[(n >> 6) & 63];
+  }
+  return out;
+}
+
+bool B64UrlDecode(std::string_view in, std::string* out) {
+  uint32_t buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    const char* p = std::strchr(kB64, c);
+    if (c == '+') p = kB64 + 62;
+    if (c == '/') p = kB64 + 63;
+    if (!p || c == '\0') return false;
+    buf = (buf << 6) | uint32_t(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(char((buf >> bits) & 0xff));
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string NewUid() {
+  uint64_t a = Rng()(), b = Rng()();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[40];
+  snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", uint32_t(a >> 32), uint32_t((a >> 16) & 0xffff),
+           uint32_t(a & 0xffff), uint32_t(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+std::string RandomNameSuffix() {
+  static constexpr std::string_view kAlphabet = "bcdfghjklmnpqrstvwxz2456789";
+  std::string s;
+  for (int i = 0; i < 5; ++i) s += kAlphabet[Rng()() % kAlphabet.size()];
+  return s;
+}
+
+Json FieldSetOf(const Json& v) {
+  Json out = Json::object();
+  if (!v.is_object()) return out;
+  for (auto it = v.begin(); it != v.end(); ++it) out["f:" + it.key()] = FieldSetOf(it.value());
+  return out;
+}
+
+Json ChangedFieldSet(const Json& old_v, const Json& new_v) {
+  Json out = Json::object();
+  if (!new_v.is_object()) return out;
+  for (auto it = new_v.begin(); it != new_v.end(); ++it) {
+    const Json* o = old_v.is_object() ? Find(old_v, it.key()) : nullptr;
+    if (!o) {
+      out["f:" + it.key()] = FieldSetOf(it.value());
+    } else if (*o != it.value()) {
+      if (o->is_object() && it.value().is_object()) {
+        Json sub = ChangedFieldSet(*o, it.value());
+        out["f:" + it.key()] = sub;
+      } else {
+        out["f:" + it.key()] = FieldSetOf(it.value());
+      }
+    }
+  }
+  return out;
+}
+
+Json ManagedView(const Json& obj, bool for_status) {
+  Json v = Json::object();
+  if (!obj.is_object()) return v;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "apiVersion" || k == "kind") continue;
+    if (k == "status") {
+      if (for_status) v[k] = it.value();
+      continue;
+    }
+    if (for_status) continue;
+    if (k == "metadata") {
+      Json m = Json::object();
+      for (const char* f : {"labels", "annotations", "finalizers", "ownerReferences"})
+        if (const Json* x = Find(it.value(), f)) m[f] = *x;
+      if (!m.empty()) v[k] = m;
+      continue;
+    }
+    v[k] = it.value();
+  }
+  return v;
+}
+
+void RecordManagedFields(Json& obj, const Json* old, const std::string& manager, const std::string& api_version,
+                         const std::string& subresource, const std::string& now) {
+  bool for_status = subresource == "status";
+  Json changed = old ? ChangedFieldSet(ManagedView(*old, for_status), ManagedView(obj, for_status))
+                     : FieldSetOf(ManagedView(obj, for_status));
+  Json& meta = obj["metadata"];
+  Json mf = meta.contains("managedFields") && meta["managedFields"].is_array() ? meta["managedFields"] : Json::array();
+  Json* entry = nullptr;
+  for (auto& e : mf)
+    if (GetString(e, "manager") == manager && GetString(e, "operation") == "Update" &&
+        GetString(e, "subresource") == subresource)
+      entry = &e;
+  if (!entry) {
+    if (changed.empty()) return;
+    Json e = {{"manager", manager}, {"operation", "Update"}, {"apiVersion", api_version}, {"time", now},
+              {"fieldsType", "FieldsV1"}, {"fieldsV1", changed}};
+    if (!subresource.empty()) e["subresource"] = subresource;
+    mf.push_back(std::move(e));
+  } else {
+    if (changed.empty()) return;
+    Json fs = (*entry)["fieldsV1"].is_object() ? (*entry)["fieldsV1"] : Json::object();
+    fs.merge_patch(changed);
+    (*entry)["fieldsV1"] = fs;
+    (*entry)["time"] = now;
+    (*entry)["apiVersion"] = api_version;
+  }
+  meta["managedFields"] = mf;
+}
+
+Negotiated NegotiateObject(std::string_view accept) {
+  Negotiated n;
+  if (Trim(accept).empty()) return n;
+  for (const auto& mr : ParseAccept(accept)) {
+    std::string as = mr.Param("as");
+    if (as.empty()) {
+      if (IsJsonLike(mr.type)) return n;
+      continue;
+    }
+    if (as == "Table" && mr.Param("g") == "meta.k8s.io" && (mr.Param("v") == "v1" || mr.Param("v") == "v1beta1") &&
+        (mr.type == "application/json" || mr.type == "*/*")) {
+      n.table = true;
+      n.table_version = mr.Param("v");
+      return n;
+    }
+  }
+  n.acceptable = false;
+  return n;
+}
+
+std::string NegotiateDiscovery(std::string_view accept) {
+  for (const auto& mr : ParseAccept(accept)) {
+    std::string as = mr.Param("as");
+    if (as == "APIGroupDiscoveryList" && mr.Param("g") == "apidiscovery.k8s.io") {
+      std::string v = mr.Param("v");
+      if (v == "v2" || v == "v2beta1") return v;
+      continue;
+    }
+    if (as.empty()) return "";
+  }
+  return "";
+}
+
+std::string EncodeContinue(const std::string& key, int64_t rev) {
+  Json j = {{"v", "meta.k8s.io/v1"}, {"rv", rev}, {"start", key}};
+  return B64UrlEncode(DumpJson(j));
+}
+
+Status DecodeContinue(std::string_view token, std::string* key, int64_t* rev) {
+  std::string raw;
+  if (!B64UrlDecode(token, &raw)) return BadRequestError("continue key is not valid: illegal base64 data");
+  auto j = ParseJson(raw);
+  if (!j.ok() || !j->is_object() || GetString(*j, "v") != "meta.k8s.io/v1" || !(*j)["rv"].is_number_integer())
+    return BadRequestError("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+  *rev = (*j)["rv"].get<int64_t>();
+  *key = GetString(*j, "start");
+  if (*rev <= 0 || key->empty()) return BadRequestError("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+  return Status::Ok();
+}
+
+}  // namespace tug::apiserver::rest

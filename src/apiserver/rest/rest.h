@@ -1,0 +1,57 @@
+// The generic REST layer of the API server: one Handler that serves every /api, /apis and
+// /openapi path, generic over the resource Registry (DESIGN.md §4, kubectl-wire.md).
+//
+//   auto h = rest::NewRestHandler(store, registry, {.server_address = "10.0.0.5:6443"});
+//   server.SetHandler(h->get());   // transport calls Handle() on worker threads
+//   ...
+//   (*h)->Stop();                  // ends every watch stream, stops background work
+//
+// Ownership: the handler borrows the Store (which must outlive it) and shares the Registry.
+// It owns one WatchCache per resource (one store Watch each), a bookmark/timeout timer thread
+// and the namespace-content deleter thread; Stop() (or the destructor) joins them.
+// Thread-safety: Handle() may be called concurrently from any number of threads.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "api/schema.h"
+#include "apiserver/http.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "store/store.h"
+
+namespace tug::apiserver::rest {
+
+struct Options {
+  std::string server_address;  // "ip:port" for /api (serverAddressByClientCIDRs) and the
+                               // default/kubernetes Endpoints
+  std::string service_cidr = "10.43.0.0/16";
+  Clock* clock = nullptr;      // null: RealClock()
+  // Added by rest: how often watchers with allowWatchBookmarks get a BOOKMARK.
+  std::chrono::seconds bookmark_interval{60};
+  // Added by rest: false disables the background timer thread (tests drive TickForTest()).
+  bool start_timer_thread = true;
+};
+
+class RestHandler : public Handler {
+ public:
+  virtual bool Ready() const = 0;
+  // Ends every watch stream and stops background work; later requests get 503.
+  virtual void Stop() = 0;
+  // Test hooks: run the bookmark/timeout timer once (with the injected clock), and wait until
+  // every watch cache has caught up with the store and the namespace deleter is idle.
+  virtual void TickForTest() = 0;
+  virtual void SyncForTest() = 0;
+};
+
+// Builds the handler: starts one watch-cache feed per resource from the store, creates the
+// bootstrap objects on first start (namespaces default, kube-system, kube-public,
+// kube-node-lease; Service "kubernetes" in default with clusterIP <first service IP> port
+// 443 and its Endpoints/EndpointSlice pointing at the server address), then is Ready.
+Result<std::unique_ptr<RestHandler>> NewRestHandler(store::Store& store,
+                                                    std::shared_ptr<const api::Registry> registry,
+                                                    Options opts);
+
+}  // namespace tug::apiserver::rest

@@ -1,0 +1,190 @@
+#include "apiserver/rest/watch_cache.h"
+
+#include "base/json.h"
+#include "base/log.h"
+
+namespace tug::apiserver::rest {
+
+Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv) {
+  ASSIGN_OR_RETURN(Json doc, ParseJson(value));
+  if (!doc.is_object()) return InternalError("stored object at " + key + " is not a JSON object");
+  auto obj = std::make_shared<CachedObject>();
+  obj->key = key;
+  obj->rv = rv;
+  Json& meta = doc["metadata"];
+  if (!meta.is_object()) meta = Json::object();
+  meta["resourceVersion"] = std::to_string(rv);
+  obj->name = GetString(meta, "name");
+  obj->ns = GetString(meta, "namespace");
+  if (const Json* l = Find(meta, "labels"); l && l->is_object())
+    for (auto it = l->begin(); it != l->end(); ++it)
+      if (it.value().is_string()) obj->labels.emplace(it.key(), it.value().get<std::string>());
+  obj->bytes = DumpJson(doc);
+  return CachedObjectPtr(std::move(obj));
+}
+
+WatchCache::WatchCache(store::Store& store, std::string prefix, size_t window)
+    : store_(store), prefix_(std::move(prefix)), window_(window) {}
+
+WatchCache::~WatchCache() { Stop(); }
+
+Status WatchCache::Start() {
+  ASSIGN_OR_RETURN(store::ListResult list, store_.List(prefix_, {}));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& item : list.items) {
+      auto obj = MakeCachedObject(item.key, *item.value, item.mod_revision);
+      if (!obj.ok()) {
+        TUG_LOG(WARNING, "rest") << "skipping unreadable object" << kv("key", item.key) << kv("err", obj.status().ToString());
+        continue;
+      }
+      objects_.emplace(item.key, std::move(obj).value());
+    }
+    rev_ = list.revision;
+    window_start_ = list.revision;
+  }
+  ASSIGN_OR_RETURN(handle_, store_.Watch(prefix_, list.revision,
+                                         [this](std::span<const store::Event> evs, int64_t progress) {
+                                           OnStoreEvents(evs, progress);
+                                         }));
+  return Status::Ok();
+}
+
+void WatchCache::Stop() {
+  store::WatchHandlePtr h;
+  std::map<uint64_t, std::shared_ptr<CacheWatcher>> ws;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    h = std::move(handle_);
+    ws.swap(watchers_);
+  }
+  h.reset();  // waits for an in-flight callback
+  cv_.notify_all();
+}
+
+int64_t WatchCache::Revision() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rev_;
+}
+
+bool WatchCache::WaitForRevision(int64_t rev, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return stopped_ || rev_ >= rev; }) && !stopped_;
+}
+
+std::vector<CachedObjectPtr> WatchCache::Snapshot(std::string_view key_prefix, int64_t* rev) const {
+  std::vector<CachedObjectPtr> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = objects_.lower_bound(key_prefix); it != objects_.end(); ++it) {
+    if (it->first.compare(0, key_prefix.size(), key_prefix) != 0) break;
+    out.push_back(it->second);
+  }
+  if (rev) *rev = rev_;
+  return out;
+}
+
+void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t progress_rev) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return;
+  for (const auto& e : events) {
+    CacheEvent ce;
+    ce.rv = e.kv.mod_revision;
+    auto prev_it = objects_.find(e.kv.key);
+    if (prev_it != objects_.end()) ce.prev = prev_it->second;
+    if (e.type == store::EventType::kDelete) {
+      ce.type = WatchEventType::kDeleted;
+      const std::string* last = e.kv.value ? e.kv.value.get() : (e.prev_value ? e.prev_value.get() : nullptr);
+      if (last) {
+        auto obj = MakeCachedObject(e.kv.key, *last, e.kv.mod_revision);
+        if (obj.ok()) ce.obj = std::move(obj).value();
+      }
+      if (!ce.obj && ce.prev) {
+        auto copy = std::make_shared<CachedObject>(*ce.prev);
+        copy->rv = e.kv.mod_revision;
+        ce.obj = copy;
+      }
+      if (prev_it != objects_.end()) objects_.erase(prev_it);
+      if (!ce.obj) { rev_ = std::max(rev_, ce.rv); continue; }
+    } else {
+      if (!e.kv.value) continue;
+      auto obj = MakeCachedObject(e.kv.key, *e.kv.value, e.kv.mod_revision);
+      if (!obj.ok()) {
+        TUG_LOG(WARNING, "rest") << "skipping unreadable object" << kv("key", e.kv.key);
+        rev_ = std::max(rev_, ce.rv);
+        continue;
+      }
+      ce.obj = std::move(obj).value();
+      ce.type = ce.prev ? WatchEventType::kModified : WatchEventType::kAdded;
+      objects_[e.kv.key] = ce.obj;
+    }
+    rev_ = std::max(rev_, ce.rv);
+    events_.push_back(ce);
+    while (events_.size() > window_) {
+      window_start_ = events_.front().rv;
+      events_.pop_front();
+    }
+    DispatchLocked(ce);
+  }
+  if (progress_rev > rev_) rev_ = progress_rev;
+  cv_.notify_all();
+}
+
+void WatchCache::DispatchLocked(const CacheEvent& ev) {
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (!it->second->OnEvent(ev))
+      it = watchers_.erase(it);
+    else
+      ++it;
+  }
+}
+
+Result<uint64_t> WatchCache::AddWatcher(int64_t from_rev, std::shared_ptr<CacheWatcher> w, int64_t* start_rev) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return UnavailableError("watch cache is stopped");
+  if (from_rev == 0) {
+    for (const auto& [key, obj] : objects_) {
+      CacheEvent ce{WatchEventType::kAdded, obj, nullptr, rev_};
+      if (!w->OnEvent(ce)) return UnavailableError("watcher closed");
+    }
+  } else {
+    if (from_rev < window_start_)
+      return GoneError("too old resource version: " + std::to_string(from_rev) + " (" +
+                       std::to_string(window_start_) + ")");
+    for (const auto& ce : events_) {
+      if (ce.rv <= from_rev) continue;
+      if (!w->OnEvent(ce)) return UnavailableError("watcher closed");
+    }
+  }
+  if (start_rev) *start_rev = std::max(rev_, from_rev);
+  if (!w->OnReplayDone(std::max(rev_, from_rev))) return UnavailableError("watcher closed");
+  uint64_t id = next_id_++;
+  watchers_.emplace(id, std::move(w));
+  return id;
+}
+
+void WatchCache::RemoveWatcher(uint64_t id) {
+  std::shared_ptr<CacheWatcher> w;  // declared first: released after the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = watchers_.find(id);
+  if (it == watchers_.end()) return;
+  w = std::move(it->second);
+  watchers_.erase(it);
+}
+
+void WatchCache::Progress() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (!it->second->OnProgress(rev_))
+      it = watchers_.erase(it);
+    else
+      ++it;
+  }
+}
+
+size_t WatchCache::WatcherCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return watchers_.size();
+}
+
+}  // namespace tug::apiserver::rest

@@ -1,0 +1,116 @@
+// WatchCache — the in-memory state of one resource (one key prefix, e.g.
+// "/registry/apps/deployments/"), fed by a single store Watch, plus a window of recent events,
+// fanned out to every API watcher from memory (DESIGN.md §4).
+//
+// Objects are immutable snapshots (shared_ptr<const CachedObject>): the JSON bytes as served
+// (metadata.resourceVersion filled in) and a small parsed index (key, name, namespace, labels,
+// rv) so LIST and selectors never re-parse the bytes.
+//
+// Ownership: the cache owns its store WatchHandle; Stop() (or the destructor) cancels it and
+// drops every watcher.
+// Thread-safety: all methods are thread-safe. Watchers are called with the cache lock held,
+// in revision order, from the store's watch thread (or the caller of AddWatcher for the
+// replayed part); they must not block and must not call back into the cache. A watcher that
+// returns false is removed.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "apiserver/rest/selectors.h"
+#include "base/status.h"
+#include "store/store.h"
+
+namespace tug::apiserver::rest {
+
+struct CachedObject {
+  std::string key;
+  std::string name;
+  std::string ns;
+  Labels labels;
+  int64_t rv = 0;
+  std::string bytes;  // compact JSON, metadata.resourceVersion == rv
+};
+using CachedObjectPtr = std::shared_ptr<const CachedObject>;
+
+// Builds a snapshot from a stored value: parses it once, sets metadata.resourceVersion.
+Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv);
+
+enum class WatchEventType { kAdded, kModified, kDeleted };
+
+struct CacheEvent {
+  WatchEventType type;
+  CachedObjectPtr obj;   // new state; for kDeleted the last state with rv = the delete's revision
+  CachedObjectPtr prev;  // previous state (null for kAdded)
+  int64_t rv = 0;
+};
+
+class CacheWatcher {
+ public:
+  virtual ~CacheWatcher() = default;
+  // Returns false to be removed (client gone / fell behind).
+  virtual bool OnEvent(const CacheEvent& ev) = 0;
+  // No events up to rev (for bookmarks). Returns false to be removed.
+  virtual bool OnProgress(int64_t rev) { return true; }
+  // Called once, under the cache lock, after the initial/replayed events and before any live
+  // event (for the k8s.io/initial-events-end bookmark). Returns false to be dropped.
+  virtual bool OnReplayDone(int64_t rev) { return true; }
+};
+
+class WatchCache {
+ public:
+  WatchCache(store::Store& store, std::string prefix, size_t window = 4096);
+  ~WatchCache();
+  WatchCache(const WatchCache&) = delete;
+  WatchCache& operator=(const WatchCache&) = delete;
+
+  // Lists the prefix and starts the store watch. Call once.
+  Status Start();
+  void Stop();
+
+  const std::string& prefix() const { return prefix_; }
+  int64_t Revision() const;
+  // Waits until the cache has seen revision rev (false on timeout or stop).
+  bool WaitForRevision(int64_t rev, std::chrono::milliseconds timeout);
+
+  // Current objects whose key starts with key_prefix (sorted by key), and the cache revision.
+  std::vector<CachedObjectPtr> Snapshot(std::string_view key_prefix, int64_t* rev) const;
+
+  // Registers a watcher that sees every event after from_rev. from_rev == 0: the watcher
+  // first gets a synthetic kAdded for every current object (rv = the cache revision), then
+  // live events. Gone ("too old resource version: X (Y)") when from_rev is older than the
+  // window. Returns an id for RemoveWatcher. *start_rev is set to the revision the watcher is
+  // in sync with after the replay.
+  Result<uint64_t> AddWatcher(int64_t from_rev, std::shared_ptr<CacheWatcher> w, int64_t* start_rev);
+  void RemoveWatcher(uint64_t id);
+  // Calls OnProgress(revision) on every watcher (bookmark timer).
+  void Progress();
+  size_t WatcherCount() const;
+
+ private:
+  void OnStoreEvents(std::span<const store::Event> events, int64_t progress_rev);
+  void DispatchLocked(const CacheEvent& ev);
+
+  store::Store& store_;
+  const std::string prefix_;
+  const size_t window_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, CachedObjectPtr, std::less<>> objects_;  // GUARDED_BY(mu_)
+  std::deque<CacheEvent> events_;                                // GUARDED_BY(mu_)
+  int64_t rev_ = 0;                                              // GUARDED_BY(mu_)
+  int64_t window_start_ = 0;  // events with rv > window_start_ are all in events_
+  std::map<uint64_t, std::shared_ptr<CacheWatcher>> watchers_;  // GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;
+  bool stopped_ = false;
+  store::WatchHandlePtr handle_;
+};
+
+}  // namespace tug::apiserver::rest
