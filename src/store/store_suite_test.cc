@@ -41,6 +41,14 @@ std::vector<Backend> Backends() {
                  EXPECT_TRUE(r.ok()) << r.status().ToString();
                  return r.ok() ? std::move(r).value() : StorePtr();
                }});
+  // A one-record window: past List/Watch must read the SQLite log.
+  b.push_back({"sqlite_log", [](const std::string& dir) {
+                 SqliteOptions o;
+                 o.history_window = 1;
+                 auto r = OpenSqliteStore(dir + "/store.db", o);
+                 EXPECT_TRUE(r.ok()) << r.status().ToString();
+                 return r.ok() ? std::move(r).value() : StorePtr();
+               }});
 #endif
   return b;
 }
