@@ -1,0 +1,862 @@
+// Transport implementation. This is the only production file that includes Boost.Beast/Asio
+// (compile time): keep it that way.
+//
+// Per connection (all on the connection's strand):
+//   read header -> (413 if too large) -> read body -> queue request
+//   dispatch (one at a time): authenticate -> Handler::Handle on the worker pool
+//   while a request is in flight a read stays posted, so a peer close is seen at once
+//   responses are pre-serialized strings queued in out_ and written in order; the item that
+//   completes a response triggers the next queued request (keep-alive) or the close.
+
+#include "apiserver/server/server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "base/log.h"
+
+namespace tug::apiserver::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr const char* kComponent = "apiserver";
+
+// ---------------------------------------------------------------- worker pool
+
+// Runs tasks on threads that are created on demand (up to max) and kept; Stop() drains the queue
+// and joins every thread.
+class WorkerPool {
+ public:
+  WorkerPool(int min_threads, int max_threads) : max_(std::max(1, max_threads)) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (int i = 0; i < min_threads && i < max_; ++i) SpawnLocked();
+  }
+  ~WorkerPool() { Stop(); }
+
+  void Submit(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!stopping_) {
+        queue_.push_back(std::move(fn));
+        if (idle_ < queue_.size() && threads_.size() < static_cast<size_t>(max_)) SpawnLocked();
+        cv_.notify_one();
+        return;
+      }
+    }
+    fn();  // after Stop: run inline (only OnClose callbacks can arrive this late)
+  }
+
+  void Stop() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+  }
+
+ private:
+  void SpawnLocked() { threads_.emplace_back([this] { Loop(); }); }
+  void Loop() {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+      --idle_;
+      if (queue_.empty()) return;  // stopping and drained
+      auto fn = std::move(queue_.front());
+      queue_.pop_front();
+      l.unlock();
+      fn();
+      l.lock();
+    }
+  }
+
+  const int max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool stopping_ = false;
+};
+
+// ---------------------------------------------------------------- helpers
+
+std::string HttpDate() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::string StatusLine(int code) {
+  auto reason = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(code)));
+  std::string s = "HTTP/1.1 " + std::to_string(code) + " ";
+  s.append(reason.data(), reason.size());
+  s += "\r\n";
+  return s;
+}
+
+int HexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+class ConnBase;
+
+struct Core {
+  ServerOptions opts;
+  Handler* handler = nullptr;
+  asio::io_context ioc;
+  std::optional<asio::ssl::context> ssl;
+  std::unique_ptr<WorkerPool> pool;
+
+  std::mutex conns_mu;
+  bool stopping = false;  // GUARDED_BY(conns_mu)
+  std::unordered_map<ConnBase*, std::weak_ptr<ConnBase>> conns;  // GUARDED_BY(conns_mu)
+
+  explicit Core(int io_threads) : ioc(io_threads) {}
+};
+
+// ---------------------------------------------------------------- connection interface
+
+class WriterImpl;
+
+// What a ResponseWriter needs from its connection. All Post* are thread-safe.
+class ConnBase : public std::enable_shared_from_this<ConnBase> {
+ public:
+  virtual ~ConnBase() = default;
+  // Queues bytes; `completes` marks the last bytes of the current response.
+  virtual void PostWrite(std::string data, bool completes) = 0;
+  // Cuts the connection (slow consumer, server stop). `done` (optional) runs on the strand after.
+  virtual void PostClose(std::function<void()> done) = 0;
+  std::atomic<size_t> queued_bytes{0};
+};
+
+// ---------------------------------------------------------------- response writer
+
+class WriterImpl final : public ResponseWriter {
+ public:
+  WriterImpl(std::shared_ptr<ConnBase> conn, Core& core, bool head, bool close_after)
+      : conn_(std::move(conn)), core_(core), head_(head), close_after_(close_after) {}
+
+  ~WriterImpl() override {
+    // The handler let go of the writer without finishing: answer for it so the connection
+    // does not hang.
+    std::lock_guard<std::mutex> l(mu_);
+    if (closed_ || !conn_) return;
+    if (state_ == State::kIdle) {
+      TUG_LOG(ERROR, kComponent) << "handler returned without a response";
+      std::string body = StatusJson(InternalError("the handler did not write a response"));
+      conn_->PostWrite(Head(500, "application/json", body.size(), {}) + body, true);
+    } else if (state_ == State::kStreaming) {
+      conn_->PostWrite("0\r\n\r\n", true);
+    }
+  }
+
+  void Send(int code, std::string content_type, std::string body,
+            std::vector<std::pair<std::string, std::string>> extra_headers) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (state_ != State::kIdle) return;
+    state_ = State::kDone;
+    if (closed_ || !conn_) return;
+    bool no_body = code == 204 || code == 304 || (code >= 100 && code < 200);
+    std::string out = Head(code, content_type, no_body ? std::string::npos : body.size(), extra_headers);
+    if (!head_ && !no_body) out += body;
+    conn_->queued_bytes += out.size();
+    conn_->PostWrite(std::move(out), true);
+  }
+
+  void StartStream(int code, std::string content_type) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (state_ != State::kIdle) return;
+    state_ = State::kStreaming;
+    if (closed_ || !conn_) return;
+    std::string out = StatusLine(code);
+    if (!content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
+    out += "Date: " + HttpDate() + "\r\n";
+    out += "Transfer-Encoding: chunked\r\n";
+    if (close_after_) out += "Connection: close\r\n";
+    out += "\r\n";
+    conn_->queued_bytes += out.size();
+    conn_->PostWrite(std::move(out), false);
+  }
+
+  bool Write(std::string chunk) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (closed_ || !conn_ || state_ != State::kStreaming) return false;
+    if (chunk.empty()) return true;  // an empty chunk would end the stream
+    if (conn_->queued_bytes.load() + chunk.size() > core_.opts.max_queued_bytes) {
+      TUG_LOG(WARNING, kComponent) << "client too slow, closing stream"
+                                   << kv("queued", conn_->queued_bytes.load());
+      closed_ = true;
+      conn_->PostClose(nullptr);
+      return false;
+    }
+    char hex[32];
+    int n = std::snprintf(hex, sizeof hex, "%zx\r\n", chunk.size());
+    std::string out;
+    out.reserve(static_cast<size_t>(n) + chunk.size() + 2);
+    out.append(hex, static_cast<size_t>(n));
+    out += chunk;
+    out += "\r\n";
+    conn_->queued_bytes += out.size();
+    conn_->PostWrite(std::move(out), false);
+    return true;
+  }
+
+  void Finish() override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (state_ != State::kStreaming) return;
+    state_ = State::kDone;
+    if (closed_ || !conn_) return;
+    conn_->queued_bytes += 5;
+    conn_->PostWrite("0\r\n\r\n", true);
+  }
+
+  void OnClose(std::function<void()> cb) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!detached_) {
+        callbacks_.push_back(std::move(cb));
+        return;
+      }
+    }
+    cb();
+  }
+
+  bool Closed() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return closed_ || detached_;
+  }
+
+  // Called by the connection (on its strand) when the response has been written or the
+  // connection is gone. Breaks the writer -> connection reference and fires OnClose callbacks.
+  void Detach() {
+    std::vector<std::function<void()>> cbs;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (detached_) return;
+      detached_ = true;
+      closed_ = true;
+      conn_.reset();
+      cbs.swap(callbacks_);
+    }
+    for (auto& cb : cbs) core_.pool->Submit(std::move(cb));
+  }
+
+ private:
+  enum class State { kIdle, kStreaming, kDone };
+
+  std::string Head(int code, const std::string& ct, size_t len,
+                   const std::vector<std::pair<std::string, std::string>>& extra) const {
+    std::string out = StatusLine(code);
+    if (!ct.empty()) out += "Content-Type: " + ct + "\r\n";
+    for (const auto& [k, v] : extra) out += k + ": " + v + "\r\n";
+    out += "Date: " + HttpDate() + "\r\n";
+    if (len != std::string::npos) out += "Content-Length: " + std::to_string(len) + "\r\n";
+    if (close_after_) out += "Connection: close\r\n";
+    out += "\r\n";
+    return out;
+  }
+
+  mutable std::mutex mu_;
+  std::shared_ptr<ConnBase> conn_;  // GUARDED_BY(mu_); reset on Detach
+  Core& core_;
+  const bool head_;
+  const bool close_after_;
+  State state_ = State::kIdle;  // GUARDED_BY(mu_)
+  bool closed_ = false;         // GUARDED_BY(mu_)
+  bool detached_ = false;       // GUARDED_BY(mu_)
+  std::vector<std::function<void()>> callbacks_;  // GUARDED_BY(mu_)
+};
+
+// ---------------------------------------------------------------- connection
+
+struct Pending {
+  Request req;
+  std::optional<Status> error;  // answer this instead of calling the handler
+  bool close_after = false;
+};
+
+template <bool kTls>
+class Connection final : public ConnBase {
+ public:
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+
+  Connection(std::shared_ptr<Core> core, tcp::socket&& sock) : core_(std::move(core)), stream_(MakeStream(std::move(sock))) {
+    beast::error_code ec;
+    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = Self()] { self->DoStart(); });
+  }
+
+  void PostWrite(std::string data, bool completes) override {
+    asio::post(stream_.get_executor(), [self = Self(), data = std::move(data), completes]() mutable {
+      self->QueueOut(std::move(data), completes);
+    });
+  }
+
+  void PostClose(std::function<void()> done) override {
+    asio::post(stream_.get_executor(), [self = Self(), done = std::move(done)] {
+      self->DoClose();
+      if (done) done();
+    });
+  }
+
+ private:
+  std::shared_ptr<Connection> Self() { return std::static_pointer_cast<Connection>(shared_from_this()); }
+
+  Stream MakeStream(tcp::socket&& sock) {
+    if constexpr (kTls)
+      return Stream(beast::tcp_stream(std::move(sock)), *core_->ssl);
+    else
+      return Stream(std::move(sock));
+  }
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void DoStart() {
+    if constexpr (kTls) {
+      Lowest().expires_after(std::chrono::seconds(core_->opts.handshake_timeout_seconds));
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = Self()](beast::error_code ec) {
+        self->Lowest().expires_never();  // no timeouts after the handshake: watches are long
+        if (ec) {
+          TUG_VLOG(4, kComponent) << "tls handshake failed" << kv("remote", self->remote_) << kv("err", ec.message());
+          self->DoClose();
+          return;
+        }
+        self->ReadClientCert();
+        self->DoRead();
+      });
+    } else {
+      DoRead();
+    }
+  }
+
+  void ReadClientCert() {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      X509* peer = SSL_get0_peer_certificate(ssl);
+      if (!peer || SSL_get_verify_result(ssl) != X509_V_OK) return;
+      authn::CertIdentity id;
+      X509_NAME* name = X509_get_subject_name(peer);
+      for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+        X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+        if (nid != NID_commonName && nid != NID_organizationName) continue;
+        unsigned char* utf8 = nullptr;
+        int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+        if (n < 0) continue;
+        std::string v(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
+        OPENSSL_free(utf8);
+        if (nid == NID_commonName)
+          id.common_name = v;
+        else
+          id.organizations.push_back(v);
+      }
+      if (!id.common_name.empty()) cert_ = std::move(id);
+    }
+  }
+
+  // Reads the next request unless one is already being read, the connection is closing, or a
+  // request is already waiting (pipelining back-pressure).
+  void DoRead() {
+    if (reading_ || closed_ || stop_reading_ || !pending_.empty()) return;
+    reading_ = true;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(core_->opts.max_header_bytes));
+    parser_->body_limit(core_->opts.max_body_bytes);
+    http::async_read_header(stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
+      self->OnHeader(ec);
+    });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      reading_ = false;
+      if (ec == http::error::body_limit) return RejectTooLarge();
+      return OnReadClosed(ec);
+    }
+    auto len = parser_->content_length();
+    if (len && *len > core_->opts.max_body_bytes) {
+      reading_ = false;
+      return RejectTooLarge();
+    }
+    const auto& h = parser_->get();
+    auto expect = h[http::field::expect];
+    if (!active_ && out_.empty() && beast::iequals(expect, "100-continue"))
+      QueueOut("HTTP/1.1 100 Continue\r\n\r\n", false);
+    http::async_read(stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
+      self->OnBody(ec);
+    });
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (closed_) return;
+    reading_ = false;
+    if (ec == http::error::body_limit) return RejectTooLarge();
+    if (ec) return OnReadClosed(ec);
+    auto msg = parser_->release();
+    parser_.reset();
+    Pending p;
+    Request& r = p.req;
+    r.method = std::string(msg.method_string());
+    std::string_view target(msg.target().data(), msg.target().size());
+    auto q = target.find('?');
+    r.path = PercentDecode(target.substr(0, q), false);
+    if (q != std::string_view::npos) {
+      r.raw_query = std::string(target.substr(q + 1));
+      r.query = ParseQuery(r.raw_query);
+    }
+    for (const auto& f : msg) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    r.body = std::move(msg.body());
+    r.remote_addr = remote_;
+    p.close_after = !msg.keep_alive();
+    if (p.close_after) stop_reading_ = true;
+    Enqueue(std::move(p));
+    DoRead();
+  }
+
+  void RejectTooLarge() {
+    stop_reading_ = true;
+    Pending p;
+    p.req.method = parser_ ? std::string(parser_->get().method_string()) : "POST";
+    p.error = Status(StatusCode::kRequestEntityTooLarge,
+                     "Request entity too large: limit is " + std::to_string(core_->opts.max_body_bytes));
+    p.close_after = true;
+    Enqueue(std::move(p));
+  }
+
+  void OnReadClosed(beast::error_code ec) {
+    // The peer closed (or the read failed / idled out). Whatever is in flight can no longer be
+    // answered: cut it so watches and log streams stop at once.
+    TUG_VLOG(5, kComponent) << "connection read ended" << kv("remote", remote_) << kv("err", ec.message());
+    DoClose();
+  }
+
+  void Enqueue(Pending p) {
+    if (!active_ && pending_.empty()) return Dispatch(std::move(p));
+    pending_.push_back(std::move(p));
+  }
+
+  void Dispatch(Pending p) {
+    active_ = true;
+    close_after_response_ = p.close_after;
+    auto w = std::make_shared<WriterImpl>(shared_from_this(), *core_, p.req.method == "HEAD", p.close_after);
+    writer_ = w;
+    if (p.error) {
+      SendStatus(*w, *p.error);
+      return;
+    }
+    if (const authn::Authenticator* a = core_->opts.authenticator) {
+      std::string authz = p.req.Header("Authorization");
+      authn::Credentials creds;
+      creds.authorization = authz;
+      creds.client_cert = cert_ ? &*cert_ : nullptr;
+      authn::AuthResult res = a->Authenticate(creds);
+      if (res.outcome == authn::Outcome::kAuthenticated) {
+        p.req.user = std::move(res.user);
+      } else if (res.outcome == authn::Outcome::kNoCredentials && authn::IsAnonymousPath(p.req.path)) {
+        p.req.user = authn::AnonymousUser();
+      } else {
+        TUG_VLOG(4, kComponent) << "unauthorized" << kv("path", p.req.path) << kv("remote", remote_);
+        SendStatus(*w, UnauthorizedError("Unauthorized"));
+        return;
+      }
+    }
+    TUG_VLOG(5, kComponent) << "request" << kv("method", p.req.method) << kv("path", p.req.path)
+                            << kv("user", p.req.user.name);
+    // Seam for HTTP Upgrade (exec/attach/port-forward): an upgrade request will be recognized
+    // here and given the raw stream instead of a ResponseWriter.
+    Handler* h = core_->handler;
+    auto req = std::make_shared<Request>(std::move(p.req));
+    core_->pool->Submit([h, req, w]() mutable { h->Handle(std::move(*req), std::move(w)); });
+    DoRead();  // keep a read posted to notice the peer going away
+  }
+
+  void QueueOut(std::string data, bool completes) {
+    if (closed_) {
+      queued_bytes -= std::min(queued_bytes.load(), data.size());
+      return;
+    }
+    out_.push_back(Out{std::move(data), completes});
+    DoWrite();
+  }
+
+  void DoWrite() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    write_count_ = std::min<size_t>(out_.size(), 64);
+    bufs_.clear();
+    for (size_t i = 0; i < write_count_; ++i) bufs_.emplace_back(out_[i].data.data(), out_[i].data.size());
+    asio::async_write(stream_, bufs_, [self = Self()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) {
+      TUG_VLOG(4, kComponent) << "write failed" << kv("remote", remote_) << kv("err", ec.message());
+      return DoClose();
+    }
+    bool completed = false;
+    for (size_t i = 0; i < write_count_; ++i) {
+      queued_bytes -= std::min(queued_bytes.load(), out_.front().data.size());
+      completed |= out_.front().completes;
+      out_.pop_front();
+    }
+    if (completed) ResponseDone();
+    if (!closed_) DoWrite();
+  }
+
+  void ResponseDone() {
+    active_ = false;
+    if (auto w = writer_.lock()) w->Detach();
+    writer_.reset();
+    if (close_after_response_) return DoClose();
+    if (!pending_.empty()) {
+      Pending p = std::move(pending_.front());
+      pending_.pop_front();
+      Dispatch(std::move(p));
+    }
+    if (!active_) DoRead();
+  }
+
+  void DoClose() {
+    if (closed_) return;
+    closed_ = true;
+    if (auto w = writer_.lock()) w->Detach();
+    writer_.reset();
+    pending_.clear();
+    beast::error_code ec;
+    auto& sock = Lowest().socket();
+    sock.shutdown(tcp::socket::shutdown_both, ec);
+    sock.close(ec);
+    size_t dropped = 0;
+    for (auto& o : out_) dropped += o.data.size();
+    queued_bytes -= std::min(queued_bytes.load(), dropped);
+    out_.clear();
+    std::lock_guard<std::mutex> l(core_->conns_mu);
+    core_->conns.erase(this);
+  }
+
+  struct Out {
+    std::string data;
+    bool completes;
+  };
+
+  std::shared_ptr<Core> core_;
+  Stream stream_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<authn::CertIdentity> cert_;
+  std::deque<Pending> pending_;
+  std::weak_ptr<WriterImpl> writer_;  // the in-flight response; weak so a dropped writer is noticed
+  bool active_ = false;
+  bool reading_ = false;
+  bool stop_reading_ = false;
+  bool close_after_response_ = false;
+  bool closed_ = false;
+  bool writing_ = false;
+  std::deque<Out> out_;
+  std::vector<asio::const_buffer> bufs_;
+  size_t write_count_ = 0;
+};
+
+// ---------------------------------------------------------------- server
+
+class ServerImpl final : public Server {
+ public:
+  explicit ServerImpl(std::shared_ptr<Core> core) : core_(std::move(core)), acceptor_(asio::make_strand(core_->ioc)) {}
+  ~ServerImpl() override { Stop(); }
+
+  Status Listen() {
+    const auto& o = core_->opts;
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(o.bind_address.empty() ? "0.0.0.0" : o.bind_address, ec);
+    if (ec) return BadRequestError("invalid bind address " + o.bind_address);
+    tcp::endpoint ep(addr, static_cast<unsigned short>(o.port));
+    int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return UnavailableError(std::string("socket: ") + std::strerror(errno));
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+      int e = errno;
+      ::close(fd);
+      return UnavailableError("cannot listen on " + o.bind_address + ":" + std::to_string(o.port) + ": " +
+                              std::strerror(e));
+    }
+    acceptor_.assign(ep.protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return InternalError("acceptor: " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    return Status::Ok();
+  }
+
+  void Run() {
+    running_ = true;
+    core_->pool = std::make_unique<WorkerPool>(core_->opts.min_workers, core_->opts.max_workers);
+    work_.emplace(core_->ioc.get_executor());
+    asio::dispatch(acceptor_.get_executor(), [this] { AcceptNext(); });
+    for (int i = 0; i < std::max(1, core_->opts.io_threads); ++i) threads_.emplace_back([this] { core_->ioc.run(); });
+  }
+
+  int port() const override { return port_; }
+
+  size_t open_connections() const override {
+    std::lock_guard<std::mutex> l(core_->conns_mu);
+    return core_->conns.size();
+  }
+
+  void Stop() override {
+    if (!running_ || stopped_.exchange(true)) return;
+    // 1. Stop accepting.
+    {
+      std::promise<void> done;
+      asio::dispatch(acceptor_.get_executor(), [this, &done] {
+        beast::error_code ec;
+        acceptor_.close(ec);
+        done.set_value();
+      });
+      done.get_future().wait();
+    }
+    // 2. Cut every open connection (OnClose callbacks go to the pool).
+    std::vector<std::shared_ptr<ConnBase>> conns;
+    {
+      std::lock_guard<std::mutex> l(core_->conns_mu);
+      core_->stopping = true;
+      for (auto& [p, w] : core_->conns)
+        if (auto c = w.lock()) conns.push_back(std::move(c));
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = conns.size();
+    for (auto& c : conns)
+      c->PostClose([&] {
+        std::lock_guard<std::mutex> l(mu);
+        if (--left == 0) cv.notify_all();
+      });
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return left == 0; });
+    }
+    conns.clear();
+    // 3. Let in-flight handlers return (their writes are now no-ops), run OnClose callbacks.
+    core_->pool->Stop();
+    // 4. Let the event loop run out of work (aborted operations complete and release their
+    //    connections); a watchdog forces it after a bound.
+    work_.reset();
+    std::mutex wmu;
+    std::condition_variable wcv;
+    bool joined = false;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> l(wmu);
+      if (!wcv.wait_for(l, std::chrono::seconds(5), [&] { return joined; })) {
+        TUG_LOG(WARNING, kComponent) << "event loop did not drain; stopping it";
+        core_->ioc.stop();
+      }
+    });
+    for (auto& t : threads_) t.join();
+    {
+      std::lock_guard<std::mutex> l(wmu);
+      joined = true;
+    }
+    wcv.notify_all();
+    watchdog.join();
+    threads_.clear();
+    TUG_LOG(INFO, kComponent) << "server stopped" << kv("port", port_);
+  }
+
+ private:
+  void AcceptNext() {
+    acceptor_.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
+      if (ec) return;  // closed
+      for (;;) {
+        int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            TUG_LOG(WARNING, kComponent) << "accept failed" << kv("err", std::strerror(errno));
+          break;
+        }
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        // Dead peers (no FIN) are found by TCP keep-alive, as Go's server does.
+        ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        int idle = 15;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+        tcp::socket sock(asio::make_strand(core_->ioc));
+        beast::error_code aec;
+        sock.assign(acceptor_.local_endpoint(aec).protocol(), fd, aec);
+        if (aec) {
+          ::close(fd);
+          continue;
+        }
+        std::shared_ptr<ConnBase> conn;
+        if (core_->opts.tls) {
+          auto c = std::make_shared<Connection<true>>(core_, std::move(sock));
+          conn = c;
+          if (Register(conn)) c->Start();
+        } else {
+          auto c = std::make_shared<Connection<false>>(core_, std::move(sock));
+          conn = c;
+          if (Register(conn)) c->Start();
+        }
+      }
+      AcceptNext();
+    });
+  }
+
+  bool Register(const std::shared_ptr<ConnBase>& c) {
+    std::lock_guard<std::mutex> l(core_->conns_mu);
+    if (core_->stopping) return false;
+    core_->conns[c.get()] = c;
+    return true;
+  }
+
+  std::shared_ptr<Core> core_;
+  tcp::acceptor acceptor_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  int port_ = 0;
+  std::atomic<bool> stopped_{false};
+  bool running_ = false;
+};
+
+int AlpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+               void*) {
+  static const unsigned char kProto[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* sel = nullptr;
+  if (SSL_select_next_proto(&sel, outlen, kProto, sizeof kProto, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+Status SetupTls(Core& core) {
+  const TlsOptions& t = core.opts.tls_files;
+  core.ssl.emplace(asio::ssl::context::tls_server);
+  auto& ctx = *core.ssl;
+  beast::error_code ec;
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
+                  ec);
+  ctx.use_certificate_chain_file(t.cert_file, ec);
+  if (ec) return BadRequestError("serving certificate " + t.cert_file + ": " + ec.message());
+  ctx.use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
+  if (ec) return BadRequestError("serving key " + t.key_file + ": " + ec.message());
+  SSL_CTX* native = ctx.native_handle();
+  SSL_CTX_set_alpn_select_cb(native, AlpnSelect, nullptr);
+  if (!t.client_ca_file.empty()) {
+    ctx.load_verify_file(t.client_ca_file, ec);
+    if (ec) return BadRequestError("client CA " + t.client_ca_file + ": " + ec.message());
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(t.client_ca_file.c_str()))
+      SSL_CTX_set_client_CA_list(native, names);
+    // Client certificates are optional; a presented one must verify (else the handshake fails)
+    // and be usable for client authentication (extended key usage).
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_purpose(native, X509_PURPOSE_SSL_CLIENT);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string PercentDecode(std::string_view s, bool is_query) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      int hi = HexVal(s[i + 1]), lo = HexVal(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    if (c == '+' && is_query) {
+      out += ' ';
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view raw) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = 0;
+  while (pos <= raw.size()) {
+    size_t amp = raw.find('&', pos);
+    if (amp == std::string_view::npos) amp = raw.size();
+    std::string_view part = raw.substr(pos, amp - pos);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      if (eq == std::string_view::npos)
+        out.emplace_back(PercentDecode(part, true), "");
+      else
+        out.emplace_back(PercentDecode(part.substr(0, eq), true), PercentDecode(part.substr(eq + 1), true));
+    }
+    pos = amp + 1;
+  }
+  return out;
+}
+
+Result<ServerPtr> StartServer(const ServerOptions& opts, Handler& handler) {
+  auto core = std::make_shared<Core>(std::max(1, opts.io_threads));
+  core->opts = opts;
+  core->handler = &handler;
+  if (opts.tls) RETURN_IF_ERROR(SetupTls(*core));
+  auto srv = std::make_unique<ServerImpl>(core);
+  RETURN_IF_ERROR(srv->Listen());
+  srv->Run();
+  TUG_LOG(INFO, kComponent) << "serving" << kv("addr", opts.bind_address) << kv("port", srv->port())
+                            << kv("tls", opts.tls ? "true" : "false");
+  return ServerPtr(std::move(srv));
+}
+
+}  // namespace tug::apiserver::server

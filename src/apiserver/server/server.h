@@ -1,0 +1,84 @@
+// The API server's HTTP/1.1 transport (HTTPS, or plain HTTP for tests): accepts connections,
+// parses requests, authenticates them, and hands each one to a Handler (apiserver/http.h) on a
+// worker pool. Implements ResponseWriter: Send for a whole response, StartStream/Write/Finish
+// for chunked streaming (watch, log follow).
+//
+// Behaviour:
+//  - keep-alive; requests on one connection are answered in order;
+//  - request bodies above max_body_bytes get 413 RequestEntityTooLarge and the connection closes;
+//  - path and query are percent-decoded (query '+' is a space);
+//  - a peer that disconnects while its request is in flight or streaming is noticed at once
+//    (a read stays posted while the handler runs): OnClose callbacks fire, Write returns false;
+//  - a stream whose unsent output exceeds max_queued_bytes is cut off (Write returns false);
+//  - TLS: ALPN "http/1.1"; client certificates are optional and, when sent, verified against the
+//    CA during the handshake (a bad one fails the handshake); unauthenticated requests get 401
+//    except on authn::IsAnonymousPath paths;
+//  - every fd is opened with SOCK_CLOEXEC.
+//  - HTTP Upgrade (exec, port-forward): not implemented yet; such requests are passed to the
+//    handler like any other. The seam is Connection::Dispatch in server.cc, where an upgrade
+//    request would be handed the raw stream instead.
+//
+// Threading (C7): `io_threads` threads run an asio io_context; each connection is serialized on
+// its own strand. Handler::Handle runs on a worker pool that grows on demand up to
+// `max_workers`, so handlers may block (store writes). ResponseWriter methods may be called from
+// any thread; they post to the connection's strand. OnClose callbacks run on the worker pool.
+//
+// Lifecycle (C8): Start() binds and begins serving; Stop() stops accepting, cuts open
+// connections (in-flight handlers finish, their writes are dropped), and joins every thread.
+// The destructor calls Stop().
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "apiserver/authn/authn.h"
+#include "apiserver/http.h"
+#include "base/status.h"
+
+namespace tug::apiserver::server {
+
+struct TlsOptions {
+  std::string cert_file;       // serving certificate (PEM)
+  std::string key_file;        // its key (PEM)
+  std::string client_ca_file;  // CA for client certificates; empty: no client cert auth
+};
+
+struct ServerOptions {
+  std::string bind_address = "0.0.0.0";
+  int port = 6443;                     // 0: pick a free port (see Server::port())
+  bool tls = true;                     // false: plain HTTP (tests)
+  TlsOptions tls_files;
+  // Null: no authentication at all (Request::user stays empty). Not owned; must outlive Server.
+  const authn::Authenticator* authenticator = nullptr;
+  size_t max_body_bytes = 3 * 1024 * 1024;
+  size_t max_queued_bytes = 16 * 1024 * 1024;
+  size_t max_header_bytes = 1024 * 1024;
+  int io_threads = 2;
+  int min_workers = 4;
+  int max_workers = 512;               // long blocking handlers (watches) each hold one
+  int handshake_timeout_seconds = 10;
+};
+
+class Server {
+ public:
+  virtual ~Server() = default;
+  // The bound port (useful with port 0).
+  virtual int port() const = 0;
+  // Idempotent. Blocks until every thread has exited.
+  virtual void Stop() = 0;
+  // Connections currently open (for tests and metrics).
+  virtual size_t open_connections() const = 0;
+};
+using ServerPtr = std::unique_ptr<Server>;
+
+// Binds, listens and starts serving `handler` (not owned; must outlive the Server).
+// Errors: Unavailable (address in use, cannot bind), BadRequest (bad TLS files).
+Result<ServerPtr> StartServer(const ServerOptions& opts, Handler& handler);
+
+// Percent-decodes s; in a query '+' means space. Invalid escapes are kept as they are.
+std::string PercentDecode(std::string_view s, bool is_query);
+// Splits a raw query into decoded key/value pairs, in order.
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view raw);
+
+}  // namespace tug::apiserver::server
