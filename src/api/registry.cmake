@@ -12,6 +12,9 @@ add_custom_command(
 list(APPEND TUG_API_SRCS
   ${CMAKE_CURRENT_SOURCE_DIR}/registry.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/discovery.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/openapi.cc
   ${_tug_schema_cc})
 list(APPEND TUG_API_TESTS
-  registry_test:${CMAKE_CURRENT_SOURCE_DIR}/registry_test.cc)
+  registry_test:${CMAKE_CURRENT_SOURCE_DIR}/registry_test.cc
+  discovery_test:${CMAKE_CURRENT_SOURCE_DIR}/discovery_test.cc
+  openapi_test:${CMAKE_CURRENT_SOURCE_DIR}/openapi_test.cc)
