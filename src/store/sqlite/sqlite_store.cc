@@ -234,7 +234,13 @@ Status SqliteStoreImpl::Open() {
     std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
     return UnavailableError("open " + path_ + ": " + m);
   }
-  sqlite3_busy_timeout(db_, 5000);
+  // Exclusive locking: one process owns the file, and the WAL index lives in heap memory (no
+  // -shm file). The journal mode must be set after the locking mode for that to hold.
+  RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
+  RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
+  RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));  // we checkpoint ourselves
+  // After wal_autocheckpoint: that pragma installs its own WAL hook, replacing ours.
   sqlite3_wal_hook(
       db_,
       [](void* self, sqlite3*, const char*, int pages) -> int {
@@ -242,12 +248,6 @@ Status SqliteStoreImpl::Open() {
         return SQLITE_OK;
       },
       this);
-  // Exclusive locking: one process owns the file, and the WAL index lives in heap memory (no
-  // -shm file). The journal mode must be set after the locking mode for that to hold.
-  RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
-  RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
-  RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));  // we checkpoint ourselves
   RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=OFF"));
   {
     // Only write the schema if it is missing, so re-opening an existing store writes nothing.
