@@ -188,7 +188,7 @@ void Engine::Load(std::vector<KeyValue> kvs, int64_t current_revision, int64_t c
   current_.clear();
   for (KeyValue& kv : kvs) {
     std::string k = kv.key;
-    current_.emplace(std::move(k), std::move(kv));
+    current_.emplace_hint(current_.end(), std::move(k), std::move(kv));  // kvs are sorted
   }
   window_.clear();
   current_rev_ = current_revision;

@@ -280,21 +280,31 @@ Status SqliteStoreImpl::Open() {
     RETURN_IF_ERROR(q.Prepare(db_, "SELECT MAX(rev) FROM log"));
     if (sqlite3_step(q.get()) == SQLITE_ROW) max_rev = sqlite3_column_int64(q.get(), 0);
   }
+  // One sequential pass over the log in revision order (the table's own order, so every page
+  // is read once); later rows replace earlier ones. Compaction keeps the extra history small.
   std::vector<KeyValue> kvs;
   {
+    std::unordered_map<std::string, KeyValue> latest;
+    latest.reserve(static_cast<size_t>(std::min<int64_t>(max_rev, int64_t{1} << 20)));
     Stmt q;
-    RETURN_IF_ERROR(q.Prepare(db_, "SELECT key, MAX(rev), create_rev, deleted, value FROM log GROUP BY key"));
+    RETURN_IF_ERROR(q.Prepare(db_, "SELECT rev, key, create_rev, deleted, value FROM log ORDER BY rev"));
     int step;
     while ((step = sqlite3_step(q.get())) == SQLITE_ROW) {
-      if (sqlite3_column_int(q.get(), 3) != 0) continue;  // tombstone
-      KeyValue kv;
-      kv.key = ColBlob(q.get(), 0);
-      kv.mod_revision = sqlite3_column_int64(q.get(), 1);
+      std::string key = ColBlob(q.get(), 1);
+      if (sqlite3_column_int(q.get(), 3) != 0) {  // tombstone
+        latest.erase(key);
+        continue;
+      }
+      KeyValue& kv = latest[key];
+      kv.mod_revision = sqlite3_column_int64(q.get(), 0);
       kv.create_revision = sqlite3_column_int64(q.get(), 2);
       kv.value = std::make_shared<const std::string>(ColBlob(q.get(), 4));
-      kvs.push_back(std::move(kv));
+      if (kv.key.empty()) kv.key = std::move(key);
     }
     if (step != SQLITE_DONE) return UnavailableError(std::string("recover: ") + sqlite3_errmsg(db_));
+    kvs.reserve(latest.size());
+    for (auto& [k, kv] : latest) kvs.push_back(std::move(kv));
+    std::sort(kvs.begin(), kvs.end(), [](const KeyValue& a, const KeyValue& b) { return a.key < b.key; });
   }
   int64_t current = std::max(max_rev, compacted);
   size_t n = kvs.size();
