@@ -46,10 +46,21 @@ std::string ListTypeName(ListType t) {
   return "";
 }
 
+// Serialized component schemas shared by all documents of one BuildOpenApiV3 call: most
+// types (ObjectMeta, PodSpec, ...) appear in several documents with the same schema.
+struct SchemaCache {
+  struct Entry {
+    std::string json;
+    std::vector<const TypeDef*> refs;
+    std::vector<std::string> scalars;
+  };
+  std::map<std::string, Entry> entries;  // key: type name + '|' + its GVK list
+};
+
 // Collects the component schemas one document needs.
 class SchemaSet {
  public:
-  explicit SchemaSet(const Registry& reg) : reg_(reg) {}
+  explicit SchemaSet(SchemaCache& cache) : cache_(cache) {}
 
   void AddType(const TypeDef* t) {
     if (t == nullptr || !types_.insert(t->name).second) return;
@@ -65,16 +76,40 @@ class SchemaSet {
     list.push_back(gvk);
   }
 
-  Json Build() {
-    Json schemas = Json::object();
+  // Serialized "schemas" object (keys sorted, as DumpJson would write them).
+  std::string Build() {
+    std::map<std::string, const std::string*> out;
     // Defining a type can discover more types; drain until closed.
     while (!pending_.empty()) {
       const TypeDef* t = pending_.back();
       pending_.pop_back();
-      schemas[t->name] = TypeSchema(*t);
+      std::string key = t->name + "|";
+      if (auto it = gvks_.find(t->name); it != gvks_.end()) key += DumpJson(GvkList(it->second));
+      auto [it, inserted] = cache_.entries.try_emplace(std::move(key));
+      SchemaCache::Entry& e = it->second;
+      if (inserted) {
+        recording_ = &e;
+        e.json = DumpJson(TypeSchema(*t));
+        recording_ = nullptr;
+      } else {
+        for (const TypeDef* r : e.refs) AddType(r);
+        for (const std::string& sc : e.scalars) scalars_.insert(sc);
+      }
+      out[t->name] = &e.json;
     }
-    for (const std::string& s : scalars_) schemas[s] = ScalarComponent(s);
-    return schemas;
+    std::map<std::string, std::string> scalar_json;
+    for (const std::string& sc : scalars_) {
+      scalar_json[sc] = DumpJson(ScalarComponent(sc));
+      out[sc] = &scalar_json[sc];
+    }
+    std::string text = "{";
+    for (const auto& [name, json] : out) {
+      if (text.size() > 1) text.push_back(',');
+      text.append(DumpJson(Json(name))).push_back(':');
+      text.append(*json);
+    }
+    text.push_back('}');
+    return text;
   }
 
  private:
@@ -104,6 +139,20 @@ class SchemaSet {
     return {{"type", "object"}};
   }
 
+  Json ScalarRef(const char* name) {
+    if (recording_ != nullptr) recording_->scalars.push_back(name);
+    scalars_.insert(name);
+    return Ref(name);
+  }
+
+  static Json GvkList(const std::vector<GroupVersionKind>& gvks) {
+    Json list = Json::array();
+    for (const auto& g : gvks) {
+      list.push_back({{"group", g.group}, {"kind", g.kind}, {"version", g.version}});
+    }
+    return list;
+  }
+
   // Schema of one value of kind/type (the element of a list or map).
   Json ElementSchema(const FieldDef& f) {
     switch (f.kind) {
@@ -118,21 +167,19 @@ class SchemaSet {
       case Kind::kInt64: return {{"type", "integer"}, {"format", "int64"}};
       case Kind::kDouble: return {{"type", "number"}, {"format", "double"}};
       case Kind::kDuration: return {{"type", "string"}};
-      case Kind::kIntOrString: scalars_.insert(kIntOrString); return Ref(kIntOrString);
-      case Kind::kQuantity: scalars_.insert(kQuantity); return Ref(kQuantity);
-      case Kind::kTime: scalars_.insert(kTime); return Ref(kTime);
-      case Kind::kMicroTime: scalars_.insert(kMicroTime); return Ref(kMicroTime);
-      case Kind::kRawExtension: scalars_.insert(kRawExtension); return Ref(kRawExtension);
+      case Kind::kIntOrString: return ScalarRef(kIntOrString);
+      case Kind::kQuantity: return ScalarRef(kQuantity);
+      case Kind::kTime: return ScalarRef(kTime);
+      case Kind::kMicroTime: return ScalarRef(kMicroTime);
+      case Kind::kRawExtension: return ScalarRef(kRawExtension);
       case Kind::kJSON:
-        if (f.name == "fieldsV1") {
-          scalars_.insert(kFieldsV1);
-          return Ref(kFieldsV1);
-        }
+        if (f.name == "fieldsV1") return ScalarRef(kFieldsV1);
         return {{"type", "object"}};
       case Kind::kObject:
         if (f.type != nullptr && f.type->list_wrapper && !f.type->fields.empty()) {
           return {{"type", "array"}, {"items", ElementSchema(f.type->fields[0])}};
         }
+        if (recording_ != nullptr && f.type != nullptr) recording_->refs.push_back(f.type);
         AddType(f.type);
         return Ref(f.type != nullptr ? f.type->name : "");
     }
@@ -180,16 +227,13 @@ class SchemaSet {
     Json j = {{"description", t.description}, {"type", "object"}, {"properties", std::move(props)}};
     if (!required.empty()) j["required"] = std::move(required);
     if (auto it = gvks_.find(t.name); it != gvks_.end()) {
-      Json list = Json::array();
-      for (const auto& g : it->second) {
-        list.push_back({{"group", g.group}, {"kind", g.kind}, {"version", g.version}});
-      }
-      j["x-kubernetes-group-version-kind"] = std::move(list);
+      j["x-kubernetes-group-version-kind"] = GvkList(it->second);
     }
     return j;
   }
 
-  const Registry& reg_;
+  SchemaCache& cache_;
+  SchemaCache::Entry* recording_ = nullptr;  // the entry being computed, if any
   std::set<std::string> types_;
   std::vector<const TypeDef*> pending_;
   std::set<std::string> scalars_;
@@ -231,23 +275,35 @@ Json QueryParam(const char* name, const char* type, const char* description) {
           {"schema", {{"type", type}, {"uniqueItems", true}}}};
 }
 
-Json DryRun() {
-  return QueryParam("dryRun", "string",
+const Json& DryRun() {
+  static const Json j = QueryParam("dryRun", "string",
                     "When present (value All), the request is validated but not persisted.");
+  return j;
 }
-Json FieldManager() {
-  return QueryParam("fieldManager", "string", "Name of the actor making the change.");
+const Json& FieldManager() {
+  static const Json j = QueryParam("fieldManager", "string", "Name of the actor making the change.");
+  return j;
 }
-Json FieldValidation() {
-  return QueryParam("fieldValidation", "string",
+const Json& FieldValidation() {
+  static const Json j = QueryParam("fieldValidation", "string",
                     "How to treat unknown or duplicate fields: Ignore, Warn or Strict.");
+  return j;
 }
-Json Force() {
-  return QueryParam("force", "boolean",
+const Json& Force() {
+  static const Json j = QueryParam("force", "boolean",
                     "Apply only: take ownership of fields that other managers own.");
+  return j;
 }
 
-Json ListParams(bool watchable) {
+Json ListParamsUncached(bool watchable);
+
+const Json& ListParams(bool watchable) {
+  static const Json kWith = ListParamsUncached(true);
+  static const Json kWithout = ListParamsUncached(false);
+  return watchable ? kWith : kWithout;
+}
+
+Json ListParamsUncached(bool watchable) {
   Json p = Json::array({
       QueryParam("allowWatchBookmarks", "boolean", "Ask for BOOKMARK watch events."),
       QueryParam("continue", "string", "Continue token from a previous page."),
@@ -263,12 +319,13 @@ Json ListParams(bool watchable) {
   return p;
 }
 
-Json DeleteParams() {
-  return Json::array({
+const Json& DeleteParams() {
+  static const Json j = Json::array({
       DryRun(),
       QueryParam("gracePeriodSeconds", "integer", "Seconds before the object is deleted."),
       QueryParam("propagationPolicy", "string", "Orphan, Background or Foreground."),
   });
+  return j;
 }
 
 Json JsonContent(const Json& schema) {
@@ -316,17 +373,26 @@ Json BodyOf(const Json& schema) {
   return {{"content", {{"*/*", {{"schema", schema}}}}}, {"required", true}};
 }
 
-Json PatchBody() {
-  Json schema = Ref(kPatch);
-  return {{"content",
+const Json& PatchBody() {
+  static const Json schema = Ref(kPatch);
+  static const Json j = {{"content",
            {{"application/apply-patch+yaml", {{"schema", schema}}},
             {"application/json-patch+json", {{"schema", schema}}},
             {"application/merge-patch+json", {{"schema", schema}}},
             {"application/strategic-merge-patch+json", {{"schema", schema}}}}},
           {"required", true}};
+  return j;
 }
 
-Json PathParams(bool namespaced, bool named) {
+Json PathParamsUncached(bool namespaced, bool named);
+
+const Json& PathParams(bool namespaced, bool named) {
+  static const Json k[4] = {PathParamsUncached(false, false), PathParamsUncached(false, true),
+                            PathParamsUncached(true, false), PathParamsUncached(true, true)};
+  return k[(namespaced ? 2 : 0) + (named ? 1 : 0)];
+}
+
+Json PathParamsUncached(bool namespaced, bool named) {
   Json p = Json::array();
   if (named) {
     p.push_back({{"name", "name"},
@@ -397,8 +463,9 @@ std::string Fnv1a64Hex(const std::string& s) {
   return buf;
 }
 
-Json GroupVersionDocument(const Registry& reg, const std::string& group, const std::string& version) {
-  SchemaSet schemas(reg);
+std::string GroupVersionDocument(const Registry& reg, SchemaCache& cache, const std::string& group,
+                                 const std::string& version) {
+  SchemaSet schemas(cache);
   Json paths = Json::object();
   const std::string prefix = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
   const std::string tag = (group.empty() ? std::string("core") : group) + "_" + version;
@@ -500,21 +567,25 @@ Json GroupVersionDocument(const Registry& reg, const std::string& group, const s
       }
     }
   }
-  return Json{{"openapi", "3.0.0"},
-              {"info", {{"title", "Kubernetes"}, {"version", "unversioned"}}},
-              {"paths", std::move(paths)},
-              {"components", {{"schemas", schemas.Build()}}}};
+  // Keys in sorted order, as DumpJson writes objects.
+  std::string doc = "{\"components\":{\"schemas\":";
+  doc += schemas.Build();
+  doc += "},\"info\":{\"title\":\"Kubernetes\",\"version\":\"unversioned\"},\"openapi\":\"3.0.0\",\"paths\":";
+  doc += DumpJson(paths);
+  doc += "}";
+  return doc;
 }
 
 }  // namespace
 
 OpenApiV3 BuildOpenApiV3(const Registry& reg) {
   OpenApiV3 out;
+  SchemaCache cache;
   Json index_paths = Json::object();
   for (const GroupDef& g : reg.Groups()) {
     for (const std::string& v : g.versions) {
       std::string key = g.name.empty() ? "api/" + v : "apis/" + g.name + "/" + v;
-      std::string doc = DumpJson(GroupVersionDocument(reg, g.name, v));
+      std::string doc = GroupVersionDocument(reg, cache, g.name, v);
       std::string hash = Fnv1a64Hex(doc);
       index_paths[key] = {{"serverRelativeURL", "/openapi/v3/" + key + "?hash=" + hash}};
       out.hashes[key] = std::move(hash);

@@ -1,6 +1,9 @@
 // Tests for the OpenAPI v3 documents: the properties kubectl relies on (kubectl-wire.md §4).
 #include "api/openapi.h"
 
+#include <cstdio>
+#include <ctime>
+
 #include <gtest/gtest.h>
 
 namespace tug::api {
@@ -47,6 +50,24 @@ TEST(OpenApiTest, IndexListsEveryGroupVersion) {
     EXPECT_TRUE(Docs().documents.count(key));
   }
   EXPECT_EQ((*index)["paths"].size(), Docs().documents.size());
+}
+
+TEST(OpenApiTest, BuildCost) {
+  // Reported, not asserted (DESIGN §8): CPU time of building every document.
+  auto reg = Registry::Builtin();
+  ASSERT_TRUE(reg.ok());
+  auto cpu_us = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<long long>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+  };
+  long long start = cpu_us();
+  OpenApiV3 docs = BuildOpenApiV3(**reg);
+  size_t bytes = 0;
+  for (const auto& [k, d] : docs.documents) bytes += d.size();
+  std::printf("openapi v3: %zu documents, %zu bytes, %lld us CPU\n", docs.documents.size(), bytes,
+              cpu_us() - start);
+  EXPECT_GT(bytes, 0u);
 }
 
 TEST(OpenApiTest, Deterministic) {
