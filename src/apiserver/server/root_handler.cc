@@ -51,8 +51,7 @@ void RootHandler::ServeHealth(const Request& req, ResponseWriter& w, const std::
   if (readyz) {
     checks.push_back(Named{"api-handler",
                            [this] {
-                             return api_.load() && ready_.load() ? Status::Ok()
-                                                                 : UnavailableError("API handler not ready");
+                             return ready_.load() ? Status::Ok() : UnavailableError("API handler not ready");
                            },
                            true});
     checks.push_back(Named{"shutdown",

@@ -3,8 +3,9 @@
 // every other path to the API handler (REST, discovery, OpenAPI) once one is installed; until
 // then such paths get a 404 NotFound Status.
 //
-// /readyz passes only when the API handler is installed and marked ready, every registered
-// readiness check passes, and shutdown has not begun.
+// /readyz passes only once SetReady(true) was called (the API handler is installed and ready —
+// or, while no API handler exists, the built-in 404 fallback is serving), every registered
+// check passes, and shutdown has not begun.
 //
 // Ownership: the API handler is not owned and must outlive this object (or be cleared first).
 // Thread-safety: all methods are safe to call concurrently; checks are read under a mutex and
@@ -45,7 +46,8 @@ class RootHandler final : public Handler {
 
   // Installs (or clears, with nullptr) the handler for all non-health paths.
   void SetApiHandler(Handler* h);
-  // Marks the API handler ready (readyz passes from then on, given the other checks).
+  // Marks API serving ready (readyz passes from then on, given the other checks). Call it after
+  // SetApiHandler once the API handler can serve.
   void SetReady(bool ready);
   // Readiness fails from now on ("[-]shutdown failed"); liveness is unaffected.
   void SetShuttingDown();

@@ -1,0 +1,60 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+namespace tug::cmd {
+namespace {
+
+TEST(ServerFlagsTest, Defaults) {
+  auto r = ParseServerFlags({});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->config.data_dir, "/var/lib/tug");
+  EXPECT_EQ(r->config.bind_address, "0.0.0.0");
+  EXPECT_EQ(r->config.port, 6443);
+  EXPECT_FALSE(r->config.disable_agent);
+  EXPECT_TRUE(r->config.token_auth_file.empty());
+}
+
+TEST(ServerFlagsTest, AllFlagsBothSpellings) {
+  auto r = ParseServerFlags({"--data-dir", "/d", "--bind-address=127.0.0.1", "--port=7443", "--disable-agent",
+                             "--token-auth-file", "/t.csv", "-v", "4"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->config.data_dir, "/d");
+  EXPECT_EQ(r->config.bind_address, "127.0.0.1");
+  EXPECT_EQ(r->config.port, 7443);
+  EXPECT_TRUE(r->config.disable_agent);
+  EXPECT_EQ(r->config.token_auth_file, "/t.csv");
+  EXPECT_EQ(r->config.verbosity, 4);
+  auto b = ParseServerFlags({"--disable-agent=false", "--v=5", "--bind-address", "::1"});
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->config.disable_agent);
+  EXPECT_EQ(b->config.verbosity, 5);
+  EXPECT_TRUE(ParseServerFlags({"--help"})->help);
+}
+
+TEST(ServerFlagsTest, Errors) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;
+  } cases[] = {
+      {{"--nope"}, "unknown flag: --nope"},
+      {{"--nope=1"}, "unknown flag: --nope"},
+      {{"-x"}, "unknown flag: -x"},
+      {{"--port"}, "flag needs an argument: --port"},
+      {{"--port", "0"}, "invalid value \"0\" for flag --port"},
+      {{"--port", "70000"}, "invalid value \"70000\" for flag --port"},
+      {{"--port=12ab"}, "invalid value \"12ab\" for flag --port"},
+      {{"--bind-address", "example.com"}, "not an IP address"},
+      {{"--disable-agent=maybe"}, "invalid value \"maybe\""},
+      {{"stray"}, "unexpected argument: stray"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseServerFlags(c.args);
+    ASSERT_FALSE(r.ok()) << c.args[0];
+    EXPECT_NE(r.status().message().find(c.message), std::string::npos) << r.status().message();
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos);  // one line
+  }
+}
+
+}  // namespace
+}  // namespace tug::cmd

@@ -1,0 +1,66 @@
+// tug: one binary for the whole cluster. This file only dispatches subcommands (C1).
+//
+//   tug server [flags]   control plane (see server.h)
+//   tug --version        prints the version
+//
+// An unknown subcommand or flag prints one line on stderr and exits 2.
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "server.h"
+#include "version.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: tug <command> [flags]\n"
+    "\n"
+    "Commands:\n"
+    "  server      run the control plane (API server) on this machine\n"
+    "\n"
+    "Flags:\n"
+    "  --version   print the version and exit\n"
+    "  --help      show this help\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so every thread inherits the mask and only sigwait sees them.
+  tug::cmd::BlockTerminationSignals();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string& cmd = args[0];
+  if (cmd == "--version" || cmd == "version") {
+    auto v = tug::cmd::BuildVersion();
+    std::cout << "tug version " << v.git_version << " (commit " << v.git_commit << ", built " << v.build_date
+              << ")\n";
+    return 0;
+  }
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "server") {
+    auto parsed = tug::cmd::ParseServerFlags({args.begin() + 1, args.end()});
+    if (!parsed.ok()) {
+      std::cerr << "tug server: " << parsed.status().message() << " (see 'tug server --help')\n";
+      return 2;
+    }
+    if (parsed->help) {
+      std::cout << tug::cmd::ServerUsage();
+      return 0;
+    }
+    return tug::cmd::RunServer(parsed->config);
+  }
+  if (!cmd.empty() && cmd[0] == '-')
+    std::cerr << "tug: unknown flag: " << cmd << " (see 'tug --help')\n";
+  else
+    std::cerr << "tug: unknown command \"" << cmd << "\" (see 'tug --help')\n";
+  return 2;
+}

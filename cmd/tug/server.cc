@@ -1,0 +1,162 @@
+#include "server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+#include "apiserver/authn/authn.h"
+#include "apiserver/pki/pki.h"
+#include "apiserver/server/root_handler.h"
+#include "apiserver/server/server.h"
+#include "base/log.h"
+#include "lifecycle.h"
+#include "version.h"
+
+namespace tug::cmd {
+namespace {
+
+constexpr const char* kComponent = "tug";
+
+// mkdir -p with mode 0700 for the directories it creates.
+Status MakeDirs(const std::string& path) {
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
+      return InternalError("cannot create " + cur + ": " + std::strerror(errno));
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return InternalError(path + " is not a directory");
+  return Status::Ok();
+}
+
+// Holds an exclusive flock on <data-dir>/tug.lock for the life of the process.
+class DataDirLock {
+ public:
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Acquire(const std::string& dir) {
+    std::string path = dir + "/tug.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return InternalError("cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) return InternalError("cannot lock " + path + ": " + std::strerror(errno));
+      char buf[32] = {};
+      ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      return UnavailableError("data dir " + dir + " is already in use by another tug server" +
+                              (pid.empty() ? "" : " (pid " + pid + ")"));
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+int Fail(const std::string& msg) {
+  std::cerr << "tug server: " << msg << std::endl;
+  return 1;
+}
+
+}  // namespace
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int RunServer(const Config& config) {
+  const auto t0 = std::chrono::steady_clock::now();
+  log::SetVerbosity(config.verbosity);
+  StopStack stops;
+  // Every failure after a component started must stop what already runs, in reverse order,
+  // while those components are still alive.
+  auto fail = [&stops](const std::string& msg) {
+    stops.RunAll();
+    return Fail(msg);
+  };
+
+  // 1. The data dir and its lock (a second server on the same dir refuses here).
+  if (Status st = MakeDirs(config.data_dir); !st.ok()) return fail(st.message());
+  DataDirLock lock;
+  if (Status st = lock.Acquire(config.data_dir); !st.ok()) return fail(st.message());
+
+  if (!config.disable_agent)
+    TUG_LOG(WARNING, kComponent) << "the node agent is not built yet; running the control plane only "
+                                    "(pass --disable-agent to silence this warning)";
+
+  // 2. Authentication configuration (a bad token file is a start-up error).
+  apiserver::authn::TokenFile tokens;
+  if (!config.token_auth_file.empty()) {
+    auto tf = apiserver::authn::LoadTokenFile(config.token_auth_file);
+    if (!tf.ok()) return fail("--token-auth-file: " + tf.status().message());
+    tokens = std::move(tf).value();
+    for (const auto& w : tokens.warnings) TUG_LOG(WARNING, "authn") << w;
+    TUG_LOG(INFO, "authn") << "loaded static tokens" << kv("count", tokens.users.size());
+  }
+  auto authenticator = std::make_unique<apiserver::authn::Authenticator>(std::move(tokens));
+
+  // 3. Certificates and admin.kubeconfig.
+  auto pki = apiserver::pki::EnsurePki({config.data_dir, config.bind_address, config.port, ""});
+  if (!pki.ok()) return fail(pki.status().message());
+
+  // 4. Store. (integrator: open the store here and `stops.Push("store", ...)`; add a health
+  //    check with root->AddHealthCheck("etcd", ...).)
+
+  // 5. Root handler (health, version) and the HTTPS server.
+  auto root = std::make_unique<apiserver::server::RootHandler>(BuildVersion());
+  apiserver::server::ServerOptions so;
+  so.bind_address = config.bind_address;
+  so.port = config.port;
+  so.tls = true;
+  so.tls_files = {pki->serving_cert, pki->serving_key, pki->ca_cert};
+  so.authenticator = authenticator.get();
+  auto server = apiserver::server::StartServer(so, *root);
+  if (!server.ok()) return fail(server.status().message());
+  stops.Push("apiserver", [&] { (*server)->Stop(); });
+  stops.Push("readiness", [&] { root->SetShuttingDown(); });  // runs first: readyz fails while stopping
+
+  // 6. API handler. (integrator: construct tug::apiserver::rest's handler over the store here,
+  //    root->SetApiHandler(rest.get()), and call root->SetReady(true) once it is ready.) Until
+  //    it exists, every non-health path answers a 404 NotFound Status and the server is ready
+  //    as soon as it serves.
+  root->SetReady(true);
+
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  TUG_VLOG(2, kComponent) << "server ready" << kv("url", pki->server_url) << kv("kubeconfig", pki->kubeconfig)
+                          << kv("startup_ms", ms);
+
+  // 7. Wait for SIGTERM/SIGINT, then stop everything in reverse order.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  TUG_LOG(INFO, kComponent) << "shutting down" << kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  stops.RunAll();
+  TUG_LOG(INFO, kComponent) << "shutdown complete";
+  return 0;
+}
+
+}  // namespace tug::cmd
