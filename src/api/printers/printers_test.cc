@@ -472,6 +472,10 @@ TEST_F(PrintersTest, FieldSelectors) {
       {"events.k8s.io", "Event", v1event, "involvedObject.name", "p"},
       {"events.k8s.io", "Event", v1event, "regarding.kind", "Pod"},
       {"events.k8s.io", "Event", v1event, "source", "sched"},
+      // The REST layer probes support with an empty object.
+      {"events.k8s.io", "Event", Json::object(), "regarding.kind", ""},
+      {"events.k8s.io", "Event", Json::object(), "involvedObject.uid", ""},
+      {"", "Event", Json::object(), "regarding.kind", std::nullopt},
       {"", "Secret", Json{{"type", "kubernetes.io/tls"}}, "type", "kubernetes.io/tls"},
       {"", "Namespace", Json{{"status", {{"phase", "Terminating"}}}}, "status.phase", "Terminating"},
       {"", "Node", Json{{"spec", {{"unschedulable", true}}}}, "spec.unschedulable", "true"},
