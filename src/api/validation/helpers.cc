@@ -344,29 +344,32 @@ std::optional<long double> ParseQuantity(std::string_view s) {
   }
   std::string_view num = s.substr(num_start, i - num_start);
   if (num.empty() || dots > 1 || num == ".") return std::nullopt;
-  long double value = std::strtold(std::string(num).c_str(), nullptr);
   std::string_view suffix = s.substr(i);
-  static const std::map<std::string_view, long double> kSuffix = {
-      {"", 1},         {"n", 1e-9},     {"u", 1e-6},     {"m", 1e-3},     {"k", 1e3},
-      {"M", 1e6},      {"G", 1e9},      {"T", 1e12},     {"P", 1e15},     {"E", 1e18},
-      {"Ki", 1024.0L}, {"Mi", 1048576.0L}, {"Gi", 1073741824.0L}, {"Ti", 1099511627776.0L},
-      {"Pi", 1125899906842624.0L}, {"Ei", 1152921504606846976.0L}};
-  auto it = kSuffix.find(suffix);
-  long double mult;
-  if (it != kSuffix.end()) {
-    mult = it->second;
+  // Decimal scaling goes through strtold of "<digits>e<exp>" so that 1000m == 1 exactly.
+  static const std::map<std::string_view, int> kDecimal = {{"", 0},  {"n", -9}, {"u", -6}, {"m", -3}, {"k", 3},
+                                                           {"M", 6}, {"G", 9},  {"T", 12}, {"P", 15}, {"E", 18}};
+  static const std::map<std::string_view, int> kBinary = {{"Ki", 10}, {"Mi", 20}, {"Gi", 30},
+                                                          {"Ti", 40}, {"Pi", 50}, {"Ei", 60}};
+  long long exp10 = 0;
+  int exp2 = 0;
+  if (auto d = kDecimal.find(suffix); d != kDecimal.end()) {
+    exp10 = d->second;
+  } else if (auto b = kBinary.find(suffix); b != kBinary.end()) {
+    exp2 = b->second;
   } else if (suffix[0] == 'e' || suffix[0] == 'E') {
     std::string_view ex = suffix.substr(1);
     size_t j = 0;
     if (!ex.empty() && (ex[0] == '+' || ex[0] == '-')) j = 1;
-    if (j >= ex.size()) return std::nullopt;
+    if (j >= ex.size() || ex.size() > 6) return std::nullopt;
     for (size_t k = j; k < ex.size(); ++k)
       if (ex[k] < '0' || ex[k] > '9') return std::nullopt;
-    mult = std::pow(10.0L, std::strtold(std::string(ex).c_str(), nullptr));
+    exp10 = std::stoll(std::string(ex));
   } else {
     return std::nullopt;
   }
-  return (neg ? -value : value) * mult;
+  std::string text = std::string(num) + "e" + std::to_string(exp10);
+  long double value = std::ldexp(std::strtold(text.c_str(), nullptr), exp2);
+  return neg ? -value : value;
 }
 
 std::string Child(std::string_view path, std::string_view name) {

@@ -197,9 +197,10 @@ void ValidateContainers(const Json& containers, const std::string& path, const s
     ValidateResources(ObjAt(c, "resources"), Child(ip, "resources"), errs);
     bool sidecar = init && StrOr(Find(c, "restartPolicy")) == "Always";
     if (!init || sidecar) {
-      ValidateProbe(ObjAt(c, "livenessProbe"), Child(ip, "livenessProbe"), true, errs);
-      ValidateProbe(ObjAt(c, "readinessProbe"), Child(ip, "readinessProbe"), false, errs);
-      ValidateProbe(ObjAt(c, "startupProbe"), Child(ip, "startupProbe"), true, errs);
+      for (const char* probe : {"livenessProbe", "readinessProbe", "startupProbe"}) {
+        const Json* p = Find(c, probe);
+        if (p != nullptr && p->is_object()) ValidateProbe(*p, Child(ip, probe), std::string_view(probe) != "readinessProbe", errs);
+      }
     } else {
       for (const char* probe : {"livenessProbe", "readinessProbe", "startupProbe"}) {
         const Json* p = Find(c, probe);
