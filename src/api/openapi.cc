@@ -4,6 +4,7 @@
 // x-kubernetes-group-version-kind. Output is deterministic (Json objects keep sorted keys).
 #include "api/openapi.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <set>
@@ -593,6 +594,342 @@ OpenApiV3 BuildOpenApiV3(const Registry& reg) {
     }
   }
   out.index = DumpJson(Json{{"paths", std::move(index_paths)}});
+  return out;
+}
+
+}  // namespace tug::api
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI v2: derived from the v3 documents (same schemas and operations), then encoded as the
+// gnostic openapi.v2.Document protobuf that kubectl's OpenAPI v2 client reads.
+
+namespace tug::api {
+namespace {
+
+constexpr std::string_view kV2RefPrefix = "#/definitions/";
+
+// Rewrites a v3 schema for v2: refs point into #/definitions, and allOf:[{$ref}] wrappers
+// (needed in v3 only because $ref cannot have siblings there) become plain $ref.
+Json V2Schema(const Json& in) {
+  if (in.is_array()) {
+    Json out = Json::array();
+    for (const Json& e : in) out.push_back(V2Schema(e));
+    return out;
+  }
+  if (!in.is_object()) return in;
+  Json out = Json::object();
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    if (it.key() == "$ref" && it->is_string()) {
+      std::string ref = it->get<std::string>();
+      if (ref.rfind(kRefPrefix, 0) == 0) ref = std::string(kV2RefPrefix) + ref.substr(kRefPrefix.size());
+      out["$ref"] = ref;
+    } else if (it.key() == "x-kubernetes-group-version-kind" || it.key() == "enum" ||
+               it.key() == "required" || it.key() == "x-kubernetes-list-map-keys") {
+      out[it.key()] = *it;  // data, not schemas
+    } else if (it.key() == "properties") {
+      Json props = Json::object();
+      for (auto p = it->begin(); p != it->end(); ++p) props[p.key()] = V2Schema(*p);
+      out["properties"] = std::move(props);
+    } else {
+      out[it.key()] = V2Schema(*it);
+    }
+  }
+  if (const Json* all = Find(out, "allOf");
+      all != nullptr && all->is_array() && all->size() == 1 && (*all)[0].contains("$ref")) {
+    out["$ref"] = (*all)[0]["$ref"];
+    out.erase("allOf");
+  }
+  return out;
+}
+
+Json V2Parameter(const Json& p) {
+  Json out = {{"name", p.value("name", "")}, {"in", p.value("in", "")}};
+  if (p.contains("description")) out["description"] = p["description"];
+  if (p.value("required", false)) out["required"] = true;
+  if (const Json* s = Find(p, "schema")) {
+    for (auto it = s->begin(); it != s->end(); ++it) out[it.key()] = *it;
+  }
+  return out;
+}
+
+Json V2Operation(const Json& op) {
+  Json out = Json::object();
+  for (auto it = op.begin(); it != op.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "tags" || k == "description" || k == "operationId" || k.rfind("x-", 0) == 0) {
+      out[k] = *it;
+    }
+  }
+  Json params = Json::array();
+  for (const Json& p : op.value("parameters", Json::array())) params.push_back(V2Parameter(p));
+  if (const Json* body = FindPath(op, {"requestBody", "content"}); body && !body->empty()) {
+    Json consumes = Json::array();
+    for (auto it = body->begin(); it != body->end(); ++it) consumes.push_back(it.key());
+    params.push_back({{"name", "body"},
+                      {"in", "body"},
+                      {"required", true},
+                      {"schema", V2Schema(body->begin()->value("schema", Json::object()))}});
+    out["consumes"] = std::move(consumes);
+  }
+  out["parameters"] = std::move(params);
+  Json responses = Json::object();
+  Json produces = Json::array();
+  for (auto it = op["responses"].begin(); it != op["responses"].end(); ++it) {
+    Json r = {{"description", it->value("description", "")}};
+    if (const Json* content = Find(*it, "content"); content && !content->empty()) {
+      r["schema"] = V2Schema(content->begin()->value("schema", Json::object()));
+      if (produces.empty()) {
+        for (auto c = content->begin(); c != content->end(); ++c) produces.push_back(c.key());
+      }
+    }
+    responses[it.key()] = std::move(r);
+  }
+  out["responses"] = std::move(responses);
+  if (!produces.empty()) out["produces"] = std::move(produces);
+  return out;
+}
+
+// Minimal protobuf writer (proto3: default values are not written).
+class ProtoWriter {
+ public:
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>((v & 0x7F) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  void Tag(int field, int wire) { Varint((static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(wire)); }
+  void Bytes(int field, std::string_view s) {
+    Tag(field, 2);
+    Varint(s.size());
+    out_.append(s);
+  }
+  void String(int field, std::string_view s) {
+    if (!s.empty()) Bytes(field, s);
+  }
+  void Bool(int field, bool b) {
+    if (b) {
+      Tag(field, 0);
+      Varint(1);
+    }
+  }
+  std::string& str() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+std::string Str(const Json& j, std::string_view key) { return GetString(j, key); }
+
+// NamedAny{name=1, value=2 Any{yaml=2}}: the value as YAML (JSON text is valid YAML).
+void VendorExtensions(ProtoWriter& w, int field, const Json& obj) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (it.key().rfind("x-", 0) != 0) continue;
+    ProtoWriter any;
+    any.String(2, DumpJson(*it));
+    ProtoWriter named;
+    named.String(1, it.key());
+    named.Bytes(2, any.str());
+    w.Bytes(field, named.str());
+  }
+}
+
+std::string EncodeSchema(const Json& s) {
+  ProtoWriter w;
+  w.String(1, Str(s, "$ref"));
+  w.String(2, Str(s, "format"));
+  w.String(4, Str(s, "description"));
+  w.Bool(16, s.value("uniqueItems", false));
+  if (const Json* req = Find(s, "required"); req && req->is_array()) {
+    for (const Json& r : *req) w.Bytes(19, r.get<std::string>());
+  }
+  if (const Json* e = Find(s, "enum"); e && e->is_array()) {
+    for (const Json& v : *e) {
+      ProtoWriter any;
+      any.String(2, DumpJson(v));
+      w.Bytes(20, any.str());
+    }
+  }
+  if (const Json* ap = Find(s, "additionalProperties")) {
+    ProtoWriter item;
+    if (ap->is_boolean()) {
+      item.Bool(2, ap->get<bool>());
+    } else {
+      item.Bytes(1, EncodeSchema(*ap));
+    }
+    w.Bytes(21, item.str());
+  }
+  if (const Json* t = Find(s, "type"); t && t->is_string()) {
+    ProtoWriter type;
+    type.String(1, t->get<std::string>());
+    w.Bytes(22, type.str());
+  }
+  if (const Json* items = Find(s, "items")) {
+    ProtoWriter item;
+    item.Bytes(1, EncodeSchema(*items));
+    w.Bytes(23, item.str());
+  }
+  if (const Json* all = Find(s, "allOf"); all && all->is_array()) {
+    for (const Json& a : *all) w.Bytes(24, EncodeSchema(a));
+  }
+  if (const Json* props = Find(s, "properties"); props && props->is_object()) {
+    ProtoWriter p;
+    for (auto it = props->begin(); it != props->end(); ++it) {
+      ProtoWriter named;
+      named.String(1, it.key());
+      named.Bytes(2, EncodeSchema(*it));
+      p.Bytes(1, named.str());
+    }
+    w.Bytes(25, p.str());
+  }
+  VendorExtensions(w, 31, s);
+  return std::move(w.str());
+}
+
+std::string EncodeParameter(const Json& p) {
+  ProtoWriter param;
+  const std::string in = Str(p, "in");
+  if (in == "body") {
+    ProtoWriter body;
+    body.String(1, Str(p, "description"));
+    body.String(2, Str(p, "name"));
+    body.String(3, in);
+    body.Bool(4, p.value("required", false));
+    if (const Json* s = Find(p, "schema")) body.Bytes(5, EncodeSchema(*s));
+    param.Bytes(1, body.str());
+  } else {
+    ProtoWriter sub;
+    sub.Bool(1, p.value("required", false));
+    sub.String(2, in);
+    sub.String(3, Str(p, "description"));
+    sub.String(4, Str(p, "name"));
+    if (in == "path") {
+      sub.String(5, Str(p, "type"));
+      sub.Bool(19, p.value("uniqueItems", false));
+    } else {
+      sub.String(6, Str(p, "type"));
+      sub.Bool(20, p.value("uniqueItems", false));
+    }
+    ProtoWriter non_body;
+    non_body.Bytes(in == "path" ? 4 : 3, sub.str());  // query (3) or path (4) sub-schema
+    param.Bytes(2, non_body.str());
+  }
+  ProtoWriter item;  // ParametersItem{parameter=1}
+  item.Bytes(1, param.str());
+  return std::move(item.str());
+}
+
+std::string EncodeOperation(const Json& op) {
+  ProtoWriter w;
+  for (const Json& t : op.value("tags", Json::array())) w.Bytes(1, t.get<std::string>());
+  w.String(3, Str(op, "description"));
+  w.String(5, Str(op, "operationId"));
+  for (const Json& t : op.value("produces", Json::array())) w.Bytes(6, t.get<std::string>());
+  for (const Json& t : op.value("consumes", Json::array())) w.Bytes(7, t.get<std::string>());
+  for (const Json& p : op.value("parameters", Json::array())) w.Bytes(8, EncodeParameter(p));
+  ProtoWriter responses;
+  for (auto it = op["responses"].begin(); it != op["responses"].end(); ++it) {
+    ProtoWriter resp;
+    resp.String(1, Str(*it, "description"));
+    if (const Json* s = Find(*it, "schema")) {
+      ProtoWriter item;
+      item.Bytes(1, EncodeSchema(*s));
+      resp.Bytes(2, item.str());
+    }
+    ProtoWriter value;  // ResponseValue{response=1}
+    value.Bytes(1, resp.str());
+    ProtoWriter named;
+    named.String(1, it.key());
+    named.Bytes(2, value.str());
+    responses.Bytes(1, named.str());
+  }
+  w.Bytes(9, responses.str());
+  VendorExtensions(w, 13, op);
+  return std::move(w.str());
+}
+
+std::string EncodeDocument(const Json& doc) {
+  ProtoWriter w;
+  w.String(1, Str(doc, "swagger"));
+  ProtoWriter info;
+  info.String(1, GetStringPath(doc, {"info", "title"}));
+  info.String(2, GetStringPath(doc, {"info", "version"}));
+  w.Bytes(2, info.str());
+  ProtoWriter paths;
+  for (auto it = doc["paths"].begin(); it != doc["paths"].end(); ++it) {
+    ProtoWriter item;
+    static const std::pair<const char*, int> kMethods[] = {
+        {"get", 2}, {"put", 3}, {"post", 4}, {"delete", 5}, {"patch", 8}};
+    for (const auto& [method, field] : kMethods) {
+      if (const Json* op = Find(*it, method)) item.Bytes(field, EncodeOperation(*op));
+    }
+    for (const Json& p : it->value("parameters", Json::array())) item.Bytes(9, EncodeParameter(p));
+    ProtoWriter named;
+    named.String(1, it.key());
+    named.Bytes(2, item.str());
+    paths.Bytes(2, named.str());
+  }
+  w.Bytes(8, paths.str());
+  ProtoWriter defs;
+  for (auto it = doc["definitions"].begin(); it != doc["definitions"].end(); ++it) {
+    ProtoWriter named;
+    named.String(1, it.key());
+    named.Bytes(2, EncodeSchema(*it));
+    defs.Bytes(1, named.str());
+  }
+  w.Bytes(9, defs.str());
+  return std::move(w.str());
+}
+
+}  // namespace
+
+OpenApiV2 BuildOpenApiV2(const Registry& reg) {
+  OpenApiV3 v3 = BuildOpenApiV3(reg);
+  Json paths = Json::object();
+  Json defs = Json::object();
+  for (const auto& [key, text] : v3.documents) {
+    Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) continue;  // cannot happen: we wrote it
+    for (auto it = doc["paths"].begin(); it != doc["paths"].end(); ++it) {
+      Json item = Json::object();
+      for (auto op = it->begin(); op != it->end(); ++op) {
+        if (op.key() == "parameters") {
+          Json params = Json::array();
+          for (const Json& p : *op) params.push_back(V2Parameter(p));
+          item["parameters"] = std::move(params);
+        } else {
+          item[op.key()] = V2Operation(*op);
+        }
+      }
+      paths[it.key()] = std::move(item);
+    }
+    const Json& schemas = doc["components"]["schemas"];
+    for (auto it = schemas.begin(); it != schemas.end(); ++it) {
+      Json s = V2Schema(*it);
+      auto existing = defs.find(it.key());
+      if (existing == defs.end()) {
+        defs[it.key()] = std::move(s);
+        continue;
+      }
+      // The same type in several documents: merge the group-version-kind lists.
+      if (const Json* gvks = Find(s, "x-kubernetes-group-version-kind")) {
+        Json& into = (*existing)["x-kubernetes-group-version-kind"];
+        if (!into.is_array()) into = Json::array();
+        for (const Json& g : *gvks) {
+          if (std::find(into.begin(), into.end(), g) == into.end()) into.push_back(g);
+        }
+      }
+    }
+  }
+  Json doc = {{"swagger", "2.0"},
+              {"info", {{"title", "Kubernetes"}, {"version", "unversioned"}}},
+              {"paths", std::move(paths)},
+              {"definitions", std::move(defs)}};
+  OpenApiV2 out;
+  out.json = DumpJson(doc);
+  out.hash = Fnv1a64Hex(out.json);
+  out.proto = EncodeDocument(doc);
   return out;
 }
 

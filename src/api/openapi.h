@@ -22,4 +22,17 @@ struct OpenApiV3 {
 
 OpenApiV3 BuildOpenApiV3(const Registry& reg);
 
+// OpenAPI v2 (Swagger 2.0): one document for every group-version, derived from the v3
+// documents. kubectl 1.27 (and older) `apply`, `create -f` and `explain` fetch GET /openapi/v2
+// with Accept application/com.github.proto-openapi.spec.v2@v1.0+protobuf and fail when it is
+// missing; serve `proto` for that Accept (Content-Type
+// application/com.github.proto-openapi.spec.v2.v1.0+protobuf) and `json` otherwise.
+struct OpenApiV2 {
+  std::string json;   // Swagger 2.0 JSON
+  std::string proto;  // the same document as gnostic openapi.v2.Document protobuf bytes
+  std::string hash;   // hex content hash of `json` (usable as an ETag)
+};
+
+OpenApiV2 BuildOpenApiV2(const Registry& reg);
+
 }  // namespace tug::api

@@ -2,6 +2,7 @@
 #include "api/openapi.h"
 
 #include <cstdio>
+#include <map>
 #include <ctime>
 
 #include <gtest/gtest.h>
@@ -212,6 +213,127 @@ TEST(OpenApiTest, SchemasForExplainAndMerge) {
     }
     EXPECT_GT(refs, 0u);
   }
+}
+
+}  // namespace
+}  // namespace tug::api
+
+namespace tug::api {
+namespace {
+
+// A tiny protobuf reader for checking the v2 encoding: the length-delimited fields of one
+// message, by field number.
+std::multimap<int, std::string> ProtoFields(std::string_view msg) {
+  std::multimap<int, std::string> out;
+  size_t i = 0;
+  auto varint = [&]() {
+    uint64_t v = 0;
+    int shift = 0;
+    while (i < msg.size()) {
+      uint8_t b = static_cast<uint8_t>(msg[i++]);
+      v |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if ((b & 0x80) == 0) break;
+      shift += 7;
+    }
+    return v;
+  };
+  while (i < msg.size()) {
+    uint64_t key = varint();
+    int field = static_cast<int>(key >> 3);
+    int wire = static_cast<int>(key & 7);
+    if (wire == 0) {
+      out.emplace(field, std::to_string(varint()));
+    } else if (wire == 2) {
+      uint64_t len = varint();
+      EXPECT_LE(i + len, msg.size());
+      out.emplace(field, std::string(msg.substr(i, len)));
+      i += len;
+    } else {
+      ADD_FAILURE() << "unexpected wire type " << wire;
+      break;
+    }
+  }
+  return out;
+}
+
+std::string One(const std::multimap<int, std::string>& m, int field) {
+  auto it = m.find(field);
+  return it == m.end() ? "" : it->second;
+}
+
+TEST(OpenApiV2Test, JsonDocument) {
+  auto reg = Registry::Builtin();
+  ASSERT_TRUE(reg.ok());
+  OpenApiV2 v2 = BuildOpenApiV2(**reg);
+  auto doc = ParseJson(v2.json);
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ((*doc)["swagger"], "2.0");
+  const Json& patch = (*doc)["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+  EXPECT_EQ(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
+  bool field_validation = false;
+  for (const Json& p : patch["parameters"]) {
+    if (p["name"] == "fieldValidation" && p["in"] == "query" && p["type"] == "string") field_validation = true;
+  }
+  EXPECT_TRUE(field_validation);
+  EXPECT_NE(std::find(patch["consumes"].begin(), patch["consumes"].end(),
+                      "application/strategic-merge-patch+json"),
+            patch["consumes"].end());
+  const Json& defs = (*doc)["definitions"];
+  EXPECT_EQ(defs["io.k8s.api.core.v1.Pod"]["properties"]["spec"]["$ref"],
+            "#/definitions/io.k8s.api.core.v1.PodSpec");
+  EXPECT_EQ(defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]["x-kubernetes-patch-merge-key"],
+            "name");
+  // DeleteOptions collects the group-version-kinds of every document.
+  EXPECT_GT(defs["io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"]["x-kubernetes-group-version-kind"].size(),
+            10u);
+  EXPECT_EQ(v2.json.find("#/components/schemas/"), std::string::npos);
+  EXPECT_FALSE(v2.hash.empty());
+}
+
+TEST(OpenApiV2Test, ProtobufDocument) {
+  auto reg = Registry::Builtin();
+  ASSERT_TRUE(reg.ok());
+  OpenApiV2 v2 = BuildOpenApiV2(**reg);
+  auto doc = ProtoFields(v2.proto);
+  EXPECT_EQ(One(doc, 1), "2.0");
+  auto paths = ProtoFields(One(doc, 8));
+  bool found = false;
+  for (auto [it, end] = paths.equal_range(2); it != end; ++it) {
+    auto named = ProtoFields(it->second);
+    if (One(named, 1) != "/apis/apps/v1/namespaces/{namespace}/deployments/{name}") continue;
+    found = true;
+    auto item = ProtoFields(One(named, 2));
+    auto patch = ProtoFields(One(item, 8));
+    ASSERT_FALSE(patch.empty());
+    bool gvk = false;
+    for (auto [e, eend] = patch.equal_range(13); e != eend; ++e) {
+      auto ext = ProtoFields(e->second);
+      if (One(ext, 1) == "x-kubernetes-group-version-kind") {
+        gvk = One(ProtoFields(One(ext, 2)), 2).find("\"kind\":\"Deployment\"") != std::string::npos;
+      }
+    }
+    EXPECT_TRUE(gvk);
+    bool field_validation = false;
+    for (auto [p, pend] = patch.equal_range(8); p != pend; ++p) {
+      auto param = ProtoFields(One(ProtoFields(p->second), 1));
+      auto non_body = ProtoFields(One(param, 2));
+      auto query = ProtoFields(One(non_body, 3));
+      if (One(query, 4) == "fieldValidation") field_validation = true;
+    }
+    EXPECT_TRUE(field_validation);
+  }
+  EXPECT_TRUE(found);
+  auto defs = ProtoFields(One(doc, 9));
+  bool pod = false;
+  for (auto [it, end] = defs.equal_range(1); it != end; ++it) {
+    auto named = ProtoFields(it->second);
+    if (One(named, 1) != "io.k8s.api.core.v1.Pod") continue;
+    pod = true;
+    auto schema = ProtoFields(One(named, 2));
+    EXPECT_EQ(One(ProtoFields(One(schema, 22)), 1), "object");
+    EXPECT_FALSE(One(schema, 25).empty());  // properties
+  }
+  EXPECT_TRUE(pod);
 }
 
 }  // namespace
