@@ -229,7 +229,7 @@ Status SqliteStoreImpl::StepDone(sqlite3_stmt* s) {
 
 Status SqliteStoreImpl::Open() {
   int rc = sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+                           opts_.vfs.empty() ? nullptr : opts_.vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
     return UnavailableError("open " + path_ + ": " + m);
@@ -238,7 +238,7 @@ Status SqliteStoreImpl::Open() {
   // -shm file). The journal mode must be set after the locking mode for that to hold.
   RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
   RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
+  RETURN_IF_ERROR(Exec(opts_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));  // we checkpoint ourselves
   // After wal_autocheckpoint: that pragma installs its own WAL hook, replacing ours.
   sqlite3_wal_hook(

@@ -45,6 +45,10 @@ struct SqliteOptions {
   int64_t checkpoint_wal_pages = 1000;           // PASSIVE checkpoint after a commit beyond this
   size_t history_window = 10000;                 // records kept in memory for past List/Watch
   size_t max_batch = 1024;                       // writes per group commit
+  std::string vfs;                               // SQLite VFS name; empty: the default (tests inject faults)
+  // synchronous=FULL (the WAL is fsynced at every commit). false selects NORMAL, which can lose
+  // acknowledged writes on power loss; it exists only so tests can show the difference.
+  bool synchronous_full = true;
 };
 
 struct SqliteStats {
