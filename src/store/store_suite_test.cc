@@ -60,6 +60,9 @@ class Collector {
     return [this](std::span<const Event> evs, int64_t progress) {
       std::lock_guard<std::mutex> l(mu_);
       for (const Event& e : evs) events_.push_back(e);
+      // Progress never goes backwards and covers every event delivered.
+      if (progress < progress_ || (!evs.empty() && progress < evs.back().kv.mod_revision)) bad_progress_ = true;
+      progress_ = std::max(progress_, progress);
       ++batches_;
       cv_.notify_all();
     };
@@ -68,6 +71,12 @@ class Collector {
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait_for(l, std::chrono::seconds(10), [&] { return events_.size() >= n; });
     return events_;
+  }
+  // Waits until a callback reported progress >= rev; returns the last progress seen.
+  int64_t WaitProgress(int64_t rev) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, std::chrono::seconds(10), [&] { return progress_ >= rev; });
+    return progress_;
   }
   std::vector<Event> Snapshot() {
     std::lock_guard<std::mutex> l(mu_);
@@ -79,6 +88,10 @@ class Collector {
   std::condition_variable cv_;
   std::vector<Event> events_;
   int batches_ = 0;
+  int64_t progress_ = 0;
+
+ public:
+  bool bad_progress_ = false;
 };
 
 class StoreSuite : public ::testing::TestWithParam<Backend> {
@@ -323,6 +336,24 @@ TEST_P(StoreSuite, WatchFromPastRevisionReplaysThenLive) {
   auto ev2 = now.WaitFor(1);
   ASSERT_EQ(ev2.size(), 1u);
   EXPECT_EQ(ev2[0].kv.mod_revision, 7);
+}
+
+TEST_P(StoreSuite, WatchProgressWithoutMatchingEvents) {
+  MustCreate("/a/1", "x");  // 1
+  Collector c;
+  auto w = store_->Watch("/a/", 0, c.Callback());
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(c.WaitProgress(1), 1);  // learns the revision it started at
+  MustCreate("/b/1", "y");          // 2: not under /a/
+  MustCreate("/b/2", "y");          // 3
+  EXPECT_EQ(c.WaitProgress(3), 3);
+  EXPECT_TRUE(c.Snapshot().empty());
+  MustCreate("/a/2", "z");          // 4
+  auto ev = c.WaitFor(1);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kv.mod_revision, 4);
+  EXPECT_EQ(c.WaitProgress(4), 4);
+  EXPECT_FALSE(c.bad_progress_);
 }
 
 TEST_P(StoreSuite, WatchCancelStopsDelivery) {

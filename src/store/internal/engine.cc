@@ -121,12 +121,10 @@ void WatchHub::Publish(const std::vector<Record>& records) {
     int64_t last = records.back().revision();
     for (auto& [id, w] : watchers_) {
       for (const Record& r : records) {
-        if (HasPrefix(r.ev.kv.key, w->prefix)) {
-          w->pending.push_back(r.ev);
-          any = true;
-        }
+        if (HasPrefix(r.ev.kv.key, w->prefix)) w->pending.push_back(r.ev);
       }
       w->progress = std::max(w->progress, last);
+      any = any || w->Due();
     }
   }
   if (any) cv_.notify_all();
@@ -137,7 +135,7 @@ void WatchHub::Run() {
   hub_tid_ = std::this_thread::get_id();
   auto has_work = [&] {
     for (auto& [id, w] : watchers_)
-      if (w->ready && !w->pending.empty()) return true;
+      if (w->Due()) return true;
     return false;
   };
   while (true) {
@@ -145,14 +143,16 @@ void WatchHub::Run() {
     if (stop_) return;
     std::vector<uint64_t> ids;
     for (auto& [id, w] : watchers_)
-      if (w->ready && !w->pending.empty()) ids.push_back(id);
+      if (w->Due()) ids.push_back(id);
     for (uint64_t id : ids) {
       auto it = watchers_.find(id);
       if (it == watchers_.end()) continue;
       std::shared_ptr<Watcher> w = it->second;
+      if (!w->Due()) continue;
       std::vector<Event> batch = std::move(w->pending);
       w->pending.clear();
       int64_t progress = std::max(w->progress, batch.empty() ? 0 : batch.back().kv.mod_revision);
+      w->notified = progress;
       in_flight_ = id;
       l.unlock();
       w->cb(std::span<const Event>(batch), progress);

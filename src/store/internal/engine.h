@@ -62,7 +62,10 @@ Result<Record> BuildRecord(const Op& op, const KeyValue* existing, int64_t revis
 
 bool HasPrefix(std::string_view key, std::string_view prefix);
 
-// Fan-out of committed events to watchers; one dispatch thread owned by the hub.
+// Fan-out of committed events to watchers; one dispatch thread owned by the hub. A watcher
+// whose progress advanced without matching events gets an empty batch carrying the new
+// progress revision (coalesced: at most one callback per watcher per dispatch round), so a
+// watch cache on one prefix still learns the store's current revision.
 class WatchHub : public std::enable_shared_from_this<WatchHub> {
  public:
   WatchHub();
@@ -85,8 +88,10 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
     std::string prefix;
     WatchCallback cb;
     std::vector<Event> pending;
-    int64_t progress = 0;
+    int64_t progress = 0;  // every event <= progress is queued or delivered
+    int64_t notified = 0;  // progress last passed to cb
     bool ready = false;
+    bool Due() const { return ready && (!pending.empty() || progress > notified); }
   };
   void Run();
 
