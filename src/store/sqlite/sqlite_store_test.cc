@@ -312,6 +312,23 @@ TEST_F(SqliteStoreTest, IdleStoreWritesNothingAndAutoCompacts) {
   EXPECT_NE(Stat(path_ + "-wal"), wal);
 }
 
+TEST_F(SqliteStoreTest, WalStaysBoundedUnderWrites) {
+  SqliteOptions o;
+  o.background_maintenance = false;
+  o.checkpoint_wal_pages = 100;
+  auto s = Open(o);
+  ASSERT_NE(s, nullptr);
+  int64_t max_wal = 0;
+  for (int i = 0; i < 1500; ++i) {
+    ASSERT_TRUE(s->Create("/big/" + std::to_string(i), V(std::string(4000, 'b'))).ok());
+    max_wal = std::max<int64_t>(max_wal, Stat(path_ + "-wal").size);
+  }
+  // ~6 MB written; the WAL is checkpointed and reused, never much above 100 pages.
+  EXPECT_GT(s->Stats().checkpoints, 5);
+  EXPECT_LT(max_wal, 1 << 20);
+  EXPECT_GT(Stat(path_).size, 5 << 20);  // the data reached the database file
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritesAreGroupCommitted) {
   auto s = Open();
   constexpr int kThreads = 32, kPer = 20;
