@@ -333,11 +333,13 @@ void RestHandlerImpl::TickForTest() {
 }
 
 void RestHandlerImpl::SyncForTest() {
-  int64_t rev = store_.CurrentRevision();
-  for (auto& [p, c] : caches_) c->WaitForRevision(rev, std::chrono::seconds(5));
+  for (auto& [p, c] : caches_) c->WaitForRevision(c->LastWrite(), std::chrono::seconds(5));
   if (ns_deleter_) ns_deleter_->Drain();
-  rev = store_.CurrentRevision();
-  for (auto& [p, c] : caches_) c->WaitForRevision(rev, std::chrono::seconds(5));
+  for (auto& [p, c] : caches_) c->WaitForRevision(c->LastWrite(), std::chrono::seconds(5));
+}
+
+void RestHandlerImpl::NoteWrite(const api::ResourceDef& res, int64_t rev) {
+  if (WatchCache* c = CacheFor(res)) c->NoteWrite(rev);
 }
 
 void RestHandlerImpl::RegisterStream(const std::shared_ptr<WatchStream>& s) {
@@ -696,7 +698,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::List(const Request& req, Ctx& c)
 
   bool from_store = !cont.empty() || (rv_match == "Exact" && rv > 0);
   if (!from_store) {
-    int64_t want = rv_param.empty() ? store_.CurrentRevision() : rv;
+    int64_t want = rv_param.empty() ? cache->LastWrite() : rv;
     if (!cache->WaitForRevision(want, std::chrono::seconds(3))) {
       if (rv > store_.CurrentRevision()) return TimeoutError("Too large resource version: " + std::to_string(rv) + ", current: " + std::to_string(store_.CurrentRevision()));
     }
@@ -802,7 +804,7 @@ void RestHandlerImpl::Watch(const Request& req, Ctx& c, const ResponseWriterPtr&
   if (!cache) return fail(InternalError("no watch cache for " + c.res->plural));
   int64_t from = *rv;
   if (send_initial) from = 0;
-  if (from == 0) cache->WaitForRevision(store_.CurrentRevision(), std::chrono::seconds(3));
+  if (from == 0) cache->WaitForRevision(cache->LastWrite(), std::chrono::seconds(3));
   std::optional<std::chrono::steady_clock::time_point> deadline;
   if (*timeout > 0) deadline = clock_->SteadyNow() + std::chrono::seconds(*timeout);
   auto s = std::make_shared<WatchStream>(*this, c, w, std::move(ls).value(), std::move(fs).value(), n.table,
@@ -927,6 +929,13 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   RETURN_IF_ERROR(CheckNamespace(c));
   c.strat->PrepareForCreate(obj);
   c.strat->Default(obj);
+  if (c.res->group.empty() && c.res->plural == "namespaces") {
+    // Upstream's namespace strategy: the "kubernetes" finalizer and phase Active.
+    if (!obj["spec"].is_object()) obj["spec"] = Json::object();
+    if (!obj["spec"].contains("finalizers")) obj["spec"]["finalizers"] = Json::array({"kubernetes"});
+    if (!obj["status"].is_object()) obj["status"] = Json::object();
+    obj["status"]["phase"] = "Active";
+  }
   ServiceAllocator::Taken taken;
   api::FieldErrors errs;
   bool svc = IsService(*c.res);
@@ -948,7 +957,7 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   Json& m = obj["metadata"];
   m["uid"] = NewUid();
   m["creationTimestamp"] = Now();
-  if (c.res->kind != "Namespace" || true) m["generation"] = 1;
+  m["generation"] = 1;
   RecordManagedFields(obj, nullptr, c.field_manager, c.res->ApiVersion(), c.sub, Now());
   if (c.dry_run) {
     if (svc) alloc_->Undo(taken);
@@ -961,6 +970,7 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
     stored["metadata"].erase("resourceVersion");
     auto rev = store_.Create(key, std::make_shared<const std::string>(DumpJson(stored)));
     if (rev.ok()) {
+      NoteWrite(*c.res, *rev);
       obj["metadata"]["resourceVersion"] = std::to_string(*rev);
       return obj;
     }
@@ -989,6 +999,7 @@ Status RestHandlerImpl::DeleteStored(const api::ResourceDef& res, const std::str
   if (dry_run) return Status::Ok();
   auto r = store_.Delete(key, mod_rev);
   if (!r.ok()) return r.status();
+  NoteWrite(res, r->mod_revision);
   if (IsService(res)) alloc_->Release(obj, nullptr);
   return Status::Ok();
 }
@@ -1066,6 +1077,7 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
     if (rev.status().code() == StatusCode::kNotFound) return NotFound(*c.res, c.name);
     return rev.status();
   }
+  NoteWrite(*c.res, *rev);
   if (svc) alloc_->Release(old, &obj);
   obj["metadata"]["resourceVersion"] = std::to_string(*rev);
   *wrote = true;
@@ -1265,6 +1277,7 @@ Result<std::optional<Json>> RestHandlerImpl::DeleteOne(Ctx& c, const Json& opts)
         if (rev.status().code() == StatusCode::kConflict && attempt < 5) continue;
         return rev.status();
       }
+      NoteWrite(*c.res, *rev);
       obj["metadata"]["resourceVersion"] = std::to_string(*rev);
       if (is_ns && ns_deleter_) ns_deleter_->Enqueue(c.name);
       return std::optional<Json>(obj);
@@ -1411,7 +1424,8 @@ Result<bool> RestHandlerImpl::SweepNamespace(const std::string& ns) {
         if (FindPath(*obj, {"metadata", "deletionTimestamp"})) continue;
         (*obj)["metadata"]["deletionTimestamp"] = Now();
         (*obj)["metadata"]["deletionGracePeriodSeconds"] = 0;
-        store_.Update(item.key, std::make_shared<const std::string>(DumpJson(*obj)), item.mod_revision).status().IgnoreError();
+        auto up = store_.Update(item.key, std::make_shared<const std::string>(DumpJson(*obj)), item.mod_revision);
+        if (up.ok()) NoteWrite(*r, *up);
         continue;
       }
       Status st = DeleteStored(*r, item.key, *obj, item.mod_revision, false);
@@ -1436,6 +1450,7 @@ Result<bool> RestHandlerImpl::SweepNamespace(const std::string& ns) {
     return true;
   }
   auto up = store_.Update(ns_key, std::make_shared<const std::string>(DumpJson(nsobj)), kv->mod_revision);
+  if (up.ok()) NoteWrite(*nsr, *up);
   if (!up.ok() && up.status().code() != StatusCode::kConflict) return up.status();
   return false;
 }

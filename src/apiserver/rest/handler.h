@@ -95,6 +95,7 @@ class RestHandlerImpl final : public RestHandler {
   std::string Key(const api::ResourceDef& res, const std::string& ns, const std::string& name) const;
   std::string Prefix(const api::ResourceDef& res) const;
   WatchCache* CacheFor(const api::ResourceDef& res);
+  void NoteWrite(const api::ResourceDef& res, int64_t rev);
   std::string Now() const;
   std::string QualifiedResource(const api::ResourceDef& res) const;
   Status NotFound(const api::ResourceDef& res, const std::string& name) const;

@@ -68,9 +68,23 @@ int64_t WatchCache::Revision() const {
   return rev_;
 }
 
+void WatchCache::NoteWrite(int64_t rev) {
+  std::lock_guard<std::mutex> lock(mu_);
+  last_write_ = std::max(last_write_, rev);
+}
+
+int64_t WatchCache::LastWrite() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_write_;
+}
+
 bool WatchCache::WaitForRevision(int64_t rev, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return stopped_ || rev_ >= rev; }) && !stopped_;
+  bool ok = cv_.wait_for(lock, timeout, [&] { return stopped_ || rev_ >= rev; }) && !stopped_;
+  if (!ok && !stopped_)
+    TUG_LOG(WARNING, "rest") << "watch cache is behind the store" << kv("prefix", prefix_) << kv("have", rev_)
+                             << kv("want", rev);
+  return ok;
 }
 
 std::vector<CachedObjectPtr> WatchCache::Snapshot(std::string_view key_prefix, int64_t* rev) const {

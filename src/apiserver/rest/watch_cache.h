@@ -80,6 +80,11 @@ class WatchCache {
   // Waits until the cache has seen revision rev (false on timeout or stop).
   bool WaitForRevision(int64_t rev, std::chrono::milliseconds timeout);
 
+  // Records that this process wrote under the prefix at rev (reads wait for it: the store's
+  // progress notifications for other prefixes may lag).
+  void NoteWrite(int64_t rev);
+  int64_t LastWrite() const;
+
   // Current objects whose key starts with key_prefix (sorted by key), and the cache revision.
   std::vector<CachedObjectPtr> Snapshot(std::string_view key_prefix, int64_t* rev) const;
 
@@ -106,6 +111,7 @@ class WatchCache {
   std::map<std::string, CachedObjectPtr, std::less<>> objects_;  // GUARDED_BY(mu_)
   std::deque<CacheEvent> events_;                                // GUARDED_BY(mu_)
   int64_t rev_ = 0;                                              // GUARDED_BY(mu_)
+  int64_t last_write_ = 0;                                       // GUARDED_BY(mu_)
   int64_t window_start_ = 0;  // events with rv > window_start_ are all in events_
   std::map<uint64_t, std::shared_ptr<CacheWatcher>> watchers_;  // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;
