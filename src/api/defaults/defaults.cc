@@ -488,6 +488,45 @@ void StorageClass(Json& obj) {
 
 void PriorityClass(Json& obj) { SetIfMissing(obj, "preemptionPolicy", "PreemptLowerPriority"); }
 
+std::string Base64(const std::string& in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// Secret: stringData is write-only upstream (the v1 conversion merges it into data, where it
+// wins over a data entry of the same key); type defaults to Opaque.
+void Secret(Json& obj) {
+  auto it = obj.find("stringData");
+  if (it != obj.end()) {
+    if (it->is_object() && !it->empty()) {
+      Json* data = Obj(obj, "data");
+      if (data != nullptr)
+        for (auto kv = it->begin(); kv != it->end(); ++kv)
+          if (kv.value().is_string()) (*data)[kv.key()] = Base64(kv.value().get<std::string>());
+    }
+    obj.erase("stringData");
+  }
+  SetIfEmpty(obj, "type", "Opaque");
+}
+
 void EndpointSlice(Json& obj) {
   if (Json* ports = ExistingArray(obj, "ports")) {
     for (Json& p : *ports) {
@@ -535,7 +574,7 @@ void Apply(std::string_view group, std::string_view kind, Json& obj) {
     }
     if (kind == "ReplicationController") return ReplicationController(obj);
     if (kind == "Service") return Service(obj);
-    if (kind == "Secret") return SetIfEmpty(obj, "type", "Opaque");
+    if (kind == "Secret") return Secret(obj);
     if (kind == "Namespace") return Namespace(obj);
     if (kind == "Node") return Node(obj);
     if (kind == "PersistentVolume") return PersistentVolume(obj);

@@ -1,7 +1,8 @@
 // Upstream defaulting (owner: validation): the SetDefaults_* functions of
 // k8s.io/kubernetes pkg/apis/*/v1/defaults.go, the OpenAPI `default` markers, and the few
 // defaults upstream strategies apply on create (Pod enableServiceLinks, Namespace finalizers
-// and phase), applied to plain JSON objects at their storage version.
+// and phase), applied to plain JSON objects at their storage version. Secret.stringData is
+// merged into data (base64) and dropped, as upstream's v1 conversion does.
 //
 // Apply never removes or rewrites a field the client set; it only fills in missing ones, so
 // it is idempotent and keeps unknown fields. Nested pod templates get the pod spec defaults

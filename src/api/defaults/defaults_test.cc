@@ -78,6 +78,8 @@ const Case kCases[] = {
     {"secret_kubectl_create", "", "Secret",
      R"({"kind":"Secret","apiVersion":"v1","metadata":{"name":"s1","creationTimestamp":null},"data":{"pw":"czNjcmV0","user":"YWRtaW4="}})",
      R"({"kind":"Secret","apiVersion":"v1","metadata":{"name":"s1","creationTimestamp":null},"data":{"pw":"czNjcmV0","user":"YWRtaW4="},"type":"Opaque"})"},
+    {"secret_string_data_merged", "", "Secret", R"({"data":{"a":"eA==","b":"eQ=="},"stringData":{"b":"hello","c":"hi!!"}})",
+     R"({"data":{"a":"eA==","b":"aGVsbG8=","c":"aGkhIQ=="},"type":"Opaque"})"},
     {"secret_keeps_type", "", "Secret", R"({"type":"kubernetes.io/tls"})", R"({"type":"kubernetes.io/tls"})"},
     {"configmap_no_defaults", "", "ConfigMap", R"({"data":{"k":"v"}})", R"({"data":{"k":"v"}})"},
     {"namespace", "", "Namespace", R"({"metadata":{"name":"n"}})",

@@ -186,9 +186,12 @@ void ValidateServiceUpdate(const Json& obj, const Json& old, Errs& errs) {
   std::string old_type = GetStringPath(old, {"spec", "type"});
   // A set clusterIP may not change unless the service moves to or from ExternalName.
   if (!old_ip.empty() && new_ip != old_ip && new_type != "ExternalName" && old_type != "ExternalName") {
+    // Upstream reports the new clusterIPs list; a body that only changed clusterIP (apply,
+    // patch) still carries the old list, so rebuild it from clusterIP then.
     const Json* ips = FindPath(obj, {"spec", "clusterIPs"});
-    errs.push_back(FieldError::Invalid("spec.clusterIPs[0]", ips != nullptr ? *ips : Json::array({new_ip}),
-                                       "may not change once set"));
+    Json value = Json::array({new_ip});
+    if (ips != nullptr && ips->is_array() && !ips->empty() && (*ips)[0] == new_ip) value = *ips;
+    errs.push_back(FieldError::Invalid("spec.clusterIPs[0]", value, "may not change once set"));
   }
 }
 
