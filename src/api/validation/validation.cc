@@ -57,7 +57,11 @@ void NotMoreThan100Percent(const Json* v, const std::string& path, Errs& errs) {
 }
 
 // Selector + template of a controller (ReplicaSet, Deployment, StatefulSet, DaemonSet, Job).
-void ValidateSelectorAndTemplate(const Json& spec, const std::string& kind_word, bool require_always, Errs& errs) {
+// kind_word: the word of upstream's "empty selector is invalid for <word>"; owner: the kind
+// named in the activeDeadlineSeconds message ("" for Jobs, which allow restartPolicy other
+// than Always and activeDeadlineSeconds).
+void ValidateSelectorAndTemplate(const Json& spec, const std::string& kind_word, const std::string& owner, Errs& errs) {
+  const bool require_always = !owner.empty();
   const Json* sel = Find(spec, "selector");
   if (IsNull(sel)) {
     errs.push_back(FieldError::Required("spec.selector"));
@@ -79,9 +83,13 @@ void ValidateSelectorAndTemplate(const Json& spec, const std::string& kind_word,
     std::string rp = GetStringPath(*tmpl, {"spec", "restartPolicy"});
     if (!rp.empty() && rp != "Always")
       errs.push_back(FieldError::NotSupported("spec.template.spec.restartPolicy", rp, {"Always"}));
-    if (!IsNull(FindPath(*tmpl, {"spec", "activeDeadlineSeconds"})))
-      errs.push_back(FieldError::Forbidden("spec.template.spec.activeDeadlineSeconds",
-                                           "activeDeadlineSeconds in ReplicaSet is not Supported"));
+    const Json* ads = FindPath(*tmpl, {"spec", "activeDeadlineSeconds"});
+    if (!IsNull(ads)) {
+      std::string msg = "activeDeadlineSeconds in " + owner + " is not Supported";
+      // ReplicaSet/Deployment report it as Invalid, the other workloads as Forbidden.
+      if (owner == "ReplicaSet") errs.push_back(FieldError::Invalid("spec.template.spec.activeDeadlineSeconds", *ads, msg));
+      else errs.push_back(FieldError::Forbidden("spec.template.spec.activeDeadlineSeconds", msg));
+    }
   }
 }
 
@@ -424,7 +432,7 @@ void ValidateEndpoints(const Json& obj, Errs& errs) {
 void ValidateDeployment(const Json& obj, Errs& errs) {
   const Json& spec = ObjAt(obj, "spec");
   ValidateNonnegative(Find(spec, "replicas"), "spec.replicas", errs);
-  ValidateSelectorAndTemplate(spec, "deployment", true, errs);
+  ValidateSelectorAndTemplate(spec, "deployment", "ReplicaSet", errs);
   const Json& strategy = ObjAt(spec, "strategy");
   std::string type = StrOr(Find(strategy, "type"));
   if (type == "Recreate") {
@@ -456,7 +464,7 @@ void ValidateReplicaSet(const Json& obj, Errs& errs) {
   const Json& spec = ObjAt(obj, "spec");
   ValidateNonnegative(Find(spec, "replicas"), "spec.replicas", errs);
   ValidateNonnegative(Find(spec, "minReadySeconds"), "spec.minReadySeconds", errs);
-  ValidateSelectorAndTemplate(spec, "deployment", true, errs);
+  ValidateSelectorAndTemplate(spec, "deployment", "ReplicaSet", errs);
 }
 
 void ValidateStatefulSet(const Json& obj, Errs& errs) {
@@ -481,7 +489,7 @@ void ValidateStatefulSet(const Json& obj, Errs& errs) {
   ValidateNonnegative(Find(spec, "replicas"), "spec.replicas", errs);
   ValidateNonnegative(Find(spec, "minReadySeconds"), "spec.minReadySeconds", errs);
   ValidateNonnegative(Find(spec, "revisionHistoryLimit"), "spec.revisionHistoryLimit", errs);
-  ValidateSelectorAndTemplate(spec, "statefulset", true, errs);
+  ValidateSelectorAndTemplate(spec, "statefulset", "StatefulSet", errs);
   const Json& vcts = ArrAt(spec, "volumeClaimTemplates");
   for (size_t i = 0; i < vcts.size(); ++i)
     ValidatePVCSpec(ObjAt(vcts[i], "spec"), Child(Index("spec.volumeClaimTemplates", i), "spec"), errs);
@@ -505,7 +513,7 @@ void ValidateStatefulSetUpdate(const Json& obj, const Json& old, Errs& errs) {
 
 void ValidateDaemonSet(const Json& obj, Errs& errs) {
   const Json& spec = ObjAt(obj, "spec");
-  ValidateSelectorAndTemplate(spec, "daemonset", true, errs);
+  ValidateSelectorAndTemplate(spec, "daemonset", "DaemonSet", errs);
   const Json& us = ObjAt(spec, "updateStrategy");
   std::string type = StrOr(Find(us, "type"));
   if (type == "RollingUpdate") {
@@ -557,7 +565,7 @@ void ValidateJobSpecCommon(const Json& spec, const std::string& path, Errs& errs
 void ValidateJob(const Json& obj, Errs& errs) {
   const Json& spec = ObjAt(obj, "spec");
   ValidateJobSpecCommon(spec, "spec", errs);
-  ValidateSelectorAndTemplate(spec, "job", false, errs);
+  ValidateSelectorAndTemplate(spec, "job", "", errs);
   if (const Json* t = Find(spec, "template"); !IsNull(t)) ValidateJobTemplateRestart(*t, "spec.template", errs);
 }
 

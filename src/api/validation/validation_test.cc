@@ -43,7 +43,7 @@ const std::vector<Case>& Cases() {
       // ---- object meta ----
       {"meta_name_required", "", "ConfigMap", R"({"metadata":{"namespace":"d"}})",
        {"metadata.name: Required value: name or generateName is required"}},
-      {"meta_generate_name_ok", "", "ConfigMap", R"({"metadata":{"generateName":"web-","namespace":"d"}})",
+      {"meta_generate_name_needs_name_assigned_first", "", "ConfigMap", R"({"metadata":{"generateName":"web-","namespace":"d"}})",
        {"metadata.name: Required value: name or generateName is required"}},
       {"meta_bad_subdomain", "", "ConfigMap", R"({"metadata":{"name":"Web_1","namespace":"d"}})",
        {S("metadata.name: Invalid value: \"Web_1\": ", kSubdomainMsg)}},
@@ -124,6 +124,9 @@ const std::vector<Case>& Cases() {
        R"({"metadata":{"name":"web","namespace":"d"},"spec":{"strategy":{"rollingUpdate":{"maxSurge":0,"maxUnavailable":"0%"}},"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"x"}]}}}})",
        {"spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
         "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"0%\": may not be 0 when `maxSurge` is 0"}},
+      {"replicaset_active_deadline", "apps", "ReplicaSet",
+       R"({"metadata":{"name":"rs","namespace":"d"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"activeDeadlineSeconds":5,"containers":[{"name":"c","image":"x"}]}}}})",
+       {"spec.template.spec.activeDeadlineSeconds: Invalid value: 5: activeDeadlineSeconds in ReplicaSet is not Supported"}},
       {"statefulset_ok", "apps", "StatefulSet",
        R"({"metadata":{"name":"db","namespace":"d"},"spec":{"serviceName":"db","selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"x"}]}},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}})", {}},
       {"statefulset_policy", "apps", "StatefulSet",
