@@ -141,7 +141,12 @@ KINDS = {
     "APIGroup": "One API group and its versions.",
     "APIVersions": "The versions of the legacy core API.",
     "Preconditions": "Conditions that must hold before an operation is carried out.",
+    "Patch": "The body of a patch request; its format depends on the Content-Type.",
 }
+
+# Names whose generic description only fits when the field is an object (a struct), not a
+# scalar such as a condition's "status" string.
+OBJECT_ONLY = {"status", "spec", "metadata", "template", "strategy", "selector"}
 
 # Field descriptions by JSON name, used in every type where the field appears; a key
 # "<Type>.<field>" applies to that type only and wins over the plain name.
@@ -203,9 +208,11 @@ FIELDS = {
     "value": "The value.",
     "key": "The key.",
     "phase": "The lifecycle phase.",
-    "hostIP": "The IP address of the node the pod runs on.",
-    "podIP": "The IP address of the pod.",
-    "clusterIP": "The virtual IP address of the service.",
+    "PodStatus.hostIP": "The IP address of the node the pod runs on.",
+    "PodStatus.podIP": "The IP address of the pod.",
+    "ServiceSpec.clusterIP": "The virtual IP address of the service.",
+    "Status.status": "Success or Failure.",
+    "Status.metadata": "Standard list metadata.",
     "minReadySeconds": "Seconds a new pod must be ready before it counts as available.",
     "strategy": "How old pods are replaced by new ones.",
     "revisionHistoryLimit": "How many old revisions to keep for rollback.",

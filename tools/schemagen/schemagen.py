@@ -373,7 +373,9 @@ class Generator:
                 ev = self.enum_values(pkg, gf["go_type"])
                 if ev:
                     f["e"] = ev
-            d = descriptions.FIELDS.get(f"{name}.{f['n']}") or descriptions.FIELDS.get(f["n"])
+            d = descriptions.FIELDS.get(f"{name}.{f['n']}")
+            if not d and (ref or f["n"] not in descriptions.OBJECT_ONLY):
+                d = descriptions.FIELDS.get(f["n"])
             if d:
                 f["d"] = d
             fields.append(f)
@@ -404,6 +406,8 @@ class Generator:
             if "optional" not in gf["markers"]:
                 f["req"] = 1
         d = descriptions.FIELDS.get(jt[0])
+        if d and jt[0] in descriptions.OBJECT_ONLY and f["k"] in simple.values():
+            d = None
         if d:
             f["d"] = d
         return f
