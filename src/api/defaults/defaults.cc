@@ -239,6 +239,14 @@ void Service(Json& obj) {
 }
 
 void Namespace(Json& obj) {
+  // SetDefaults_Namespace: the kubernetes.io/metadata.name label mirrors the name.
+  if (Json* meta = Existing(obj, "metadata")) {
+    std::string name = Str(*meta, "name");
+    if (!name.empty()) {
+      Json* labels = Obj(*meta, "labels");
+      if (labels != nullptr) (*labels)["kubernetes.io/metadata.name"] = name;
+    }
+  }
   // Namespace strategy PrepareForCreate + SetDefaults_NamespaceStatus.
   if (Json* spec = Obj(obj, "spec")) {
     Json* f = ExistingArray(*spec, "finalizers");
@@ -537,6 +545,40 @@ void EndpointSlice(Json& obj) {
   }
 }
 
+void CSIDriver(Json& obj) {
+  Json* spec = Obj(obj, "spec");
+  if (spec == nullptr) return;
+  SetIfMissing(*spec, "attachRequired", true);
+  SetIfMissing(*spec, "podInfoOnMount", false);
+  SetIfMissing(*spec, "storageCapacity", false);
+  SetIfMissing(*spec, "fsGroupPolicy", "ReadWriteOnceWithFSType");
+  SetIfMissing(*spec, "requiresRepublish", false);
+  SetIfMissing(*spec, "seLinuxMount", false);
+  if (ExistingArray(*spec, "volumeLifecycleModes") == nullptr || (*spec)["volumeLifecycleModes"].empty())
+    (*spec)["volumeLifecycleModes"] = Json::array({"Persistent"});
+}
+
+// admissionregistration v1 webhook defaults (SetDefaults_ValidatingWebhook / _MutatingWebhook,
+// SetDefaults_Rule, SetDefaults_ServiceReference).
+void WebhookConfiguration(Json& obj, bool mutating) {
+  Json* hooks = ExistingArray(obj, "webhooks");
+  if (hooks == nullptr) return;
+  for (Json& h : *hooks) {
+    if (!h.is_object()) continue;
+    SetIfMissing(h, "failurePolicy", "Fail");
+    SetIfMissing(h, "matchPolicy", "Equivalent");
+    SetIfMissing(h, "namespaceSelector", Json::object());
+    SetIfMissing(h, "objectSelector", Json::object());
+    SetIfMissing(h, "timeoutSeconds", 10);
+    if (mutating) SetIfMissing(h, "reinvocationPolicy", "Never");
+    if (Json* rules = ExistingArray(h, "rules"))
+      for (Json& r : *rules)
+        if (r.is_object()) SetIfMissing(r, "scope", "*");
+    if (Json* cc = Existing(h, "clientConfig"))
+      if (Json* svc = Existing(*cc, "service")) SetIfMissing(*svc, "port", 443);
+  }
+}
+
 }  // namespace
 
 void PersistentVolumeClaimSpec(Json& spec) {
@@ -602,6 +644,11 @@ void Apply(std::string_view group, std::string_view kind, Json& obj) {
   if (group == "storage.k8s.io" && kind == "StorageClass") return StorageClass(obj);
   if (group == "scheduling.k8s.io" && kind == "PriorityClass") return PriorityClass(obj);
   if (group == "discovery.k8s.io" && kind == "EndpointSlice") return EndpointSlice(obj);
+  if (group == "storage.k8s.io" && kind == "CSIDriver") return CSIDriver(obj);
+  if (group == "admissionregistration.k8s.io" && kind == "ValidatingWebhookConfiguration")
+    return WebhookConfiguration(obj, false);
+  if (group == "admissionregistration.k8s.io" && kind == "MutatingWebhookConfiguration")
+    return WebhookConfiguration(obj, true);
   // networking Ingress/IngressClass, policy PDB, coordination Lease, events Event: none.
 }
 

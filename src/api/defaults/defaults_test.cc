@@ -83,7 +83,7 @@ const Case kCases[] = {
     {"secret_keeps_type", "", "Secret", R"({"type":"kubernetes.io/tls"})", R"({"type":"kubernetes.io/tls"})"},
     {"configmap_no_defaults", "", "ConfigMap", R"({"data":{"k":"v"}})", R"({"data":{"k":"v"}})"},
     {"namespace", "", "Namespace", R"({"metadata":{"name":"n"}})",
-     R"({"metadata":{"name":"n"},"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}})"},
+     R"({"metadata":{"name":"n","labels":{"kubernetes.io/metadata.name":"n"}},"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}})"},
     {"pv", "", "PersistentVolume", R"({"spec":{"capacity":{"storage":"1Gi"},"hostPath":{"path":"/d"}}})",
      R"({"spec":{"capacity":{"storage":"1Gi"},"hostPath":{"path":"/d","type":""},"persistentVolumeReclaimPolicy":"Retain","volumeMode":"Filesystem"},"status":{"phase":"Pending"}})"},
     {"pvc", "", "PersistentVolumeClaim", R"({"spec":{"accessModes":["ReadWriteOnce"]}})",
@@ -140,6 +140,13 @@ const Case kCases[] = {
     {"endpointslice", "discovery.k8s.io", "EndpointSlice", R"({"addressType":"IPv4","ports":[{"port":80}]})",
      R"({"addressType":"IPv4","ports":[{"port":80,"name":"","protocol":"TCP"}]})"},
     {"lease_none", "coordination.k8s.io", "Lease", R"({"spec":{"holderIdentity":"a"}})", R"({"spec":{"holderIdentity":"a"}})"},
+    {"csidriver", "storage.k8s.io", "CSIDriver", R"({"spec":{}})",
+     R"({"spec":{"attachRequired":true,"podInfoOnMount":false,"storageCapacity":false,"fsGroupPolicy":"ReadWriteOnceWithFSType","requiresRepublish":false,"seLinuxMount":false,"volumeLifecycleModes":["Persistent"]}})"},
+    {"mutating_webhook", "admissionregistration.k8s.io", "MutatingWebhookConfiguration",
+     R"({"webhooks":[{"name":"w.example.com","sideEffects":"None","admissionReviewVersions":["v1"],"clientConfig":{"service":{"name":"s","namespace":"n"}},"rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"]}]}]})",
+     R"({"webhooks":[{"name":"w.example.com","sideEffects":"None","admissionReviewVersions":["v1"],"clientConfig":{"service":{"name":"s","namespace":"n","port":443}},
+         "rules":[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"],"scope":"*"}],
+         "failurePolicy":"Fail","matchPolicy":"Equivalent","namespaceSelector":{},"objectSelector":{},"timeoutSeconds":10,"reinvocationPolicy":"Never"}]})"},
     {"unknown_kind_untouched", "example.com", "Widget", R"({"spec":{"x":1}})", R"({"spec":{"x":1}})"},
 };
 
