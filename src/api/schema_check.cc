@@ -186,7 +186,12 @@ class Checker {
         } else if (v.is_number_float()) {
           double d = v.get<double>();
           if (!std::isfinite(d)) return BadRequestError("quantities must be finite");
-          v = v.dump();
+          // 1e3 and 1000.0 are the quantity "1000"; other values keep their shortest form.
+          if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) {
+            v = std::to_string(static_cast<int64_t>(d));
+          } else {
+            v = v.dump();
+          }
         } else if (!v.is_string()) {
           return TypeError(v, orig, parent, path);
         }

@@ -115,12 +115,13 @@ TEST(SchemaCheckTest, Types) {
 
 TEST(SchemaCheckTest, Normalizes) {
   Json pod = Json::parse(R"({"metadata":{"creationTimestamp":"2024-01-01T01:02:03.5+01:00","labels":{"a":null}},
-      "spec":{"containers":[{"name":"c","resources":{"limits":{"cpu":0.5,"memory":128}}}],"terminationGracePeriodSeconds":30.0}})");
+      "spec":{"containers":[{"name":"c","resources":{"limits":{"cpu":0.5,"memory":128},"requests":{"memory":1e3}}}],"terminationGracePeriodSeconds":30.0}})");
   auto r = NormalizeToSchema(pod, Kind("v1", "Pod"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(pod["metadata"]["creationTimestamp"], "2024-01-01T00:02:03Z");
   EXPECT_EQ(pod["spec"]["containers"][0]["resources"]["limits"]["cpu"], "0.5");
   EXPECT_EQ(pod["spec"]["containers"][0]["resources"]["limits"]["memory"], "128");
+  EXPECT_EQ(pod["spec"]["containers"][0]["resources"]["requests"]["memory"], "1000");
   EXPECT_TRUE(pod["spec"]["terminationGracePeriodSeconds"].is_number_integer());
   EXPECT_EQ(pod["metadata"]["labels"]["a"], "");  // a null map value is the zero value
 }
