@@ -1,4 +1,5 @@
-// Build identity of the tug binary (/version and `tug --version`).
+// Build identity of the tug binary (/version and `tug --version`). The commit and build date
+// come from CMake at configure time (version.cc only). Thread-safety: pure function.
 #pragma once
 
 #include "apiserver/server/root_handler.h"

@@ -182,8 +182,11 @@ class WriterImpl final : public ResponseWriter {
     if (state_ == State::kIdle) {
       TUG_LOG(ERROR, kComponent) << "handler returned without a response";
       std::string body = StatusJson(InternalError("the handler did not write a response"));
-      conn_->PostWrite(Head(500, "application/json", body.size(), {}) + body, true);
+      std::string out = Head(500, "application/json", body.size(), {}) + body;
+      conn_->queued_bytes += out.size();
+      conn_->PostWrite(std::move(out), true);
     } else if (state_ == State::kStreaming) {
+      conn_->queued_bytes += 5;
       conn_->PostWrite("0\r\n\r\n", true);
     }
   }
@@ -276,7 +279,9 @@ class WriterImpl final : public ResponseWriter {
       conn_.reset();
       cbs.swap(callbacks_);
     }
-    for (auto& cb : cbs) core_.pool->Submit(std::move(cb));
+    // Inline, on the thread that noticed the end (an I/O thread): running them on the worker
+    // pool could deadlock when every worker is a handler waiting for exactly this callback.
+    for (auto& cb : cbs) cb();
   }
 
  private:
@@ -662,7 +667,7 @@ class ServerImpl final : public Server {
       });
       done.get_future().wait();
     }
-    // 2. Cut every open connection (OnClose callbacks go to the pool).
+    // 2. Cut every open connection (OnClose callbacks run).
     std::vector<std::shared_ptr<ConnBase>> conns;
     {
       std::lock_guard<std::mutex> l(core_->conns_mu);
@@ -683,7 +688,7 @@ class ServerImpl final : public Server {
       cv.wait(l, [&] { return left == 0; });
     }
     conns.clear();
-    // 3. Let in-flight handlers return (their writes are now no-ops), run OnClose callbacks.
+    // 3. Let in-flight handlers return (their writes are now no-ops).
     core_->pool->Stop();
     // 4. Let the event loop run out of work (aborted operations complete and release their
     //    connections); a watchdog forces it after a bound.
