@@ -446,20 +446,29 @@ Json ItemPath(const OpContext& c, const std::vector<std::string>& verbs, const J
   return path;
 }
 
-std::string Fnv1a64Hex(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
+// A stable 128-bit content hash (hex). Words are assembled little-endian explicitly, so the
+// value does not depend on the host's byte order.
+std::string ContentHash(std::string_view s) {
+  uint64_t h1 = 0xcbf29ce484222325ULL, h2 = 0x9e3779b97f4a7c15ULL ^ s.size();
+  auto mix = [&](uint64_t w) {
+    h1 = (h1 ^ w) * 0x100000001b3ULL;
+    h1 = (h1 << 31) | (h1 >> 33);
+    h2 = (h2 + w) * 0xff51afd7ed558ccdULL;
+    h2 ^= h2 >> 29;
+  };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w = 0;
+    for (int b = 7; b >= 0; --b) w = (w << 8) | static_cast<unsigned char>(s[i + b]);
+    mix(w);
   }
-  // Second pass with a different basis widens the hash to 128 bits.
-  uint64_t h2 = 0x84222325cbf29ce4ULL;
-  for (auto it = s.rbegin(); it != s.rend(); ++it) {
-    h2 ^= static_cast<unsigned char>(*it);
-    h2 *= 1099511628211ULL;
-  }
+  uint64_t tail = 0;
+  for (size_t b = s.size(); b > i; --b) tail = (tail << 8) | static_cast<unsigned char>(s[b - 1]);
+  mix(tail);
+  h1 ^= h2 >> 17;
+  h2 ^= h1 * 0xc4ceb9fe1a85ec53ULL;
   char buf[33];
-  std::snprintf(buf, sizeof(buf), "%016llX%016llX", static_cast<unsigned long long>(h),
+  std::snprintf(buf, sizeof(buf), "%016llX%016llX", static_cast<unsigned long long>(h1),
                 static_cast<unsigned long long>(h2));
   return buf;
 }
@@ -587,7 +596,7 @@ OpenApiV3 BuildOpenApiV3(const Registry& reg) {
     for (const std::string& v : g.versions) {
       std::string key = g.name.empty() ? "api/" + v : "apis/" + g.name + "/" + v;
       std::string doc = GroupVersionDocument(reg, cache, g.name, v);
-      std::string hash = Fnv1a64Hex(doc);
+      std::string hash = ContentHash(doc);
       index_paths[key] = {{"serverRelativeURL", "/openapi/v3/" + key + "?hash=" + hash}};
       out.hashes[key] = std::move(hash);
       out.documents[key] = std::move(doc);
@@ -928,7 +937,7 @@ OpenApiV2 BuildOpenApiV2(const Registry& reg) {
               {"definitions", std::move(defs)}};
   OpenApiV2 out;
   out.json = DumpJson(doc);
-  out.hash = Fnv1a64Hex(out.json);
+  out.hash = ContentHash(out.json);
   out.proto = EncodeDocument(doc);
   return out;
 }
