@@ -273,9 +273,10 @@ Result<Engine::WatchStart> Engine::StartWatch(std::string_view prefix, int64_t f
   WatchStart ws;
   ws.id = hub_->Register(std::string(prefix), std::move(cb), current_rev_);
   if (from == 0) from = current_rev_;
-  for (const Record& r : window_) {
-    if (r.revision() <= from) continue;
-    if (HasPrefix(r.ev.kv.key, prefix)) ws.memory_history.push_back(r.ev);
+  // window_ holds the consecutive revisions window_start_+1 .. current_rev_.
+  size_t first = from > window_start_ ? static_cast<size_t>(from - window_start_) : 0;
+  for (size_t i = first; i < window_.size(); ++i) {
+    if (HasPrefix(window_[i].ev.kv.key, prefix)) ws.memory_history.push_back(window_[i].ev);
   }
   if (from < window_start_) {
     ws.log_from = from;
@@ -330,7 +331,6 @@ void Engine::TrimWindowLocked() {
     window_start_ = window_.front().revision();
     window_.pop_front();
   }
-  window_start_ = std::max(window_start_, std::min(compacted_rev_, current_rev_));
 }
 
 Status Engine::Compact(int64_t revision) {

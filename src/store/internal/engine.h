@@ -153,7 +153,7 @@ class Engine {
 
   mutable std::shared_mutex mu_;
   std::map<std::string, KeyValue, std::less<>> current_;  // GUARDED_BY(mu_)
-  std::deque<Record> window_;                              // GUARDED_BY(mu_), revision order
+  std::deque<Record> window_;  // GUARDED_BY(mu_); revisions window_start_+1 .. current_rev_
   int64_t window_start_ = 0;                               // GUARDED_BY(mu_)
   int64_t current_rev_ = 0;                                // GUARDED_BY(mu_)
   int64_t compacted_rev_ = 0;                              // GUARDED_BY(mu_)
