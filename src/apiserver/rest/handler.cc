@@ -281,14 +281,16 @@ void RestHandlerImpl::Stop() {
   }
   if (timer_.joinable()) timer_.join();
   if (ns_deleter_) ns_deleter_->Stop();
-  for (auto& [p, c] : caches_) c->Stop();
-  std::map<uint64_t, std::weak_ptr<WatchStream>> streams;
+  // Take strong references first: the caches hold the only owning ones.
+  std::vector<std::shared_ptr<WatchStream>> streams;
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
-    streams.swap(streams_);
+    for (auto& [id, ws] : streams_)
+      if (auto s = ws.lock()) streams.push_back(std::move(s));
+    streams_.clear();
   }
-  for (auto& [id, ws] : streams)
-    if (auto s = ws.lock()) s->Finish();
+  for (auto& [p, c] : caches_) c->Stop();
+  for (auto& s : streams) s->Finish();
 }
 
 void RestHandlerImpl::TimerLoop() {
