@@ -7,6 +7,7 @@
 // Prints one line per figure: "<name> <value>". Usage: store_bench [scratch-dir] (default $TMPDIR
 // or /tmp). Runs for about 10 s.
 #include <sqlite3.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -106,8 +107,15 @@ double StoreCreatesPerSec(const std::string& path, const std::string& value, int
   return static_cast<double>(n.load()) / secs;
 }
 
-// (c) time to reopen a store holding 10,000 keys (median of 5).
-double ReopenMillis(const std::string& path, const std::string& value) {
+double ThreadCpuMillis() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1000 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// (c) time to reopen a store holding 10,000 keys (median of 5): wall clock, and the CPU time
+// of the opening thread (less noisy on a shared machine).
+double ReopenMillis(const std::string& path, const std::string& value, double* cpu_ms) {
   {
     tug::store::SqliteOptions o;
     o.background_maintenance = false;
@@ -123,17 +131,20 @@ double ReopenMillis(const std::string& path, const std::string& value) {
     for (auto& th : ts) th.join();
     if ((*r)->Count("/").value() != 10000) std::fprintf(stderr, "expected 10000 keys\n");
   }
-  std::vector<double> ms;
+  std::vector<double> ms, cpu;
   for (int i = 0; i < 5; ++i) {
     tug::store::SqliteOptions o;
     o.background_maintenance = false;
     auto start = Clock::now();
+    double cpu0 = ThreadCpuMillis();
     auto r = tug::store::OpenSqliteStore(path, o);
-    double t = Seconds(Clock::now() - start) * 1000;
+    cpu.push_back(ThreadCpuMillis() - cpu0);
+    ms.push_back(Seconds(Clock::now() - start) * 1000);
     if (!r.ok() || (*r)->Count("/").value() != 10000) return -1;
-    ms.push_back(t);
   }
   std::sort(ms.begin(), ms.end());
+  std::sort(cpu.begin(), cpu.end());
+  *cpu_ms = cpu[cpu.size() / 2];
   return ms[ms.size() / 2];
 }
 
@@ -159,7 +170,10 @@ int main(int argc, char** argv) {
   std::printf("store_vs_raw_sqlite_ratio %.2f\n", raw > 0 ? store / raw : 0.0);
   std::printf("store_writes_per_group_commit %.1f\n", per_txn);
   std::fflush(stdout);
-  std::printf("store_reopen_10k_keys_ms %.1f\n", ReopenMillis(dir + "/reopen.db", value));
+  double cpu_ms = 0;
+  double wall_ms = ReopenMillis(dir + "/reopen.db", value, &cpu_ms);
+  std::printf("store_reopen_10k_keys_ms %.1f\n", wall_ms);
+  std::printf("store_reopen_10k_keys_cpu_ms %.1f\n", cpu_ms);
   std::filesystem::remove_all(dir);
   return 0;
 }
