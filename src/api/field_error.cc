@@ -121,7 +121,8 @@ std::string FieldError::Message() const {
       break;
     default:
       // Go: a nil bad value prints as the string "null" (quoted by %q).
-      s += ": " + (value.is_null() ? validation::GoQuote("null") : validation::GoValue(value));
+      if (!go_value.empty()) s += ": " + go_value;
+      else s += ": " + (value.is_null() ? validation::GoQuote("null") : validation::GoValue(value));
   }
   if (!detail.empty()) s += ": " + detail;
   return s;

@@ -19,6 +19,10 @@ struct FieldError {
   Json value;                          // the bad value (kInvalid, kNotSupported, kDuplicate, kNotFound)
   std::string detail;                  // "must be greater than or equal to 0"
   std::vector<std::string> supported;  // kNotSupported: the allowed values
+  // When set, printed in place of `value`: upstream's Go rendering of a typed bad value
+  // (e.g. `v1.LabelSelector{MatchLabels:map[string]string{"app":"x"}, ...}`), which plain
+  // JSON cannot carry. Additive; empty for most errors.
+  std::string go_value;
 
   static FieldError Required(std::string field, std::string detail = "");
   static FieldError Invalid(std::string field, Json value, std::string detail);

@@ -147,6 +147,52 @@ std::string GoValue(const Json& v) {
   return GoSharp(v);
 }
 
+namespace {
+std::string GoStringSlice(const Json* v) {
+  if (v == nullptr || !v->is_array()) return "[]string(nil)";
+  std::string s = "[]string{";
+  for (size_t i = 0; i < v->size(); ++i) s += (i ? ", " : "") + GoQuote(StrOr(&(*v)[i]));
+  return s + "}";
+}
+}  // namespace
+
+std::string GoLabelSelector(const Json& sel) {
+  std::string s = "v1.LabelSelector{MatchLabels:";
+  const Json* ml = sel.is_object() ? Find(sel, "matchLabels") : nullptr;
+  if (ml == nullptr || !ml->is_object()) {
+    s += "map[string]string(nil)";
+  } else {
+    s += "map[string]string{";
+    bool first = true;
+    for (auto it = ml->begin(); it != ml->end(); ++it) {
+      s += (first ? "" : ", ") + GoQuote(it.key()) + ":" + GoQuote(StrOr(&it.value()));
+      first = false;
+    }
+    s += "}";
+  }
+  s += ", MatchExpressions:";
+  const Json* me = sel.is_object() ? Find(sel, "matchExpressions") : nullptr;
+  if (me == nullptr || !me->is_array()) {
+    s += "[]v1.LabelSelectorRequirement(nil)";
+  } else {
+    s += "[]v1.LabelSelectorRequirement{";
+    for (size_t i = 0; i < me->size(); ++i) {
+      const Json& e = (*me)[i];
+      s += (i ? ", " : "");
+      s += "v1.LabelSelectorRequirement{Key:" + GoQuote(StrOr(Find(e, "key"))) +
+           ", Operator:" + GoQuote(StrOr(Find(e, "operator"))) + ", Values:" + GoStringSlice(Find(e, "values")) + "}";
+    }
+    s += "}";
+  }
+  return s + "}";
+}
+
+FieldError InvalidSelector(std::string path, const Json& sel, std::string detail) {
+  FieldError e = FieldError::Invalid(std::move(path), sel, std::move(detail));
+  e.go_value = GoLabelSelector(sel);
+  return e;
+}
+
 std::string MaxLenError(int n) { return "must be no more than " + std::to_string(n) + " characters"; }
 std::string InclusiveRangeError(long long lo, long long hi) {
   return "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", inclusive";

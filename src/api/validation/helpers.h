@@ -22,6 +22,13 @@ std::string GoQuote(std::string_view s);
 // and bools bare, maps/slices roughly as %#v (map[string]string{"a":"b"}, []string{"x"}).
 std::string GoValue(const Json& v);
 
+// A metav1.LabelSelector as Go's %#v prints it (upstream uses the typed selector as the bad
+// value of selector errors): v1.LabelSelector{MatchLabels:map[string]string{"a":"b"},
+// MatchExpressions:[]v1.LabelSelectorRequirement(nil)}.
+std::string GoLabelSelector(const Json& sel);
+// FieldError::Invalid with a label selector as the bad value.
+FieldError InvalidSelector(std::string path, const Json& sel, std::string detail);
+
 // Messages as upstream util/validation.
 std::vector<std::string> IsDNS1123Label(std::string_view v);
 std::vector<std::string> IsDNS1123Subdomain(std::string_view v);

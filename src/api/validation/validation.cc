@@ -68,7 +68,7 @@ void ValidateSelectorAndTemplate(const Json& spec, const std::string& kind_word,
   } else {
     ValidateLabelSelector(*sel, "spec.selector", errs);
     if (SelectorEmpty(*sel))
-      errs.push_back(FieldError::Invalid("spec.selector", *sel, "empty selector is invalid for " + kind_word));
+      errs.push_back(InvalidSelector("spec.selector", *sel, "empty selector is invalid for " + kind_word));
   }
   const Json* tmpl = Find(spec, "template");
   if (IsNull(tmpl)) {
@@ -535,7 +535,11 @@ void ValidateDaemonSet(const Json& obj, Errs& errs) {
 }
 
 void ValidateSelectorImmutable(const Json& obj, const Json& old, Errs& errs) {
-  ValidateImmutable(FindPath(obj, {"spec", "selector"}), FindPath(old, {"spec", "selector"}), "spec.selector", errs);
+  const Json* now = FindPath(obj, {"spec", "selector"});
+  const Json* before = FindPath(old, {"spec", "selector"});
+  Json n = now != nullptr ? *now : Json();
+  Json o = before != nullptr ? *before : Json();
+  if (n != o) errs.push_back(InvalidSelector("spec.selector", n, kImmutable));
 }
 
 // ---- batch ---------------------------------------------------------------------------------
