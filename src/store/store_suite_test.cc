@@ -177,6 +177,9 @@ TEST_P(StoreSuite, PreconditionErrors) {
       {"update missing", [&] { return store_->Update("/missing", V("x"), 0).status(); }, StatusCode::kNotFound},
       {"delete missing", [&] { return store_->Delete("/missing", 0).status(); }, StatusCode::kNotFound},
       {"get missing", [&] { return store_->Get("/missing").status(); }, StatusCode::kNotFound},
+      {"create empty key", [&] { return store_->Create("", V("x")).status(); }, StatusCode::kBadRequest},
+      {"create null value", [&] { return store_->Create("/n", nullptr).status(); }, StatusCode::kBadRequest},
+      {"update null value", [&] { return store_->Update("/k", nullptr, 0).status(); }, StatusCode::kBadRequest},
       {"list future", [&] { return store_->List("/", ListOptions{.revision = 99}).status(); }, StatusCode::kTimeout},
   };
   for (const auto& c : cases) {

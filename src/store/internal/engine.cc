@@ -13,6 +13,8 @@ bool HasPrefix(std::string_view key, std::string_view prefix) {
 
 Result<Record> BuildRecord(const Op& op, const KeyValue* existing, int64_t revision) {
   Record r;
+  if (op.key.empty()) return BadRequestError("empty key");
+  if (op.type != OpType::kDelete && !op.value) return BadRequestError("null value for " + op.key);
   switch (op.type) {
     case OpType::kCreate:
       if (existing != nullptr) return AlreadyExistsError("key already exists: " + op.key);
