@@ -486,6 +486,9 @@ TEST_F(PrintersTest, FieldSelectors) {
       {"batch", "Job", Json{{"status", {{"succeeded", 2}}}}, "status.successful", "2"},
       {"apps", "Deployment", Json::object(), "status.replicas", std::nullopt},
       {"", "ConfigMap", Json::object(), "data", std::nullopt},
+      {"", "Service", Json{{"spec", {{"clusterIP", "None"}, {"type", "ClusterIP"}}}}, "spec.clusterIP", "None"},
+      {"", "Service", Json{{"spec", {{"type", "NodePort"}}}}, "spec.type", "NodePort"},
+      {"", "Service", Json::object(), "spec.ports", std::nullopt},
       {"certificates.k8s.io", "CertificateSigningRequest", Json{{"spec", {{"signerName", "x/y"}}}}, "spec.signerName", "x/y"},
   };
   for (const auto& c : cases) {
