@@ -17,6 +17,9 @@
 // at least compact_min_revisions revisions) and a TRUNCATE checkpoint of a non-empty WAL. It
 // writes nothing when there is nothing to do.
 //
+// Beyond store.h (same as the memory store): an empty key or a null value is BadRequest;
+// watchers get empty progress batches when other prefixes advance the revision.
+//
 // Ownership: the caller owns the store; WatchHandles may outlive it. Destruction drains queued
 // writes, stops the threads, checkpoints and closes the file.
 // Thread-safety: all methods are thread-safe.
