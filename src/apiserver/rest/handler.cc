@@ -186,7 +186,10 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
     return WriteLine("{\"type\":\"BOOKMARK\",\"object\":" + DumpJson(obj) + "}\n");
   }
 
+  void MarkClosed() { closed_ = true; }
+
   bool WriteLine(std::string line) {
+    if (closed_) return false;
     std::lock_guard<std::mutex> lock(mu_);
     if (done_) return false;
     if (!w_->Write(std::move(line))) {
@@ -210,6 +213,7 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
   bool Expired(std::chrono::steady_clock::time_point now) const { return deadline_ && now >= *deadline_; }
   bool bookmarks() const { return bookmarks_; }
   bool done() {
+    if (closed_) return true;
     std::lock_guard<std::mutex> lock(mu_);
     return done_ || w_->Closed();
   }
@@ -226,6 +230,7 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
   bool initial_end_;
   int64_t from_rev_;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::atomic<bool> closed_{false};
   std::mutex mu_;
   bool done_ = false;
 };
@@ -538,7 +543,9 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     else if (m == "PATCH") verb = "patch";
     else if (m == "POST") verb = "create";
     bool allowed = std::find(sd->verbs.begin(), sd->verbs.end(), verb) != sd->verbs.end();
-    if (!allowed || (c.sub != "status" && c.sub != "scale")) return SendStatus(*w, MethodNotAllowed());
+    bool pod_post = c.res->group.empty() && c.res->plural == "pods" && verb == "create" &&
+                    (c.sub == "binding" || c.sub == "eviction");
+    if (!allowed || (c.sub != "status" && c.sub != "scale" && !pod_post)) return SendStatus(*w, MethodNotAllowed());
   }
 
   if (watch && (verb == "watch")) {
@@ -558,6 +565,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
 
   Result<Reply> r = Status::Ok();
   if (c.sub == "scale") r = Scale(req, c);
+  else if (c.sub == "binding" || c.sub == "eviction") r = PodAction(req, c);
   else if (verb == "get") r = Get(req, c);
   else if (verb == "list") r = List(req, c);
   else if (verb == "create") r = Create(req, c);
@@ -825,11 +833,10 @@ void RestHandlerImpl::Watch(const Request& req, Ctx& c, const ResponseWriterPtr&
   s->cache_id = *id;
   RegisterStream(s);
   std::weak_ptr<WatchStream> weak = s;
-  w->OnClose([this, weak, cache] {
-    if (auto st = weak.lock()) {
-      cache->RemoveWatcher(st->cache_id);
-      UnregisterStream(st->id);
-    }
+  // The transport may run this from inside Write (under the cache lock), so it only marks the
+  // stream; the next event or timer tick removes it.
+  w->OnClose([weak] {
+    if (auto st = weak.lock()) st->MarkClosed();
   });
   if (stopped_.load()) s->Finish();
 }
@@ -990,8 +997,25 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
 
 Result<RestHandlerImpl::Reply> RestHandlerImpl::Create(const Request& req, Ctx& c) {
   ASSIGN_OR_RETURN(Json obj, DecodeBody(req, c, c.res->type, c.res->ApiVersion(), c.res->kind));
-  if (c.res->virtual_resource)
-    return Status(StatusCode::kMethodNotAllowed, "the server does not allow this method on the requested resource");
+  if (c.res->virtual_resource) {
+    if (opts_.virtual_create) {
+      ASSIGN_OR_RETURN(Json out, opts_.virtual_create(obj, req.user));
+      return Reply{201, ObjectJson(c, std::move(out))};
+    }
+    const std::string& k = c.res->kind;
+    if (c.res->group == "authorization.k8s.io" &&
+        (k == "SelfSubjectAccessReview" || k == "SubjectAccessReview" || k == "LocalSubjectAccessReview")) {
+      obj["status"] = {{"allowed", true}};
+    } else if (c.res->group == "authorization.k8s.io" && k == "SelfSubjectRulesReview") {
+      obj["status"] = {{"resourceRules", Json::array({{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}})},
+                       {"nonResourceRules", Json::array({{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})},
+                       {"incomplete", false}};
+    } else {
+      return MethodNotAllowed();
+    }
+    Meta(obj)["creationTimestamp"] = nullptr;
+    return Reply{201, ObjectJson(c, std::move(obj))};
+  }
   ASSIGN_OR_RETURN(Json created, CreateObject(c, std::move(obj)));
   return Reply{201, ObjectJson(c, std::move(created))};
 }
@@ -1346,6 +1370,61 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::DeleteCollection(const Request& 
   }
   list["items"] = items;
   return Reply{200, DumpJson(list)};
+}
+
+Result<RestHandlerImpl::Reply> RestHandlerImpl::PodAction(const Request& req, Ctx& c) {
+  std::string key = Key(*c.res, c.ns, c.name);
+  if (c.sub == "eviction") {
+    ASSIGN_OR_RETURN(Json ev, DecodeBody(req, c, reg_->KindType("policy", "v1", "Eviction"), "policy/v1", "Eviction"));
+    Json opts = ev.contains("deleteOptions") && ev["deleteOptions"].is_object() ? ev["deleteOptions"] : Json::object();
+    Ctx del = c;
+    del.sub.clear();
+    ASSIGN_OR_RETURN(std::optional<Json> kept, DeleteOne(del, opts));
+    (void)kept;
+    Json st = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"}, {"code", 201}};
+    return Reply{201, DumpJson(st)};
+  }
+  // binding: set spec.nodeName once, as the scheduler's bind does.
+  ASSIGN_OR_RETURN(Json b, DecodeBody(req, c, reg_->KindType("", "v1", "Binding"), "v1", "Binding"));
+  std::string node = GetStringPath(b, {"target", "name"});
+  if (node.empty()) {
+    api::FieldErrors errs{api::FieldError::Required("target.name", "")};
+    return api::InvalidStatus("Binding", "", "Binding", c.name, errs);
+  }
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(Loaded l, Load(c, key));
+    std::string cur = GetStringPath(l.obj, {"spec", "nodeName"});
+    if (!cur.empty())
+      return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
+                           " is already assigned to node \"" + cur + "\"")
+          .WithDetails(Details(c.name, "", "pods/binding"));
+    if (FindPath(l.obj, {"metadata", "deletionTimestamp"}))
+      return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
+                           " is being deleted, cannot be assigned to a host")
+          .WithDetails(Details(c.name, "", "pods/binding"));
+    Json obj = l.obj;
+    obj["spec"]["nodeName"] = node;
+    Json& conds = obj["status"]["conditions"];
+    if (!conds.is_array()) conds = Json::array();
+    bool found = false;
+    for (auto& cond : conds)
+      if (GetString(cond, "type") == "PodScheduled") {
+        cond["status"] = "True";
+        cond["lastTransitionTime"] = Now();
+        found = true;
+      }
+    if (!found) conds.push_back({{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr}, {"lastTransitionTime", Now()}});
+    if (c.dry_run) break;
+    Json stored = obj;
+    stored["metadata"].erase("resourceVersion");
+    auto rev = store_.Update(key, std::make_shared<const std::string>(DumpJson(stored)), l.mod_rev);
+    if (!rev.ok() && rev.status().code() == StatusCode::kConflict && attempt < 5) continue;
+    if (!rev.ok()) return rev.status();
+    NoteWrite(*c.res, *rev);
+    break;
+  }
+  Json st = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"}, {"code", 201}};
+  return Reply{201, DumpJson(st)};
 }
 
 // ---------------------------------------------------------------------------------------------

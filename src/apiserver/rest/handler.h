@@ -69,6 +69,8 @@ class RestHandlerImpl final : public RestHandler {
   Result<Reply> Delete(const Request& req, Ctx& c);
   Result<Reply> DeleteCollection(const Request& req, Ctx& c);
   Result<Reply> Scale(const Request& req, Ctx& c);
+  // POST pods/<name>/binding (sets spec.nodeName) and pods/<name>/eviction (deletes).
+  Result<Reply> PodAction(const Request& req, Ctx& c);
 
   // Pipeline pieces.
   Result<Json> DecodeBody(const Request& req, Ctx& c, const api::TypeDef* type, const std::string& want_api_version,

@@ -13,12 +13,14 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "api/schema.h"
 #include "apiserver/http.h"
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/status.h"
 #include "store/store.h"
 
@@ -31,6 +33,11 @@ struct Options {
   Clock* clock = nullptr;      // null: RealClock()
   // Added by rest: how often watchers with allowWatchBookmarks get a BOOKMARK.
   std::chrono::seconds bookmark_interval{60};
+  // Added by rest: answers a create of a virtual (never stored) resource such as
+  // SelfSubjectAccessReview: gets the decoded object and the user, returns it with status set.
+  // Null: there is no authorizer yet, so access reviews answer as an AlwaysAllow authorizer
+  // would (allowed: true; rules review: everything) and other virtual kinds are 405.
+  std::function<Result<Json>(const Json& obj, const UserInfo& user)> virtual_create;
   // Added by rest: false disables the background timer thread (tests drive TickForTest()).
   bool start_timer_thread = true;
 };

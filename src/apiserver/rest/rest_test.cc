@@ -677,6 +677,42 @@ TEST_F(RestTest, GenerationScaleAndStatus) {
   EXPECT_EQ(su.body["metadata"]["generation"], 2);
 }
 
+TEST_F(RestTest, PodBindingAndEviction) {
+  Resp c = Do("POST", "/api/v1/namespaces/default/pods",
+              R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"busybox"}]}})");
+  ASSERT_EQ(c.code, 201) << c.raw;
+  Resp b = Do("POST", "/api/v1/namespaces/default/pods/p/binding",
+              R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"n1"}})");
+  ASSERT_EQ(b.code, 201) << b.raw;
+  Resp g = Do("GET", "/api/v1/namespaces/default/pods/p");
+  EXPECT_EQ(g.body["spec"]["nodeName"], "n1");
+  Resp again = Do("POST", "/api/v1/namespaces/default/pods/p/binding",
+                  R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"n2"}})");
+  EXPECT_EQ(again.code, 409);
+  // A scheduled pod is deleted gracefully: deletionTimestamp first, gone after grace 0.
+  Resp d = Do("DELETE", "/api/v1/namespaces/default/pods/p");
+  ASSERT_EQ(d.code, 200);
+  EXPECT_EQ(d.body["metadata"]["deletionGracePeriodSeconds"], 30);
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/p").code, 200);
+  EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0").code, 200);
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/p").code, 404);
+  Do("POST", "/api/v1/namespaces/default/pods",
+     R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"q"},"spec":{"containers":[{"name":"c","image":"busybox"}]}})");
+  Resp e = Do("POST", "/api/v1/namespaces/default/pods/q/eviction",
+              R"({"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"q","namespace":"default"}})");
+  EXPECT_EQ(e.code, 201) << e.raw;
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/q").code, 404);
+}
+
+TEST_F(RestTest, AccessReviewWithoutAuthorizer) {
+  Resp r = Do("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+              R"({"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{"resourceAttributes":{"namespace":"default","verb":"create","resource":"pods"}}})");
+  ASSERT_EQ(r.code, 201) << r.raw;
+  EXPECT_EQ(r.body["status"]["allowed"], true);
+  EXPECT_EQ(r.body["spec"]["resourceAttributes"]["verb"], "create");
+  EXPECT_EQ(Do("GET", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews").code, 405);
+}
+
 TEST_F(RestTest, DiscoveryAndOpenApi) {
   Resp legacy = Do("GET", "/api", "", {{"Accept", "application/json, */*"}});
   ASSERT_EQ(legacy.code, 200);
@@ -693,6 +729,15 @@ TEST_F(RestTest, DiscoveryAndOpenApi) {
   EXPECT_EQ(rl.body["kind"], "APIResourceList");
   EXPECT_EQ(Do("GET", "/apis/apps").body["kind"], "APIGroup");
   EXPECT_EQ(Do("GET", "/apis/nope/v1").code, 404);
+  Resp idx = Do("GET", "/openapi/v3");
+  ASSERT_EQ(idx.code, 200);
+  ASSERT_TRUE(idx.body["paths"].contains("apis/apps/v1")) << idx.raw.substr(0, 300);
+  std::string url = idx.body["paths"]["apis/apps/v1"]["serverRelativeURL"];
+  Resp doc = Do("GET", url.substr(0, url.find('?')));
+  ASSERT_EQ(doc.code, 200);
+  EXPECT_TRUE(doc.body["components"]["schemas"].contains("io.k8s.api.apps.v1.Deployment"));
+  EXPECT_EQ(Do("GET", "/openapi/v3/apis/nope/v1").code, 404);
+  EXPECT_EQ(Do("GET", "/openapi/v2").code, 404);
 }
 
 }  // namespace
