@@ -33,11 +33,22 @@ void NotSupportedIfNot(const Json& obj, const char* key, const std::string& path
   errs.push_back(FieldError::NotSupported(path, s, std::move(allowed)));
 }
 
+// Upstream passes intstr.IntOrString values, which Go prints as structs.
+FieldError InvalidIntOrString(const std::string& path, const Json& v, std::string detail) {
+  FieldError e = FieldError::Invalid(path, v, std::move(detail));
+  if (v.is_string()) {
+    e.go_value = "intstr.IntOrString{Type:1, IntVal:0, StrVal:" + GoQuote(v.get<std::string>()) + "}";
+  } else if (v.is_number()) {
+    e.go_value = "intstr.IntOrString{Type:0, IntVal:" + std::to_string(IntOr(&v, 0)) + ", StrVal:\"\"}";
+  }
+  return e;
+}
+
 // intstr: an int >= 0 or a percent string; upstream ValidatePositiveIntOrPercent.
 void ValidateIntOrPercent(const Json* v, const std::string& path, Errs& errs) {
   if (IsNull(v)) return;
   if (v->is_string()) {
-    for (std::string& m : IsValidPercent(v->get<std::string>())) errs.push_back(FieldError::Invalid(path, *v, m));
+    for (std::string& m : IsValidPercent(v->get<std::string>())) errs.push_back(InvalidIntOrString(path, *v, m));
   } else {
     ValidateNonnegative(v, path, errs);
   }
@@ -53,7 +64,7 @@ void NotMoreThan100Percent(const Json* v, const std::string& path, Errs& errs) {
   if (IsNull(v) || !v->is_string()) return;
   std::string s = v->get<std::string>();
   if (IsValidPercent(s).empty() && std::stoll(s.substr(0, s.size() - 1)) > 100)
-    errs.push_back(FieldError::Invalid(path, *v, "must not be greater than 100%"));
+    errs.push_back(InvalidIntOrString(path, *v, "must not be greater than 100%"));
 }
 
 // Selector + template of a controller (ReplicaSet, Deployment, StatefulSet, DaemonSet, Job).
@@ -445,7 +456,7 @@ void ValidateDeployment(const Json& obj, Errs& errs) {
     ValidateIntOrPercent(mu, "spec.strategy.rollingUpdate.maxUnavailable", errs);
     ValidateIntOrPercent(ms, "spec.strategy.rollingUpdate.maxSurge", errs);
     if (IsZeroIntOrPercent(mu) && IsZeroIntOrPercent(ms))
-      errs.push_back(FieldError::Invalid("spec.strategy.rollingUpdate.maxUnavailable", *mu, "may not be 0 when `maxSurge` is 0"));
+      errs.push_back(InvalidIntOrString("spec.strategy.rollingUpdate.maxUnavailable", *mu, "may not be 0 when `maxSurge` is 0"));
     NotMoreThan100Percent(mu, "spec.strategy.rollingUpdate.maxUnavailable", errs);
   } else if (type.empty()) {
     errs.push_back(FieldError::Required("spec.strategy.type"));
@@ -523,7 +534,7 @@ void ValidateDaemonSet(const Json& obj, Errs& errs) {
     ValidateIntOrPercent(mu, "spec.updateStrategy.rollingUpdate.maxUnavailable", errs);
     ValidateIntOrPercent(ms, "spec.updateStrategy.rollingUpdate.maxSurge", errs);
     if (IsZeroIntOrPercent(mu) && IsZeroIntOrPercent(ms))
-      errs.push_back(FieldError::Invalid("spec.updateStrategy.rollingUpdate.maxUnavailable", *mu, "may not be 0 when `maxSurge` is 0"));
+      errs.push_back(InvalidIntOrString("spec.updateStrategy.rollingUpdate.maxUnavailable", *mu, "may not be 0 when `maxSurge` is 0"));
     NotMoreThan100Percent(mu, "spec.updateStrategy.rollingUpdate.maxUnavailable", errs);
   } else if (type.empty()) {
     errs.push_back(FieldError::Required("spec.updateStrategy.type"));
