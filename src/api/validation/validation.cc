@@ -149,9 +149,9 @@ void ValidateService(const Json& obj, Errs& errs) {
   } else if (ports.empty() && !headless) {
     errs.push_back(FieldError::Required("spec.ports"));
   }
-  if (!cluster_ip.empty() && !headless && !ValidIP(cluster_ip))
-    errs.push_back(FieldError::Invalid("spec.clusterIPs[0]", cluster_ip,
-                                       "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+  // clusterIP format/range and nodePort range are checked by the API server's allocator
+  // (apiserver/rest/allocator), as upstream's registry does; checking them here too would
+  // report every such error twice.
   std::set<std::string> names;
   for (size_t i = 0; i < ports.size(); ++i) {
     const Json& p = ports[i];
@@ -176,12 +176,8 @@ void ValidateService(const Json& obj, Errs& errs) {
     }
     const Json* np = Find(p, "nodePort");
     if (!IsNull(np) && IntOr(np, 0) != 0) {
-      if (type == "ClusterIP" || type == "ExternalName") {
+      if (type == "ClusterIP" || type == "ExternalName")
         errs.push_back(FieldError::Forbidden(Child(ip, "nodePort"), "may not be used when `type` is '" + type + "'"));
-      } else if (IntOr(np, 0) < 30000 || IntOr(np, 0) > 32767) {
-        errs.push_back(FieldError::Invalid(Child(ip, "nodePort"), *np,
-                                           "provided port is not in the valid range. The range of valid ports is 30000-32767"));
-      }
     }
   }
   NotSupportedIfNot(spec, "sessionAffinity", "spec.sessionAffinity", {"ClientIP", "None"}, errs);

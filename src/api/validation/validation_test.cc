@@ -165,7 +165,6 @@ const std::vector<Case>& Cases() {
       {"service_ports", "", "Service",
        R"({"metadata":{"name":"s","namespace":"d"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":80},{"port":0,"name":"a"},{"port":81,"name":"a"}]}})",
        {"spec.ports[0].name: Required value",
-        "spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767",
         "spec.ports[1].port: Invalid value: 0: must be between 1 and 65535, inclusive",
         "spec.ports[2].name: Duplicate value: \"a\""}},
       {"service_type", "", "Service", R"({"metadata":{"name":"s","namespace":"d"},"spec":{"type":"Magic","ports":[{"port":80}]}})",
