@@ -262,8 +262,10 @@ void ValidateSecret(const Json& obj, Errs& errs) {
   } else if (type == "kubernetes.io/dockerconfigjson") {
     if (!has(".dockerconfigjson")) errs.push_back(FieldError::Required("data[.dockerconfigjson]"));
   } else if (type == "kubernetes.io/basic-auth") {
-    if (!has("username") && !has("password"))
+    if (!has("username") && !has("password")) {
       errs.push_back(FieldError::Required("data[username]"));
+      errs.push_back(FieldError::Required("data[password]"));
+    }
   } else if (type == "kubernetes.io/ssh-auth") {
     if (!has("ssh-privatekey")) errs.push_back(FieldError::Required("data[ssh-privatekey]"));
   } else if (type == "kubernetes.io/tls") {
