@@ -980,6 +980,11 @@ bool IsNamespaced(std::string_view group, std::string_view kind) {
       {"admissionregistration.k8s.io", "ValidatingWebhookConfiguration"},
       {"admissionregistration.k8s.io", "ValidatingAdmissionPolicy"},
       {"admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"},
+      {"authentication.k8s.io", "TokenReview"},
+      {"authentication.k8s.io", "SelfSubjectReview"},
+      {"authorization.k8s.io", "SubjectAccessReview"},
+      {"authorization.k8s.io", "SelfSubjectAccessReview"},
+      {"authorization.k8s.io", "SelfSubjectRulesReview"},
       {"certificates.k8s.io", "CertificateSigningRequest"},
       {"flowcontrol.apiserver.k8s.io", "FlowSchema"},
       {"flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"},
@@ -988,6 +993,8 @@ bool IsNamespaced(std::string_view group, std::string_view kind) {
 }
 
 FieldErrors Validate(std::string_view group, std::string_view kind, const Json& obj) {
+  // Review kinds (TokenReview, SubjectAccessReview, ...) are never stored and have no name.
+  if (group == "authorization.k8s.io" || group == "authentication.k8s.io") return {};
   FieldErrors errs = ValidateObjectMeta(obj, IsNamespaced(group, kind), NameRule(group, kind));
   if (!obj.is_object()) return errs;
   if (group.empty()) {

@@ -208,6 +208,8 @@ const std::vector<Case>& Cases() {
       {"pvc_requests", "", "PersistentVolumeClaim", R"({"metadata":{"name":"c","namespace":"d"},"spec":{}})",
        {"spec.accessModes: Required value: at least 1 access mode is required", "spec.resources[storage]: Required value"}},
       {"namespace_ok", "", "Namespace", R"({"metadata":{"name":"team-a"}})", {}},
+      {"review_kinds_have_no_name", "authorization.k8s.io", "SelfSubjectAccessReview",
+       R"({"spec":{"resourceAttributes":{"verb":"create","resource":"pods"}}})", {}},
   };
   return kCases;
 }
