@@ -16,11 +16,6 @@ namespace {
 
 constexpr int kMutationsPerTarget = 3500;  // ~20k in total over the six targets
 
-std::string Pb(std::initializer_list<std::string> parts) {
-  std::string s;
-  for (const auto& p : parts) s += p;
-  return s;
-}
 std::string Len(int tag, const std::string& body) {
   std::string s;
   s += static_cast<char>((tag << 3) | 2);

@@ -75,7 +75,15 @@ Result<Json> DecodeJson(std::string_view text, std::vector<std::string>* duplica
     }
     return true;
   };
+  // Without a duplicate report only the depth needs watching: skip the per-object key sets.
+  auto depth_only = [](int depth, Json::parse_event_t, Json&) -> bool {
+    if (depth > kMaxDepth) throw TooDeep{};
+    return true;
+  };
   try {
+    if (duplicate_fields == nullptr) {
+      return Json::parse(text.begin(), text.end(), depth_only, /*allow_exceptions=*/true, /*ignore_comments=*/false);
+    }
     return Json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const TooDeep&) {
     return BadRequestError("json: exceeded max depth of " + std::to_string(kMaxDepth));
