@@ -419,6 +419,7 @@ class Connection final : public ConnBase {
     if (ec) {
       reading_ = false;
       if (ec == http::error::body_limit) return RejectTooLarge();
+      if (IsMalformed(ec)) return RejectMalformed(ec);
       return OnReadClosed(ec);
     }
     auto len = parser_->content_length();
@@ -439,6 +440,7 @@ class Connection final : public ConnBase {
     if (closed_) return;
     reading_ = false;
     if (ec == http::error::body_limit) return RejectTooLarge();
+    if (IsMalformed(ec)) return RejectMalformed(ec);
     if (ec) return OnReadClosed(ec);
     auto msg = parser_->release();
     parser_.reset();
@@ -467,6 +469,21 @@ class Connection final : public ConnBase {
     p.req.method = parser_ ? std::string(parser_->get().method_string()) : "POST";
     p.error = Status(StatusCode::kRequestEntityTooLarge,
                      "Request entity too large: limit is " + std::to_string(core_->opts.max_body_bytes));
+    p.close_after = true;
+    Enqueue(std::move(p));
+  }
+
+  // A request the parser rejected (as opposed to the peer going away).
+  static bool IsMalformed(beast::error_code ec) {
+    return ec.category() == beast::error_code(http::error::bad_method).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+  }
+
+  void RejectMalformed(beast::error_code ec) {
+    TUG_VLOG(4, kComponent) << "malformed request" << kv("remote", remote_) << kv("err", ec.message());
+    stop_reading_ = true;
+    Pending p;
+    p.error = BadRequestError("malformed HTTP request: " + ec.message());
     p.close_after = true;
     Enqueue(std::move(p));
   }

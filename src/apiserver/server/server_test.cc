@@ -255,6 +255,23 @@ TEST(ServerTest, ChunkedBodyOverLimitGets413) {
   EXPECT_EQ(h.calls.load(), 0);
 }
 
+TEST(ServerTest, MalformedRequestGets400AndClose) {
+  TestHandler h;
+  auto srv = StartServer(PlainOptions(), h);
+  ASSERT_TRUE(srv.ok());
+  PlainClient c((*srv)->port());
+  std::string bad = "GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n";
+  asio::write(c.s.socket(), asio::buffer(bad));
+  http::response<http::string_body> r;
+  beast::error_code ec;
+  http::read(c.s, c.buf, r, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(BodyJson(r)["reason"], "BadRequest");
+  EXPECT_FALSE(r.keep_alive());
+  EXPECT_EQ(h.calls.load(), 0);
+}
+
 TEST(ServerTest, StreamingChunksArriveInOrder) {
   TestHandler h;
   auto srv = StartServer(PlainOptions(), h);
