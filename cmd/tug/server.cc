@@ -1,6 +1,10 @@
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -12,12 +16,15 @@
 #include <iostream>
 #include <memory>
 
+#include "api/schema.h"
 #include "apiserver/authn/authn.h"
+#include "apiserver/rest/rest.h"
 #include "apiserver/pki/pki.h"
 #include "apiserver/server/root_handler.h"
 #include "apiserver/server/server.h"
 #include "base/log.h"
 #include "lifecycle.h"
+#include "store/sqlite/sqlite_store.h"
 #include "version.h"
 
 namespace tug::cmd {
@@ -69,6 +76,26 @@ class DataDirLock {
   int fd_ = -1;
 };
 
+// The address other nodes and Endpoints use for this server: the bind address, or with a
+// wildcard bind, the first non-loopback IPv4 address of the host (127.0.0.1 if there is none).
+std::string AdvertiseAddress(const std::string& bind) {
+  if (bind != "0.0.0.0" && bind != "::" && !bind.empty()) return bind;
+  std::string found = "127.0.0.1";
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) != 0) return found;
+  for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    char buf[INET_ADDRSTRLEN];
+    auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    if (::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf)) {
+      found = buf;
+      break;
+    }
+  }
+  ::freeifaddrs(ifs);
+  return found;
+}
+
 int Fail(const std::string& msg) {
   std::cerr << "tug server: " << msg << std::endl;
   return 1;
@@ -119,8 +146,12 @@ int RunServer(const Config& config) {
   auto pki = apiserver::pki::EnsurePki({config.data_dir, config.bind_address, config.port, ""});
   if (!pki.ok()) return fail(pki.status().message());
 
-  // 4. Store. (integrator: open the store here and `stops.Push("store", ...)`; add a health
-  //    check with root->AddHealthCheck("etcd", ...).)
+  // 4. Store: the embedded SQLite revision log (DESIGN.md §4), and the resource registry.
+  auto store = store::OpenSqliteStore(config.data_dir + "/store.db");
+  if (!store.ok()) return fail("store: " + store.status().message());
+  stops.Push("store", [&] { store->reset(); });
+  auto registry = api::Registry::Builtin();
+  if (!registry.ok()) return fail("schema: " + registry.status().message());
 
   // 5. Root handler (health, version) and the HTTPS server.
   auto root = std::make_unique<apiserver::server::RootHandler>(BuildVersion());
@@ -135,11 +166,16 @@ int RunServer(const Config& config) {
   stops.Push("apiserver", [&] { (*server)->Stop(); });
   stops.Push("readiness", [&] { root->SetShuttingDown(); });  // runs first: readyz fails while stopping
 
-  // 6. API handler. (integrator: construct tug::apiserver::rest's handler over the store here,
-  //    root->SetApiHandler(rest.get()), and call root->SetReady(true) once it is ready.) Until
-  //    it exists, every non-health path answers a 404 NotFound Status and the server is ready
-  //    as soon as it serves.
-  root->SetReady(true);
+  // 6. API handler: the generic REST layer over the store (watch caches primed, bootstrap
+  //    objects created before it reports ready).
+  apiserver::rest::Options ro;
+  ro.server_address = AdvertiseAddress(config.bind_address) + ":" + std::to_string(config.port);
+  auto rest = apiserver::rest::NewRestHandler(**store, *registry, ro);
+  if (!rest.ok()) return fail("apiserver: " + rest.status().message());
+  root->SetApiHandler(rest->get());
+  // Registered after the listener: runs before it on teardown, so watches end first.
+  stops.Push("api-handler", [&] { (*rest)->Stop(); });
+  root->SetReady((*rest)->Ready());
 
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   TUG_VLOG(2, kComponent) << "server ready" << kv("url", pki->server_url) << kv("kubeconfig", pki->kubeconfig)
