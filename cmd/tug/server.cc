@@ -153,8 +153,22 @@ int RunServer(const Config& config) {
   auto registry = api::Registry::Builtin();
   if (!registry.ok()) return fail("schema: " + registry.status().message());
 
-  // 5. Root handler (health, version) and the HTTPS server.
+  // 5. API handler: the generic REST layer over the store. Its watch caches are primed and the
+  //    bootstrap objects exist before it reports ready. On teardown it is stopped and destroyed
+  //    after the listener has joined every worker, and before the store closes.
+  apiserver::rest::Options ro;
+  ro.server_address = AdvertiseAddress(config.bind_address) + ":" + std::to_string(config.port);
+  auto rest = apiserver::rest::NewRestHandler(**store, *registry, ro);
+  if (!rest.ok()) return fail("apiserver: " + rest.status().message());
+  stops.Push("api-handler", [&] {
+    (*rest)->Stop();
+    rest->reset();
+  });
+  if (!(*rest)->Ready()) return fail("apiserver: REST handler did not become ready");
+
+  // 6. Root handler (health, version, then the API handler) and the HTTPS listener.
   auto root = std::make_unique<apiserver::server::RootHandler>(BuildVersion());
+  root->SetApiHandler(rest->get());
   apiserver::server::ServerOptions so;
   so.bind_address = config.bind_address;
   so.port = config.port;
@@ -164,18 +178,8 @@ int RunServer(const Config& config) {
   auto server = apiserver::server::StartServer(so, *root);
   if (!server.ok()) return fail(server.status().message());
   stops.Push("apiserver", [&] { (*server)->Stop(); });
-  stops.Push("readiness", [&] { root->SetShuttingDown(); });  // runs first: readyz fails while stopping
-
-  // 6. API handler: the generic REST layer over the store (watch caches primed, bootstrap
-  //    objects created before it reports ready).
-  apiserver::rest::Options ro;
-  ro.server_address = AdvertiseAddress(config.bind_address) + ":" + std::to_string(config.port);
-  auto rest = apiserver::rest::NewRestHandler(**store, *registry, ro);
-  if (!rest.ok()) return fail("apiserver: " + rest.status().message());
-  root->SetApiHandler(rest->get());
-  // Registered after the listener: runs before it on teardown, so watches end first.
-  stops.Push("api-handler", [&] { (*rest)->Stop(); });
-  root->SetReady((*rest)->Ready());
+  stops.Push("readiness", [&] { root->SetShuttingDown(); });  // runs first: /readyz fails while stopping
+  root->SetReady(true);
 
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   TUG_VLOG(2, kComponent) << "server ready" << kv("url", pki->server_url) << kv("kubeconfig", pki->kubeconfig)

@@ -52,7 +52,7 @@ class KubectlTest : public ::testing::TestWithParam<KubectlVersion> {
               std::map<std::string, std::string> env = {}) {
     std::vector<std::string> argv = {GetParam().path, "--kubeconfig", server_->kubeconfig(), "--cache-dir", cache_dir_};
     argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv, stdin_text, env);
+    return e2e::Run(argv, stdin_text, env);
   }
   // kubectl in the test's namespace.
   RunResult KN(std::vector<std::string> args, const std::string& stdin_text = "") {
@@ -117,7 +117,8 @@ std::string DeploymentYaml(int replicas) {
 TEST_P(KubectlTest, VersionAndApiResources) {
   auto r = K({"version"});
   EXPECT_OK(r);
-  EXPECT_THAT(r.out, HasSubstr("Server Version: v1.33"));
+  EXPECT_THAT(r.out, HasSubstr("Server Version: "));
+  EXPECT_THAT(r.out, HasSubstr("v1.33.0+tug"));  // 1.27 prints the whole version.Info struct
   r = K({"api-resources"});
   EXPECT_OK(r);
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\ndeployments +deploy +apps/v1 +true +Deployment\n(.|\n)*"));
@@ -332,7 +333,7 @@ TEST_P(KubectlTest, EditLabelAnnotate) {
   std::string editor = WriteFile("editor.sh", "#!/bin/sh\nsed -i 's/color: red/color: blue/' \"$1\"\n");
   chmod(editor.c_str(), 0755);
   auto argv = KubectlArgv({"edit", "configmap", "e"});
-  auto r = Run(argv, "", {{"EDITOR", editor}, {"KUBE_EDITOR", editor}});
+  auto r = e2e::Run(argv, "", {{"EDITOR", editor}, {"KUBE_EDITOR", editor}});
   EXPECT_OK(r);
   EXPECT_EQ(r.out, "configmap/e edited\n");
   r = KN({"get", "cm", "e", "-o", "jsonpath={.data.color}"});
@@ -350,7 +351,7 @@ TEST_P(KubectlTest, EditLabelAnnotate) {
   EXPECT_EQ(r.out, "configmap/e unlabeled\n");
   r = KN({"annotate", "cm", "e", "note=hello"});
   EXPECT_OK(r);
-  EXPECT_EQ(r.out, "configmap/e annotated\n");
+  EXPECT_THAT(r.out, MatchesRegex("configmap/e annotated?\n"));  // 1.27 prints "annotate"
   r = KN({"get", "cm", "e", "-o", "jsonpath={.metadata.annotations.note}/{.metadata.labels}"});
   EXPECT_EQ(r.out, "hello/");
 }
@@ -361,9 +362,16 @@ TEST_P(KubectlTest, DeleteAndWait) {
   auto r = KN({"delete", "cm", "-l", "grp=x"});
   EXPECT_OK(r);
   EXPECT_EQ(r.out, "configmap \"d1\" deleted\nconfigmap \"d2\" deleted\n");
-  Background waiter(KubectlArgv({"wait", "--for=delete", "configmap/d3", "--timeout=30s"}));
-  r = KN({"delete", "cm", "d3"});
+  // A finalizer holds d3 after the delete, so the waiter surely sees it before it goes away.
+  ASSERT_OK(KN({"patch", "cm", "d3", "--type", "merge", "-p", R"({"metadata":{"finalizers":["example.com/hold"]}})"}));
+  r = KN({"delete", "cm", "d3", "--wait=false"});
   EXPECT_OK(r);
+  r = KN({"get", "cm", "d3", "-o", "jsonpath={.metadata.deletionTimestamp}"});
+  EXPECT_OK(r);
+  EXPECT_FALSE(r.out.empty()) << "a deleted object with a finalizer keeps existing with a deletionTimestamp";
+  Background waiter(KubectlArgv({"wait", "--for=delete", "configmap/d3", "--timeout=30s"}));
+  EXPECT_EQ(waiter.Wait(std::chrono::milliseconds(1500)), -2) << waiter.Output();
+  ASSERT_OK(KN({"patch", "cm", "d3", "--type", "merge", "-p", R"({"metadata":{"finalizers":null}})"}));
   EXPECT_EQ(waiter.Wait(std::chrono::seconds(30)), 0) << waiter.Output();
   EXPECT_THAT(waiter.Output(), HasSubstr("configmap/d3 condition met"));
   r = KN({"delete", "cm", "--all"});
@@ -383,7 +391,8 @@ TEST_P(KubectlTest, BadInputIsRejectedAndChangesNothing) {
   EXPECT_THAT(r.err, HasSubstr("is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
   r = K({"create", "configmap", "x", "-n", "no-such-ns"});
   EXPECT_NE(r.rc, 0);
-  EXPECT_EQ(r.err, "Error from server (NotFound): namespaces \"no-such-ns\" not found\n");
+  // kubectl 1.33 wraps it as "failed to create configmap: ..."; older ones print the Status.
+  EXPECT_THAT(r.err, HasSubstr("namespaces \"no-such-ns\" not found\n"));
   std::string bad = DeploymentYaml(1);
   bad.replace(bad.find("  replicas: 1"), 13, "  replicas: 1\n  bogusField: 3");
   r = KN({"apply", "-f", WriteFile("bad.yaml", bad)});
@@ -402,7 +411,7 @@ TEST_P(KubectlTest, BadInputIsRejectedAndChangesNothing) {
   ASSERT_OK(r);
   r = KN({"create", "configmap", "dup"});
   EXPECT_NE(r.rc, 0);
-  EXPECT_EQ(r.err, "Error from server (AlreadyExists): configmaps \"dup\" already exists\n");
+  EXPECT_THAT(r.err, HasSubstr("configmaps \"dup\" already exists\n"));
 }
 
 TEST_P(KubectlTest, DryRunAndGenerateName) {
@@ -428,7 +437,7 @@ TEST(ServerLifecycleTest, SurvivesKillAndRestart) {
   auto k = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = {"kubectl", "--kubeconfig", server.kubeconfig()};
     argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv);
+    return e2e::Run(argv);
   };
   ASSERT_OK(k({"create", "namespace", "keep"}));
   for (int i = 0; i < 20; ++i) ASSERT_OK(k({"create", "configmap", "cm" + std::to_string(i), "-n", "keep"}));
@@ -436,7 +445,7 @@ TEST(ServerLifecycleTest, SurvivesKillAndRestart) {
   ASSERT_OK(before);
 
   // A second server on the same data dir refuses with a clear message.
-  auto second = Run({TugBinary(), "server", "--data-dir", server.data_dir(), "--bind-address", "127.0.0.1", "--port",
+  auto second = e2e::Run({TugBinary(), "server", "--data-dir", server.data_dir(), "--bind-address", "127.0.0.1", "--port",
                      std::to_string(FreePort()), "--disable-agent"},
                     "", {}, std::chrono::seconds(20));
   EXPECT_NE(second.rc, 0);
@@ -458,7 +467,7 @@ TEST(ServerLifecycleTest, UnauthenticatedIs401) {
   TugServer server;
   std::string why;
   ASSERT_TRUE(server.Start(&why)) << why;
-  auto r = Run({"kubectl", "--server", "https://127.0.0.1:" + std::to_string(server.port()),
+  auto r = e2e::Run({"kubectl", "--server", "https://127.0.0.1:" + std::to_string(server.port()),
                 "--insecure-skip-tls-verify", "get", "pods"});
   EXPECT_NE(r.rc, 0);
   EXPECT_THAT(r.err, HasSubstr("Unauthorized"));
