@@ -343,6 +343,24 @@ TEST_F(RestTest, CreateGetUpdatePatchDelete) {
   EXPECT_EQ(d2.body["message"], "configmaps \"c1\" not found");
 }
 
+TEST_F(RestTest, YamlBodyAndApplyPatch) {
+  Resp y = Do("POST", "/api/v1/namespaces/default/configmaps",
+              "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y1\ndata:\n  k: v\n",
+              {{"Content-Type", "application/yaml"}});
+  ASSERT_EQ(y.code, 201) << y.raw;
+  EXPECT_EQ(y.body["data"]["k"], "v");
+  // apply-patch+yaml: create when missing (201), update when present (200).
+  const std::string applied = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa"},"data":{"a":"1"}})";
+  Resp a1 = Do("PATCH", "/api/v1/namespaces/default/configmaps/ssa?fieldManager=kubectl", applied,
+               {{"Content-Type", "application/apply-patch+yaml"}});
+  ASSERT_EQ(a1.code, 201) << a1.raw;
+  Resp a2 = Do("PATCH", "/api/v1/namespaces/default/configmaps/ssa?fieldManager=kubectl",
+               R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa"},"data":{"a":"2"}})",
+               {{"Content-Type", "application/apply-patch+yaml"}});
+  ASSERT_EQ(a2.code, 200) << a2.raw;
+  EXPECT_EQ(a2.body["data"]["a"], "2");
+}
+
 TEST_F(RestTest, FieldValidationWarnAndIgnore) {
   Resp w = Do("POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
               R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"w"},"bogus":1})");
