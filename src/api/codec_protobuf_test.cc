@@ -200,6 +200,65 @@ TEST(ProtobufTest, RoundTrip) {
   EXPECT_EQ(bad.status().code(), StatusCode::kNotAcceptable);
 }
 
+// Bodies captured from kubectl 1.33 (`create deployment web --image=nginx:1.25 --replicas=0`,
+// `create service clusterip svc --tcp=80:http`, `create secret generic s --from-literal=k=hi`)
+// posted to a stub server, as hex.
+constexpr const char* kDeployment =
+    "6b3873000a150a07617070732f7631120a4465706c6f796d656e7412b0010a1f0a0377656212001a0022002a00320038"
+    "0042005a0a0a036170701203776562127f0800120c0a0a0a0361707012037765621a650a1c0a0012001a0022002a0032"
+    "00380042005a0a0a036170701203776562124512270a056e67696e78120a6e67696e783a312e32352a0042006a007200"
+    "800100880100900100a201001a00320042004a0052005800600068008201008a01009a0100c2010022020a0028003800"
+    "1a0c0800100018002000280038001a002200";
+constexpr const char* kService =
+    "6b3873000a0d0a027631120753657276696365126c0a1f0a0373766312001a0022002a003200380042005a0a0a036170"
+    "70120373766312450a1e0a0738302d6874747012035443501850220a080110001a04687474702800120a0a0361707012"
+    "037376631a002209436c757374657249503a00420052005a00600068001a020a001a002200";
+constexpr const char* kSecret =
+    "6b3873000a0c0a0276311206536563726574121e0a110a017312001a0022002a0032003800420012070a016b12026869"
+    "1a001a002200";
+
+std::string Unhex(const char* h) {
+  std::string out;
+  for (size_t i = 0; h[i] != 0 && h[i + 1] != 0; i += 2) {
+    auto nib = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+    out += static_cast<char>(nib(h[i]) * 16 + nib(h[i + 1]));
+  }
+  return out;
+}
+
+TEST(ProtobufTest, RealKubectlBodies) {
+  auto dep = DecodeProtobuf(Reg(), Unhex(kDeployment));
+  ASSERT_TRUE(dep.ok()) << dep.status().ToString();
+  EXPECT_EQ((*dep)["apiVersion"], "apps/v1");
+  EXPECT_EQ((*dep)["metadata"]["name"], "web");
+  EXPECT_EQ((*dep)["spec"]["replicas"], 0);  // a pointer field set to 0 must survive
+  EXPECT_EQ((*dep)["spec"]["selector"], Json::parse(R"({"matchLabels":{"app":"web"}})"));
+  EXPECT_EQ((*dep)["spec"]["strategy"], Json::object());
+  EXPECT_EQ((*dep)["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.25");
+  EXPECT_EQ((*dep)["spec"]["template"]["spec"]["containers"][0]["resources"], Json::object());
+  EXPECT_FALSE((*dep)["metadata"].contains("creationTimestamp"));
+  EXPECT_FALSE((*dep)["metadata"].contains("namespace"));  // "" on the wire, omitempty
+
+  auto svc = DecodeProtobuf(Reg(), Unhex(kService));
+  ASSERT_TRUE(svc.ok()) << svc.status().ToString();
+  EXPECT_EQ((*svc)["spec"]["ports"][0]["targetPort"], "http");
+  EXPECT_EQ((*svc)["spec"]["ports"][0]["port"], 80);
+  EXPECT_EQ((*svc)["spec"]["type"], "ClusterIP");
+  EXPECT_EQ((*svc)["status"], Json::parse(R"({"loadBalancer":{}})"));
+
+  auto sec = DecodeProtobuf(Reg(), Unhex(kSecret));
+  ASSERT_TRUE(sec.ok()) << sec.status().ToString();
+  EXPECT_EQ((*sec)["data"], Json::parse(R"({"k":"aGk="})"));
+
+  for (const Json* obj : {&*dep, &*svc, &*sec}) {
+    auto enc = EncodeProtobuf(Reg(), *obj);
+    ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+    auto back = DecodeProtobuf(Reg(), *enc);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, *obj);
+  }
+}
+
 TEST(ProtobufTest, DurationAndMicroTime) {
   // events.k8s.io/v1 Event: eventTime is a MicroTime (tag 2).
   Msg ev = Msg().Sub(1, Msg().Str(1, "e")).Sub(2, Msg().Int(1, 1700000000).Int(2, 123456789)).Str(5, "r");
