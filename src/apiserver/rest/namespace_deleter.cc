@@ -25,13 +25,12 @@ void NamespaceDeleter::Stop() {
 }
 
 void NamespaceDeleter::Drain() {
-  for (int round = 0; round < 50; ++round) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (pending_.empty() && !busy_) return;
-    for (auto& [ns, t] : pending_) t = std::chrono::steady_clock::now();
-    cv_.notify_all();
-    cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return pending_.empty() && !busy_; });
-  }
+  std::unique_lock<std::mutex> lock(mu_);
+  // Run every pending sweep once more, now, and wait for those runs.
+  uint64_t target = runs_ + pending_.size() + (busy_ ? 1 : 0);
+  for (auto& [ns, t] : pending_) t = std::chrono::steady_clock::now();
+  cv_.notify_all();
+  cv_.wait_for(lock, std::chrono::seconds(10), [&] { return stop_ || (pending_.empty() && !busy_) || runs_ >= target; });
 }
 
 void NamespaceDeleter::Loop() {
@@ -54,6 +53,7 @@ void NamespaceDeleter::Loop() {
     auto done = sweep_(ns);
     lock.lock();
     busy_ = false;
+    ++runs_;
     if (!done.ok()) TUG_LOG(WARNING, "rest") << "namespace sweep failed" << kv("namespace", ns) << kv("err", done.status().ToString());
     if (!done.ok() || !*done) {
       if (!pending_.count(ns)) pending_[ns] = std::chrono::steady_clock::now() + retry_;

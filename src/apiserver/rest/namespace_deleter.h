@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -28,8 +29,7 @@ class NamespaceDeleter {
   ~NamespaceDeleter();
   void Enqueue(const std::string& ns);
   void Stop();
-  // Blocks until the queue is empty or only holds namespaces waiting for a retry that made
-  // no progress (used by tests); runs pending sweeps immediately.
+  // Runs every pending sweep once more, immediately, and waits for those runs (tests).
   void Drain();
 
  private:
@@ -40,6 +40,7 @@ class NamespaceDeleter {
   std::condition_variable cv_;
   std::map<std::string, std::chrono::steady_clock::time_point> pending_;  // ns -> not before
   bool busy_ = false;
+  uint64_t runs_ = 0;  // completed sweeps
   bool stop_ = false;
   std::thread thread_;
 };
