@@ -71,6 +71,9 @@ class Checker {
         continue;
       }
       RETURN_IF_ERROR(Field(*it, *f, t, child, depth + 1));
+      // Go's encoder drops an empty map or slice whose field is omitempty, so upstream never
+      // stores or returns e.g. "labels":{} after the last label is removed.
+      if (f->omit_empty && f->container != Container::kNone && it->empty()) erase.push_back(key);
     }
     for (const auto& k : erase) obj.erase(k);
     return Status::Ok();

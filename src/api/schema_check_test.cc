@@ -37,6 +37,22 @@ TEST(SchemaCheckTest, KubectlCreateDeploymentBody) {
   EXPECT_EQ(obj["apiVersion"], "apps/v1");
 }
 
+TEST(SchemaCheckTest, EmptyOmitEmptyMapsAndListsAreDropped) {
+  // After `kubectl label cm x tier-` removes the last label, upstream stores no "labels" key.
+  Json obj = Json::parse(
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","labels":{},"finalizers":[]},"data":{}})");
+  auto r = NormalizeToSchema(obj, Kind("v1", "ConfigMap"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(obj["metadata"].contains("labels"));
+  EXPECT_FALSE(obj["metadata"].contains("finalizers"));
+  EXPECT_FALSE(obj.contains("data"));
+  // Structs are never dropped by omitempty: an empty securityContext stays {}.
+  Json pod = Json::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"securityContext":{},"containers":[{"name":"a","image":"b","resources":{}}]}})");
+  ASSERT_TRUE(NormalizeToSchema(pod, Kind("v1", "Pod")).ok());
+  EXPECT_EQ(pod["spec"]["securityContext"], Json::object());
+  EXPECT_EQ(pod["spec"]["containers"][0]["resources"], Json::object());
+}
+
 TEST(SchemaCheckTest, UnknownFieldsAreRemovedAndListed) {
   Json obj = Json::parse(kCreateDeployment);
   obj["spec"]["foo"] = 1;
