@@ -376,10 +376,13 @@ bool RegistryBuilder::ReadField(TypeDef& owner) {
       } else {
         return in_.Fail(owner.name + ": bad container " + s);
       }
-    } else if (key == "req" || key == "oe" || key == "ma" || key == "in") {
+    } else if (key == "req" || key == "oe" || key == "ma" || key == "in" || key == "oz") {
       if (!in_.ReadInt(&n)) return false;
-      (key == "req" ? f.required : key == "oe" ? f.omit_empty : key == "ma" ? f.map_atomic
-                                                                           : f.inlined) = n != 0;
+      (key == "req"  ? f.required
+       : key == "oe" ? f.omit_empty
+       : key == "ma" ? f.map_atomic
+       : key == "oz" ? f.omit_zero
+                     : f.inlined) = n != 0;
     } else if (key == "ps") {
       in_.ReadString(&f.patch_strategy);
     } else if (key == "pk") {

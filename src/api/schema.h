@@ -66,6 +66,9 @@ struct FieldDef {
   // protobuf it is an ordinary nested message with proto_tag. TypeDef::Field(json_name) looks
   // through inlined fields and returns the inner FieldDef.
   bool inlined = false;
+  // Go `omitempty` on a non-pointer scalar (bool, number, string): upstream never encodes its
+  // zero value (false, 0, ""), so a stored object never carries one.
+  bool omit_zero = false;
   std::vector<std::string> enum_values;  // closed set of string values, when upstream has one
   std::string description;       // tug's own short description
 };

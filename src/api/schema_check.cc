@@ -74,6 +74,11 @@ class Checker {
       // Go's encoder drops an empty map or slice whose field is omitempty, so upstream never
       // stores or returns e.g. "labels":{} after the last label is removed.
       if (f->omit_empty && f->container != Container::kNone && it->empty()) erase.push_back(key);
+      // Likewise the zero value of an omitempty non-pointer scalar (e.g. "paused":false).
+      if (f->omit_zero && f->container == Container::kNone &&
+          ((it->is_boolean() && !it->get<bool>()) || (it->is_number() && it->get<double>() == 0) ||
+           (it->is_string() && it->get_ref<const std::string&>().empty())))
+        erase.push_back(key);
     }
     for (const auto& k : erase) obj.erase(k);
     return Status::Ok();

@@ -51,6 +51,13 @@ TEST(SchemaCheckTest, EmptyOmitEmptyMapsAndListsAreDropped) {
   ASSERT_TRUE(NormalizeToSchema(pod, Kind("v1", "Pod")).ok());
   EXPECT_EQ(pod["spec"]["securityContext"], Json::object());
   EXPECT_EQ(pod["spec"]["containers"][0]["resources"], Json::object());
+  // Zero values of omitempty non-pointer scalars vanish; pointer fields keep their zero.
+  Json d = Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"replicas":0,"paused":false,"selector":{},"template":{"spec":{"hostNetwork":false,"containers":[]}}},"status":{"replicas":0,"readyReplicas":0}})");
+  ASSERT_TRUE(NormalizeToSchema(d, Kind("apps/v1", "Deployment")).ok());
+  EXPECT_EQ(d["spec"]["replicas"], 0);
+  EXPECT_FALSE(d["spec"].contains("paused"));
+  EXPECT_FALSE(d["spec"]["template"]["spec"].contains("hostNetwork"));
+  EXPECT_EQ(d["status"], Json::object());
 }
 
 TEST(SchemaCheckTest, UnknownFieldsAreRemovedAndListed) {

@@ -346,6 +346,10 @@ class Generator:
                 f["req"] = 1
             if not omit and not inline:
                 f["oe"] = 0
+            # omitempty on a non-pointer Go scalar: the zero value is never encoded upstream.
+            if (gf and omit and not inline and "c" not in f and not gf["go_type"].startswith("*")
+                    and kind in ("bool", "int32", "int64", "double", "string")):
+                f["oz"] = 1
             ps = (mk.get("patchStrategy") or [""])[0] or (gf["tags"].get("patchStrategy", "")
                                                           if gf else "")
             pk = (mk.get("patchMergeKey") or [""])[0] or (gf["tags"].get("patchMergeKey", "")
