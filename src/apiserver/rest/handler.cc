@@ -967,7 +967,7 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   m["uid"] = NewUid();
   m["creationTimestamp"] = Now();
   m["generation"] = 1;
-  RecordManagedFields(obj, nullptr, c.field_manager, c.res->ApiVersion(), c.sub, Now());
+  RecordManagedFields(obj, nullptr, c.field_manager, c.res->ApiVersion(), c.sub, Now(), c.operation);
   if (c.dry_run) {
     if (svc) alloc_->Undo(taken);
     return obj;
@@ -1079,7 +1079,7 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
                     ? old_meta["generation"].get<int64_t>() : 0;
     obj["metadata"]["generation"] = g + 1;
   }
-  RecordManagedFields(obj, &old, c.field_manager, c.res->ApiVersion(), c.sub, Now());
+  RecordManagedFields(obj, &old, c.field_manager, c.res->ApiVersion(), c.sub, Now(), c.operation);
   std::string key = Key(*c.res, c.ns, c.name);
   if (FindPath(obj, {"metadata", "deletionTimestamp"}) && !HasFinalizers(obj)) {
     // The update that removes the last finalizer of a deleting object deletes it.
@@ -1135,6 +1135,11 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Patch(const Request& req, Ctx& c
                   "application/strategic-merge-patch+json");
   Json patch;
   if (apply) {
+    c.operation = "Apply";
+    if (req.Query("fieldManager").empty()) {
+      api::FieldErrors errs{api::FieldError::Required("fieldManager", "is required for apply requests")};
+      return api::InvalidStatus("PatchOptions.meta.k8s.io", "meta.k8s.io", "PatchOptions", "", errs);
+    }
     ASSIGN_OR_RETURN(patch, api::YamlToJson(req.body));
   } else {
     ASSIGN_OR_RETURN(patch, ParseJson(req.body));

@@ -33,6 +33,7 @@ struct Ctx {
   bool dry_run = false;
   std::string field_manager;
   std::string field_validation = "Warn";  // Strict | Warn | Ignore
+  std::string operation = "Update";       // managedFields operation: Update | Apply
   std::vector<std::string> warnings;
 };
 

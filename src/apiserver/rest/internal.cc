@@ -164,7 +164,7 @@ Json ManagedView(const Json& obj, bool for_status) {
 }
 
 void RecordManagedFields(Json& obj, const Json* old, const std::string& manager, const std::string& api_version,
-                         const std::string& subresource, const std::string& now) {
+                         const std::string& subresource, const std::string& now, const std::string& operation) {
   bool for_status = subresource == "status";
   Json changed = old ? ChangedFieldSet(ManagedView(*old, for_status), ManagedView(obj, for_status))
                      : FieldSetOf(ManagedView(obj, for_status));
@@ -172,12 +172,12 @@ void RecordManagedFields(Json& obj, const Json* old, const std::string& manager,
   Json mf = meta.contains("managedFields") && meta["managedFields"].is_array() ? meta["managedFields"] : Json::array();
   Json* entry = nullptr;
   for (auto& e : mf)
-    if (GetString(e, "manager") == manager && GetString(e, "operation") == "Update" &&
+    if (GetString(e, "manager") == manager && GetString(e, "operation") == operation &&
         GetString(e, "subresource") == subresource)
       entry = &e;
   if (!entry) {
     if (changed.empty()) return;
-    Json e = {{"manager", manager}, {"operation", "Update"}, {"apiVersion", api_version}, {"time", now},
+    Json e = {{"manager", manager}, {"operation", operation}, {"apiVersion", api_version}, {"time", now},
               {"fieldsType", "FieldsV1"}, {"fieldsV1", changed}};
     if (!subresource.empty()) e["subresource"] = subresource;
     mf.push_back(std::move(e));

@@ -354,6 +354,9 @@ TEST_F(RestTest, YamlBodyAndApplyPatch) {
   Resp a1 = Do("PATCH", "/api/v1/namespaces/default/configmaps/ssa?fieldManager=kubectl", applied,
                {{"Content-Type", "application/apply-patch+yaml"}});
   ASSERT_EQ(a1.code, 201) << a1.raw;
+  EXPECT_EQ(a1.body["metadata"]["managedFields"][0]["operation"], "Apply");
+  EXPECT_EQ(Do("PATCH", "/api/v1/namespaces/default/configmaps/ssa", applied,
+               {{"Content-Type", "application/apply-patch+yaml"}}).code, 422);
   Resp a2 = Do("PATCH", "/api/v1/namespaces/default/configmaps/ssa?fieldManager=kubectl",
                R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa"},"data":{"a":"2"}})",
                {{"Content-Type", "application/apply-patch+yaml"}});
