@@ -708,7 +708,11 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::List(const Request& req, Ctx& c)
 
   bool from_store = !cont.empty() || (rv_match == "Exact" && rv > 0);
   if (!from_store) {
-    int64_t want = rv_param.empty() ? cache->LastWrite() : rv;
+    // Single API server: revisions after our own last write to this prefix carry no events for
+    // it, so the cache is current once it has seen that write (the store's progress
+    // notifications cover other writers).
+    int64_t want = rv_param.empty() ? cache->LastWrite()
+                                    : (rv <= store_.CurrentRevision() ? std::min(rv, cache->LastWrite()) : rv);
     if (!cache->WaitForRevision(want, std::chrono::seconds(3))) {
       if (rv > store_.CurrentRevision()) return TimeoutError("Too large resource version: " + std::to_string(rv) + ", current: " + std::to_string(store_.CurrentRevision()));
     }

@@ -441,6 +441,11 @@ TEST_F(RestTest, ListPagingSelectorsAndTable) {
     for (const auto& i : r.body["items"]) names.push_back(i["metadata"]["name"]);
     EXPECT_EQ(names, s.names) << s.query;
   }
+  // resourceVersion=<a later global revision> (NotOlderThan) is served from the cache.
+  Do("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"later"}})");
+  Resp nt = Do("GET", "/api/v1/namespaces/default/configmaps?resourceVersion=" + std::to_string(store_->CurrentRevision()));
+  EXPECT_EQ(nt.code, 200);
+  EXPECT_EQ(nt.body["items"].size(), 6u);
   // Cluster-wide list.
   Resp wide = Do("GET", "/api/v1/configmaps?labelSelector=tier=web");
   EXPECT_EQ(wide.body["items"].size(), 3u);
