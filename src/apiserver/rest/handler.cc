@@ -250,7 +250,6 @@ Status RestHandlerImpl::Start() {
     aggregated_[std::string("core/") + v] = DumpJson(api::AggregatedDiscovery(*reg_, true, v));
     aggregated_[std::string("apis/") + v] = DumpJson(api::AggregatedDiscovery(*reg_, false, v));
   }
-  openapi_ = api::BuildOpenApiV3(*reg_);
   for (const auto& r : reg_->Resources()) {
     if (r->virtual_resource) continue;
     std::string p = Prefix(*r);
@@ -441,6 +440,18 @@ void RestHandlerImpl::HandleOpenApi(const Request& req, ResponseWriter& w) {
   if (req.method != "GET") return SendStatus(w, MethodNotAllowed());
   std::string p = req.path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
+  if (p == "/openapi/v2") {
+    // kubectl 1.27 and older validate and compute patches from the v2 document, in gnostic
+    // protobuf when they ask for it.
+    std::call_once(openapi_v2_once_, [&] { openapi_v2_ = api::BuildOpenApiV2(*reg_); });
+    const std::vector<std::pair<std::string, std::string>> hdrs = {{"ETag", "\"" + openapi_v2_.hash + "\""}};
+    if (req.Header("Accept").find("com.github.proto-openapi.spec.v2") != std::string::npos)
+      w.Send(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", openapi_v2_.proto, hdrs);
+    else
+      w.Send(200, std::string(kJson), openapi_v2_.json, hdrs);
+    return;
+  }
+  std::call_once(openapi_v3_once_, [&] { openapi_ = api::BuildOpenApiV3(*reg_); });
   if (p == "/openapi/v3") {
     w.Send(200, std::string(kJson), openapi_.index);
     return;
@@ -940,6 +951,9 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   c.name = GetString(meta, "name");
   std::string gen = GetString(meta, "generateName");
   RETURN_IF_ERROR(CheckNamespace(c));
+  // The uid exists before the strategy runs, as upstream assigns it before validation (the Job
+  // strategy derives its generated selector from it).
+  obj["metadata"]["uid"] = NewUid();
   c.strat->PrepareForCreate(obj);
   c.strat->Default(obj);
   if (c.res->group.empty() && c.res->plural == "namespaces") {
@@ -968,7 +982,6 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
                               c.name.empty() ? GetString(obj["metadata"], "name") : c.name, errs);
   }
   Json& m = obj["metadata"];
-  m["uid"] = NewUid();
   m["creationTimestamp"] = Now();
   m["generation"] = 1;
   RecordManagedFields(obj, nullptr, c.field_manager, c.res->ApiVersion(), c.sub, Now(), c.operation);

@@ -126,7 +126,10 @@ class RestHandlerImpl final : public RestHandler {
   std::map<std::string, std::unique_ptr<WatchCache>, std::less<>> caches_;  // by prefix
   std::string legacy_api_, legacy_apis_;
   std::map<std::string, std::string> aggregated_;  // "core/v2", "apis/v2beta1", ...
-  api::OpenApiV3 openapi_;
+  // OpenAPI documents are built on first use (tens of ms of CPU), not at start-up.
+  std::once_flag openapi_v3_once_, openapi_v2_once_;
+  api::OpenApiV3 openapi_;   // valid after openapi_v3_once_
+  api::OpenApiV2 openapi_v2_;  // valid after openapi_v2_once_
   std::unique_ptr<NamespaceDeleter> ns_deleter_;
 
   std::mutex streams_mu_;

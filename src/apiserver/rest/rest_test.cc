@@ -376,6 +376,16 @@ TEST_F(RestTest, FieldValidationWarnAndIgnore) {
   EXPECT_EQ(i.Header("Warning"), "");
 }
 
+TEST_F(RestTest, JobGetsGeneratedSelectorFromItsUid) {
+  Resp r = Do("POST", "/apis/batch/v1/namespaces/default/jobs",
+              R"({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"pi"},"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"pi","image":"busybox"}]}}}})");
+  ASSERT_EQ(r.code, 201) << r.raw;
+  std::string uid = r.body["metadata"]["uid"];
+  ASSERT_FALSE(uid.empty());
+  EXPECT_EQ(r.body["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid) << r.raw;
+  EXPECT_EQ(r.body["spec"]["template"]["metadata"]["labels"]["batch.kubernetes.io/job-name"], "pi") << r.raw;
+}
+
 TEST_F(RestTest, DryRunAndGenerateName) {
   Resp d = Do("POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
               R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dry"}})");
@@ -763,7 +773,9 @@ TEST_F(RestTest, DiscoveryAndOpenApi) {
   ASSERT_EQ(doc.code, 200);
   EXPECT_TRUE(doc.body["components"]["schemas"].contains("io.k8s.api.apps.v1.Deployment"));
   EXPECT_EQ(Do("GET", "/openapi/v3/apis/nope/v1").code, 404);
-  EXPECT_EQ(Do("GET", "/openapi/v2").code, 404);
+  Resp v2 = Do("GET", "/openapi/v2");
+  EXPECT_EQ(v2.code, 200);
+  EXPECT_EQ(v2.body["swagger"], "2.0");
 }
 
 }  // namespace
