@@ -468,9 +468,9 @@ TEST(ServerLifecycleTest, UnauthenticatedIs401) {
   std::string why;
   ASSERT_TRUE(server.Start(&why)) << why;
   auto r = e2e::Run({"kubectl", "--server", "https://127.0.0.1:" + std::to_string(server.port()),
-                "--insecure-skip-tls-verify", "get", "pods"});
+                "--insecure-skip-tls-verify", "--token", "not-a-valid-token", "get", "pods"});
   EXPECT_NE(r.rc, 0);
-  EXPECT_THAT(r.err, HasSubstr("Unauthorized"));
+  EXPECT_THAT(r.err, HasSubstr("error: You must be logged in to the server (Unauthorized)"));
 }
 
 }  // namespace
