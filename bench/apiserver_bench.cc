@@ -5,6 +5,7 @@
 //
 //   apiserver_bench [--tug PATH] [--creates-seconds 5] [--pods 10000] [--idle-seconds 60]
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>

@@ -19,6 +19,11 @@ namespace tug::api::codec_internal {
 // No Kubernetes object comes close; the limit keeps recursion bounded on hostile input.
 inline constexpr int kMaxDepth = 512;
 
+// The JSON form of a Go zero value for a field's element kind (what a null list/map element or
+// an absent map-entry value decodes to upstream): "" / false / 0 / "0" / {} (or [] for list
+// wrappers); null for kinds without one.
+Json ZeroValue(const FieldDef& f);
+
 // Field lookup by JSON name / proto tag without depending on the registry's out-of-line
 // helpers (linear: TypeDefs have a few dozen fields at most). FieldNamed looks through
 // inlined members (FieldDef::inlined), as Go's JSON does; FieldTagged does not.

@@ -261,25 +261,12 @@ class Decoder {
         RETURN_IF_ERROR(r.Skip(wt));
       }
     }
-    if (!value) value = Zero(f);
+    if (!value) value = ci::ZeroValue(f);
     m[key] = std::move(*value);
     return Status::Ok();
   }
 
-  static Json Zero(const FieldDef& f) {
-    switch (f.kind) {
-      case Kind::kString:
-      case Kind::kBytes: return "";
-      case Kind::kBool: return false;
-      case Kind::kInt32:
-      case Kind::kInt64:
-      case Kind::kDouble:
-      case Kind::kIntOrString: return 0;
-      case Kind::kQuantity: return "0";
-      case Kind::kObject: return f.type && f.type->list_wrapper ? Json::array() : Json::object();
-      default: return nullptr;
-    }
-  }
+
 
   // Decodes a sub-message's fields into (tag -> raw wire value) for the small fixed messages.
   struct Small {

@@ -438,4 +438,19 @@ std::string SanitizeUtf8(std::string_view in) {
   return out;
 }
 
+Json ZeroValue(const FieldDef& f) {
+  switch (f.kind) {
+    case Kind::kString:
+    case Kind::kBytes: return "";
+    case Kind::kBool: return false;
+    case Kind::kInt32:
+    case Kind::kInt64:
+    case Kind::kDouble:
+    case Kind::kIntOrString: return 0;
+    case Kind::kQuantity: return "0";
+    case Kind::kObject: return f.type != nullptr && f.type->list_wrapper ? Json::array() : Json::object();
+    default: return nullptr;
+  }
+}
+
 }  // namespace tug::api::codec_internal

@@ -103,7 +103,7 @@ class Checker {
         for (size_t i = 0; i < v.size(); ++i) {
           std::string p = path + "[" + std::to_string(i) + "]";
           if (v[i].is_null()) {
-            v[i] = ZeroValue(f);
+            v[i] = ci::ZeroValue(f);
             continue;
           }
           RETURN_IF_ERROR(Value(v[i], elem, f, parent, p, depth + 1));
@@ -117,7 +117,7 @@ class Checker {
         for (auto it = v.begin(); it != v.end(); ++it) {
           std::string p = path + "." + it.key();
           if (it->is_null()) {
-            *it = ZeroValue(f);
+            *it = ci::ZeroValue(f);
             continue;
           }
           RETURN_IF_ERROR(Value(*it, elem, f, parent, p, depth + 1));
@@ -130,22 +130,7 @@ class Checker {
     return Status::Ok();
   }
 
-  static Json ZeroValue(const FieldDef& f) {
-    switch (f.kind) {
-      case Kind::kString:
-      case Kind::kBytes: return "";
-      case Kind::kBool: return false;
-      case Kind::kInt32:
-      case Kind::kInt64:
-      case Kind::kIntOrString: return 0;
-      case Kind::kDouble: return 0;
-      case Kind::kQuantity: return "0";
-      case Kind::kObject:
-        if (f.type != nullptr && f.type->list_wrapper) return Json::array();
-        return Json::object();
-      default: return nullptr;
-    }
-  }
+
 
   // `f` describes the single value (container already stripped); `orig` is the declared field
   // (for error messages).

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -92,5 +93,7 @@ struct KubectlVersion {
   std::string path;
 };
 std::vector<KubectlVersion> KubectlVersions();
+// gtest prints the parameter as its name (ctest shows it next to each test).
+inline void PrintTo(const KubectlVersion& v, std::ostream* os) { *os << v.name; }
 
 }  // namespace tug::e2e

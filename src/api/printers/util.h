@@ -33,6 +33,11 @@ std::optional<SystemTime> Time(const Json& j, std::initializer_list<std::string_
 // translateTimestampSince).
 std::string Since(const Json& j, std::initializer_list<std::string_view> path, SystemTime now);
 std::string SinceTime(SystemTime t, SystemTime now);
+// A row's cells as a JSON array.
+Json Cells(std::initializer_list<Json> cells);
+// metadata.name, and the Age cell from metadata.creationTimestamp.
+std::string Name(const Json& o);
+std::string Age(const Json& o, SystemTime now);
 
 // labels.FormatLabels: "a=b,c=d" sorted by key; "<none>" when empty.
 std::string FormatLabels(const Json& map);

@@ -6,14 +6,6 @@
 namespace tug::api::printers {
 namespace {
 
-Json Cells(std::initializer_list<Json> cells) {
-  Json row = Json::array();
-  for (const Json& c : cells) row.push_back(c);
-  return row;
-}
-
-std::string Name(const Json& o) { return Str(o, {"metadata", "name"}); }
-std::string Age(const Json& o, SystemTime now) { return Since(o, {"metadata", "creationTimestamp"}, now); }
 
 std::vector<TableColumn> With(std::vector<TableColumn> cols, bool selector) {
   cols.push_back(Column("Containers", "string", "Container names in the pod template.", 1));
