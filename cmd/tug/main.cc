@@ -5,6 +5,8 @@
 //
 // An unknown subcommand or flag prints one line on stderr and exits 2.
 
+#include <malloc.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -28,6 +30,13 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc malloc tuning, before any thread exists. Without it the server's RSS grew to 3 GB
+  // with 10k pods while its live heap stayed under 100 MB: every worker thread got its own
+  // arena that kept freed memory, and after one large LIST buffer was freed the dynamic mmap
+  // threshold moved up so later large buffers fragmented the heap. Two arenas, and large
+  // buffers always mmapped (returned to the kernel on free).
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   // Before any thread exists, so every thread inherits the mask and only sigwait sees them.
   tug::cmd::BlockTerminationSignals();
   std::vector<std::string> args(argv + 1, argv + argc);
