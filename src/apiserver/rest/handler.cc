@@ -961,14 +961,7 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   // strategy derives its generated selector from it).
   obj["metadata"]["uid"] = NewUid();
   c.strat->PrepareForCreate(obj);
-  c.strat->Default(obj);
-  if (c.res->group.empty() && c.res->plural == "namespaces") {
-    // Upstream's namespace strategy: the "kubernetes" finalizer and phase Active.
-    if (!obj["spec"].is_object()) obj["spec"] = Json::object();
-    if (!obj["spec"].contains("finalizers")) obj["spec"]["finalizers"] = Json::array({"kubernetes"});
-    if (!obj["status"].is_object()) obj["status"] = Json::object();
-    obj["status"]["phase"] = "Active";
-  }
+  c.strat->Default(obj);  // the Namespace strategy adds the "kubernetes" finalizer and phase Active
   ServiceAllocator::Taken taken;
   api::FieldErrors errs;
   bool svc = IsService(*c.res);
