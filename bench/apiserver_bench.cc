@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +23,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "raw_sqlite.h"
 
 extern char** environ;
 
@@ -181,32 +182,6 @@ long RssKiB(pid_t pid) {
   return -1;
 }
 
-// The physical floor: durable single-row inserts into SQLite (WAL, synchronous=FULL), one
-// transaction each, for `seconds`.
-double RawSqliteInsertsPerSecond(const std::string& dir, double seconds) {
-  sqlite3* db;
-  sqlite3_open((dir + "/raw.db").c_str(), &db);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE kv(k TEXT PRIMARY KEY, v BLOB);",
-               nullptr, nullptr, nullptr);
-  sqlite3_stmt* st;
-  sqlite3_prepare_v2(db, "INSERT INTO kv(k, v) VALUES(?, ?)", -1, &st, nullptr);
-  std::string value(1024, 'x');
-  long n = 0;
-  auto t0 = Clock::now();
-  while (Seconds(Clock::now() - t0) < seconds) {
-    std::string k = "/registry/configmaps/bench/c" + std::to_string(n);
-    sqlite3_bind_text(st, 1, k.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-    sqlite3_step(st);
-    sqlite3_reset(st);
-    ++n;
-  }
-  double rate = n / Seconds(Clock::now() - t0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return rate;
-}
-
 std::string ConfigMapBody(const std::string& name) {
   return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"("},"data":{"payload":")" +
          std::string(900, 'x') + "\"}}";
@@ -274,7 +249,7 @@ int main(int argc, char** argv) {
   s.port = 20000 + (getpid() % 20000);
   Creds creds;
 
-  double raw = RawSqliteInsertsPerSecond(root, 3);
+  double raw = tug::bench::RawSqliteInsertsPerSec(root + "/raw.db", std::string(1024, 'x'));
   std::printf("raw_sqlite_durable_inserts_per_s %.0f\n", raw);
 
   double first_start = StartServer(tug, s, &creds);

@@ -6,7 +6,6 @@
 //   (c) reopening a store that holds 10,000 keys.
 // Prints one line per figure: "<name> <value>". Usage: store_bench [scratch-dir] (default $TMPDIR
 // or /tmp). Runs for about 10 s.
-#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "raw_sqlite.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace {
@@ -29,48 +29,6 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kPhase = std::chrono::seconds(3);
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-bool Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::fprintf(stderr, "sqlite: %s: %s\n", sql, err ? err : "?");
-    sqlite3_free(err);
-    return false;
-  }
-  return true;
-}
-
-// (a) one durable insert at a time.
-double RawSqliteInsertsPerSec(const std::string& path, const std::string& value) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return 0;
-  if (!Exec(db, "PRAGMA locking_mode=EXCLUSIVE") || !Exec(db, "PRAGMA journal_mode=WAL") ||
-      !Exec(db, "PRAGMA synchronous=FULL") ||
-      !Exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, key BLOB NOT NULL, value BLOB)") ||
-      !Exec(db, "CREATE INDEX t_key ON t(key, id)")) {
-    sqlite3_close(db);
-    return 0;
-  }
-  sqlite3_stmt* ins = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO t(id, key, value) VALUES(?,?,?)", -1, &ins, nullptr);
-  int64_t n = 0;
-  auto start = Clock::now();
-  while (Clock::now() - start < kPhase) {
-    std::string key = "/registry/pods/default/p" + std::to_string(n);
-    Exec(db, "BEGIN");
-    sqlite3_bind_int64(ins, 1, n + 1);
-    sqlite3_bind_blob(ins, 2, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_blob(ins, 3, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-    if (sqlite3_step(ins) != SQLITE_DONE) break;
-    sqlite3_reset(ins);
-    Exec(db, "COMMIT");
-    ++n;
-  }
-  double secs = Seconds(Clock::now() - start);
-  sqlite3_finalize(ins);
-  sqlite3_close(db);
-  return static_cast<double>(n) / secs;
-}
 
 // (b) durable creates from many threads through the store.
 double StoreCreatesPerSec(const std::string& path, const std::string& value, int threads, double* per_txn) {
@@ -161,7 +119,7 @@ int main(int argc, char** argv) {
   tug::log::SetVerbosity(0);
   const std::string value(1024, 'v');
 
-  double raw = RawSqliteInsertsPerSec(dir + "/raw.db", value);
+  double raw = tug::bench::RawSqliteInsertsPerSec(dir + "/raw.db", value);
   std::printf("raw_sqlite_durable_inserts_per_sec %.0f\n", raw);
   std::fflush(stdout);
   double per_txn = 0;
