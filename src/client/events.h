@@ -1,0 +1,42 @@
+// Event recorder: writes core/v1 Events about objects, aggregated like client-go's recorder
+// (the same source/object/type/reason/message within 10 minutes bumps `count` and
+// `lastTimestamp` of one Event instead of creating another). Writes happen on a background
+// thread; Record never blocks on the API server.
+//
+//   client::EventRecorder rec(client, {.component = "deployment-controller"});
+//   rec.Record(deployment, "Normal", "ScalingReplicaSet", "Scaled up replica set web-5d4 to 3");
+//
+// Thread-safety: Record from any thread. Ownership: borrows the Client; the destructor flushes
+// pending events (bounded) and joins the writer thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "base/json.h"
+#include "client/client.h"
+
+namespace tug::client {
+
+struct EventSource {
+  std::string component;  // "default-scheduler", "kubelet", "deployment-controller"
+  std::string host;       // node name for kubelet events, else ""
+  Clock* clock = nullptr;
+};
+
+class EventRecorder {
+ public:
+  EventRecorder(const Client& client, EventSource source);
+  ~EventRecorder();
+  // obj: the involved object (kind/apiVersion/metadata are read). type "Normal" or "Warning".
+  void Record(const Json& obj, std::string_view type, std::string_view reason, std::string message);
+  // Waits until every recorded event has been written (tests).
+  void Flush();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tug::client

@@ -1,0 +1,110 @@
+// Informers and listers: a local, always-current cache of one resource kept by LIST + WATCH,
+// with event handlers, as client-go's shared informers (re-list on 410 Gone or connection loss,
+// periodic resync to handlers).
+//
+//   client::InformerFactory f(client);
+//   client::Informer& pods = f.For(client::kPods);
+//   pods.AddHandler({.on_add = ..., .on_update = ..., .on_delete = ...});
+//   f.Start(); f.WaitForSync();
+//   for (const client::ObjectPtr& p : pods.List("default", selector)) ...
+//
+// Objects in the cache are immutable snapshots shared with handlers and listers; nobody mutates
+// them (copy, modify, Update through the Client). A new version replaces the pointer.
+// Ownership: the factory owns its informers; informers borrow the Client (it must outlive them).
+// Thread-safety: List/Get/AddIndexer are safe from any thread; handlers run on the informer's
+// single dispatch thread, in event order, and must not block for long (enqueue keys instead).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/json.h"
+#include "client/client.h"
+
+namespace tug::client {
+
+using ObjectPtr = std::shared_ptr<const Json>;
+
+// "ns/name", or "name" for cluster-scoped objects (client-go's MetaNamespaceKeyFunc).
+std::string KeyOf(const Json& obj);
+// Splits a key back into namespace and name.
+std::pair<std::string, std::string> SplitKey(std::string_view key);
+
+struct EventHandler {
+  std::function<void(const ObjectPtr& obj)> on_add;
+  std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
+  // For a delete missed during a re-list, obj is the last state the cache knew.
+  std::function<void(const ObjectPtr& obj)> on_delete;
+};
+
+// A parsed label selector ("a=b,c in (d,e),!f"); empty matches everything.
+class LabelSelector {
+ public:
+  static Result<LabelSelector> Parse(std::string_view text);
+  // From a metav1.LabelSelector JSON ({matchLabels, matchExpressions}); null/absent = everything
+  // when `null_matches_all`, nothing otherwise (upstream differs per use).
+  static Result<LabelSelector> FromJson(const Json* selector, bool null_matches_all = false);
+  bool Matches(const Json* labels) const;
+  bool Empty() const;
+  bool MatchesNothing() const { return nothing_; }
+
+ private:
+  struct Req {
+    std::string key;
+    enum Op { kEq, kNotEq, kIn, kNotIn, kExists, kNotExists, kGt, kLt } op;
+    std::vector<std::string> values;
+  };
+  std::vector<Req> reqs_;
+  bool nothing_ = false;
+};
+
+class Informer {
+ public:
+  virtual ~Informer() = default;
+  // Handlers added after Start get a synthetic on_add for every cached object first.
+  virtual void AddHandler(EventHandler h) = 0;
+  // Secondary index: name -> function giving the index values of an object
+  // (e.g. "nodeName" -> {spec.nodeName}).
+  virtual void AddIndexer(std::string name, std::function<std::vector<std::string>(const Json&)> fn) = 0;
+  virtual bool HasSynced() const = 0;
+
+  virtual ObjectPtr Get(std::string_view key) const = 0;  // null when absent
+  // ns "" = all namespaces; selector null = everything.
+  virtual std::vector<ObjectPtr> List(std::string_view ns = "", const LabelSelector* selector = nullptr) const = 0;
+  virtual std::vector<ObjectPtr> ByIndex(std::string_view index, std::string_view value) const = 0;
+  virtual const Resource& resource() const = 0;
+};
+
+struct InformerOptions {
+  std::string ns;                        // "" = all namespaces
+  std::string label_selector;
+  std::string field_selector;
+  std::chrono::seconds resync{0};        // 0 = no periodic resync (on_update(old==new) to handlers)
+};
+
+class InformerFactory {
+ public:
+  explicit InformerFactory(const Client& client);
+  ~InformerFactory();  // stops every informer
+  InformerFactory(const InformerFactory&) = delete;
+  InformerFactory& operator=(const InformerFactory&) = delete;
+
+  // The shared informer for a resource (created on first call; same options only).
+  Informer& For(const Resource& r, InformerOptions opts = {});
+  // Starts every informer created so far (and later ones on creation).
+  void Start();
+  // Blocks until every started informer has synced, or the timeout passes (false).
+  bool WaitForSync(std::chrono::milliseconds timeout = std::chrono::minutes(5));
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tug::client
