@@ -1,0 +1,109 @@
+#include "controllers/manager.h"
+
+#include <functional>
+#include <set>
+
+#include "base/log.h"
+#include "controllers/framework/controller.h"
+// ---- controller headers (one line each) ----
+// ---- ctrl-b: include your headers here ----
+
+namespace tug::controllers {
+namespace {
+
+using Factory = std::function<Result<std::unique_ptr<framework::Controller>>(const framework::ControllerContext&)>;
+
+struct Registration {
+  const char* name;   // upstream's controller name where there is one ("replicaset", "garbagecollector")
+  Factory factory;
+  bool enabled_by_default = true;
+};
+
+// The registry of named factories (C10). Start order is table order. One line per controller.
+const std::vector<Registration>& Registry() {
+  static const std::vector<Registration> kControllers = {
+      // ---- ctrl-a ----
+      // ---- ctrl-b: add {"name", factory} lines here ----
+  };
+  return kControllers;
+}
+
+// Upstream's --controllers semantics: "*" enables the defaults, "foo" enables, "-foo" disables.
+Result<std::set<std::string>> Enabled(const std::vector<std::string>& spec) {
+  std::set<std::string> known;
+  for (const auto& r : Registry()) known.insert(r.name);
+  std::vector<std::string> s = spec.empty() ? std::vector<std::string>{"*"} : spec;
+  std::set<std::string> on;
+  bool star = false;
+  for (const std::string& e : s) {
+    if (e == "*") {
+      star = true;
+      continue;
+    }
+    std::string n = e[0] == '-' ? e.substr(1) : e;
+    if (!known.count(n)) return BadRequestError("unknown controller \"" + n + "\"");
+  }
+  for (const auto& r : Registry()) {
+    bool want = star && r.enabled_by_default;
+    for (const std::string& e : s) {
+      if (e == r.name) want = true;
+      if (e == std::string("-") + r.name) want = false;
+    }
+    if (want) on.insert(r.name);
+  }
+  return on;
+}
+
+}  // namespace
+
+std::vector<std::string> KnownControllers() {
+  std::vector<std::string> out;
+  for (const auto& r : Registry()) out.push_back(r.name);
+  return out;
+}
+
+ControllerManager::~ControllerManager() { Stop(); }
+
+void ControllerManager::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // Reverse start order (C8): controllers first, then the informers they read.
+  for (auto it = controllers_.rbegin(); it != controllers_.rend(); ++it) {
+    TUG_LOG(INFO, "controllers") << "stopping controller" << kv("controller", (*it)->name());
+    (*it)->Stop();
+  }
+  controllers_.clear();
+  if (informers_) informers_->Stop();
+  informers_.reset();
+}
+
+std::vector<std::string> ControllerManager::Running() const {
+  std::vector<std::string> out;
+  for (const auto& c : controllers_) out.push_back(c->name());
+  return out;
+}
+
+Result<std::unique_ptr<ControllerManager>> StartControllers(const client::Client& client, const Options& opts) {
+  ASSIGN_OR_RETURN(std::set<std::string> on, Enabled(opts.enabled));
+  std::unique_ptr<ControllerManager> m(new ControllerManager());
+  m->informers_ = std::make_unique<client::InformerFactory>(client);
+  framework::ControllerContext ctx{.client = &client, .informers = m->informers_.get(), .clock = opts.clock};
+  for (const auto& r : Registry()) {
+    if (!on.count(r.name)) continue;
+    auto c = r.factory(ctx);
+    if (!c.ok()) {
+      TUG_LOG(ERROR, "controllers") << "cannot create controller" << kv("controller", r.name)
+                                    << kv("error", c.status().ToString());
+      return c.status();
+    }
+    m->controllers_.push_back(std::move(*c));
+  }
+  m->informers_->Start();
+  if (!m->informers_->WaitForSync(opts.informer_sync_timeout)) {
+    return UnavailableError("controller informers did not sync");
+  }
+  for (auto& c : m->controllers_) c->Run(opts.workers);
+  return m;
+}
+
+}  // namespace tug::controllers
