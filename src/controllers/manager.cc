@@ -6,12 +6,18 @@
 #include "base/log.h"
 #include "controllers/framework/controller.h"
 // ---- controller headers (one line each) ----
+#include "controllers/replicaset/replica_set.h"
 // ---- ctrl-b: include your headers here ----
 
 namespace tug::controllers {
 namespace {
 
 using Factory = std::function<Result<std::unique_ptr<framework::Controller>>(const framework::ControllerContext&)>;
+
+// Adapts a factory that cannot fail.
+Factory Wrap(std::unique_ptr<framework::Controller> (*f)(const framework::ControllerContext&)) {
+  return [f](const framework::ControllerContext& ctx) -> Result<std::unique_ptr<framework::Controller>> { return f(ctx); };
+}
 
 struct Registration {
   const char* name;   // upstream's controller name where there is one ("replicaset", "garbagecollector")
@@ -23,6 +29,8 @@ struct Registration {
 const std::vector<Registration>& Registry() {
   static const std::vector<Registration> kControllers = {
       // ---- ctrl-a ----
+      {"replicaset", Wrap(replicaset::NewReplicaSetController)},
+      {"replicationcontroller", Wrap(replicaset::NewReplicationControllerController)},
       // ---- ctrl-b: add {"name", factory} lines here ----
   };
   return kControllers;

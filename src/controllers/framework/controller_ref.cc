@@ -112,4 +112,15 @@ std::function<Status()> RecheckOwner(const client::Client& c, const client::Reso
   };
 }
 
+std::string OrphanIndexValue(std::string_view ns) { return "orphan/" + std::string(ns); }
+
+std::string AddControllerUidIndex(client::Informer& informer, std::string_view prefix) {
+  std::string name = std::string(prefix) + "/controller-uid";
+  informer.AddIndexer(name, [](const Json& obj) -> std::vector<std::string> {
+    if (const Json* ref = GetControllerOf(obj)) return {GetString(*ref, "uid")};
+    return {OrphanIndexValue(GetStringPath(obj, {"metadata", "namespace"}))};
+  });
+  return name;
+}
+
 }  // namespace tug::controllers::framework

@@ -60,4 +60,12 @@ ClaimResult ClaimObjects(const client::Client& c, const client::Resource& obj_re
 std::function<Status()> RecheckOwner(const client::Client& c, const client::Resource& owner_resource,
                                      const Json& owner);
 
+// Adds an index to `pods` (any informer) named "<prefix>/controller-uid": an object's value is its
+// controller ref's uid, or "orphan/<namespace>" when it has none. Owned objects are then
+// ByIndex(name, uid) and adoption candidates ByIndex(name, OrphanIndexValue(ns)). Each
+// controller uses its own prefix so shared informers never get the same index name twice.
+// Call before the factory starts. Returns the index name.
+std::string AddControllerUidIndex(client::Informer& informer, std::string_view prefix);
+std::string OrphanIndexValue(std::string_view ns);
+
 }  // namespace tug::controllers::framework
