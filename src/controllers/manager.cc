@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "controllers/framework/controller.h"
 // ---- controller headers (one line each) ----
+#include "controllers/deployment/deployment.h"
 #include "controllers/replicaset/replica_set.h"
 // ---- ctrl-b: include your headers here ----
 
@@ -31,6 +32,7 @@ const std::vector<Registration>& Registry() {
       // ---- ctrl-a ----
       {"replicaset", Wrap(replicaset::NewReplicaSetController)},
       {"replicationcontroller", Wrap(replicaset::NewReplicationControllerController)},
+      {"deployment", Wrap(deployment::NewDeploymentController)},
       // ---- ctrl-b: add {"name", factory} lines here ----
   };
   return kControllers;
