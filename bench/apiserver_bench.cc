@@ -233,7 +233,11 @@ int main(int argc, char** argv) {
   double creates_seconds = 5;
   long pods = 10000;
   int idle_seconds = 60;
+  bool keep = false;  // --keep: leave the data dir (to profile a restart by hand)
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--keep") keep = true;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::string(argv[i]) == "--keep") { --i; continue; }
     std::string a = argv[i];
     if (a == "--tug") tug = argv[i + 1];
     else if (a == "--creates-seconds") creates_seconds = std::stod(argv[i + 1]);
@@ -352,7 +356,10 @@ int main(int argc, char** argv) {
   double restart = StartServer(tug, s, &creds);
   std::printf("start_to_ready_existing_data_dir_ms %.1f\n", restart * 1000);
   StopServer(s);
-  std::filesystem::remove_all(root);
+  if (keep)
+    std::fprintf(stderr, "kept the data dir: %s/data\n", root.c_str());
+  else
+    std::filesystem::remove_all(root);
   curl_global_cleanup();
   return 0;
 }

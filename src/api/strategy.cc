@@ -139,6 +139,42 @@ Json Strategy::Row(const Json& obj, SystemTime now) const {
   return Json::array({GetStringPath(obj, {"metadata", "name"}), AgeCell(obj, now)});
 }
 
+void AppendResolvedTimes(std::string& out, std::string_view text, SystemTime now) {
+  static constexpr std::string_view kOpen = "\\u0001", kClose = "\\u0002";
+  size_t pos = 0;
+  while (true) {
+    size_t open = text.find(kOpen, pos);
+    if (open == std::string_view::npos) break;
+    size_t digits = open + kOpen.size();
+    size_t close = text.find(kClose, digits);
+    if (close == std::string_view::npos) break;
+    int64_t secs = 0;
+    bool neg = false, ok = close > digits;
+    for (size_t k = digits; k < close && ok; ++k) {
+      char ch = text[k];
+      if (k == digits && ch == '-') neg = true;
+      else if (ch >= '0' && ch <= '9') secs = secs * 10 + (ch - '0');
+      else ok = false;
+    }
+    out.append(text.substr(pos, open - pos));
+    if (ok) {
+      SystemTime t{std::chrono::seconds(neg ? -secs : secs)};
+      out += HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - t));
+    } else {
+      out.append(text.substr(open, close + kClose.size() - open));
+    }
+    pos = close + kClose.size();
+  }
+  out.append(text.substr(pos));
+}
+
+std::string ResolveDeferredTimes(std::string_view text, SystemTime now) {
+  std::string out;
+  out.reserve(text.size());
+  AppendResolvedTimes(out, text, now);
+  return out;
+}
+
 std::string AgeCell(const Json& obj, SystemTime now) { return printers::Since(obj, {"metadata", "creationTimestamp"}, now); }
 
 const Strategy& StrategyFor(std::string_view group, std::string_view kind) {

@@ -75,4 +75,15 @@ FieldErrors ValidateObjectMeta(const Json& obj, bool namespaced, std::string_vie
 // The generic "Age" cell from metadata.creationTimestamp.
 std::string AgeCell(const Json& obj, SystemTime now);
 
+// Rows that outlive the moment they were rendered (the API server caches one per object so a
+// Table LIST is a concatenation): render with `now == kDeferredNow`, and every "time since T"
+// in a cell becomes a marker ("\u0001<unix seconds of T>\u0002" once serialized as JSON) that
+// ResolveDeferredTimes later replaces with the human duration at the real now. Every printer
+// goes through the same helper for durations, so cached rows are exact.
+inline constexpr SystemTime kDeferredNow = SystemTime(std::chrono::seconds(-1));
+// Replaces the markers in serialized row JSON; text without markers is returned unchanged.
+std::string ResolveDeferredTimes(std::string_view row_json, SystemTime now);
+// Appends the resolved text to out (no temporary).
+void AppendResolvedTimes(std::string& out, std::string_view row_json, SystemTime now);
+
 }  // namespace tug::api

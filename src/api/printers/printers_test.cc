@@ -336,7 +336,19 @@ TEST_F(PrintersTest, Rows) {
     Json row = s.Row(c.obj, clock_.Now());
     EXPECT_EQ(row, c.want) << row.dump();
     EXPECT_EQ(row.size(), s.Columns().size());
+    // A row rendered once with deferred times and resolved later is the same row (the API
+    // server caches rows this way).
+    std::string deferred = DumpJson(s.Row(c.obj, kDeferredNow));
+    EXPECT_EQ(ResolveDeferredTimes(deferred, clock_.Now()), DumpJson(c.want));
   }
+}
+
+TEST(DeferredTimes, ResolvesMarkersAndLeavesOtherTextAlone) {
+  SystemTime now{std::chrono::seconds(1000000)};
+  EXPECT_EQ(ResolveDeferredTimes(R"x(["a","\u0001999700\u0002","5 (\u0001999880\u0002 ago)"])x", now),
+            R"x(["a","5m","5 (2m ago)"])x");
+  EXPECT_EQ(ResolveDeferredTimes("no markers", now), "no markers");
+  EXPECT_EQ(ResolveDeferredTimes(R"x(["\u0001x\u0002","\u0001)x", now), R"x(["\u0001x\u0002","\u0001)x");
 }
 
 TEST_F(PrintersTest, PodColumns) {

@@ -1,5 +1,7 @@
 #include "api/printers/util.h"
 
+#include "api/strategy.h"
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -68,6 +70,11 @@ std::optional<SystemTime> Time(const Json& j, std::initializer_list<std::string_
 }
 
 std::string SinceTime(SystemTime t, SystemTime now) {
+  if (now == kDeferredNow) {
+    // A marker resolved at serving time (see ResolveDeferredTimes in api/strategy.h).
+    return "\x01" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count()) +
+           "\x02";
+  }
   return HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - t));
 }
 

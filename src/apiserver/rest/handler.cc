@@ -8,6 +8,7 @@
 #include "api/field_error.h"
 #include "api/patch.h"
 #include "apiserver/rest/internal.h"
+#include "apiserver/rest/json_scan.h"
 #include "base/log.h"
 
 namespace tug::apiserver::rest {
@@ -158,9 +159,7 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
     if (!type) return true;
     std::string obj_json;
     if (table_) {
-      auto doc = ParseJson(ev.obj->bytes);
-      if (!doc.ok()) return true;
-      auto t = h_.TableJson(c_, {std::move(doc).value()}, std::to_string(ev.obj->rv), "", table_version_, "");
+      auto t = h_.TableFromCached(c_, {ev.obj}, std::to_string(ev.obj->rv), "", table_version_, "");
       if (!t.ok()) return true;
       obj_json = std::move(t).value();
     } else {
@@ -652,6 +651,81 @@ Result<std::string> RestHandlerImpl::TableJson(const Ctx& c, const std::vector<J
   return DumpJson(t);
 }
 
+namespace {
+
+// The row of a snapshot, rendered on first use and kept with it (see CachedRow).
+const CachedRow* RowOf(const api::Strategy& strat, const CachedObject& o) {
+  if (const CachedRow* r = o.row.load(std::memory_order_acquire)) return r;
+  auto doc = ParseJson(o.bytes);
+  if (!doc.ok()) return nullptr;
+  auto row = std::make_unique<CachedRow>();
+  row->cells = DumpJson(strat.Row(*doc, api::kDeferredNow));
+  ForEachMember(o.bytes, Span{0, o.bytes.size()}, [&](std::string_view k, Span v) {
+    if (k != "metadata") return true;
+    row->meta_begin = v.begin;
+    row->meta_end = v.end;
+    return false;
+  });
+  const CachedRow* expected = nullptr;
+  if (o.row.compare_exchange_strong(expected, row.get(), std::memory_order_acq_rel)) return row.release();
+  return expected;  // another thread rendered it first
+}
+
+}  // namespace
+
+Result<std::string> RestHandlerImpl::TableFromCached(const Ctx& c, const std::vector<CachedObjectPtr>& objs,
+                                                     const std::string& rv, const std::string& cont,
+                                                     const std::string& version, const std::string& include) const {
+  std::string inc = include.empty() ? "Metadata" : include;
+  if (inc == "Object") {
+    std::vector<Json> docs;
+    docs.reserve(objs.size());
+    for (const auto& o : objs) {
+      ASSIGN_OR_RETURN(Json d, ParseJson(o->bytes));
+      docs.push_back(std::move(d));
+    }
+    return TableJson(c, docs, rv, cont, version, include);
+  }
+  if (inc != "Metadata" && inc != "None")
+    return BadRequestError("includeObject: Unsupported value: \"" + inc + "\": supported values: \"None\", \"Metadata\", \"Object\"");
+  // Same bytes TableJson would produce (keys in sorted order).
+  Json cols = Json::array();
+  for (const auto& col : c.strat->Columns())
+    cols.push_back({{"name", col.name}, {"type", col.type}, {"format", col.format},
+                    {"description", col.description}, {"priority", col.priority}});
+  SystemTime now = clock_->Now();
+  const std::string partial_head = "{\"apiVersion\":\"meta.k8s.io/" + version + "\",\"kind\":\"PartialObjectMetadata\",\"metadata\":";
+  std::string out;
+  size_t guess = 256;
+  for (const auto& o : objs) guess += 64 + (inc == "Metadata" ? o->bytes.size() / 2 : 0);
+  out.reserve(guess);
+  out += "{\"apiVersion\":\"meta.k8s.io/" + version + "\",\"columnDefinitions\":" + DumpJson(cols) +
+         ",\"kind\":\"Table\",\"metadata\":{";
+  if (!cont.empty()) out += "\"continue\":" + Json(cont).dump() + ",";
+  out += "\"resourceVersion\":" + Json(rv).dump() + "},\"rows\":[";
+  bool first = true;
+  for (const auto& o : objs) {
+    const CachedRow* row = RowOf(*c.strat, *o);
+    if (!row) return InternalError("stored object " + o->key + " is not valid JSON");
+    if (!first) out += ',';
+    first = false;
+    out += "{\"cells\":";
+    api::AppendResolvedTimes(out, row->cells, now);
+    if (inc == "Metadata") {
+      out += ",\"object\":";
+      out += partial_head;
+      if (row->meta_end > row->meta_begin)
+        out.append(o->bytes, row->meta_begin, row->meta_end - row->meta_begin);
+      else
+        out += "{}";
+      out += '}';
+    }
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
 Result<RestHandlerImpl::Reply> RestHandlerImpl::Get(const Request& req, Ctx& c) {
   Negotiated n = NegotiateObject(req.Header("Accept"));
   if (!n.acceptable)
@@ -792,13 +866,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::List(const Request& req, Ctx& c)
 
   std::string rvs = std::to_string(list_rev);
   if (n.table) {
-    std::vector<Json> docs;
-    docs.reserve(out.size());
-    for (const auto& o : out) {
-      ASSIGN_OR_RETURN(Json d, ParseJson(o->bytes));
-      docs.push_back(std::move(d));
-    }
-    ASSIGN_OR_RETURN(std::string t, TableJson(c, docs, rvs, next_token, n.table_version, req.Query("includeObject")));
+    ASSIGN_OR_RETURN(std::string t, TableFromCached(c, out, rvs, next_token, n.table_version, req.Query("includeObject")));
     return Reply{200, std::move(t)};
   }
   // The list is a concatenation of the cached bytes: no per-item re-encoding.

@@ -106,6 +106,11 @@ class RestHandlerImpl final : public RestHandler {
   std::string ObjectJson(const Ctx& c, Json obj) const;
   Result<std::string> TableJson(const Ctx& c, const std::vector<Json>& objs, const std::string& rv,
                                 const std::string& cont, const std::string& version, const std::string& include) const;
+  // The same Table from cached snapshots: each object's row is rendered once per snapshot
+  // (CachedObject::row) and the response is a concatenation.
+  Result<std::string> TableFromCached(const Ctx& c, const std::vector<CachedObjectPtr>& objs, const std::string& rv,
+                                      const std::string& cont, const std::string& version,
+                                      const std::string& include) const;
   Status FieldSelectorSupported(const Ctx& c, const FieldSelector& fs) const;
   bool MatchesFields(const Ctx& c, const CachedObject& o, const FieldSelector& fs) const;
 

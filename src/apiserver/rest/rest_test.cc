@@ -475,6 +475,17 @@ TEST_F(RestTest, ListPagingSelectorsAndTable) {
   EXPECT_EQ(tf.body["rows"][0]["object"]["data"]["k"], "v");
   Resp tn = Do("GET", "/api/v1/namespaces/default/configmaps/cm1?includeObject=None", "", {{"Accept", kTableAccept}});
   EXPECT_FALSE(tn.body["rows"][0].contains("object"));
+  // A LIST renders rows from the cache; a GET renders the object afresh: the same row.
+  Resp one = Do("GET", "/api/v1/namespaces/default/configmaps/cm1", "", {{"Accept", kTableAccept}});
+  EXPECT_EQ(t.body["rows"][0], one.body["rows"][0]);
+  // A change makes a new snapshot whose row shows it; the age is computed at serving time.
+  clock_.Advance(std::chrono::minutes(3));
+  Do("PATCH", "/api/v1/namespaces/default/configmaps/cm1", R"({"data":{"k":"v","k2":"v2"}})",
+     {{"Content-Type", "application/merge-patch+json"}});
+  Resp t2 = Do("GET", "/api/v1/namespaces/default/configmaps?labelSelector=tier=web", "", {{"Accept", kTableAccept}});
+  ASSERT_EQ(t2.code, 200) << t2.raw;
+  EXPECT_EQ(t2.body["rows"][0]["cells"], Json::array({"cm1", 2, "3m"})) << t2.raw;
+  EXPECT_EQ(t2.body["rows"][1]["cells"][2], "3m");
 }
 
 TEST_F(RestTest, WatchEventSequence) {

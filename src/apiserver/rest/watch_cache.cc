@@ -1,11 +1,90 @@
 #include "apiserver/rest/watch_cache.h"
 
+#include "apiserver/rest/json_scan.h"
 #include "base/json.h"
 #include "base/log.h"
 
 namespace tug::apiserver::rest {
 
+namespace {
+
+// A JSON string member's value: raw text when it has no escapes, else decoded by the parser.
+std::optional<std::string> StringValue(std::string_view text, Span v) {
+  if (v.end - v.begin < 2 || text[v.begin] != '"') return std::nullopt;
+  std::string_view raw = text.substr(v.begin + 1, v.end - v.begin - 2);
+  if (raw.find('\\') == std::string_view::npos) return std::string(raw);
+  auto j = ParseJson(text.substr(v.begin, v.end - v.begin));
+  if (!j.ok() || !j->is_string()) return std::nullopt;
+  return j->get<std::string>();
+}
+
+}  // namespace
+
 Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv) {
+  std::string_view t = value;
+  std::optional<Span> meta;
+  bool ok = ForEachMember(t, Span{0, t.size()}, [&](std::string_view k, Span v) {
+    if (k != "metadata") return true;
+    meta = v;
+    return false;
+  });
+  if (!ok || !meta || t[meta->begin] != '{') return MakeCachedObjectByParsing(key, value, rv);
+  auto obj = std::make_shared<CachedObject>();
+  obj->key = key;
+  obj->rv = rv;
+  // Where "resourceVersion" goes: replace an existing value, or insert before the first member
+  // that sorts after it (tug writes keys sorted, as Go's encoder does for maps).
+  std::optional<Span> old_rv;
+  size_t insert_at = 0;
+  bool has_members = false, fallback = false;
+  ok = ForEachMember(t, *meta, [&](std::string_view k, Span v) {
+    has_members = true;
+    if (k == "name") {
+      auto s = StringValue(t, v);
+      if (!s) return fallback = true, false;
+      obj->name = std::move(*s);
+    } else if (k == "namespace") {
+      auto s = StringValue(t, v);
+      if (!s) return fallback = true, false;
+      obj->ns = std::move(*s);
+    } else if (k == "labels") {
+      auto l = ParseJson(t.substr(v.begin, v.end - v.begin));
+      if (!l.ok()) return fallback = true, false;
+      if (l->is_object())
+        for (auto it = l->begin(); it != l->end(); ++it)
+          if (it.value().is_string()) obj->labels.emplace(it.key(), it.value().get<std::string>());
+    } else if (k == "resourceVersion") {
+      old_rv = v;
+    }
+    if (!insert_at && !old_rv && k > std::string_view("resourceVersion")) {
+      // The member starts at its key's opening quote (raw keys point into t).
+      insert_at = static_cast<size_t>(k.data() - t.data()) - 1;
+    }
+    return true;
+  });
+  if (!ok || fallback) return MakeCachedObjectByParsing(key, value, rv);
+  std::string rvs = "\"" + std::to_string(rv) + "\"";
+  std::string& b = obj->bytes;
+  if (old_rv) {
+    b.reserve(t.size() + rvs.size());
+    b.append(t.substr(0, old_rv->begin)).append(rvs).append(t.substr(old_rv->end));
+  } else {
+    std::string member = "\"resourceVersion\":" + rvs;
+    b.reserve(t.size() + member.size() + 1);
+    if (insert_at) {
+      b.append(t.substr(0, insert_at)).append(member).append(",").append(t.substr(insert_at));
+    } else {
+      // After the last member (or into an empty object): just before the closing brace.
+      size_t close = meta->end - 1;
+      b.append(t.substr(0, close));
+      if (has_members) b += ',';
+      b.append(member).append(t.substr(close));
+    }
+  }
+  return CachedObjectPtr(std::move(obj));
+}
+
+Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const std::string& value, int64_t rv) {
   ASSIGN_OR_RETURN(Json doc, ParseJson(value));
   if (!doc.is_object()) return InternalError("stored object at " + key + " is not a JSON object");
   auto obj = std::make_shared<CachedObject>();

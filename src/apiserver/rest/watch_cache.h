@@ -14,6 +14,7 @@
 // returns false is removed.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -30,18 +31,39 @@
 
 namespace tug::apiserver::rest {
 
+// The Table row of an object, rendered once per snapshot (cells with deferred times, see
+// api::kDeferredNow) and where its metadata sits in `bytes` (for PartialObjectMetadata).
+struct CachedRow {
+  std::string cells;  // serialized JSON array
+  size_t meta_begin = 0, meta_end = 0;
+};
+
 struct CachedObject {
+  CachedObject() = default;
+  // Copies the data; the lazily rendered row is not copied (it may be stale for the copy).
+  CachedObject(const CachedObject& o)
+      : key(o.key), name(o.name), ns(o.ns), labels(o.labels), rv(o.rv), bytes(o.bytes) {}
+  CachedObject& operator=(const CachedObject&) = delete;
+  ~CachedObject() { delete row.load(std::memory_order_acquire); }
+
   std::string key;
   std::string name;
   std::string ns;
   Labels labels;
   int64_t rv = 0;
   std::string bytes;  // compact JSON, metadata.resourceVersion == rv
+
+  // The rendered row, or null until first needed; installed once (compare-and-swap), owned.
+  mutable std::atomic<const CachedRow*> row{nullptr};
 };
 using CachedObjectPtr = std::shared_ptr<const CachedObject>;
 
-// Builds a snapshot from a stored value: parses it once, sets metadata.resourceVersion.
+// Builds a snapshot from a stored value, setting metadata.resourceVersion. Stored values are
+// tug's own compact JSON, so this splices the bytes (name, namespace and labels are read by a
+// scanner); anything unexpected falls back to a full parse and re-encode.
 Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv);
+// The same result by a full parse (the fallback; tests compare both).
+Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const std::string& value, int64_t rv);
 
 enum class WatchEventType { kAdded, kModified, kDeleted };
 

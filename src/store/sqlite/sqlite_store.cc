@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "base/log.h"
@@ -283,30 +284,34 @@ Status SqliteStoreImpl::Open() {
     RETURN_IF_ERROR(q.Prepare(db_, "SELECT MAX(rev) FROM log"));
     if (sqlite3_step(q.get()) == SQLITE_ROW) max_rev = sqlite3_column_int64(q.get(), 0);
   }
-  // One sequential pass over the log in revision order (the table's own order, so every page
-  // is read once); later rows replace earlier ones. Compaction keeps the extra history small.
+  // One sequential pass over the log, newest revision first: the first row seen for a key is
+  // its current state (or its tombstone); older rows of that key are skipped without copying
+  // their values, so start-up cost follows the number of keys, not the length of history.
   std::vector<KeyValue> kvs;
   {
-    std::unordered_map<std::string, KeyValue> latest;
-    latest.reserve(static_cast<size_t>(std::min<int64_t>(max_rev, int64_t{1} << 20)));
+    struct Hash {
+      using is_transparent = void;
+      size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_set<std::string, Hash, std::equal_to<>> seen;
+    seen.reserve(static_cast<size_t>(std::min<int64_t>(max_rev, int64_t{1} << 20)));
     Stmt q;
-    RETURN_IF_ERROR(q.Prepare(db_, "SELECT rev, key, create_rev, deleted, value FROM log ORDER BY rev"));
+    RETURN_IF_ERROR(q.Prepare(db_, "SELECT rev, key, create_rev, deleted, value FROM log ORDER BY rev DESC"));
     int step;
     while ((step = sqlite3_step(q.get())) == SQLITE_ROW) {
-      std::string key = ColBlob(q.get(), 1);
-      if (sqlite3_column_int(q.get(), 3) != 0) {  // tombstone
-        latest.erase(key);
-        continue;
-      }
-      KeyValue& kv = latest[key];
+      const char* kp = static_cast<const char*>(sqlite3_column_blob(q.get(), 1));
+      std::string_view key(kp ? kp : "", static_cast<size_t>(sqlite3_column_bytes(q.get(), 1)));
+      if (seen.find(key) != seen.end()) continue;  // an older revision of a key already seen
+      seen.emplace(key);
+      if (sqlite3_column_int(q.get(), 3) != 0) continue;  // deleted: its tombstone is newest
+      KeyValue kv;
+      kv.key = std::string(key);
       kv.mod_revision = sqlite3_column_int64(q.get(), 0);
       kv.create_revision = sqlite3_column_int64(q.get(), 2);
       kv.value = std::make_shared<const std::string>(ColBlob(q.get(), 4));
-      if (kv.key.empty()) kv.key = std::move(key);
+      kvs.push_back(std::move(kv));
     }
     if (step != SQLITE_DONE) return UnavailableError(std::string("recover: ") + sqlite3_errmsg(db_));
-    kvs.reserve(latest.size());
-    for (auto& [k, kv] : latest) kvs.push_back(std::move(kv));
     std::sort(kvs.begin(), kvs.end(), [](const KeyValue& a, const KeyValue& b) { return a.key < b.key; });
   }
   RETURN_IF_ERROR(Exec("PRAGMA mmap_size=0"));

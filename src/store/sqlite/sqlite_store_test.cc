@@ -73,6 +73,7 @@ TEST_F(SqliteStoreTest, RestartRecoversEverythingWithSameRevisions) {
     for (int i = 1; i < 50; i += 5) ASSERT_TRUE(s->Delete("/r/" + std::to_string(i), 0).ok());
     ASSERT_TRUE(s->Compact(60).ok());
     ASSERT_TRUE(s->Delete("/r/0", 0).ok());  // the newest row is a tombstone
+    ASSERT_TRUE(s->Create("/r/11", V("again")).ok());  // deleted above, now back
     auto all = s->List("/", {});
     ASSERT_TRUE(all.ok());
     for (auto& kv : all->items) want[kv.key] = kv;
