@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config.h"
+#include "images.h"
 #include "server.h"
 #include "version.h"
 
@@ -22,6 +23,7 @@ constexpr const char* kUsage =
     "\n"
     "Commands:\n"
     "  server      run the control plane (API server) on this machine\n"
+    "  images      manage the node's images (import, pull, ls, rm)\n"
     "\n"
     "Flags:\n"
     "  --version   print the version and exit\n"
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (cmd == "images") return tug::cmd::RunImages({args.begin() + 1, args.end()});
   if (cmd == "server") {
     auto parsed = tug::cmd::ParseServerFlags({args.begin() + 1, args.end()});
     if (!parsed.ok()) {
