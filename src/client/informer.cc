@@ -1,0 +1,541 @@
+// Informers: one reflector thread per informer (LIST, then WATCH from the list's
+// resourceVersion; re-watch after a server-side timeout, re-list after 410 Gone or connection
+// loss) feeding a queue of deltas, and one dispatch thread that applies each delta to the cache
+// and then calls the handlers without holding the cache lock.
+//
+// Applying deltas on the dispatch thread keeps the cache and the handlers' view consistent: a
+// handler added later gets synthetic adds for exactly the objects the cache holds at that
+// point of the event sequence, then every later event.
+#include "client/informer.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "base/log.h"
+
+namespace tug::client {
+
+std::string KeyOf(const Json& obj) {
+  const Json* meta = Find(obj, "metadata");
+  if (!meta) return "";
+  std::string ns = GetString(*meta, "namespace");
+  std::string name = GetString(*meta, "name");
+  if (ns.empty()) return name;
+  return ns + "/" + name;
+}
+
+std::pair<std::string, std::string> SplitKey(std::string_view key) {
+  size_t slash = key.find('/');
+  if (slash == std::string_view::npos) return {"", std::string(key)};
+  return {std::string(key.substr(0, slash)), std::string(key.substr(slash + 1))};
+}
+
+namespace {
+
+constexpr const char* kLog = "client";
+
+std::string ResourceVersionOf(const Json& obj) { return GetStringPath(obj, {"metadata", "resourceVersion"}); }
+
+std::string NamespaceOf(const Json& obj) { return GetStringPath(obj, {"metadata", "namespace"}); }
+
+struct Delta {
+  enum Kind { kAdded, kModified, kDeleted, kReplace, kAddHandler } kind;
+  ObjectPtr obj;                  // kAdded/kModified/kDeleted
+  std::vector<ObjectPtr> items;   // kReplace: a full list
+  EventHandler handler;           // kAddHandler
+};
+
+class InformerImpl : public Informer {
+ public:
+  InformerImpl(const Client& client, Resource r, InformerOptions opts)
+      : client_(client), resource_(std::move(r)), opts_(std::move(opts)) {}
+  ~InformerImpl() override { Stop(); }
+
+  // ---- Informer -------------------------------------------------------------------------------
+
+  void AddHandler(EventHandler h) override {
+    Delta d{Delta::kAddHandler, nullptr, {}, std::move(h)};
+    Push(std::move(d));
+  }
+
+  void AddIndexer(std::string name, std::function<std::vector<std::string>(const Json&)> fn) override {
+    std::unique_lock<std::shared_mutex> lock(cache_mu_);
+    Index& idx = indices_[name];
+    idx.fn = std::move(fn);
+    idx.values.clear();
+    for (const auto& [key, obj] : items_)
+      for (auto& v : idx.fn(*obj)) idx.values[v].insert(key);
+  }
+
+  bool HasSynced() const override { return synced_.load(std::memory_order_acquire); }
+
+  ObjectPtr Get(std::string_view key) const override {
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto it = items_.find(std::string(key));
+    return it == items_.end() ? nullptr : it->second;
+  }
+
+  std::vector<ObjectPtr> List(std::string_view ns, const LabelSelector* selector) const override {
+    std::vector<ObjectPtr> out;
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto consider = [&](const ObjectPtr& o) {
+      if (selector && !selector->Matches(FindPath(*o, {"metadata", "labels"}))) return;
+      out.push_back(o);
+    };
+    if (ns.empty()) {
+      out.reserve(items_.size());
+      for (const auto& [k, o] : items_) consider(o);
+    } else {
+      auto it = by_ns_.find(std::string(ns));
+      if (it == by_ns_.end()) return out;
+      out.reserve(it->second.size());
+      for (const auto& k : it->second)
+        if (auto o = items_.find(k); o != items_.end()) consider(o->second);
+    }
+    return out;
+  }
+
+  std::vector<ObjectPtr> ByIndex(std::string_view index, std::string_view value) const override {
+    std::vector<ObjectPtr> out;
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto ix = indices_.find(std::string(index));
+    if (ix == indices_.end()) return out;
+    auto vs = ix->second.values.find(std::string(value));
+    if (vs == ix->second.values.end()) return out;
+    out.reserve(vs->second.size());
+    for (const auto& k : vs->second)
+      if (auto o = items_.find(k); o != items_.end()) out.push_back(o->second);
+    return out;
+  }
+
+  const Resource& resource() const override { return resource_; }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  void Start() {
+    std::lock_guard<std::mutex> lock(run_mu_);
+    if (started_ || stopping_) return;
+    started_ = true;
+    dispatcher_ = std::thread([this] { DispatchLoop(); });
+    reflector_ = std::thread([this] { ReflectorLoop(); });
+  }
+
+  bool started() const {
+    std::lock_guard<std::mutex> lock(run_mu_);
+    return started_;
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(run_mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      run_cv_.notify_all();
+    }
+    {
+      std::lock_guard<std::mutex> lock(q_mu_);
+      q_stop_ = true;
+      q_cv_.notify_all();
+    }
+    if (reflector_.joinable()) reflector_.join();
+    if (dispatcher_.joinable()) dispatcher_.join();
+  }
+
+ private:
+  struct Index {
+    std::function<std::vector<std::string>(const Json&)> fn;
+    std::unordered_map<std::string, std::unordered_set<std::string>> values;
+  };
+
+  void Push(Delta d) {
+    std::lock_guard<std::mutex> lock(q_mu_);
+    queue_.push_back(std::move(d));
+    q_cv_.notify_one();
+  }
+
+  // ---- reflector ------------------------------------------------------------------------------
+
+  // Waits up to d or until Stop; false when stopping.
+  bool SleepFor(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(run_mu_);
+    run_cv_.wait_for(lock, d, [&] { return stopping_; });
+    return !stopping_;
+  }
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(run_mu_);
+    return stopping_;
+  }
+
+  void Backoff() {
+    SleepFor(backoff_);
+    backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(10000));
+  }
+
+  ListOptions BaseOptions() const {
+    ListOptions o;
+    o.label_selector = opts_.label_selector;
+    o.field_selector = opts_.field_selector;
+    return o;
+  }
+
+  void ReflectorLoop() {
+    std::mt19937 rng(std::random_device{}());
+    while (!Stopping()) {
+      // LIST
+      auto list = client_.ListAll(resource_, opts_.ns, BaseOptions());
+      if (!list.ok()) {
+        TUG_LOG(WARNING, kLog) << "list failed" << kv("resource", resource_.plural)
+                               << kv("error", list.status().ToString());
+        Backoff();
+        continue;
+      }
+      std::string rv = GetStringPath(*list, {"metadata", "resourceVersion"});
+      std::vector<ObjectPtr> items;
+      if (auto it = list->find("items"); it != list->end() && it->is_array()) {
+        items.reserve(it->size());
+        for (Json& item : *it) {
+          // List items may come without their kind; handlers expect whole objects.
+          if (!item.contains("kind")) item["kind"] = resource_.kind;
+          if (!item.contains("apiVersion")) item["apiVersion"] = resource_.ApiVersion();
+          items.push_back(std::make_shared<const Json>(std::move(item)));
+        }
+      }
+      Push(Delta{Delta::kReplace, nullptr, std::move(items), {}});
+      backoff_ = std::chrono::milliseconds(100);
+
+      // WATCH, re-watching from the last seen resourceVersion while the server ends watches
+      // cleanly (timeouts); anything else goes back to LIST.
+      while (!Stopping()) {
+        Status end = WatchOnce(rv, rng);
+        if (Stopping()) return;
+        if (end.ok()) continue;
+        if (end.code() != StatusCode::kGone) {
+          TUG_LOG(INFO, kLog) << "watch ended; re-listing" << kv("resource", resource_.plural)
+                              << kv("error", end.ToString());
+          Backoff();
+        } else {
+          TUG_VLOG(2, kLog) << "watch expired; re-listing" << kv("resource", resource_.plural);
+        }
+        break;
+      }
+    }
+  }
+
+  // Runs one watch from rv until it ends; advances rv. Returns how it ended.
+  Status WatchOnce(std::string& rv, std::mt19937& rng) {
+    ListOptions o = BaseOptions();
+    o.resource_version = rv;
+    o.allow_watch_bookmarks = true;
+    // As client-go: a server-side timeout between 5 and 10 minutes spreads re-watches out.
+    o.timeout_seconds = 300 + static_cast<int>(rng() % 300);
+
+    struct EndState {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::optional<Status> end;
+      std::string rv;
+      int events = 0;
+    };
+    auto es = std::make_shared<EndState>();
+    es->rv = rv;
+    auto started = std::chrono::steady_clock::now();
+    auto w = client_.StartWatch(
+        resource_, opts_.ns, o,
+        [this, es](WatchEvent ev) {
+          if (ev.type == WatchEvent::kError) return;  // reported through on_end
+          std::string erv = ResourceVersionOf(ev.object);
+          if (ev.type != WatchEvent::kBookmark) {
+            Delta::Kind k = ev.type == WatchEvent::kAdded    ? Delta::kAdded
+                            : ev.type == WatchEvent::kDeleted ? Delta::kDeleted
+                                                              : Delta::kModified;
+            Push(Delta{k, std::make_shared<const Json>(std::move(ev.object)), {}, {}});
+          }
+          std::lock_guard<std::mutex> lock(es->mu);
+          if (!erv.empty()) es->rv = std::move(erv);
+          ++es->events;
+        },
+        [es](Status st) {
+          std::lock_guard<std::mutex> lock(es->mu);
+          es->end = std::move(st);
+          es->cv.notify_all();
+        });
+    if (!w.ok()) return w.status();
+    {
+      // Wait for the end or Stop (Stop notifies run_cv_; poll the watch end in slices so one
+      // condition variable is not needed for two mutexes).
+      std::unique_lock<std::mutex> lock(es->mu);
+      while (!es->end) {
+        es->cv.wait_for(lock, std::chrono::milliseconds(100));
+        if (!es->end) {
+          lock.unlock();
+          bool stop = Stopping();
+          lock.lock();
+          if (stop) break;
+        }
+      }
+    }
+    (*w)->Stop();
+    std::lock_guard<std::mutex> lock(es->mu);
+    rv = es->rv;
+    Status st = es->end ? *es->end : Status::Ok();
+    // A watch that the server ends at once without news would spin: slow it down.
+    if (st.ok() && es->events == 0 && std::chrono::steady_clock::now() - started < std::chrono::seconds(1))
+      SleepFor(std::chrono::milliseconds(500));
+    return st;
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------------
+
+  struct Notification {
+    enum Kind { kAdd, kUpdate, kDelete } kind;
+    ObjectPtr old_obj;
+    ObjectPtr obj;
+  };
+
+  void DispatchLoop() {
+    auto next_resync = std::chrono::steady_clock::now() + opts_.resync;
+    std::vector<Notification> notes;
+    while (true) {
+      Delta d;
+      {
+        std::unique_lock<std::mutex> lock(q_mu_);
+        if (opts_.resync.count() > 0) {
+          q_cv_.wait_until(lock, next_resync, [&] { return q_stop_ || !queue_.empty(); });
+        } else {
+          q_cv_.wait(lock, [&] { return q_stop_ || !queue_.empty(); });
+        }
+        if (q_stop_) return;
+        if (queue_.empty()) {
+          lock.unlock();
+          next_resync = std::chrono::steady_clock::now() + opts_.resync;
+          Resync();
+          continue;
+        }
+        d = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      notes.clear();
+      switch (d.kind) {
+        case Delta::kAddHandler: {
+          EventHandler& h = handlers_.emplace_back(std::move(d.handler));
+          if (h.on_add)
+            for (const ObjectPtr& o : List("", nullptr)) h.on_add(o);
+          continue;
+        }
+        case Delta::kAdded:
+        case Delta::kModified:
+          Upsert(std::move(d.obj), notes);
+          break;
+        case Delta::kDeleted:
+          Remove(std::move(d.obj), notes);
+          break;
+        case Delta::kReplace:
+          Replace(std::move(d.items), notes);
+          break;
+      }
+      for (const Notification& n : notes) {
+        for (const EventHandler& h : handlers_) {
+          switch (n.kind) {
+            case Notification::kAdd:
+              if (h.on_add) h.on_add(n.obj);
+              break;
+            case Notification::kUpdate:
+              if (h.on_update) h.on_update(n.old_obj, n.obj);
+              break;
+            case Notification::kDelete:
+              if (h.on_delete) h.on_delete(n.obj);
+              break;
+          }
+        }
+      }
+      // Synced once the first list has reached every handler.
+      if (d.kind == Delta::kReplace) synced_.store(true, std::memory_order_release);
+    }
+  }
+
+  void Resync() {
+    for (const ObjectPtr& o : List("", nullptr))
+      for (const EventHandler& h : handlers_)
+        if (h.on_update) h.on_update(o, o);
+  }
+
+  // Index maintenance; cache_mu_ held exclusively.
+  void IndexLocked(const std::string& key, const ObjectPtr& old_obj, const ObjectPtr& obj) {
+    if (old_obj) {
+      std::string ns = NamespaceOf(*old_obj);
+      if (!ns.empty()) {
+        auto it = by_ns_.find(ns);
+        if (it != by_ns_.end()) {
+          it->second.erase(key);
+          if (it->second.empty()) by_ns_.erase(it);
+        }
+      }
+    }
+    if (obj) {
+      std::string ns = NamespaceOf(*obj);
+      if (!ns.empty()) by_ns_[ns].insert(key);
+    }
+    for (auto& [name, idx] : indices_) {
+      if (old_obj)
+        for (const auto& v : idx.fn(*old_obj)) {
+          auto it = idx.values.find(v);
+          if (it == idx.values.end()) continue;
+          it->second.erase(key);
+          if (it->second.empty()) idx.values.erase(it);
+        }
+      if (obj)
+        for (auto& v : idx.fn(*obj)) idx.values[v].insert(key);
+    }
+  }
+
+  void Upsert(ObjectPtr obj, std::vector<Notification>& notes) {
+    std::string key = KeyOf(*obj);
+    ObjectPtr old;
+    {
+      std::unique_lock<std::shared_mutex> lock(cache_mu_);
+      auto [it, inserted] = items_.try_emplace(key, obj);
+      if (!inserted) {
+        old = std::move(it->second);
+        it->second = obj;
+      }
+      IndexLocked(key, old, obj);
+    }
+    if (old) notes.push_back({Notification::kUpdate, std::move(old), std::move(obj)});
+    else notes.push_back({Notification::kAdd, nullptr, std::move(obj)});
+  }
+
+  void Remove(ObjectPtr obj, std::vector<Notification>& notes) {
+    std::string key = KeyOf(*obj);
+    {
+      std::unique_lock<std::shared_mutex> lock(cache_mu_);
+      auto it = items_.find(key);
+      if (it != items_.end()) {
+        IndexLocked(key, it->second, nullptr);
+        items_.erase(it);
+      }
+    }
+    notes.push_back({Notification::kDelete, nullptr, std::move(obj)});
+  }
+
+  // A fresh list: adds for new keys, updates for changed resourceVersions, deletes (with the
+  // last known state) for keys that are gone.
+  void Replace(std::vector<ObjectPtr> items, std::vector<Notification>& notes) {
+    std::unique_lock<std::shared_mutex> lock(cache_mu_);
+    std::unordered_set<std::string> seen;
+    seen.reserve(items.size());
+    for (ObjectPtr& obj : items) {
+      std::string key = KeyOf(*obj);
+      seen.insert(key);
+      auto it = items_.find(key);
+      if (it == items_.end()) {
+        items_.emplace(key, obj);
+        IndexLocked(key, nullptr, obj);
+        notes.push_back({Notification::kAdd, nullptr, std::move(obj)});
+      } else if (ResourceVersionOf(*it->second) != ResourceVersionOf(*obj)) {
+        ObjectPtr old = std::move(it->second);
+        it->second = obj;
+        IndexLocked(key, old, obj);
+        notes.push_back({Notification::kUpdate, std::move(old), std::move(obj)});
+      }
+    }
+    for (auto it = items_.begin(); it != items_.end();) {
+      if (seen.count(it->first)) {
+        ++it;
+        continue;
+      }
+      IndexLocked(it->first, it->second, nullptr);
+      notes.push_back({Notification::kDelete, nullptr, std::move(it->second)});
+      it = items_.erase(it);
+    }
+  }
+
+  const Client& client_;
+  const Resource resource_;
+  const InformerOptions opts_;
+
+  mutable std::shared_mutex cache_mu_;
+  std::unordered_map<std::string, ObjectPtr> items_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> by_ns_;
+  std::unordered_map<std::string, Index> indices_;
+  std::atomic<bool> synced_{false};
+
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;
+  std::deque<Delta> queue_;
+  bool q_stop_ = false;
+
+  std::vector<EventHandler> handlers_;  // dispatch thread only
+
+  mutable std::mutex run_mu_;
+  std::condition_variable run_cv_;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::chrono::milliseconds backoff_{100};  // reflector thread only
+  std::thread reflector_;
+  std::thread dispatcher_;
+};
+
+std::string FactoryKey(const Resource& r, const InformerOptions& o) {
+  return r.group + "/" + r.version + "/" + r.plural + "|" + o.ns + "|" + o.label_selector + "|" + o.field_selector;
+}
+
+}  // namespace
+
+struct InformerFactory::Impl {
+  explicit Impl(const Client& c) : client(c) {}
+  const Client& client;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::unique_ptr<InformerImpl>> informers;
+  bool started = false;
+};
+
+InformerFactory::InformerFactory(const Client& client) : impl_(std::make_unique<Impl>(client)) {}
+
+InformerFactory::~InformerFactory() { Stop(); }
+
+Informer& InformerFactory::For(const Resource& r, InformerOptions opts) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::string key = FactoryKey(r, opts);
+  auto it = impl_->informers.find(key);
+  if (it != impl_->informers.end()) return *it->second;
+  auto inf = std::make_unique<InformerImpl>(impl_->client, r, std::move(opts));
+  if (impl_->started) inf->Start();
+  return *impl_->informers.emplace(key, std::move(inf)).first->second;
+}
+
+void InformerFactory::Start() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->started = true;
+  for (auto& [k, inf] : impl_->informers) inf->Start();
+}
+
+bool InformerFactory::WaitForSync(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    bool all = true;
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      for (auto& [k, inf] : impl_->informers)
+        if (inf->started() && !inf->HasSynced()) all = false;
+    }
+    if (all) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+void InformerFactory::Stop() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (auto& [k, inf] : impl_->informers) inf->Stop();
+}
+
+}  // namespace tug::client

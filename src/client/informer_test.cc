@@ -1,0 +1,393 @@
+// Informers against a real in-process API server; a wrapping transport simulates connection
+// loss, 410 Gone and server-side watch timeouts.
+#include "client/informer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "client/testing/test_api_server.h"
+
+namespace tug::client {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+template <typename F>
+bool Eventually(F pred, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return pred();
+}
+
+Json ConfigMap(const std::string& ns, const std::string& name, Json labels = Json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", labels}}},
+          {"data", {{"k", "v"}}}};
+}
+
+// Records handler calls as "add ns/name", "update ns/name", "delete ns/name".
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::string> log;
+  EventHandler Handler(std::string prefix_filter = "") {
+    auto keep = [prefix_filter](const ObjectPtr& o) { return KeyOf(*o).rfind(prefix_filter, 0) == 0; };
+    return EventHandler{
+        .on_add = [this, keep](const ObjectPtr& o) {
+          if (keep(o)) Add("add " + KeyOf(*o));
+        },
+        .on_update = [this, keep](const ObjectPtr& a, const ObjectPtr& b) {
+          if (keep(b)) Add(std::string(a == b ? "resync " : "update ") + KeyOf(*b));
+        },
+        .on_delete = [this, keep](const ObjectPtr& o) {
+          if (keep(o)) Add("delete " + KeyOf(*o));
+        },
+    };
+  }
+  void Add(std::string s) {
+    std::lock_guard<std::mutex> l(mu);
+    log.push_back(std::move(s));
+  }
+  std::vector<std::string> Get() {
+    std::lock_guard<std::mutex> l(mu);
+    return log;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> l(mu);
+    log.clear();
+  }
+  bool WaitSize(size_t n) {
+    return Eventually([&] { return Get().size() >= n; });
+  }
+};
+
+// Wraps a transport: counts LISTs and watches, can drop every open watch, fail requests, or
+// answer the next watch with a 410 Expired error event.
+class FlakyTransport : public Transport {
+ public:
+  explicit FlakyTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
+
+  Result<HttpResponse> Do(const HttpRequest& req) override {
+    if (down_) return UnavailableError("connection refused");
+    if (req.method == "GET") ++lists_;
+    return inner_->Do(req);
+  }
+
+  Result<std::unique_ptr<Stream>> Open(const HttpRequest& req, std::function<void(int, std::string_view)> on_head,
+                                       std::function<void(std::string_view)> on_data,
+                                       std::function<void(Status)> on_end) override {
+    if (down_) return UnavailableError("connection refused");
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      last_watch_query_ = req.query;
+    }
+    ++watches_;
+    if (expire_next_.exchange(false)) {
+      on_head(200, "application/json");
+      on_data(R"x({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","code":410,"reason":"Expired","message":"too old resource version"}})x"
+              "\n");
+      on_end(Status::Ok());
+      return std::unique_ptr<Stream>(std::make_unique<Dead>());
+    }
+    auto st = std::make_shared<Tracked>();
+    st->on_end = std::move(on_end);
+    auto wrapped_end = [st](Status s) {
+      std::lock_guard<std::mutex> l(st->mu);
+      if (st->ended) return;
+      st->ended = true;
+      st->on_end(std::move(s));
+    };
+    auto inner = inner_->Open(req, std::move(on_head), std::move(on_data), wrapped_end);
+    if (!inner.ok()) return inner.status();
+    st->inner = std::move(inner).value();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      open_.push_back(st);
+    }
+    return std::unique_ptr<Stream>(std::make_unique<Handle>(st));
+  }
+
+  // Ends every open watch as the network would (the client sees on_end(status)).
+  void DropWatches(Status status) {
+    std::vector<std::shared_ptr<Tracked>> open;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      open.swap(open_);
+    }
+    for (auto& st : open) {
+      st->inner->Cancel();
+      std::lock_guard<std::mutex> l(st->mu);
+      if (st->ended) continue;
+      st->ended = true;
+      st->on_end(status);
+    }
+  }
+
+  std::atomic<bool> down_{false};
+  std::atomic<bool> expire_next_{false};
+  std::atomic<int> lists_{0};
+  std::atomic<int> watches_{0};
+
+  std::string LastWatchQuery() {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_watch_query_;
+  }
+  // The resourceVersion the last watch started from.
+  int64_t LastWatchRv() {
+    std::string q = LastWatchQuery();
+    auto p = q.find("resourceVersion=");
+    if (p == std::string::npos) return -1;
+    return std::atoll(q.c_str() + p + 16);
+  }
+
+ private:
+  struct Tracked {
+    std::mutex mu;
+    bool ended = false;
+    std::function<void(Status)> on_end;
+    std::unique_ptr<Stream> inner;
+  };
+  struct Handle : Stream {
+    explicit Handle(std::shared_ptr<Tracked> s) : st(std::move(s)) {}
+    ~Handle() override { Cancel(); }
+    void Cancel() override {
+      st->inner->Cancel();
+      std::lock_guard<std::mutex> l(st->mu);
+      st->ended = true;
+    }
+    std::shared_ptr<Tracked> st;
+  };
+  struct Dead : Stream {
+    void Cancel() override {}
+  };
+  std::shared_ptr<Transport> inner_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Tracked>> open_;
+  std::string last_watch_query_;
+};
+
+class InformerTest : public ::testing::Test {
+ protected:
+  InformerTest() {
+    apiserver::UserInfo u{"system:admin", "", {"system:masters"}};
+    flaky_ = std::make_shared<FlakyTransport>(NewLoopbackTransport(api_.handler(), u));
+    client_ = std::make_unique<Client>(flaky_);
+  }
+  const Client& c() { return api_.client(); }
+
+  testing::TestApiServer api_{testing::TestApiServerOptions{.use_fake_clock = true}};
+  std::shared_ptr<FlakyTransport> flaky_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(InformerTest, SyncsThenFollowsEventsInOrder) {
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "kube-system", ConfigMap("kube-system", "b")).ok());
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps);
+  EXPECT_EQ(&inf, &f.For(kConfigMaps));  // shared
+  Recorder rec;
+  inf.AddHandler(rec.Handler());
+  EXPECT_FALSE(inf.HasSynced());
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  EXPECT_THAT(rec.Get(), UnorderedElementsAre("add default/a", "add kube-system/b"));
+  ObjectPtr a = inf.Get("default/a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ((*a)["kind"], "ConfigMap");
+  EXPECT_EQ((*a)["apiVersion"], "v1");
+  EXPECT_EQ(inf.Get("default/nope"), nullptr);
+  EXPECT_EQ(inf.List().size(), 2u);
+  EXPECT_EQ(inf.List("kube-system").size(), 1u);
+  EXPECT_EQ(inf.resource().plural, "configmaps");
+
+  rec.Clear();
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "c")).ok());
+  ASSERT_TRUE(c().Patch(kConfigMaps, "default", "a", PatchType::kMerge, R"({"data":{"x":"y"}})").ok());
+  ASSERT_TRUE(c().Delete(kConfigMaps, "kube-system", "b").ok());
+  ASSERT_TRUE(rec.WaitSize(3));
+  EXPECT_THAT(rec.Get(), ElementsAre("add default/c", "update default/a", "delete kube-system/b"));
+  EXPECT_EQ((*inf.Get("default/a"))["data"]["x"], "y");
+  EXPECT_EQ(inf.Get("kube-system/b"), nullptr);
+  // The old snapshot is untouched: objects are immutable.
+  EXPECT_FALSE((*a)["data"].contains("x"));
+  EXPECT_TRUE(inf.List("kube-system").empty());
+}
+
+TEST_F(InformerTest, LateHandlerGetsSyntheticAdds) {
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps, {.ns = "default"});
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  Recorder rec;
+  inf.AddHandler(rec.Handler());
+  ASSERT_TRUE(rec.WaitSize(1));
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "b")).ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "kube-system", ConfigMap("kube-system", "other")).ok());
+  ASSERT_TRUE(rec.WaitSize(2));
+  api_.SyncForTest();
+  EXPECT_THAT(rec.Get(), ElementsAre("add default/a", "add default/b"));
+}
+
+TEST_F(InformerTest, SelectorsAndIndexers) {
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps, {.label_selector = "team"});
+  inf.AddIndexer("team", [](const Json& o) {
+    std::vector<std::string> v;
+    if (auto t = GetStringPath(o, {"metadata", "labels", "team"}); !t.empty()) v.push_back(t);
+    return v;
+  });
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a", {{"team", "red"}, {"tier", "web"}})).ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "b", {{"team", "blue"}})).ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "unlabelled")).ok());
+  ASSERT_TRUE(Eventually([&] { return inf.List().size() == 2; }));
+  auto red = inf.ByIndex("team", "red");
+  ASSERT_EQ(red.size(), 1u);
+  EXPECT_EQ(KeyOf(*red[0]), "default/a");
+  auto web = LabelSelector::Parse("tier=web");
+  ASSERT_TRUE(web.ok());
+  EXPECT_EQ(inf.List("default", &*web).size(), 1u);
+  EXPECT_TRUE(inf.List("kube-system", &*web).empty());
+  // An update moves the object between index values.
+  ASSERT_TRUE(c().Patch(kConfigMaps, "default", "a", PatchType::kMerge, R"({"metadata":{"labels":{"team":"blue"}}})").ok());
+  ASSERT_TRUE(Eventually([&] { return inf.ByIndex("team", "blue").size() == 2; }));
+  EXPECT_TRUE(inf.ByIndex("team", "red").empty());
+  // An indexer added later indexes what is cached.
+  inf.AddIndexer("name", [](const Json& o) { return std::vector<std::string>{GetStringPath(o, {"metadata", "name"})}; });
+  EXPECT_EQ(inf.ByIndex("name", "b").size(), 1u);
+  EXPECT_TRUE(inf.ByIndex("nope", "b").empty());
+  ASSERT_TRUE(c().Delete(kConfigMaps, "default", "b").ok());
+  ASSERT_TRUE(Eventually([&] { return inf.ByIndex("team", "blue").size() == 1; }));
+  EXPECT_TRUE(inf.ByIndex("name", "b").empty());
+}
+
+TEST_F(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "keep")).ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "change")).ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "remove")).ok());
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps, {.ns = "default"});
+  Recorder rec;
+  inf.AddHandler(rec.Handler());
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ASSERT_TRUE(Eventually([&] { return flaky_->watches_ == 1; }));
+  ObjectPtr removed_before = inf.Get("default/remove");
+  rec.Clear();
+  int lists = flaky_->lists_;
+
+  flaky_->down_ = true;
+  flaky_->DropWatches(UnavailableError("connection reset by peer"));
+  ASSERT_TRUE(c().Patch(kConfigMaps, "default", "change", PatchType::kMerge, R"({"data":{"n":"1"}})").ok());
+  ASSERT_TRUE(c().Delete(kConfigMaps, "default", "remove").ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "new")).ok());
+  flaky_->down_ = false;
+
+  ASSERT_TRUE(rec.WaitSize(3));
+  EXPECT_THAT(rec.Get(), UnorderedElementsAre("update default/change", "delete default/remove", "add default/new"));
+  EXPECT_GT(flaky_->lists_.load(), lists);
+  EXPECT_EQ(inf.Get("default/remove"), nullptr);
+  EXPECT_EQ((*inf.Get("default/change"))["data"]["n"], "1");
+  // And it watches again afterwards.
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "after")).ok());
+  ASSERT_TRUE(rec.WaitSize(4));
+  EXPECT_EQ(rec.Get().back(), "add default/after");
+  (void)removed_before;
+}
+
+TEST_F(InformerTest, GoneTriggersRelist) {
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps);
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ASSERT_TRUE(Eventually([&] { return flaky_->watches_ == 1; }));
+  int lists = flaky_->lists_;
+  flaky_->expire_next_ = true;
+  flaky_->DropWatches(Status::Ok());  // a server-side timeout: re-watch, which then gets 410
+  ASSERT_TRUE(Eventually([&] { return flaky_->lists_ > lists && flaky_->watches_ >= 3; }));
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "x")).ok());
+  ASSERT_TRUE(Eventually([&] { return inf.Get("default/x") != nullptr; }));
+}
+
+TEST_F(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps);
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ASSERT_TRUE(Eventually([&] { return flaky_->watches_ == 1; }));
+  EXPECT_THAT(flaky_->LastWatchQuery(), ::testing::HasSubstr("allowWatchBookmarks=true"));
+  // Changes in another resource move the global revision; a bookmark carries it.
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(c().Create(kSecrets, "default", {{"apiVersion", "v1"}, {"kind", "Secret"},
+                                                 {"metadata", {{"name", "s" + std::to_string(i)}}}}).ok());
+  auto secrets = c().List(kSecrets, "default");
+  ASSERT_TRUE(secrets.ok());
+  int64_t rv = std::stoll(GetStringPath(*secrets, {"metadata", "resourceVersion"}));
+  ASSERT_LT(flaky_->LastWatchRv(), rv);
+  api_.SyncForTest();
+  int lists = flaky_->lists_;
+  // Bookmark, then a server-side timeout; the informer re-watches from the bookmark's revision.
+  // (A drop can overtake the bookmark's delivery, so repeat until one got through.)
+  ASSERT_TRUE(Eventually([&] {
+    api_.clock().Advance(61s);
+    api_.TickForTest();
+    std::this_thread::sleep_for(10ms);
+    int w = flaky_->watches_;
+    flaky_->DropWatches(Status::Ok());
+    if (!Eventually([&] { return flaky_->watches_ > w; })) return false;
+    return flaky_->LastWatchRv() >= rv;
+  }));
+  EXPECT_EQ(flaky_->lists_.load(), lists);  // no re-list
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "x")).ok());
+  ASSERT_TRUE(Eventually([&] { return inf.Get("default/x") != nullptr; }));
+}
+
+TEST_F(InformerTest, Resync) {
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps, {.ns = "default", .resync = 1s});
+  Recorder rec;
+  inf.AddHandler(rec.Handler());
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ASSERT_TRUE(rec.WaitSize(2));
+  EXPECT_THAT(rec.Get(), ElementsAre("add default/a", "resync default/a"));
+}
+
+TEST_F(InformerTest, StopIsPromptAndFinal) {
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps);
+  Recorder rec;
+  inf.AddHandler(rec.Handler());
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  auto t0 = std::chrono::steady_clock::now();
+  f.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "late")).ok());
+  api_.SyncForTest();
+  EXPECT_TRUE(rec.Get().empty());
+  EXPECT_EQ(inf.Get("default/late"), nullptr);
+}
+
+TEST(KeyTest, KeyOfAndSplitKey) {
+  EXPECT_EQ(KeyOf(Json::parse(R"({"metadata":{"name":"a","namespace":"ns"}})")), "ns/a");
+  EXPECT_EQ(KeyOf(Json::parse(R"({"metadata":{"name":"n1"}})")), "n1");
+  EXPECT_EQ(SplitKey("ns/a"), std::make_pair(std::string("ns"), std::string("a")));
+  EXPECT_EQ(SplitKey("n1"), std::make_pair(std::string(""), std::string("n1")));
+}
+
+}  // namespace
+}  // namespace tug::client
