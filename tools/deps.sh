@@ -6,6 +6,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config ccache git
   libboost-dev libssl-dev openssl nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev sqlite3 zlib1g-dev
   libcurl4-openssl-dev libarchive-dev
+  busybox-static umoci skopeo docker-registry
   libgtest-dev libgmock-dev libbenchmark-dev
   kubectl curl procps iproute2
 )
