@@ -41,7 +41,7 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 // Writes a file atomically: temp file, fsync, rename, fsync of the directory.
-Status WriteFileAtomic(const std::string& path, std::string_view data) {
+Status WriteFileAtomic(const std::string& path, std::string_view data, bool durable = true) {
   static std::atomic<uint64_t> n{0};
   std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -58,7 +58,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
     }
     done += static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0) {
+  if (durable && ::fsync(fd) != 0) {
     Status st = InternalError(Errno("fsync " + tmp));
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -70,6 +70,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
     ::unlink(tmp.c_str());
     return st;
   }
+  if (!durable) return Status::Ok();
   std::string dir = fs::path(path).parent_path();
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
@@ -314,7 +315,7 @@ class ImageStoreImpl final : public ImageStore {
     }
     std::reverse(dirs.begin(), dirs.end());
     rec["lastUsed"] = NowNanos();
-    RETURN_IF_ERROR(WriteMeta(md));
+    RETURN_IF_ERROR(WriteMeta(md, /*durable=*/false));
     return dirs;
   }
 
@@ -647,7 +648,10 @@ class ImageStoreImpl final : public ImageStore {
     return j;
   }
 
-  Status WriteMeta(const Json& md) { return WriteFileAtomic(root_ + "/images.json", md.dump(1)); }
+  // durable=false for advisory updates (lastUsed): still atomic, just not fsynced.
+  Status WriteMeta(const Json& md, bool durable = true) {
+    return WriteFileAtomic(root_ + "/images.json", md.dump(1), durable);
+  }
 
   static bool IsIdLike(std::string_view q) {
     if (q.rfind("sha256:", 0) == 0) return true;
