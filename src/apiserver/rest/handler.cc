@@ -117,6 +117,41 @@ bool HasFinalizers(const Json& obj) {
   return f && f->is_array() && !f->empty();
 }
 
+// The garbage collector's finalizers for a delete (as upstream's generic registry): Orphan adds
+// "orphan", Foreground adds "foregroundDeletion" (each removing the other); Background leaves
+// them. Without a policy: the deprecated orphanDependents, then an existing "orphan"
+// finalizer, then the resource's default (Orphan for the pre-apps/v1 workload versions and
+// core/v1 ReplicationControllers, kept for old clients; Background otherwise).
+Json GcFinalizers(const api::ResourceDef& res, const Json& obj, const Json& opts) {
+  Json fins = Json::array();
+  if (const Json* f = FindPath(obj, {"metadata", "finalizers"}); f && f->is_array()) fins = *f;
+  auto has = [&](const char* name) { return std::find(fins.begin(), fins.end(), Json(name)) != fins.end(); };
+  std::string policy = GetString(opts, "propagationPolicy");
+  if (policy.empty()) {
+    if (const Json* o = Find(opts, "orphanDependents"); o && o->is_boolean()) {
+      policy = o->get<bool>() ? "Orphan" : "Background";
+    } else if (has("orphan")) {
+      policy = "Orphan";
+    } else {
+      bool old_workload = (res.group == "extensions" || (res.group == "apps" && res.version != "v1")) &&
+                          (res.plural == "deployments" || res.plural == "replicasets" ||
+                           res.plural == "daemonsets" || res.plural == "statefulsets");
+      bool rc = res.group.empty() && res.plural == "replicationcontrollers";
+      policy = old_workload || rc ? "Orphan" : "Background";
+    }
+  }
+  auto set = [&](const char* add, const char* remove) {
+    Json out = Json::array();
+    for (const auto& f : fins)
+      if (f != Json(remove)) out.push_back(f);
+    if (!has(add)) out.push_back(add);
+    fins = std::move(out);
+  };
+  if (policy == "Orphan") set("orphan", "foregroundDeletion");
+  else if (policy == "Foreground") set("foregroundDeletion", "orphan");
+  return fins;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -1340,10 +1375,13 @@ Result<std::optional<Json>> RestHandlerImpl::DeleteOne(Ctx& c, const Json& opts)
                              ", ResourceVersion in object meta: " + std::to_string(l.mod_rev))
             .WithDetails(Details(c.name, c.res->group, c.res->plural));
     }
-    std::string policy = GetString(opts, "propagationPolicy");
-    if (!policy.empty()) {
-      TUG_VLOG(4, "rest") << "delete" << kv("resource", c.res->plural) << kv("name", c.name) << kv("propagationPolicy", policy);
-    }
+    // Finalizers after this delete: the object's own plus the garbage collector's for the
+    // propagation policy; any finalizer keeps the object (with a deletionTimestamp) until the
+    // finalizers' owners remove them.
+    Json fins = GcFinalizers(*c.res, l.obj, opts);
+    const Json* cur_fins = FindPath(l.obj, {"metadata", "finalizers"});
+    bool fins_changed = fins != (cur_fins && cur_fins->is_array() ? *cur_fins : Json::array());
+    bool has_fins = !fins.empty();
     bool is_ns = c.res->group.empty() && c.res->plural == "namespaces";
     std::optional<int64_t> grace;
     if (const Json* g = Find(opts, "gracePeriodSeconds"); g && g->is_number_integer()) grace = g->get<int64_t>();
@@ -1362,10 +1400,11 @@ Result<std::optional<Json>> RestHandlerImpl::DeleteOne(Ctx& c, const Json& opts)
         return ForbiddenError("namespaces \"" + c.name + "\" is forbidden: this namespace may not be deleted")
             .WithDetails(Details(c.name, "", "namespaces"));
     }
-    if (is_ns || HasFinalizers(l.obj) || graceful_pod) {
-      if (FindPath(l.obj, {"metadata", "deletionTimestamp"})) {
+    if (is_ns || has_fins || graceful_pod) {
+      bool already = FindPath(l.obj, {"metadata", "deletionTimestamp"}) != nullptr;
+      if (already && !fins_changed) {
         // Already deleting: a shorter grace period on a pod may finish it now.
-        if (!(graceful_pod && grace && *grace == 0 && !HasFinalizers(l.obj))) {
+        if (!(graceful_pod && grace && *grace == 0 && !has_fins)) {
           if (is_ns && ns_deleter_ && !c.dry_run) ns_deleter_->Enqueue(c.name);
           return std::optional<Json>(l.obj);
         }
@@ -1374,9 +1413,13 @@ Result<std::optional<Json>> RestHandlerImpl::DeleteOne(Ctx& c, const Json& opts)
       }
       Json obj = l.obj;
       Json& om = obj["metadata"];
-      int64_t g = graceful_pod ? pod_grace : 0;
-      om["deletionTimestamp"] = FormatRFC3339(clock_->Now() + std::chrono::seconds(g));
-      om["deletionGracePeriodSeconds"] = g;
+      if (!already) {
+        int64_t g = graceful_pod ? pod_grace : 0;
+        om["deletionTimestamp"] = FormatRFC3339(clock_->Now() + std::chrono::seconds(g));
+        om["deletionGracePeriodSeconds"] = g;
+      }
+      if (fins.empty()) om.erase("finalizers");
+      else om["finalizers"] = fins;
       if (is_ns) {
         obj["status"]["phase"] = "Terminating";
         Json& fin = obj["spec"]["finalizers"];

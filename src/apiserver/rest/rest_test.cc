@@ -590,6 +590,46 @@ TEST_F(RestTest, FinalizersKeepObjectUntilRemoved) {
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/configmaps/f").code, 404);
 }
 
+TEST_F(RestTest, PropagationPolicyRecordsGarbageCollectorFinalizers) {
+  struct Case {
+    std::string name, query, body;
+    std::vector<std::string> want;  // finalizers while the object stays; empty: deleted at once
+  };
+  const std::vector<Case> cases = {
+      {"background", "?propagationPolicy=Background", "", {}},
+      {"default", "", "", {}},
+      {"orphan", "?propagationPolicy=Orphan", "", {"orphan"}},
+      {"foreground", "", R"({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Foreground"})", {"foregroundDeletion"}},
+      {"orphan-dependents", "", R"({"orphanDependents":true})", {"orphan"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    CreateCM("default", c.name);
+    Resp d = Do("DELETE", "/api/v1/namespaces/default/configmaps/" + c.name + c.query, c.body);
+    ASSERT_EQ(d.code, 200) << d.raw;
+    Resp g = Do("GET", "/api/v1/namespaces/default/configmaps/" + c.name);
+    if (c.want.empty()) {
+      EXPECT_EQ(g.code, 404);
+      continue;
+    }
+    ASSERT_EQ(g.code, 200);
+    EXPECT_EQ(g.body["metadata"]["finalizers"], Json(c.want));
+    EXPECT_TRUE(g.body["metadata"].contains("deletionTimestamp"));
+  }
+  // Foreground on an object already deleting with "orphan" switches the finalizer.
+  Resp f = Do("DELETE", "/api/v1/namespaces/default/configmaps/orphan?propagationPolicy=Foreground");
+  ASSERT_EQ(f.code, 200) << f.raw;
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/configmaps/orphan").body["metadata"]["finalizers"],
+            Json::array({"foregroundDeletion"}));
+  // core/v1 ReplicationControllers orphan by default, as upstream keeps for old clients.
+  Resp rc = Do("POST", "/api/v1/namespaces/default/replicationcontrollers",
+               R"({"apiVersion":"v1","kind":"ReplicationController","metadata":{"name":"rc"},"spec":{"replicas":0,"selector":{"a":"b"},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}})");
+  ASSERT_EQ(rc.code, 201) << rc.raw;
+  ASSERT_EQ(Do("DELETE", "/api/v1/namespaces/default/replicationcontrollers/rc").code, 200);
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/replicationcontrollers/rc").body["metadata"]["finalizers"],
+            Json::array({"orphan"}));
+}
+
 TEST_F(RestTest, DeletePreconditions) {
   CreateCM("default", "p");
   Resp bad = Do("DELETE", "/api/v1/namespaces/default/configmaps/p", R"({"preconditions":{"uid":"nope"}})");
