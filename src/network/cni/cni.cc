@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "base/log.h"
@@ -50,8 +51,8 @@ struct ProcResult {
 };
 
 // fork/exec with stdin = `input`, stdout/stderr captured; the child keeps only fds 0-2.
-Result<ProcResult> RunPlugin(const std::string& path, const std::vector<std::string>& env,
-                             const std::string& input, std::chrono::milliseconds timeout) {
+Result<ProcResult> RunArgv(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                           const std::string& input, std::chrono::milliseconds timeout) {
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
     return InternalError(Errno("pipe2"));
@@ -59,7 +60,9 @@ Result<ProcResult> RunPlugin(const std::string& path, const std::vector<std::str
   std::vector<char*> envp;
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return InternalError(Errno("fork"));
   if (pid == 0) {
@@ -70,7 +73,7 @@ Result<ProcResult> RunPlugin(const std::string& path, const std::vector<std::str
     dup2(out_w.fd, 1);
     dup2(err_w.fd, 2);
     syscall(SYS_close_range, 3, ~0U, 0);
-    execve(argv[0], argv, envp.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   in_r.Close();
@@ -279,7 +282,7 @@ Result<Json> Cni::Exec(const std::string& command, const Json& net_conf, const A
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
   };
   TUG_VLOG(4, kLog) << "exec" << kv("plugin", type) << kv("cmd", command) << kv("id", req.container_id);
-  ASSIGN_OR_RETURN(auto r, RunPlugin(o_.plugin_dir + "/" + type, env, net_conf.dump(), o_.plugin_timeout));
+  ASSIGN_OR_RETURN(auto r, RunArgv({o_.plugin_dir + "/" + type}, env, net_conf.dump(), o_.plugin_timeout));
   if (r.exit_code != 0 || r.timed_out) return PluginError(type, command, r);
   if (r.out.find_first_not_of(" \r\n\t") == std::string::npos) return Json::object();
   auto j = ParseJson(r.out);
@@ -407,6 +410,32 @@ Status Cni::Check(const AttachRequest& req) {
   return Status::Ok();
 }
 
+Status Cni::RemoveOrphanMasqRules(const std::set<std::string>& valid) {
+  const std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  auto saved = RunArgv({"/usr/sbin/iptables-save", "-t", "nat"}, env, "", std::chrono::seconds(30));
+  if (!saved.ok() || saved->exit_code != 0) return Status::Ok();  // no iptables: nothing to do
+  // -A POSTROUTING -s 10.42.0.5/32 -m comment --comment "name: \"tug\" id: \"<id>\"" -j CNI-...
+  static const std::regex kRule(
+      R"re(^-A POSTROUTING -s (\S+) -m comment --comment "name: \\"([^"\\]+)\\" id: \\"([^"\\]+)\\"" -j (CNI-[0-9a-f]+)$)re");
+  std::istringstream in(saved->out);
+  std::string line;
+  Status first;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, kRule)) continue;
+    if (m[2] != o_.network_name || valid.count(m[3])) continue;
+    std::string comment = "name: \"" + m[2].str() + "\" id: \"" + m[3].str() + "\"";
+    TUG_LOG(INFO, kLog) << "gc: removing masquerade rule" << kv("id", m[3].str());
+    auto del = RunArgv({"/usr/sbin/iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-s", m[1].str(), "-m",
+                        "comment", "--comment", comment, "-j", m[4].str()}, env, "", std::chrono::seconds(30));
+    RunArgv({"/usr/sbin/iptables", "-w", "-t", "nat", "-F", m[4].str()}, env, "", std::chrono::seconds(30)).status().IgnoreError();
+    RunArgv({"/usr/sbin/iptables", "-w", "-t", "nat", "-X", m[4].str()}, env, "", std::chrono::seconds(30)).status().IgnoreError();
+    if ((!del.ok() || del->exit_code != 0) && first.ok())
+      first = InternalError("iptables -D " + m[4].str() + ": " + (del.ok() ? del->err : del.status().message()));
+  }
+  return first;
+}
+
 Result<Json> Cni::Version(const std::string& plugin_type) {
   AttachRequest req;
   req.container_id = "version";
@@ -432,6 +461,10 @@ Status Cni::GarbageCollect(const std::set<std::string>& valid) {
     Status s = Del(req);
     if (!s.ok() && first.ok()) first = s;
   }
+  // The bridge plugin finds a pod's masquerade rule through the pod's addresses, which are
+  // gone with its netns; remove such rules by their comment instead.
+  Status masq = RemoveOrphanMasqRules(valid);
+  if (!masq.ok() && first.ok()) first = masq;
   // host-local keeps one file per reserved IP holding "<container id>\r\n<ifname>".
   std::string dir = o_.data_dir + "/ipam/" + o_.network_name;
   Fd lock(::open((dir + "/lock").c_str(), O_RDONLY | O_CLOEXEC));

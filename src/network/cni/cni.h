@@ -93,6 +93,7 @@ class Cni {
   // Runs one plugin; returns its stdout JSON (or {} for empty output).
   Result<Json> Exec(const std::string& command, const Json& net_conf, const AttachRequest& req,
                     const std::string& ifname);
+  Status RemoveOrphanMasqRules(const std::set<std::string>& valid);
   Status DelWith(const Json& conflist, const Json& prev_result, const AttachRequest& req);
 
   CniOptions o_;

@@ -230,28 +230,6 @@ class ExecSessionImpl : public ExecSession {
   bool tty_;
 };
 
-Result<UniqueFd> ReceiveFd(int sock) {
-  char data[256];
-  iovec iov{data, sizeof(data)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return InternalError(ErrnoMessage("recvmsg console"));
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-      return UniqueFd(fd);
-    }
-  return InternalError("console socket: no fd received");
-}
-
 class OciRuntime : public Runtime {
  public:
   OciRuntime(RuntimeOptions o, std::unique_ptr<PodNetwork> net)
@@ -380,10 +358,12 @@ class OciRuntime : public Runtime {
     auto lock = Lock(id);
     ASSIGN_OR_RETURN(auto c, LoadContainer(id));
     if (c.started) return InvalidError("container " + id + " already started");
+    // Taken before runc start: the process may run and exit before runc returns.
+    SystemTime started_at = clock_->Now();
     ASSIGN_OR_RETURN(auto r, RunCommand(Runc({"start", id}), std::chrono::seconds(60)));
     if (r.exit_code != 0) return InternalError("runc start: " + Trim(r.err.empty() ? r.out : r.err));
     c.started = true;
-    c.started_at = clock_->Now();
+    c.started_at = started_at;
     return SaveContainer(c);
   }
 
@@ -737,6 +717,8 @@ class OciRuntime : public Runtime {
       s.exit_code = code.ok() ? std::atoi(code->c_str()) : -1;
       s.finished_at = SystemTime(std::chrono::duration_cast<SystemTime::duration>(
           std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+      // File times come from the kernel's coarse clock and can trail started_at slightly.
+      if (s.finished_at < s.started_at) s.finished_at = s.started_at;
       bool oom = PathExists(Bundle(c.id) + "/oom") || cg_.OomKillCount(c.cgroup) > 0;
       s.reason = oom ? "OOMKilled" : s.exit_code == 0 ? "Completed" : "Error";
       if (!c.started) s.started_at = SystemTime{};
@@ -825,7 +807,14 @@ class OciRuntime : public Runtime {
   Status RemoveSandboxLocked(const std::string& id) {
     auto rec = LoadSandbox(id);
     if (!rec.ok()) {
-      // No record: still remove anything named after the id.
+      // No record: still release the network (while the netns exists, so the plugins can
+      // find the pod's addresses) and remove anything named after the id.
+      if (net_ && PathExists(o_.ns_root + "/netns/" + id)) {
+        PodNetworkRequest req;
+        req.sandbox_id = id;
+        req.netns_path = o_.ns_root + "/netns/" + id;
+        RETURN_IF_ERROR(net_->TearDown(req));
+      }
       UnpinNamespaces(o_.ns_root, id).IgnoreError();
       RemoveAll(SandboxDir(id)).IgnoreError();
       return Status::Ok();
@@ -1019,59 +1008,29 @@ class OciRuntime : public Runtime {
   }
 
   Result<std::unique_ptr<ExecSession>> ExecTty(const std::string& id, const ExecOptions& opt) {
-    // runc hands the pty master over a unix socket (--console-socket).
-    std::string dir = o_.state_dir + "/sockets/exec-" + RandomHex(6);
-    RETURN_IF_ERROR(MakeDirs(dir, 0700));
-    struct DirGuard {
-      std::string d;
-      ~DirGuard() { RemoveAll(d).IgnoreError(); }
-    } guard{dir};
-    std::string sock_path = dir + "/console.sock";
-    UniqueFd ls(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (sock_path.size() >= sizeof(addr.sun_path)) return InternalError("console socket path too long");
-    std::strncpy(addr.sun_path, sock_path.c_str(), sizeof(addr.sun_path) - 1);
-    if (!ls || bind(ls.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        listen(ls.get(), 1) != 0)
-      return InternalError(ErrnoMessage("console socket"));
-    std::vector<std::string> args = {"exec", "--tty", "--console-socket", sock_path, id};
+    // runc in the foreground with a terminal relays between its own stdio and the container's
+    // console, and forwards window-size changes of its stdin terminal. Its stdio is the slave
+    // side of a pty we own, so the session's fd is the master.
+    UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master || grantpt(master.get()) != 0 || unlockpt(master.get()) != 0)
+      return InternalError(ErrnoMessage("openpt"));
+    char name[128];
+    if (ptsname_r(master.get(), name, sizeof(name)) != 0) return InternalError(ErrnoMessage("ptsname"));
+    UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!slave) return InternalError(ErrnoMessage("open pty slave"));
+    std::vector<std::string> args = {"exec", "--tty", id};
     args.insert(args.end(), opt.cmd.begin(), opt.cmd.end());
-    UniqueFd err_r, err_w;
-    int e[2];
-    if (pipe2(e, O_CLOEXEC) != 0) return InternalError(ErrnoMessage("pipe2"));
-    err_r = UniqueFd(e[0]);
-    err_w = UniqueFd(e[1]);
     SpawnOptions so;
     so.argv = Runc(args);
-    so.stderr_fd = err_w.get();
+    so.stdin_fd = slave.get();
+    so.stdout_fd = slave.get();
+    so.stderr_fd = slave.get();
+    so.new_session = true;
+    so.controlling_tty = true;
     ASSIGN_OR_RETURN(pid_t pid, Spawn(so));
-    err_w.Reset();
-    pollfd pf[2] = {{ls.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-    int r;
-    do r = poll(pf, 2, 30000);
-    while (r < 0 && errno == EINTR);
-    if (r <= 0 || !(pf[0].revents & POLLIN)) {
-      kill(pid, SIGKILL);
-      char buf[1024];
-      ssize_t n = ::read(err_r.get(), buf, sizeof(buf));
-      (void)WaitPid(pid);
-      return InternalError("runc exec --tty: " + (n > 0 ? Trim(std::string(buf, static_cast<size_t>(n))) : std::string("no console")));
-    }
-    UniqueFd conn(accept4(ls.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!conn) {
-      kill(pid, SIGKILL);
-      (void)WaitPid(pid);
-      return InternalError(ErrnoMessage("accept console"));
-    }
-    auto master = ReceiveFd(conn.get());
-    if (!master.ok()) {
-      kill(pid, SIGKILL);
-      (void)WaitPid(pid);
-      return master.status();
-    }
+    slave.Reset();
     return std::unique_ptr<ExecSession>(std::make_unique<ExecSessionImpl>(
-        pid, UniqueFd(), std::move(*master), std::move(err_r), true));
+        pid, UniqueFd(), std::move(master), UniqueFd(), true));
   }
 
   RuntimeOptions o_;

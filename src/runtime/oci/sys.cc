@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -61,6 +62,7 @@ std::vector<char*> CStrings(const std::vector<std::string>& v) {
   int err_moved = fcntl(err_pipe, F_DUPFD_CLOEXEC, base);
   for (int i = 0; i < 3; ++i) dup2(moved[i], i);
   for (size_t i = 0; i < n_extra; ++i) dup2(ex_moved[i], 3 + static_cast<int>(i));
+  if (o.new_session && o.controlling_tty) ioctl(0, TIOCSCTTY, 0);
   int keep_to = 3 + static_cast<int>(n_extra);
   int err_fd = dup2(err_moved, keep_to);
   fcntl(err_fd, F_SETFD, FD_CLOEXEC);

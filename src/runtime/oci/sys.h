@@ -45,6 +45,7 @@ struct SpawnOptions {
   std::vector<int> extra_fds;  // become fds 3, 4, ... in the child (inheritable there)
   std::string cwd;
   bool new_session = false;
+  bool controlling_tty = false;  // with new_session: stdin becomes the controlling terminal
 };
 
 // Starts a child; returns its pid. The child gets exactly stdin/out/err and extra_fds.
