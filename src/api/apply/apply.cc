@@ -225,9 +225,9 @@ Result<Json> ApplyOnce(const ResourceDef& def, const Json& live, const Json& con
   FieldSet applied = ToFieldSet(type, config_view);
   size_t me = FindOrAdd(entries, manager, "Apply", def.ApiVersion(), subresource);
   FieldSet last = entries[me].set;
+  Json last_time = entries[me].time;
   entries[me].set = applied;
   entries[me].api_version = def.ApiVersion();
-  entries[me].time = now;
   if (!last.Empty()) {
     // Fields this manager applied last time and nobody owns any more are removed.
     // As upstream, ownership of anything inside a named field keeps that field (and a map or
@@ -241,6 +241,10 @@ Result<Json> ApplyOnce(const ResourceDef& def, const Json& live, const Json& con
   Json merged_view = TrackedView(merged, def, subresource);
   Comparison cmp = Compare(type, &live_view, &merged_view);
   RETURN_IF_ERROR(TakeOwnership(entries, me, cmp, force));
+  // A re-apply that changes neither the object nor this manager's fields keeps its time, so
+  // that it is a no-op write (no new resourceVersion), as upstream.
+  bool unchanged = cmp.added.Empty() && cmp.modified.Empty() && cmp.removed.Empty() && last == applied;
+  entries[me].time = unchanged && !last_time.is_null() ? last_time : Json(now);
   return merged;
 }
 

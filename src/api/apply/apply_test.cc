@@ -168,6 +168,15 @@ TEST_F(ApplyTest, ReapplyRemovesDroppedFields) {
   }
 }
 
+TEST_F(ApplyTest, IdenticalReapplyIsNoop) {
+  Json live = MustApply(nullptr, Deployment(2, {{"a", "img"}}, J(R"({"x":"1"})")), "mgr", false, "t0");
+  live["spec"]["strategy"] = {{"type", "RollingUpdate"}};  // defaulted by the server
+  Json again = MustApply(&live, Deployment(2, {{"a", "img"}}, J(R"({"x":"1"})")), "mgr", false, "t1");
+  EXPECT_EQ(again, live);  // same fields, same time: nothing to write
+  Json changed = MustApply(&live, Deployment(3, {{"a", "img"}}, J(R"({"x":"1"})")), "mgr", false, "t2");
+  EXPECT_EQ(GetString(changed["metadata"]["managedFields"][0], "time"), "t2");
+}
+
 TEST_F(ApplyTest, ConflictsAndForce) {
   Json live = MustApply(nullptr, Deployment(2, {{"a", "img:1"}}), "alice");
   struct Case {
