@@ -7,7 +7,10 @@
 #include "controllers/framework/controller.h"
 // ---- controller headers (one line each) ----
 #include "controllers/deployment/deployment.h"
+#include "controllers/garbagecollector/garbage_collector.h"
+#include "controllers/namespace/namespace.h"
 #include "controllers/replicaset/replica_set.h"
+#include "controllers/serviceaccount/service_account.h"
 // ---- ctrl-b: include your headers here ----
 
 namespace tug::controllers {
@@ -33,6 +36,9 @@ const std::vector<Registration>& Registry() {
       {"replicaset", Wrap(replicaset::NewReplicaSetController)},
       {"replicationcontroller", Wrap(replicaset::NewReplicationControllerController)},
       {"deployment", Wrap(deployment::NewDeploymentController)},
+      {"garbagecollector", [](const framework::ControllerContext& c) { return garbagecollector::NewGarbageCollector(c); }},
+      {"namespace", [](const framework::ControllerContext& c) { return namespaces::NewNamespaceController(c); }},
+      {"serviceaccount", Wrap(serviceaccount::NewServiceAccountController)},
       // ---- ctrl-b: add {"name", factory} lines here ----
   };
   return kControllers;
@@ -77,13 +83,14 @@ ControllerManager::~ControllerManager() { Stop(); }
 void ControllerManager::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  // Reverse start order (C8): controllers first, then the informers they read.
+  // Reverse start order (C8): controllers' workers first, then the informers they read. The
+  // controllers are destroyed only after the informers stopped: their handlers capture them.
   for (auto it = controllers_.rbegin(); it != controllers_.rend(); ++it) {
     TUG_LOG(INFO, "controllers") << "stopping controller" << kv("controller", (*it)->name());
     (*it)->Stop();
   }
-  controllers_.clear();
   if (informers_) informers_->Stop();
+  controllers_.clear();
   informers_.reset();
 }
 

@@ -1,0 +1,358 @@
+#include "controllers/garbagecollector/garbage_collector.h"
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "api/schema.h"
+#include "base/log.h"
+
+namespace tug::controllers::garbagecollector {
+namespace {
+
+using client::ObjectPtr;
+
+constexpr char kOrphanFinalizer[] = "orphan";
+constexpr char kForegroundFinalizer[] = "foregroundDeletion";
+constexpr char kOwnerIndex[] = "garbagecollector/owner-uid";
+
+// group, plural: the collections whose objects carry ownerReferences in practice.
+const std::vector<std::pair<std::string, std::string>> kWatched = {
+    {"", "pods"},
+    {"", "replicationcontrollers"},
+    {"", "services"},
+    {"", "endpoints"},
+    {"", "configmaps"},
+    {"", "secrets"},
+    {"", "serviceaccounts"},
+    {"", "persistentvolumeclaims"},
+    {"apps", "replicasets"},
+    {"apps", "deployments"},
+    {"apps", "daemonsets"},
+    {"apps", "statefulsets"},
+    {"apps", "controllerrevisions"},
+    {"batch", "jobs"},
+    {"batch", "cronjobs"},
+    {"discovery.k8s.io", "endpointslices"},
+    {"coordination.k8s.io", "leases"},
+    {"policy", "poddisruptionbudgets"},
+    {"autoscaling", "horizontalpodautoscalers"},
+};
+
+client::Resource ToResource(const api::ResourceDef& d) {
+  return client::Resource{d.group, d.version, d.plural, d.kind, d.namespaced};
+}
+
+bool HasFinalizer(const Json& obj, std::string_view f) {
+  const Json* fs = FindPath(obj, {"metadata", "finalizers"});
+  if (!fs || !fs->is_array()) return false;
+  for (const Json& x : *fs)
+    if (x.is_string() && x.get<std::string>() == f) return true;
+  return false;
+}
+
+std::string Uid(const Json& o) { return GetStringPath(o, {"metadata", "uid"}); }
+std::string Ns(const Json& o) { return GetStringPath(o, {"metadata", "namespace"}); }
+std::string Name(const Json& o) { return GetStringPath(o, {"metadata", "name"}); }
+
+class GarbageCollector final : public framework::Controller {
+ public:
+  GarbageCollector(const framework::ControllerContext& ctx, std::shared_ptr<const api::Registry> reg)
+      : Controller("garbagecollector", ctx), registry_(std::move(reg)) {
+    for (const auto& [group, plural] : kWatched) {
+      const api::ResourceDef* def = nullptr;
+      for (const auto& r : registry_->Resources())
+        if (r->group == group && r->plural == plural && r->storage_version == r->version) {
+          def = r.get();
+          break;
+        }
+      if (!def) continue;
+      Watched w;
+      w.res = ToResource(*def);
+      w.id = group + "/" + plural;
+      w.informer = &Informer(w.res);
+      w.informer->AddIndexer(kOwnerIndex, [](const Json& obj) {
+        std::vector<std::string> uids;
+        if (const Json* refs = FindPath(obj, {"metadata", "ownerReferences"}); refs && refs->is_array())
+          for (const Json& r : *refs) uids.push_back(GetString(r, "uid"));
+        return uids;
+      });
+      watched_.push_back(std::move(w));
+    }
+    for (size_t i = 0; i < watched_.size(); ++i) {
+      watched_[i].informer->AddHandler(client::EventHandler{
+          .on_add = [this, i](const ObjectPtr& o) { OnChange(i, nullptr, *o); },
+          .on_update = [this, i](const ObjectPtr& old, const ObjectPtr& o) { OnChange(i, old.get(), *o); },
+          .on_delete = [this, i](const ObjectPtr& o) { OnDelete(i, *o); },
+      });
+    }
+  }
+
+ protected:
+  Status Sync(const std::string& key) override;
+
+ private:
+  struct Watched {
+    std::string id;  // "group/plural"
+    client::Resource res;
+    client::Informer* informer = nullptr;
+  };
+
+  std::string KeyFor(size_t i, const Json& obj) const { return watched_[i].id + "|" + client::KeyOf(obj); }
+
+  // The watched collection for an ownerReference's apiVersion/kind, or npos.
+  size_t WatchedIndexOf(const std::string& api_version, const std::string& kind) const {
+    const api::ResourceDef* def = registry_->ByApiVersionKind(api_version, kind);
+    if (!def) return std::string::npos;
+    for (size_t i = 0; i < watched_.size(); ++i)
+      if (watched_[i].res.group == def->group && watched_[i].res.plural == def->plural) return i;
+    return std::string::npos;
+  }
+
+  void EnqueueOwners(const Json& obj) {
+    const Json* refs = FindPath(obj, {"metadata", "ownerReferences"});
+    if (!refs || !refs->is_array()) return;
+    for (const Json& r : *refs) {
+      size_t i = WatchedIndexOf(GetString(r, "apiVersion"), GetString(r, "kind"));
+      if (i == std::string::npos) continue;
+      std::string key = watched_[i].id + "|" + (watched_[i].res.namespaced ? Ns(obj) + "/" : "") + GetString(r, "name");
+      Enqueue(key);
+    }
+  }
+
+  void EnqueueDependents(const std::string& uid) {
+    for (size_t i = 0; i < watched_.size(); ++i)
+      for (const ObjectPtr& d : watched_[i].informer->ByIndex(kOwnerIndex, uid)) Enqueue(KeyFor(i, *d));
+  }
+
+  void OnChange(size_t i, const Json* old, const Json& obj) {
+    if (old && GetStringPath(*old, {"metadata", "resourceVersion"}) == GetStringPath(obj, {"metadata", "resourceVersion"}))
+      return;
+    bool deleting = framework::IsBeingDeleted(obj);
+    bool has_refs = FindPath(obj, {"metadata", "ownerReferences"}) != nullptr;
+    if (has_refs || (deleting && (HasFinalizer(obj, kOrphanFinalizer) || HasFinalizer(obj, kForegroundFinalizer))))
+      Enqueue(KeyFor(i, obj));
+    // An owner that started foreground deletion: its dependents must go now.
+    if (deleting && HasFinalizer(obj, kForegroundFinalizer) &&
+        !(old && framework::IsBeingDeleted(*old) && HasFinalizer(*old, kForegroundFinalizer)))
+      EnqueueDependents(Uid(obj));
+    // Owners losing a dependent reference may be waiting for exactly that.
+    if (old) EnqueueOwners(*old);
+  }
+
+  void OnDelete(size_t i, const Json& obj) {
+    {
+      std::lock_guard<std::mutex> l(absent_mu_);
+      NoteAbsentLocked(Uid(obj));
+    }
+    EnqueueDependents(Uid(obj));
+    EnqueueOwners(obj);  // a foreground owner may be waiting for this dependent
+  }
+
+  void NoteAbsentLocked(const std::string& uid) {
+    if (uid.empty() || absent_.count(uid)) return;
+    absent_.insert(uid);
+    absent_order_.push_back(uid);
+    if (absent_order_.size() > 10000) {
+      absent_.erase(absent_order_.front());
+      absent_order_.pop_front();
+    }
+  }
+
+  enum class OwnerState { kSolid, kDangling, kWaiting };
+  Result<OwnerState> Classify(const Json& dependent, const Json& ref);
+  Status AttemptToDelete(const Watched& w, const Json& obj);
+  Status OrphanDependents(const Watched& w, const Json& owner);
+  Status ProcessDeletingDependents(const Watched& w, const Json& owner);
+  Status RemoveFinalizer(const Watched& w, const Json& owner, std::string_view finalizer);
+  Status PatchOwnerRefs(const Watched& w, const Json& obj, const Json& patch_refs);
+  Status DeleteObject(const Watched& w, const Json& obj, const std::string& policy);
+
+  std::shared_ptr<const api::Registry> registry_;
+  std::vector<Watched> watched_;
+  std::mutex absent_mu_;
+  std::set<std::string> absent_;     // uids known to be gone (upstream's absentOwnerCache)
+  std::deque<std::string> absent_order_;
+};
+
+Result<GarbageCollector::OwnerState> GarbageCollector::Classify(const Json& dependent, const Json& ref) {
+  std::string uid = GetString(ref, "uid");
+  {
+    std::lock_guard<std::mutex> l(absent_mu_);
+    if (absent_.count(uid)) return OwnerState::kDangling;
+  }
+  const api::ResourceDef* def = registry_->ByApiVersionKind(GetString(ref, "apiVersion"), GetString(ref, "kind"));
+  if (!def) {
+    // An owner kind this server does not serve: never collect on a guess.
+    return NotFoundError("unknown owner kind " + GetString(ref, "apiVersion") + "/" + GetString(ref, "kind"));
+  }
+  std::string ns = def->namespaced ? Ns(dependent) : "";
+  if (def->namespaced && ns.empty()) return OwnerState::kDangling;  // a namespaced owner of a cluster-scoped object
+  ObjectPtr cached;
+  size_t i = WatchedIndexOf(GetString(ref, "apiVersion"), GetString(ref, "kind"));
+  if (i != std::string::npos) cached = watched_[i].informer->Get((ns.empty() ? "" : ns + "/") + GetString(ref, "name"));
+  Json owner;
+  if (cached && Uid(*cached) == uid) {
+    owner = *cached;
+  } else {
+    // The cache may lag (a dependent seen before its owner): ask the API server.
+    auto live = client().Get(ToResource(*def), ns, GetString(ref, "name"));
+    if (!live.ok()) {
+      if (live.status().code() != StatusCode::kNotFound) return live.status();
+      std::lock_guard<std::mutex> l(absent_mu_);
+      NoteAbsentLocked(uid);
+      return OwnerState::kDangling;
+    }
+    if (Uid(*live) != uid) {
+      std::lock_guard<std::mutex> l(absent_mu_);
+      NoteAbsentLocked(uid);
+      return OwnerState::kDangling;
+    }
+    owner = std::move(*live);
+  }
+  if (framework::IsBeingDeleted(owner) && HasFinalizer(owner, kForegroundFinalizer)) return OwnerState::kWaiting;
+  return OwnerState::kSolid;
+}
+
+Status GarbageCollector::PatchOwnerRefs(const Watched& w, const Json& obj, const Json& patch_refs) {
+  Json patch = {{"metadata", {{"ownerReferences", patch_refs}, {"uid", Uid(obj)}}}};
+  auto r = client().Patch(w.res, Ns(obj), Name(obj), client::PatchType::kStrategic, DumpJson(patch));
+  if (!r.ok() && r.status().code() == StatusCode::kNotFound) return Status::Ok();
+  return r.status();
+}
+
+Status GarbageCollector::DeleteObject(const Watched& w, const Json& obj, const std::string& policy) {
+  TUG_VLOG(2, "garbagecollector") << "deleting" << kv("resource", w.id) << kv("object", client::KeyOf(obj))
+                                  << kv("propagationPolicy", policy);
+  client::DeleteOptions opts;
+  opts.precondition_uid = Uid(obj);
+  opts.propagation_policy = policy;
+  auto r = client().Delete(w.res, Ns(obj), Name(obj), opts);
+  if (!r.ok() && (r.status().code() == StatusCode::kNotFound || r.status().code() == StatusCode::kConflict))
+    return Status::Ok();  // gone, or replaced by another object of the same name
+  return r.status();
+}
+
+Status GarbageCollector::AttemptToDelete(const Watched& w, const Json& obj) {
+  const Json* refs = FindPath(obj, {"metadata", "ownerReferences"});
+  if (!refs || !refs->is_array() || refs->empty()) return Status::Ok();
+  std::vector<const Json*> solid, dangling, waiting;
+  for (const Json& r : *refs) {
+    auto st = Classify(obj, r);
+    if (!st.ok()) {
+      if (st.status().code() == StatusCode::kNotFound) {
+        solid.push_back(&r);  // unknown kind: treat as alive
+        continue;
+      }
+      return st.status();
+    }
+    (*st == OwnerState::kSolid ? solid : *st == OwnerState::kDangling ? dangling : waiting).push_back(&r);
+  }
+  if (!solid.empty()) {
+    if (dangling.empty() && waiting.empty()) return Status::Ok();
+    // Keep the object for its live owner; forget the others.
+    Json patch_refs = Json::array();
+    for (const Json* r : dangling) patch_refs.push_back({{"$patch", "delete"}, {"uid", GetString(*r, "uid")}});
+    for (const Json* r : waiting) patch_refs.push_back({{"$patch", "delete"}, {"uid", GetString(*r, "uid")}});
+    return PatchOwnerRefs(w, obj, patch_refs);
+  }
+  bool has_dependents = false;
+  for (const Watched& x : watched_)
+    if (!x.informer->ByIndex(kOwnerIndex, Uid(obj)).empty()) has_dependents = true;
+  if (!waiting.empty() && has_dependents) {
+    // Our owner waits for us, and we have dependents of our own: delete in the foreground too,
+    // so the chain unwinds from the leaves.
+    return DeleteObject(w, obj, "Foreground");
+  }
+  std::string policy = HasFinalizer(obj, kOrphanFinalizer)        ? "Orphan"
+                       : HasFinalizer(obj, kForegroundFinalizer) ? "Foreground"
+                                                                  : "Background";
+  return DeleteObject(w, obj, policy);
+}
+
+Status GarbageCollector::RemoveFinalizer(const Watched& w, const Json& owner, std::string_view finalizer) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto fresh = client().Get(w.res, Ns(owner), Name(owner));
+    if (!fresh.ok()) return fresh.status().code() == StatusCode::kNotFound ? Status::Ok() : fresh.status();
+    if (Uid(*fresh) != Uid(owner) || !HasFinalizer(*fresh, finalizer)) return Status::Ok();
+    Json next = *fresh;
+    Json kept = Json::array();
+    for (const Json& f : next["metadata"]["finalizers"])
+      if (!(f.is_string() && f.get<std::string>() == finalizer)) kept.push_back(f);
+    next["metadata"]["finalizers"] = kept;
+    auto r = client().Update(w.res, Ns(owner), next);
+    if (r.ok() || r.status().code() == StatusCode::kNotFound) {
+      TUG_VLOG(2, "garbagecollector") << "removed finalizer" << kv("object", client::KeyOf(owner))
+                                      << kv("finalizer", std::string(finalizer));
+      return Status::Ok();
+    }
+    if (r.status().code() != StatusCode::kConflict) return r.status();
+  }
+  return ConflictError("removing finalizer " + std::string(finalizer) + " from " + client::KeyOf(owner) + ": too many conflicts");
+}
+
+Status GarbageCollector::OrphanDependents(const Watched& w, const Json& owner) {
+  std::string uid = Uid(owner);
+  Status first;
+  for (const Watched& x : watched_) {
+    for (const ObjectPtr& d : x.informer->ByIndex(kOwnerIndex, uid)) {
+      Status st = PatchOwnerRefs(x, *d, Json::array({Json{{"$patch", "delete"}, {"uid", uid}}}));
+      if (!st.ok() && first.ok()) first = st;
+    }
+  }
+  if (!first.ok()) return first;
+  return RemoveFinalizer(w, owner, kOrphanFinalizer);
+}
+
+Status GarbageCollector::ProcessDeletingDependents(const Watched& w, const Json& owner) {
+  std::string uid = Uid(owner);
+  bool blocked = false;
+  for (size_t i = 0; i < watched_.size(); ++i) {
+    for (const ObjectPtr& d : watched_[i].informer->ByIndex(kOwnerIndex, uid)) {
+      const Json* refs = FindPath(*d, {"metadata", "ownerReferences"});
+      for (const Json& r : *refs) {
+        if (GetString(r, "uid") != uid) continue;
+        const Json* b = Find(r, "blockOwnerDeletion");
+        if (b && b->is_boolean() && b->get<bool>()) blocked = true;
+      }
+      // Every dependent goes (its own sync decides how); those already going are left alone.
+      if (!framework::IsBeingDeleted(*d)) Enqueue(KeyFor(i, *d));
+    }
+  }
+  if (blocked) return Status::Ok();  // dependent deletions re-enqueue this owner
+  return RemoveFinalizer(w, owner, kForegroundFinalizer);
+}
+
+Status GarbageCollector::Sync(const std::string& key) {
+  size_t bar = key.find('|');
+  if (bar == std::string::npos) return Status::Ok();
+  std::string id = key.substr(0, bar), okey = key.substr(bar + 1);
+  const Watched* w = nullptr;
+  for (const Watched& x : watched_)
+    if (x.id == id) w = &x;
+  if (!w) return Status::Ok();
+  ObjectPtr obj = w->informer->Get(okey);
+  if (!obj) return Status::Ok();
+  if (framework::IsBeingDeleted(*obj)) {
+    if (HasFinalizer(*obj, kOrphanFinalizer)) return OrphanDependents(*w, *obj);
+    if (HasFinalizer(*obj, kForegroundFinalizer)) return ProcessDeletingDependents(*w, *obj);
+    return Status::Ok();  // being deleted already
+  }
+  return AttemptToDelete(*w, *obj);
+}
+
+}  // namespace
+
+std::vector<std::string> WatchedResources() {
+  std::vector<std::string> out;
+  for (const auto& [g, p] : kWatched) out.push_back(g + "/" + p);
+  return out;
+}
+
+Result<std::unique_ptr<framework::Controller>> NewGarbageCollector(const framework::ControllerContext& ctx) {
+  ASSIGN_OR_RETURN(auto reg, api::Registry::Builtin());
+  return std::unique_ptr<framework::Controller>(std::make_unique<GarbageCollector>(ctx, std::move(reg)));
+}
+
+}  // namespace tug::controllers::garbagecollector
