@@ -1,0 +1,113 @@
+#include "scheduler/framework/framework.h"
+
+#include <gtest/gtest.h>
+
+#include "scheduler/framework/schedule_pod.h"
+#include "scheduler/testing/fixtures.h"
+
+namespace tug::scheduler::framework {
+namespace {
+
+using testing::FakeCluster;
+using testing::NodeBuilder;
+using testing::PodBuilder;
+
+TEST(FitError, UpstreamFormat) {
+  Diagnosis d;
+  d.node_to_status["n1"] = PluginStatus(Code::kUnschedulable, "Insufficient cpu");
+  d.node_to_status["n2"] = PluginStatus(Code::kUnschedulableAndUnresolvable,
+                                        "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }");
+  d.node_to_status["n3"] = PluginStatus(Code::kUnschedulableAndUnresolvable,
+                                        "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }");
+  d.post_filter_msg = "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+  EXPECT_EQ(FitErrorMessage(3, d),
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint "
+            "{node-role.kubernetes.io/control-plane: }. preemption: 0/3 nodes are available: 3 Preemption is not "
+            "helpful for scheduling.");
+  Diagnosis pre;
+  pre.pre_filter_msg = "persistentvolumeclaim \"data\" not found";
+  EXPECT_EQ(FitErrorMessage(2, pre), "0/2 nodes are available: persistentvolumeclaim \"data\" not found.");
+  // Several reasons from one node count separately; sorted as strings.
+  Diagnosis multi;
+  multi.node_to_status["a"] = PluginStatus(Code::kUnschedulable, std::vector<std::string>{"Insufficient cpu", "Insufficient memory"});
+  multi.node_to_status["b"] = PluginStatus(Code::kUnschedulable, "Insufficient memory");
+  EXPECT_EQ(FitErrorMessage(2, multi), "0/2 nodes are available: 1 Insufficient cpu, 2 Insufficient memory.");
+}
+
+TEST(NumFeasibleNodesToFind, Adaptive) {
+  struct Case {
+    size_t nodes;
+    int32_t pct;
+    size_t want;
+  } cases[] = {
+      {3, 0, 3},      {99, 0, 99},     {100, 0, 100},   {1000, 0, 420},  // 50 - 8 = 42%
+      {5000, 0, 500},                                                     // 50 - 40 = 10%
+      {6000, 0, 300},                                                     // 50 - 48 = 2% -> 5%
+      {200, 0, 100},  {5000, 50, 2500}, {5000, 100, 5000}, {5000, 1, 100},
+  };
+  for (const auto& c : cases) EXPECT_EQ(NumFeasibleNodesToFind(c.nodes, c.pct), c.want) << c.nodes << " " << c.pct;
+}
+
+TEST(Registry, DuplicateAndMissing) {
+  Registry r = plugins::DefaultRegistry();
+  EXPECT_EQ(r.Register("NodeName", plugins::NewNodeName).code(), StatusCode::kAlreadyExists);
+  Profile p;
+  p.plugins = {{"NoSuchPlugin", 1, Json::object()}};
+  EXPECT_EQ(Framework::Create(r, p, {}).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Framework::Create(r, DefaultProfile(), {}).ok());
+}
+
+TEST(SchedulePod, PicksLeastAllocatedAndReportsFitErrors) {
+  FakeCluster c;
+  c.AddNode(NodeBuilder("n1", "2", "4Gi"));
+  c.AddNode(NodeBuilder("n2", "4", "8Gi"));
+  c.AddNode(NodeBuilder("n3", "1", "1Gi").Taint("node-role.kubernetes.io/control-plane", "", "NoSchedule"));
+  c.AddPod(PodBuilder("busy", "default").NodeName("n2").Req("cpu", "3").Req("memory", "6Gi"));
+  auto fw = testing::MakeDefaultFramework(c);
+  ASSERT_TRUE(fw);
+  ScheduleResult r = testing::Schedule(*fw, c, PodBuilder("p").Req("cpu", "500m").Req("memory", "500Mi"));
+  EXPECT_EQ(r.node, "n1");
+  EXPECT_EQ(r.evaluated, 3u);
+  EXPECT_EQ(r.feasible, 2u);
+
+  ScheduleResult big = testing::Schedule(*fw, c, PodBuilder("big").Req("cpu", "3"));
+  EXPECT_TRUE(big.fit_error);
+  EXPECT_EQ(big.status.Message(),
+            "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
+            "2 Insufficient cpu.");
+  EXPECT_EQ(big.diagnosis.unschedulable_plugins, (std::vector<std::string>{"NodeResourcesFit", "TaintToleration"}));
+
+  ScheduleResult none;
+  FakeCluster empty;
+  auto fw2 = testing::MakeDefaultFramework(empty);
+  none = testing::Schedule(*fw2, empty, PodBuilder("p"));
+  EXPECT_EQ(none.status.Message(), "no nodes available to schedule pods");
+}
+
+TEST(SchedulePod, SamplesNodesAndRotatesStart) {
+  FakeCluster c;
+  for (int i = 0; i < 1000; ++i) c.AddNode(NodeBuilder("n" + std::to_string(i)));
+  auto fw = testing::MakeDefaultFramework(c);
+  PodInfoPtr p = PodBuilder("p").Req("cpu", "100m").Info();
+  ScheduleState ss;
+  CycleState st(fw->NumSlots());
+  ScheduleResult r = SchedulePod(*fw, st, *p, c, ss);
+  EXPECT_EQ(r.evaluated, 420u);
+  EXPECT_EQ(ss.next_start_index, 420u);
+  CycleState st2(fw->NumSlots());
+  r = SchedulePod(*fw, st2, *p, c, ss);
+  EXPECT_EQ(ss.next_start_index, 840u);
+}
+
+TEST(SchedulePod, NominatedNodeFirst) {
+  FakeCluster c;
+  c.AddNode(NodeBuilder("n1"));
+  c.AddNode(NodeBuilder("n2", "64", "64Gi"));
+  auto fw = testing::MakeDefaultFramework(c);
+  ScheduleResult r = testing::Schedule(*fw, c, PodBuilder("p").Req("cpu", "1").Nominated("n1"));
+  EXPECT_EQ(r.node, "n1");
+  EXPECT_EQ(r.evaluated, 1u);
+}
+
+}  // namespace
+}  // namespace tug::scheduler::framework
