@@ -12,6 +12,14 @@
 #include "controllers/replicaset/replica_set.h"
 #include "controllers/serviceaccount/service_account.h"
 // ---- ctrl-b: include your headers here ----
+#include "controllers/cronjob/cronjob_controller.h"
+#include "controllers/daemonset/daemonset_controller.h"
+#include "controllers/disruption/disruption_controller.h"
+#include "controllers/hpa/hpa_controller.h"
+#include "controllers/job/job_controller.h"
+#include "controllers/nodelifecycle/nodelifecycle_controller.h"
+#include "controllers/podgc/podgc_controller.h"
+#include "controllers/statefulset/statefulset_controller.h"
 
 namespace tug::controllers {
 namespace {
@@ -40,6 +48,14 @@ const std::vector<Registration>& Registry() {
       {"namespace", [](const framework::ControllerContext& c) { return namespaces::NewNamespaceController(c); }},
       {"serviceaccount", Wrap(serviceaccount::NewServiceAccountController)},
       // ---- ctrl-b: add {"name", factory} lines here ----
+      {"job", Wrap(job::NewJobController)},  // includes ttl-after-finished
+      {"cronjob", Wrap(cronjob::NewCronJobController)},
+      {"daemonset", Wrap(daemonset::NewDaemonSetController)},
+      {"statefulset", Wrap(statefulset::NewStatefulSetController)},
+      {"nodelifecycle", Wrap(nodelifecycle::NewNodeLifecycleController)},  // includes taint-eviction
+      {"podgc", Wrap(podgc::NewPodGcController)},
+      {"disruption", Wrap(disruption::NewDisruptionController)},
+      {"horizontalpodautoscaling", Wrap(hpa::NewHpaController)},
   };
   return kControllers;
 }
