@@ -21,6 +21,7 @@
 #include "runtime/oci/cgroups.h"
 #include "runtime/oci/runtime_impl.h"
 #include "runtime/oci/sys.h"
+#include "runtime/oci/testing/cni_pod_network.h"
 #include "runtime/oci/testing/rootfs.h"
 
 namespace tug::runtime {
@@ -29,33 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-// The adapter the kubelet uses (runtime/ and network/ may not include each other).
-class CniPodNetwork : public PodNetwork {
- public:
-  explicit CniPodNetwork(std::unique_ptr<network::Cni> cni) : cni_(std::move(cni)) {}
-  Result<PodNetworkStatus> SetUp(const PodNetworkRequest& r) override {
-    ASSIGN_OR_RETURN(auto res, cni_->Add(Convert(r)));
-    return PodNetworkStatus{res.ip, res.ips, res.gateway};
-  }
-  Status TearDown(const PodNetworkRequest& r) override { return cni_->Del(Convert(r)); }
-  Status GarbageCollect(const std::set<std::string>& valid) override {
-    return cni_->GarbageCollect(valid);
-  }
-
- private:
-  static network::AttachRequest Convert(const PodNetworkRequest& r) {
-    network::AttachRequest a;
-    a.container_id = r.sandbox_id;
-    a.netns = r.netns_path;
-    a.pod_namespace = r.pod_namespace;
-    a.pod_name = r.pod_name;
-    a.pod_uid = r.pod_uid;
-    for (const auto& p : r.port_mappings)
-      a.port_mappings.push_back({p.protocol, p.container_port, p.host_port, p.host_ip});
-    return a;
-  }
-  std::unique_ptr<network::Cni> cni_;
-};
+using testing::CniPodNetwork;
 
 std::string Sh(const std::string& cmd, int* rc = nullptr) {
   std::string out;
