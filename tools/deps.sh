@@ -8,6 +8,7 @@ PKGS=(
   libcurl4-openssl-dev libarchive-dev
   busybox-static umoci skopeo docker-registry
   libgtest-dev libgmock-dev libbenchmark-dev
+  runc conmon containernetworking-plugins iptables util-linux
   kubectl curl procps iproute2
 )
 missing=()
