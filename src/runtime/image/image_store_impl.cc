@@ -454,11 +454,12 @@ class ImageStoreImpl final : public ImageStore {
     return Status::Ok();
   }
 
-  // Moves a verified file into blobs/ (or drops it when the blob is already there).
+  // Puts a verified file into blobs/ as a hard link (an archive may list one layer file for
+  // several images), or keeps the blob already there.
   Status AdoptBlob(const std::string& file, const std::string& digest) {
     std::string dest = BlobPath(digest);
     if (fs::exists(dest)) return Status::Ok();
-    if (::rename(file.c_str(), dest.c_str()) != 0) return InternalError(Errno("rename " + file));
+    if (::link(file.c_str(), dest.c_str()) != 0 && errno != EEXIST) return InternalError(Errno("link " + file));
     return Status::Ok();
   }
 

@@ -201,6 +201,69 @@ TEST_F(ImageStoreTest, ImportsSkopeoArchives) {
   EXPECT_EQ(ReadAll((*dirs)[0] + "/bin/tool"), "t1");
 }
 
+TEST_F(ImageStoreTest, ImportsDockerSaveWithSharedLayers) {
+  // docker save of two images that share their base layer file.
+  std::string base = TarBuilder().Dir("bin").File("bin/base", "b").Build();
+  std::string top = TarBuilder().File("top", "t").Build();
+  auto config = [](const std::vector<std::string>& layers, const std::string& cmd) {
+    Json c = {{"architecture", "amd64"}, {"os", "linux"}, {"config", {{"Cmd", {cmd}}}},
+              {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}}};
+    for (const auto& l : layers) c["rootfs"]["diff_ids"].push_back(DigestOf(l));
+    return c.dump();
+  };
+  std::string c1 = config({base}, "one"), c2 = config({base, top}, "two");
+  Json manifest = Json::array({{{"Config", DigestHex(DigestOf(c1)) + ".json"},
+                                {"RepoTags", {"one:latest", "registry.example:5000/team/one:v1"}},
+                                {"Layers", {"base/layer.tar"}}},
+                               {{"Config", DigestHex(DigestOf(c2)) + ".json"},
+                                {"RepoTags", {"two:latest"}},
+                                {"Layers", {"base/layer.tar", "top/layer.tar"}}}});
+  std::string tar = TarBuilder()
+                        .File("manifest.json", manifest.dump())
+                        .File(DigestHex(DigestOf(c1)) + ".json", c1)
+                        .File(DigestHex(DigestOf(c2)) + ".json", c2)
+                        .Dir("base")
+                        .File("base/layer.tar", base)
+                        .Dir("top")
+                        .File("top/layer.tar", top)
+                        .Build();
+  auto store = Open();
+  auto got = store->Import(Write("save.tar", tar));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ(got->at(0).repo_tags,
+            (std::vector<std::string>{"docker.io/library/one:latest", "registry.example:5000/team/one:v1"}));
+  auto dirs = store->LayerDirs("two");
+  ASSERT_TRUE(dirs.ok()) << dirs.status().ToString();
+  ASSERT_EQ(dirs->size(), 2u);
+  EXPECT_EQ(ReadAll((*dirs)[0] + "/top"), "t");
+  EXPECT_EQ(ReadAll((*dirs)[1] + "/bin/base"), "b");
+  EXPECT_EQ((*store->LayerDirs("one"))[0], (*dirs)[1]) << "a layer is unpacked once";
+  // A RepoTag naming the other image moves the tag.
+  Json retag = Json::array({{{"Config", DigestHex(DigestOf(c2)) + ".json"},
+                             {"RepoTags", {"one:latest"}},
+                             {"Layers", {"base/layer.tar", "top/layer.tar"}}}});
+  std::string tar2 = TarBuilder()
+                         .File("manifest.json", retag.dump())
+                         .File(DigestHex(DigestOf(c2)) + ".json", c2)
+                         .Dir("base").File("base/layer.tar", base)
+                         .Dir("top").File("top/layer.tar", top)
+                         .Build();
+  ASSERT_TRUE(store->Import(Write("save2.tar", tar2)).ok());
+  EXPECT_EQ(store->Get("one:latest")->id, DigestOf(c2));
+  EXPECT_EQ(store->Get("registry.example:5000/team/one:v1")->id, DigestOf(c1));
+}
+
+TEST_F(ImageStoreTest, OpenRemovesLeftoversOfDeadProcesses) {
+  fs::create_directories(dir_ + "/data/images/tmp/4194000-layer-1/fs");
+  fs::create_directories(dir_ + "/data/images/tmp/" + std::to_string(::getpid()) + "-layer-9");
+  { std::ofstream(dir_ + "/data/images/tmp/4194001-blob-abc-0") << "partial"; }
+  auto store = Open();
+  EXPECT_FALSE(fs::exists(dir_ + "/data/images/tmp/4194000-layer-1"));
+  EXPECT_FALSE(fs::exists(dir_ + "/data/images/tmp/4194001-blob-abc-0"));
+  EXPECT_TRUE(fs::exists(dir_ + "/data/images/tmp/" + std::to_string(::getpid()) + "-layer-9"));
+}
+
 TEST_F(ImageStoreTest, RemoveUntagsThenDeletes) {
   std::string shared = TarBuilder().File("shared", "s").Build();
   std::string own = TarBuilder().File("own", "o").Build();

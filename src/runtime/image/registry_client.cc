@@ -295,7 +295,11 @@ RegistryClient::HttpResult RegistryClient::Perform(const Endpoint& ep, const std
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "tug/0.1");
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
+  // A loopback endpoint tried over https first may be a plain HTTP server that never answers a
+  // TLS hello: give up on it quickly (a loopback handshake takes milliseconds).
+  long connect_timeout = options_.connect_timeout_seconds;
+  if (ep.http_fallback && url.rfind("https://", 0) == 0) connect_timeout = std::min(connect_timeout, 2L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect_timeout);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options_.stall_timeout_seconds);
   curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, OpenSocketCloexec);
@@ -454,7 +458,7 @@ Result<std::pair<std::string, std::string>> RegistryClient::GetManifest(Endpoint
     std::string url = ep->base_url + "/v2/" + repo + "/manifests/" + ref;
     r = Authed(*ep, repo, creds, url, hdrs, nullptr);
     if (r.curl != CURLE_OK && ep->http_fallback && ep->base_url.rfind("https://", 0) == 0 &&
-        (IsSslError(r.curl) || r.curl == CURLE_COULDNT_CONNECT)) {
+        (IsSslError(r.curl) || r.curl == CURLE_COULDNT_CONNECT || r.curl == CURLE_OPERATION_TIMEDOUT)) {
       // Loopback registries may speak plain HTTP (as Docker allows).
       ep->base_url = "http://" + ep->base_url.substr(8);
       ep->plain_http = true;
@@ -545,7 +549,8 @@ Result<ResolvedManifest> RegistryClient::Resolve(const Reference& ref,
 Status RegistryClient::FetchBlob(const ResolvedManifest& m, const Descriptor& d, const std::string& dest_path,
                                  const std::string& tmp_dir) {
   static std::atomic<uint64_t> counter{0};
-  std::string tmp = tmp_dir + "/blob-" + DigestHex(d.digest).substr(0, 16) + "-" + std::to_string(::getpid()) + "-" +
+  // "<pid>-..." so that a store opened later can tell leftovers of dead processes.
+  std::string tmp = tmp_dir + "/" + std::to_string(::getpid()) + "-blob-" + DigestHex(d.digest).substr(0, 16) + "-" +
                     std::to_string(counter++);
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return InternalError("create " + tmp + ": " + std::strerror(errno));
