@@ -52,6 +52,22 @@ Result<ParsedServerArgs> ParseServerFlags(const std::vector<std::string>& args) 
       } else {
         c.disable_agent = true;
       }
+    } else if (name == "--disable-controller-manager" || name == "--disable-scheduler") {
+      bool v = true;
+      if (has_value) {
+        ASSIGN_OR_RETURN(v, ParseBool(name, value));
+      }
+      (name == "--disable-scheduler" ? c.disable_scheduler : c.disable_controllers) = v;
+    } else if (name == "--controllers") {
+      ASSIGN_OR_RETURN(std::string v, take());
+      c.controllers.clear();
+      size_t start = 0;
+      while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        if (comma == std::string::npos) comma = v.size();
+        if (comma > start) c.controllers.push_back(v.substr(start, comma - start));
+        start = comma + 1;
+      }
     } else if (name == "--data-dir") {
       ASSIGN_OR_RETURN(c.data_dir, take());
       if (c.data_dir.empty()) return BadRequestError("invalid value \"\" for flag --data-dir");
@@ -87,6 +103,9 @@ std::string ServerUsage() {
          "  --bind-address IP        address to serve HTTPS on (default 0.0.0.0)\n"
          "  --port N                 HTTPS port (default 6443)\n"
          "  --disable-agent          do not run the node agent on this machine\n"
+         "  --disable-controller-manager  do not run the controllers (Deployments, Jobs, GC, ...)\n"
+         "  --disable-scheduler      do not run the scheduler\n"
+         "  --controllers LIST       controllers to run: '*' (default), 'name' enables, '-name' disables\n"
          "  --token-auth-file FILE   static bearer tokens, CSV: token,user,uid,\"group1,group2\"\n"
          "  -v N                     log verbosity (default 2)\n";
 }

@@ -17,6 +17,10 @@ struct Config {
   std::string bind_address = "0.0.0.0";
   int port = 6443;
   bool disable_agent = false;
+  bool disable_controllers = false;  // --disable-controller-manager (as k3s)
+  bool disable_scheduler = false;    // --disable-scheduler
+  // --controllers: upstream-style list ("*", "foo", "-foo"); empty = every default controller.
+  std::vector<std::string> controllers;
   std::string token_auth_file;
   int verbosity = 2;
 };

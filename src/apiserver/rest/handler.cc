@@ -7,6 +7,7 @@
 #include "api/discovery.h"
 #include "api/field_error.h"
 #include "api/patch.h"
+#include "api/apply/apply.h"
 #include "apiserver/rest/internal.h"
 #include "apiserver/rest/json_scan.h"
 #include "base/log.h"
@@ -298,8 +299,8 @@ Status RestHandlerImpl::Start() {
       for (const auto& o : c->Snapshot(Prefix(*svc), nullptr))
         if (auto j = ParseJson(o->bytes); j.ok()) alloc_->MarkUsed(*j);
   RETURN_IF_ERROR(Bootstrap());
-  ns_deleter_ = std::make_unique<NamespaceDeleter>([this](const std::string& ns) { return SweepNamespace(ns); });
-  if (const auto* nsr = reg_->ByResource("", "v1", "namespaces"))
+  if (opts_.namespace_deleter) ns_deleter_ = std::make_unique<NamespaceDeleter>([this](const std::string& ns) { return SweepNamespace(ns); });
+  if (const auto* nsr = ns_deleter_ ? reg_->ByResource("", "v1", "namespaces") : nullptr)
     if (WatchCache* c = CacheFor(*nsr))
       for (const auto& o : c->Snapshot(Prefix(*nsr), nullptr))
         if (auto j = ParseJson(o->bytes); j.ok() && FindPath(*j, {"metadata", "deletionTimestamp"}))
@@ -596,7 +597,9 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     bool allowed = std::find(sd->verbs.begin(), sd->verbs.end(), verb) != sd->verbs.end();
     bool pod_post = c.res->group.empty() && c.res->plural == "pods" && verb == "create" &&
                     (c.sub == "binding" || c.sub == "eviction");
-    if (!allowed || (c.sub != "status" && c.sub != "scale" && !pod_post)) return SendStatus(*w, MethodNotAllowed());
+    bool ns_finalize = c.res->group.empty() && c.res->plural == "namespaces" && c.sub == "finalize" && verb == "update";
+    if (!allowed || (c.sub != "status" && c.sub != "scale" && !pod_post && !ns_finalize))
+      return SendStatus(*w, MethodNotAllowed());
   }
 
   if (watch && (verb == "watch")) {
@@ -1041,6 +1044,7 @@ Status RestHandlerImpl::CheckNamespace(Ctx& c) {
 
 namespace {
 bool IsService(const api::ResourceDef& r) { return r.group.empty() && r.plural == "services"; }
+bool IsNamespace(const api::ResourceDef& r) { return r.group.empty() && r.plural == "namespaces"; }
 std::string QualifiedKind(const api::ResourceDef& r) { return r.group.empty() ? r.kind : r.kind + "." + r.group; }
 }  // namespace
 
@@ -1086,7 +1090,7 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   Json& m = obj["metadata"];
   m["creationTimestamp"] = Now();
   m["generation"] = 1;
-  RecordManagedFields(obj, nullptr, c.field_manager, c.res->ApiVersion(), c.sub, Now(), c.operation);
+  TrackManagedFields(c, nullptr, obj);
   if (c.dry_run) {
     if (svc) alloc_->Undo(taken);
     return obj;
@@ -1165,10 +1169,12 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
   if (!body_rv.empty() && body_rv != std::to_string(mod_rev)) return ConflictModified(*c.res, c.name);
   // System metadata is owned by the server.
   for (const char* f : {"name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp",
-                        "deletionGracePeriodSeconds", "managedFields"}) {
+                        "deletionGracePeriodSeconds"}) {
     if (const Json* v = Find(old_meta, f)) meta[f] = *v;
     else meta.erase(f);
   }
+  // managedFields: a client may send its own (kubectl's client-side -> server-side apply
+  // upgrade does); absent means "keep", as upstream (TrackManagedFields picks the base).
   meta["resourceVersion"] = std::to_string(mod_rev);
   if (c.sub == "status") {
     c.strat->PrepareForStatusUpdate(obj, old);
@@ -1176,10 +1182,18 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
     if (obj.contains("status")) merged["status"] = obj["status"];
     else merged.erase("status");
     obj = std::move(merged);
+  } else if (c.sub == "finalize") {
+    // namespaces/NAME/finalize changes spec.finalizers only (the namespace controller's last step).
+    Json merged = old;
+    if (const Json* f = FindPath(obj, {"spec", "finalizers"}); f && f->is_array() && !f->empty())
+      merged["spec"]["finalizers"] = *f;
+    else if (merged.contains("spec") && merged["spec"].is_object())
+      merged["spec"].erase("finalizers");
+    obj = std::move(merged);
   } else {
     c.strat->PrepareForUpdate(obj, old);
   }
-  c.strat->Default(obj);
+  if (c.sub != "finalize") c.strat->Default(obj);  // defaulting would re-add the finalizer
   ServiceAllocator::Taken taken;
   api::FieldErrors errs;
   bool svc = IsService(*c.res);
@@ -1198,10 +1212,13 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
                     ? old_meta["generation"].get<int64_t>() : 0;
     obj["metadata"]["generation"] = g + 1;
   }
-  RecordManagedFields(obj, &old, c.field_manager, c.res->ApiVersion(), c.sub, Now(), c.operation);
+  TrackManagedFields(c, &old, obj);
   std::string key = Key(*c.res, c.ns, c.name);
-  if (FindPath(obj, {"metadata", "deletionTimestamp"}) && !HasFinalizers(obj)) {
-    // The update that removes the last finalizer of a deleting object deletes it.
+  const Json* spec_fins = IsNamespace(*c.res) ? FindPath(obj, {"spec", "finalizers"}) : nullptr;
+  bool spec_fin = spec_fins && spec_fins->is_array() && !spec_fins->empty();
+  if (FindPath(obj, {"metadata", "deletionTimestamp"}) && !HasFinalizers(obj) && !spec_fin) {
+    // The update that removes the last finalizer of a deleting object (for a namespace: also
+    // the last spec.finalizers entry) deletes it.
     if (svc) alloc_->Undo(taken);
     Status st = DeleteStored(*c.res, key, old, mod_rev, c.dry_run);
     if (st.code() == StatusCode::kConflict) return ConflictModified(*c.res, c.name);
@@ -1264,21 +1281,9 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Patch(const Request& req, Ctx& c
     ASSIGN_OR_RETURN(patch, ParseJson(req.body));
   }
   std::string key = Key(*c.res, c.ns, c.name);
+  if (apply) return ApplyPatch(req, c, std::move(patch));
   for (int attempt = 0;; ++attempt) {
     auto l = Load(c, key);
-    if (!l.ok() && l.status().code() == StatusCode::kNotFound && apply && c.sub.empty()) {
-      // Basic server-side apply: create from the applied configuration.
-      if (!patch.is_object()) return BadRequestError("apply patch must be a JSON object");
-      Json obj = patch;
-      std::string av = GetString(obj, "apiVersion"), kind = GetString(obj, "kind");
-      if (av != c.res->ApiVersion() || kind != c.res->kind)
-        return BadRequestError("the API version in the data (" + av + ") does not match the expected API version (" +
-                               c.res->ApiVersion() + ")");
-      RETURN_IF_ERROR(CheckFields(obj, c, c.res->type, {}, c.res->kind, c.res->version));
-      Meta(obj)["name"] = c.name;
-      ASSIGN_OR_RETURN(Json created, CreateObject(c, std::move(obj)));
-      return Reply{201, ObjectJson(c, std::move(created))};
-    }
     if (!l.ok()) return l.status();
     Json base = l->obj;
     base["apiVersion"] = c.res->ApiVersion();
@@ -1295,6 +1300,56 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Patch(const Request& req, Ctx& c
     auto r = UpdateObject(c, l->obj, l->mod_rev, std::move(obj), &wrote);
     if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < 5 &&
         GetStringPath(patch, {"metadata", "resourceVersion"}).empty())
+      continue;
+    if (!r.ok()) return r.status();
+    return Reply{200, ObjectJson(c, std::move(r).value())};
+  }
+}
+
+void RestHandlerImpl::TrackManagedFields(Ctx& c, const Json* old, Json& obj) {
+  if (c.operation == "Apply") {
+    // Apply computed the entries; the strategy and the system metadata copy do not change them.
+    if (c.apply_managed.is_array() && !c.apply_managed.empty()) obj["metadata"]["managedFields"] = c.apply_managed;
+    else obj["metadata"].erase("managedFields");
+    return;
+  }
+  api::apply::UpdateManagedFields(*reg_, *c.res, old, obj, c.field_manager, "Update", c.sub, Now());
+}
+
+// Server-side apply (application/apply-patch+yaml): merge the manager's intent into the live
+// object by the schema (api/apply), then the usual create/update path (defaulting, validation,
+// preconditions) with the managedFields Apply computed.
+Result<RestHandlerImpl::Reply> RestHandlerImpl::ApplyPatch(const Request& req, Ctx& c, Json config) {
+  if (!config.is_object()) return BadRequestError("apply patch must be a JSON object");
+  bool force = req.Query("force") == "true";
+  RETURN_IF_ERROR(CheckFields(config, c, c.res->type, {}, c.res->kind, c.res->version));
+  std::string key = Key(*c.res, c.ns, c.name);
+  for (int attempt = 0;; ++attempt) {
+    auto l = Load(c, key);
+    bool missing = !l.ok() && l.status().code() == StatusCode::kNotFound;
+    if (!l.ok() && !(missing && c.sub.empty())) return l.status();
+    Json live;
+    if (!missing) {
+      live = l->obj;
+      live["apiVersion"] = c.res->ApiVersion();
+      live["kind"] = c.res->kind;
+    }
+    ASSIGN_OR_RETURN(api::apply::ApplyResult ar,
+                     api::apply::Apply(*reg_, *c.res, missing ? nullptr : &live, config, c.field_manager, force, Now(),
+                                       {c.name, c.sub}));
+    c.apply_managed = ar.managed_fields;
+    if (missing) {
+      Json obj = std::move(ar.object);
+      Meta(obj)["name"] = c.name;
+      auto created = CreateObject(c, std::move(obj));
+      if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists && attempt < 5) continue;
+      if (!created.ok()) return created.status();
+      return Reply{201, ObjectJson(c, std::move(created).value())};
+    }
+    bool wrote = false;
+    auto r = UpdateObject(c, l->obj, l->mod_rev, std::move(ar.object), &wrote);
+    if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < 5 &&
+        GetStringPath(config, {"metadata", "resourceVersion"}).empty())
       continue;
     if (!r.ok()) return r.status();
     return Reply{200, ObjectJson(c, std::move(r).value())};

@@ -34,6 +34,7 @@ struct Ctx {
   std::string field_manager;
   std::string field_validation = "Warn";  // Strict | Warn | Ignore
   std::string operation = "Update";       // managedFields operation: Update | Apply
+  Json apply_managed;                      // Apply: the managedFields computed by api::apply::Apply
   std::vector<std::string> warnings;
 };
 
@@ -112,6 +113,10 @@ class RestHandlerImpl final : public RestHandler {
                                       const std::string& cont, const std::string& version,
                                       const std::string& include) const;
   Status FieldSelectorSupported(const Ctx& c, const FieldSelector& fs) const;
+  // managedFields of a write: Apply keeps what api::apply computed; other writes are tracked as
+  // an "Update" by c.field_manager.
+  void TrackManagedFields(Ctx& c, const Json* old, Json& obj);
+  Result<Reply> ApplyPatch(const Request& req, Ctx& c, Json config);
   bool MatchesFields(const Ctx& c, const CachedObject& o, const FieldSelector& fs) const;
 
   // Bootstrap and namespace deletion.

@@ -17,20 +17,6 @@ std::string NewUid();
 // 5 random characters from upstream's generateName alphabet ("bcdfghjklmnpqrstvwxz2456789").
 std::string RandomNameSuffix();
 
-// fieldsV1 set of every field of v ({"f:spec":{"f:replicas":{}}}).
-Json FieldSetOf(const Json& v);
-// fieldsV1 set of the fields that differ between old and new (added or changed).
-Json ChangedFieldSet(const Json& old_v, const Json& new_v);
-// The fields a manager owns for the managedFields entry: top-level kind/apiVersion and
-// system metadata excluded; status only when for_status.
-Json ManagedView(const Json& obj, bool for_status);
-// Updates (or adds) the entry of manager/operation/subresource in obj.metadata.managedFields,
-// adding the fields changed between old (null on create) and obj. operation: "Update" or
-// "Apply" (apply-patch requests).
-void RecordManagedFields(Json& obj, const Json* old, const std::string& manager, const std::string& api_version,
-                         const std::string& subresource, const std::string& now,
-                         const std::string& operation = "Update");
-
 // Accept header negotiation.
 struct Negotiated {
   bool table = false;

@@ -40,6 +40,10 @@ struct Options {
   std::function<Result<Json>(const Json& obj, const UserInfo& user)> virtual_create;
   // Added by rest: false disables the background timer thread (tests drive TickForTest()).
   bool start_timer_thread = true;
+  // Empties namespaces being deleted from inside the REST layer. `tug server` turns it off when
+  // the namespace controller (src/controllers/namespace) runs; tests of the REST layer alone
+  // keep it.
+  bool namespace_deleter = true;
 };
 
 class RestHandler : public Handler {

@@ -274,7 +274,7 @@ TEST_F(RestTest, CreateGetUpdatePatchDelete) {
   EXPECT_FALSE(rv1.empty());
   EXPECT_EQ(m["managedFields"][0]["manager"], "kubectl-create");
   EXPECT_EQ(m["managedFields"][0]["operation"], "Update");
-  EXPECT_EQ(m["managedFields"][0]["fieldsV1"], Json::parse(R"({"f:data":{"f:k":{}}})"));
+  EXPECT_EQ(m["managedFields"][0]["fieldsV1"], Json::parse(R"({"f:data":{".":{},"f:k":{}}})"));
 
   Resp g = Do("GET", "/api/v1/namespaces/default/configmaps/c1");
   ASSERT_EQ(g.code, 200);
@@ -300,6 +300,8 @@ TEST_F(RestTest, CreateGetUpdatePatchDelete) {
   ASSERT_EQ(u.code, 200) << u.raw;
   std::string rv3 = u.body["metadata"]["resourceVersion"];
   // A no-op update writes nothing.
+  upd = u.body;
+  upd["metadata"].erase("resourceVersion");
   Resp noop = Do("PUT", "/api/v1/namespaces/default/configmaps/c1", upd.dump());
   ASSERT_EQ(noop.code, 200);
   EXPECT_EQ(noop.body["metadata"]["resourceVersion"], rv3);
@@ -628,6 +630,32 @@ TEST_F(RestTest, PropagationPolicyRecordsGarbageCollectorFinalizers) {
   ASSERT_EQ(Do("DELETE", "/api/v1/namespaces/default/replicationcontrollers/rc").code, 200);
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/replicationcontrollers/rc").body["metadata"]["finalizers"],
             Json::array({"orphan"}));
+}
+
+TEST_F(RestTest, NamespaceFinalizeSubresourceEndsDeletion) {
+  // With the namespace controller in charge (no deleter in the REST layer), a deleted
+  // namespace waits in Terminating until its "kubernetes" finalizer is removed via /finalize.
+  h_->Stop();
+  Options o;
+  o.server_address = "192.168.1.10:6443";
+  o.clock = &clock_;
+  o.start_timer_thread = false;
+  o.namespace_deleter = false;
+  auto h = NewRestHandler(*store_, registry_, o);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  h_ = std::move(h).value();
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"fin"}})").code, 201);
+  ASSERT_EQ(Do("DELETE", "/api/v1/namespaces/fin").code, 200);
+  h_->SyncForTest();
+  Resp g = Do("GET", "/api/v1/namespaces/fin");
+  ASSERT_EQ(g.code, 200);
+  EXPECT_EQ(g.body["status"]["phase"], "Terminating");
+  Json ns = g.body;
+  ns["spec"]["finalizers"] = Json::array();
+  ns["metadata"]["labels"]["ignored"] = "yes";  // finalize changes spec.finalizers only
+  Resp f = Do("PUT", "/api/v1/namespaces/fin/finalize", DumpJson(ns));
+  ASSERT_EQ(f.code, 200) << f.raw;
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/fin").code, 404);
 }
 
 TEST_F(RestTest, DeletePreconditions) {

@@ -102,20 +102,5 @@ TEST(Internal, UidAndNames) {
   EXPECT_EQ(s.find_first_not_of("bcdfghjklmnpqrstvwxz2456789"), std::string::npos);
 }
 
-TEST(Internal, ManagedFields) {
-  Json old = {{"metadata", {{"name", "a"}, {"labels", {{"x", "1"}}}}}, {"spec", {{"replicas", 1}, {"paused", false}}}};
-  Json obj = old;
-  RecordManagedFields(obj, nullptr, "kubectl-create", "apps/v1", "", "t0");
-  ASSERT_EQ(obj["metadata"]["managedFields"].size(), 1u);
-  EXPECT_EQ(obj["metadata"]["managedFields"][0]["fieldsV1"],
-            Json::parse(R"({"f:metadata":{"f:labels":{"f:x":{}}},"f:spec":{"f:paused":{},"f:replicas":{}}})"));
-  Json upd = obj;
-  upd["spec"]["replicas"] = 3;
-  RecordManagedFields(upd, &obj, "kubectl-scale", "apps/v1", "", "t1");
-  ASSERT_EQ(upd["metadata"]["managedFields"].size(), 2u);
-  EXPECT_EQ(upd["metadata"]["managedFields"][1]["manager"], "kubectl-scale");
-  EXPECT_EQ(upd["metadata"]["managedFields"][1]["fieldsV1"], Json::parse(R"({"f:spec":{"f:replicas":{}}})"));
-}
-
 }  // namespace
 }  // namespace tug::apiserver::rest
