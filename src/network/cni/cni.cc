@@ -325,6 +325,14 @@ Result<AttachResult> Cni::Add(const AttachRequest& in) {
   AttachRequest req = in;
   req.port_mappings = LowerProtocols(req.port_mappings);
   Json list = BuildConflist(o_);
+  if (req.port_mappings.empty()) {
+    // Most pods have no hostPort: skip the portmap plugin (one exec fewer on ADD and DEL; the
+    // cached config says which plugins ran).
+    Json plugins = Json::array();
+    for (const auto& p : list["plugins"])
+      if (GetString(p, "type") != "portmap") plugins.push_back(p);
+    list["plugins"] = plugins;
+  }
   // Cache first (without result) so a crash mid-ADD still has what DEL needs.
   Json ports = Json::array();
   for (const auto& p : req.port_mappings)

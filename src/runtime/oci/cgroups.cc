@@ -149,6 +149,16 @@ int64_t Cgroups::OomKillCount(const std::string& path) const {
   return ReadKey(Dir("memory", path) + "/memory.oom_control", "oom_kill");
 }
 
+Status Cgroups::AddProcess(const std::string& path, int pid) {
+  bool any = false;
+  for (const auto& d : AllDirs(path)) {
+    if (!PathExists(d)) continue;
+    RETURN_IF_ERROR(WriteFile(d + "/cgroup.procs", std::to_string(pid)));
+    any = true;
+  }
+  return any ? Status::Ok() : NotFoundError("cgroup " + path + " not found");
+}
+
 std::vector<int> Cgroups::Pids(const std::string& path) const {
   std::vector<int> out;
   std::vector<std::string> stack = AllDirs(path);

@@ -37,6 +37,8 @@ class Cgroups {
   // OOM kills recorded for `path` (v1 memory.oom_control oom_kill, v2 memory.events oom_kill);
   // -1 when unknown.
   int64_t OomKillCount(const std::string& path) const;
+  // Moves process `pid` into `path` in every hierarchy where `path` exists.
+  Status AddProcess(const std::string& path, int pid);
   // Host pids in `path` and below.
   std::vector<int> Pids(const std::string& path) const;
 

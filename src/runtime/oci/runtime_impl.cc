@@ -605,6 +605,9 @@ class OciRuntime : public Runtime {
   }
 
   // ---- paths
+  static std::string ConmonCgroup(const ContainerRecord& c) {
+    return c.cgroup.substr(0, c.cgroup.rfind('/')) + "/conmon";
+  }
   std::string SandboxDir(const std::string& id) const { return o_.state_dir + "/sandboxes/" + id; }
   std::string Bundle(const std::string& id) const { return o_.state_dir + "/containers/" + id; }
   std::string ExitFile(const std::string& id) const { return o_.state_dir + "/exits/" + id; }
@@ -764,6 +767,7 @@ class OciRuntime : public Runtime {
       rec.shm = shm;
     }
     RETURN_IF_ERROR(cg_.Create(rec.cgroup, cfg.resources));
+    RETURN_IF_ERROR(cg_.Create(rec.cgroup + "/conmon", Resources{}));
     if (own_net && net_) {
       rec.network_up = true;  // recorded first: a crash during SetUp must still tear down
       RETURN_IF_ERROR(SaveSandbox(rec));
@@ -895,22 +899,30 @@ class OciRuntime : public Runtime {
       argv.push_back("-i");
       if (!config.stdin_once) argv.push_back("--leave-stdin-open");
     }
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return InternalError(ErrnoMessage("pipe2"));
-    UniqueFd sync_r(p[0]), sync_w(p[1]);
+    int p[2], q[2];
+    if (pipe2(p, O_CLOEXEC) != 0 || pipe2(q, O_CLOEXEC) != 0) return InternalError(ErrnoMessage("pipe2"));
+    UniqueFd sync_r(p[0]), sync_w(p[1]), start_r(q[0]), start_w(q[1]);
     UniqueFd log_fd(::open((bundle + "/conmon.log").c_str(),
                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     SpawnOptions so;
     so.argv = argv;
-    std::vector<std::string> env = {"_OCI_SYNCPIPE=3",
+    std::vector<std::string> env = {"_OCI_SYNCPIPE=3", "_OCI_STARTPIPE=4",
                                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
     so.env = env;
-    so.extra_fds = {sync_w.get()};
+    so.extra_fds = {sync_w.get(), start_r.get()};
     so.stdout_fd = log_fd.get();
     so.stderr_fd = log_fd.get();
     so.cwd = bundle;  // conmon writes its "oom" marker relative to its cwd
     ASSIGN_OR_RETURN(pid_t pid, Spawn(so));
     sync_w.Reset();
+    start_r.Reset();
+    // conmon waits on the start pipe before it forks anything: move it into the pod's
+    // "conmon" cgroup first, so it is accounted to the pod and is not in the agent's cgroup
+    // (an agent restarted by systemd must not take the monitors with it).
+    Status moved = cg_.AddProcess(ConmonCgroup(c), pid);
+    if (!moved.ok()) TUG_LOG(WARNING, kLog) << "conmon cgroup" << kv("err", moved.ToString());
+    if (::write(start_w.get(), "0", 1) != 1) TUG_LOG(WARNING, kLog) << ErrnoMessage("start pipe");
+    start_w.Reset();
     // conmon's first process forks the monitor and exits at once.
     (void)WaitPid(pid);
     // The monitor reports {"data": <container pid>} or {"data": -1, "message": ...}.

@@ -341,6 +341,12 @@ TEST_F(RuntimeTest, AttachReadsContainerOutput) {
   EXPECT_EQ(buf[0], 2);  // stdout
   EXPECT_THAT(std::string(buf + 1, n - 1), HasSubstr("tick"));
   ::close(a->fd);
+  // conmon runs in the pod's conmon cgroup, not in the agent's.
+  auto conmon_pid = ReadFile(base_ + "/state/containers/" + id + "/conmon.pid");
+  ASSERT_TRUE(conmon_pid.ok());
+  auto cg = ReadFile("/proc/" + std::to_string(std::atoi(conmon_pid->c_str())) + "/cgroup");
+  ASSERT_TRUE(cg.ok());
+  EXPECT_THAT(*cg, HasSubstr(cgroup_parent_ + "/poduid-attach-" + suffix_ + "/conmon"));
 }
 
 TEST_F(RuntimeTest, SecurityContextUserAndReadOnlyRootfs) {
