@@ -361,6 +361,9 @@ struct Collector {
 };
 
 TEST_F(ClientTest, WatchDeliversEventsInOrder) {
+  // (A write first: right after start the REST layer can answer a list of a never-written
+  // prefix with resourceVersion "0", which would make this a watch from "any".)
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("w0")).ok());
   auto list = c().List(kConfigMaps, "default");
   ASSERT_TRUE(list.ok());
   ListOptions o;
@@ -371,7 +374,13 @@ TEST_F(ClientTest, WatchDeliversEventsInOrder) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("w1")).ok());
   ASSERT_TRUE(c().Patch(kConfigMaps, "default", "w1", PatchType::kMerge, R"({"data":{"a":"b"}})").ok());
   ASSERT_TRUE(c().Delete(kConfigMaps, "default", "w1").ok());
-  ASSERT_TRUE(col.WaitEvents(3));
+  ASSERT_TRUE(col.WaitEvents(3)) << [&] {
+    std::lock_guard<std::mutex> l(col.mu);
+    std::string s = "from rv " + o.resource_version + ":";
+    for (const auto& e : col.events) s += " " + std::to_string(e.type) + ":" + DumpJson(e.object).substr(0, 300);
+    if (col.ended) s += " ended: " + col.ended->ToString();
+    return s;
+  }();
   {
     std::lock_guard<std::mutex> l(col.mu);
     ASSERT_EQ(col.events.size(), 3u);
@@ -405,6 +414,9 @@ TEST_F(ClientTest, WatchServerStopEndsOk) {
   Collector col;
   auto w = c().StartWatch(kConfigMaps, "", ListOptions{}, col.OnEvent(), col.OnEnd());
   ASSERT_TRUE(w.ok());
+  // The stream is established once it delivers an event.
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("x")).ok());
+  ASSERT_TRUE(col.WaitEvents(1));
   api_.handler().Stop();
   ASSERT_TRUE(col.WaitEnd());
   EXPECT_TRUE(col.ended->ok()) << col.ended->ToString();

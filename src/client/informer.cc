@@ -137,7 +137,12 @@ class InformerImpl : public Informer {
       std::lock_guard<std::mutex> lock(run_mu_);
       if (stopping_) return;
       stopping_ = true;
+      stop_flag_ = true;
       run_cv_.notify_all();
+      if (current_) {
+        std::lock_guard<std::mutex> es_lock(current_->mu);
+        current_->cv.notify_all();
+      }
     }
     {
       std::lock_guard<std::mutex> lock(q_mu_);
@@ -149,6 +154,15 @@ class InformerImpl : public Informer {
   }
 
  private:
+  // How the current watch ended, and how far it got.
+  struct EndState {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> end;
+    std::string rv;
+    int events = 0;
+  };
+
   struct Index {
     std::function<std::vector<std::string>(const Json&)> fn;
     std::unordered_map<std::string, std::unordered_set<std::string>> values;
@@ -237,14 +251,12 @@ class InformerImpl : public Informer {
     // As client-go: a server-side timeout between 5 and 10 minutes spreads re-watches out.
     o.timeout_seconds = 300 + static_cast<int>(rng() % 300);
 
-    struct EndState {
-      std::mutex mu;
-      std::condition_variable cv;
-      std::optional<Status> end;
-      std::string rv;
-      int events = 0;
-    };
     auto es = std::make_shared<EndState>();
+    {
+      std::lock_guard<std::mutex> lock(run_mu_);
+      if (stopping_) return Status::Ok();
+      current_ = es;
+    }
     es->rv = rv;
     auto started = std::chrono::steady_clock::now();
     auto w = client_.StartWatch(
@@ -267,22 +279,21 @@ class InformerImpl : public Informer {
           es->end = std::move(st);
           es->cv.notify_all();
         });
-    if (!w.ok()) return w.status();
+    if (!w.ok()) {
+      std::lock_guard<std::mutex> lock(run_mu_);
+      current_.reset();
+      return w.status();
+    }
     {
-      // Wait for the end or Stop (Stop notifies run_cv_; poll the watch end in slices so one
-      // condition variable is not needed for two mutexes).
+      // Until the watch ends or Stop() (which sets stop_flag_ and then notifies es->cv).
       std::unique_lock<std::mutex> lock(es->mu);
-      while (!es->end) {
-        es->cv.wait_for(lock, std::chrono::milliseconds(100));
-        if (!es->end) {
-          lock.unlock();
-          bool stop = Stopping();
-          lock.lock();
-          if (stop) break;
-        }
-      }
+      es->cv.wait(lock, [&] { return es->end.has_value() || stop_flag_.load(); });
     }
     (*w)->Stop();
+    {
+      std::lock_guard<std::mutex> lock(run_mu_);
+      current_.reset();
+    }
     std::lock_guard<std::mutex> lock(es->mu);
     rv = es->rv;
     Status st = es->end ? *es->end : Status::Ok();
@@ -403,6 +414,9 @@ class InformerImpl : public Informer {
       std::unique_lock<std::shared_mutex> lock(cache_mu_);
       auto [it, inserted] = items_.try_emplace(key, obj);
       if (!inserted) {
+        // A replayed event for the version already cached (a watch from "0" replays the state)
+        // is no change.
+        if (ResourceVersionOf(*it->second) == ResourceVersionOf(*obj) && !ResourceVersionOf(*obj).empty()) return;
         old = std::move(it->second);
         it->second = obj;
       }
@@ -478,6 +492,8 @@ class InformerImpl : public Informer {
   std::condition_variable run_cv_;
   bool started_ = false;
   bool stopping_ = false;
+  std::atomic<bool> stop_flag_{false};     // stopping_, readable without run_mu_
+  std::shared_ptr<EndState> current_;      // the running watch's state (run_mu_)
   std::chrono::milliseconds backoff_{100};  // reflector thread only
   std::thread reflector_;
   std::thread dispatcher_;
@@ -535,6 +551,7 @@ bool InformerFactory::WaitForSync(std::chrono::milliseconds timeout) {
 
 void InformerFactory::Stop() {
   std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->started = false;
   for (auto& [k, inf] : impl_->informers) inf->Stop();
 }
 
