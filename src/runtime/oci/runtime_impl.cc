@@ -793,13 +793,19 @@ class OciRuntime : public Runtime {
 
   Status StopSandboxLocked(const std::string& id, std::chrono::seconds timeout) {
     ASSIGN_OR_RETURN(auto rec, LoadSandbox(id));
-    Status first;
-    for (const auto& cid : ContainerIdsOf(id)) {
-      auto lock = Lock(cid);
-      Status s = StopContainerLocked(cid, timeout);
-      if (!s.ok() && s.code() != StatusCode::kNotFound && first.ok()) first = s;
+    // Containers get their grace periods concurrently, as the kubelet kills a pod's containers.
+    auto ids = ContainerIdsOf(id);
+    std::vector<Status> results(ids.size());
+    {
+      std::vector<std::jthread> stoppers;
+      for (size_t i = 0; i < ids.size(); ++i)
+        stoppers.emplace_back([this, &ids, &results, i, timeout] {
+          auto lock = Lock(ids[i]);
+          results[i] = StopContainerLocked(ids[i], timeout);
+        });
     }
-    if (!first.ok()) return first;
+    for (const auto& s : results)
+      if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
     if (rec.network_up && net_) {
       RETURN_IF_ERROR(net_->TearDown(NetRequest(rec)));
       rec.network_up = false;
