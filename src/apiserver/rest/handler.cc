@@ -1313,7 +1313,8 @@ void RestHandlerImpl::TrackManagedFields(Ctx& c, const Json* old, Json& obj) {
     else obj["metadata"].erase("managedFields");
     return;
   }
-  api::apply::UpdateManagedFields(*reg_, *c.res, old, obj, c.field_manager, "Update", c.sub, Now());
+  api::apply::UpdateManagedFields(*reg_, *c.res, old, obj, c.field_manager, "Update",
+                                  c.managed_sub.empty() ? c.sub : c.managed_sub, Now());
 }
 
 // Server-side apply (application/apply-patch+yaml): merge the manager's intent into the live
@@ -1407,6 +1408,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Scale(const Request& req, Ctx& c
     bool wrote = false;
     Ctx upd = c;
     upd.sub = "";
+    upd.managed_sub = "scale";  // written through the main resource, owned as upstream records it
     auto r = UpdateObject(upd, l.obj, l.mod_rev, std::move(obj), &wrote);
     if (!r.ok() && r.status().code() == StatusCode::kConflict && want_rv.empty() && attempt < 5) continue;
     if (!r.ok()) return r.status();

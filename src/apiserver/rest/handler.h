@@ -35,6 +35,7 @@ struct Ctx {
   std::string field_validation = "Warn";  // Strict | Warn | Ignore
   std::string operation = "Update";       // managedFields operation: Update | Apply
   Json apply_managed;                      // Apply: the managedFields computed by api::apply::Apply
+  std::string managed_sub;                 // subresource recorded in managedFields when not `sub` (scale)
   std::vector<std::string> warnings;
 };
 
