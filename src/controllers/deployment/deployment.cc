@@ -118,6 +118,7 @@ class DeploymentController final : public framework::Controller {
 
   Result<RSList> ClaimReplicaSets(const Json& d, const client::LabelSelector& sel);
   Status UpdateDeploymentStatus(Json& d);
+  Status SetDeploymentRevision(Json& d, const std::string& revision);
   Result<std::pair<RSPtr, RSList>> AllReplicaSetsAndSyncRevision(Json& d, const RSList& rs_list, bool create);
   Result<RSPtr> NewReplicaSet(Json& d, const RSList& rs_list, const RSList& old_rss, bool create);
   Result<bool> ScaleReplicaSet(RSPtr& rs, int64_t new_scale, const Json& d, const std::string& op);
@@ -163,6 +164,22 @@ Result<RSList> DeploymentController::ClaimReplicaSets(const Json& d, const clien
   return out;
 }
 
+Status DeploymentController::SetDeploymentRevision(Json& d, const std::string& revision) {
+  if (revision.empty() || GetStringPath(d, {"metadata", "annotations", kRevisionAnnotation}) == revision)
+    return Status::Ok();
+  // Upstream writes the annotation with the status update (its status strategy keeps metadata
+  // changes); a metadata-only patch of the main resource works whatever the status strategy does
+  // and does not change the generation. The uid guards against a re-created namespace/name.
+  Json patch = {{"metadata", {{"annotations", {{kRevisionAnnotation, revision}}}, {"uid", GetStringPath(d, {"metadata", "uid"})}}}};
+  auto r = client().Patch(client::kDeployments, Ns(d), Name(d), client::PatchType::kMerge, DumpJson(patch));
+  if (!r.ok()) return r.status();
+  // Keep status changes made in this sync but not yet written.
+  Json status = d.contains("status") ? d["status"] : Json();
+  d = std::move(*r);
+  if (!status.is_null()) d["status"] = std::move(status);
+  return Status::Ok();
+}
+
 Status DeploymentController::UpdateDeploymentStatus(Json& d) {
   TidyConditions(d);
   auto r = client().UpdateStatus(client::kDeployments, Ns(d), d);
@@ -203,11 +220,7 @@ Result<RSPtr> DeploymentController::NewReplicaSet(Json& d, const RSList& rs_list
       *existing = std::move(*r);
     }
     bool needs_update = false;
-    std::string rev = GetStringPath(*existing, {"metadata", "annotations", kRevisionAnnotation});
-    if (GetStringPath(d, {"metadata", "annotations", kRevisionAnnotation}) != rev) {
-      d["metadata"]["annotations"][kRevisionAnnotation] = rev;
-      needs_update = true;
-    }
+    RETURN_IF_ERROR(SetDeploymentRevision(d, GetStringPath(*existing, {"metadata", "annotations", kRevisionAnnotation})));
     if (HasProgressDeadline(d) && !framework::FindCondition(d, "Progressing")) {
       framework::SetCondition(d, "Progressing", "True", kFoundNewRSReason,
                               "Found new replica set \"" + Name(*existing) + "\"", clock().Now(), true);
@@ -278,10 +291,7 @@ Result<RSPtr> DeploymentController::NewReplicaSet(Json& d, const RSList& rs_list
     recorder().Record(d, "Normal", "ScalingReplicaSet",
                       "Scaled up replica set " + Name(*created) + " to " + std::to_string(new_replicas));
   bool needs_update = false;
-  if (GetStringPath(d, {"metadata", "annotations", kRevisionAnnotation}) != new_revision) {
-    d["metadata"]["annotations"][kRevisionAnnotation] = new_revision;
-    needs_update = true;
-  }
+  RETURN_IF_ERROR(SetDeploymentRevision(d, new_revision));
   if (!already_exists && HasProgressDeadline(d)) {
     framework::SetCondition(d, "Progressing", "True", kNewReplicaSetReason,
                             "Created new replica set \"" + Name(*created) + "\"", clock().Now(), true);

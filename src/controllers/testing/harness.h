@@ -1,0 +1,95 @@
+// Test harness for controller tests: an in-process API server (client::testing::TestApiServer)
+// plus a running ControllerManager with the chosen controllers, and polling helpers (no sleeps
+// for timing: every wait polls with a deadline).
+//
+// Ownership: owns the API server and the manager; the manager stops first.
+// Thread-safety: use from the test thread.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/informer.h"
+#include "client/testing/test_api_server.h"
+#include "controllers/framework/pod_util.h"
+#include "controllers/manager.h"
+
+namespace tug::controllers::testing {
+
+class Harness {
+ public:
+  explicit Harness(std::vector<std::string> enabled) {
+    auto m = StartControllers(api_.client(), Options{.workers = 2, .enabled = std::move(enabled)});
+    if (!m.ok()) {
+      ADD_FAILURE() << "StartControllers: " << m.status().ToString();
+      return;
+    }
+    mgr_ = std::move(*m);
+  }
+  ~Harness() {
+    if (mgr_) mgr_->Stop();
+  }
+
+  const client::Client& c() const { return api_.client(); }
+  client::testing::TestApiServer& api() { return api_; }
+  ControllerManager* manager() { return mgr_.get(); }
+
+  // Polls `f` every 5 ms until it is true or `timeout` passes.
+  static bool WaitFor(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (f()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return f();
+  }
+
+  std::vector<Json> List(const client::Resource& r, const std::string& ns, const std::string& selector = "") const {
+    client::ListOptions o;
+    o.label_selector = selector;
+    auto l = c().List(r, ns, o);
+    std::vector<Json> out;
+    if (!l.ok()) return out;
+    for (const Json& i : (*l)["items"]) out.push_back(i);
+    return out;
+  }
+
+  // Pods that are not being deleted.
+  std::vector<Json> LivePods(const std::string& ns, const std::string& selector = "") const {
+    std::vector<Json> out;
+    for (Json& p : List(client::kPods, ns, selector))
+      if (!FindPath(p, {"metadata", "deletionTimestamp"})) out.push_back(std::move(p));
+    return out;
+  }
+
+  Json Get(const client::Resource& r, const std::string& ns, const std::string& name) const {
+    auto g = c().Get(r, ns, name);
+    return g.ok() ? *g : Json();
+  }
+
+  // Plays kubelet for pods: Running and Ready (with a transition time in the past so
+  // minReadySeconds 0 counts them available at once). Returns how many were changed.
+  int MarkReady(const std::string& ns, const std::string& selector = "", int limit = 1 << 30) const {
+    int n = 0;
+    for (Json p : LivePods(ns, selector)) {
+      if (n >= limit) break;
+      if (framework::IsPodReady(p)) continue;
+      std::string t = FormatRFC3339(RealClock().Now() - std::chrono::seconds(1));
+      p["status"]["phase"] = "Running";
+      p["status"]["conditions"] = Json::array({Json{{"type", "Ready"}, {"status", "True"}, {"lastTransitionTime", t}}});
+      if (c().UpdateStatus(client::kPods, ns, p).ok()) ++n;
+    }
+    return n;
+  }
+
+ private:
+  client::testing::TestApiServer api_;
+  std::unique_ptr<ControllerManager> mgr_;
+};
+
+}  // namespace tug::controllers::testing
