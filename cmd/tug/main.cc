@@ -14,6 +14,7 @@
 #include "config.h"
 #include "images.h"
 #include "server.h"
+#include "simnodes.h"
 #include "version.h"
 
 namespace {
@@ -24,6 +25,7 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  server      run the control plane (API server) on this machine\n"
     "  images      manage the node's images (import, pull, ls, rm)\n"
+    "  simnodes    simulated nodes for control-plane tests and benchmarks\n"
     "\n"
     "Flags:\n"
     "  --version   print the version and exit\n"
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "images") return tug::cmd::RunImages({args.begin() + 1, args.end()});
+  if (cmd == "simnodes") return tug::cmd::RunSimNodes({args.begin() + 1, args.end()});
   if (cmd == "server") {
     auto parsed = tug::cmd::ParseServerFlags({args.begin() + 1, args.end()});
     if (!parsed.ok()) {
