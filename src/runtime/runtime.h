@@ -176,6 +176,14 @@ struct ContainerStatus {
   std::map<std::string, std::string> labels, annotations;
 };
 
+// Usage from the cgroup (CRI ContainerStats / kubelet summary API fields).
+struct ResourceStats {
+  SystemTime timestamp{};
+  uint64_t cpu_usage_ns = 0;              // cumulative CPU time
+  uint64_t memory_usage_bytes = 0;        // v1 memory.usage_in_bytes, v2 memory.current
+  uint64_t memory_working_set_bytes = 0;  // usage minus inactive file pages
+};
+
 struct ExecResult {
   int exit_code = 0;
   std::string stdout_data, stderr_data;
@@ -241,6 +249,10 @@ class Runtime {
   virtual Result<ContainerStatus> ContainerStatusOf(const std::string& id) = 0;
   // sandbox_id empty: all containers.
   virtual Result<std::vector<ContainerStatus>> ListContainers(const std::string& sandbox_id = "") = 0;
+
+  // Usage of a container's cgroup (NotFound once removed) and of a pod's cgroup (its totals).
+  virtual Result<ResourceStats> ContainerStatsOf(const std::string& id) = 0;
+  virtual Result<ResourceStats> PodSandboxStatsOf(const std::string& id) = 0;
 
   virtual Result<ExecResult> ExecSync(const std::string& id, const std::vector<std::string>& cmd,
                                       std::chrono::milliseconds timeout) = 0;

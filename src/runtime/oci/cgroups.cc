@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <chrono>
 #include <sstream>
@@ -157,6 +158,36 @@ Status Cgroups::AddProcess(const std::string& path, int pid) {
     any = true;
   }
   return any ? Status::Ok() : NotFoundError("cgroup " + path + " not found");
+}
+
+Result<uint64_t> Cgroups::CpuUsageNanos(const std::string& path) const {
+  if (version_ == CgroupVersion::kV2) {
+    int64_t us = ReadKey(Dir("", path) + "/cpu.stat", "usage_usec");
+    if (us < 0) return NotFoundError("cgroup " + path + " not found");
+    return static_cast<uint64_t>(us) * 1000;
+  }
+  auto data = ReadFile(Dir("cpuacct", path) + "/cpuacct.usage");
+  if (!data.ok()) return NotFoundError("cgroup " + path + " not found");
+  return static_cast<uint64_t>(std::strtoull(data->c_str(), nullptr, 10));
+}
+
+Result<std::pair<uint64_t, uint64_t>> Cgroups::MemoryUsage(const std::string& path) const {
+  std::string usage_file, stat_file, inactive_key;
+  if (version_ == CgroupVersion::kV2) {
+    usage_file = Dir("", path) + "/memory.current";
+    stat_file = Dir("", path) + "/memory.stat";
+    inactive_key = "inactive_file";
+  } else {
+    usage_file = Dir("memory", path) + "/memory.usage_in_bytes";
+    stat_file = Dir("memory", path) + "/memory.stat";
+    inactive_key = "total_inactive_file";
+  }
+  auto data = ReadFile(usage_file);
+  if (!data.ok()) return NotFoundError("cgroup " + path + " not found");
+  uint64_t usage = std::strtoull(data->c_str(), nullptr, 10);
+  int64_t inactive = ReadKey(stat_file, inactive_key);
+  uint64_t ws = inactive > 0 && static_cast<uint64_t>(inactive) < usage ? usage - static_cast<uint64_t>(inactive) : usage;
+  return std::make_pair(usage, ws);
 }
 
 std::vector<int> Cgroups::Pids(const std::string& path) const {

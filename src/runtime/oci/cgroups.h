@@ -39,6 +39,10 @@ class Cgroups {
   int64_t OomKillCount(const std::string& path) const;
   // Moves process `pid` into `path` in every hierarchy where `path` exists.
   Status AddProcess(const std::string& path, int pid);
+  // Cumulative CPU time (v1 cpuacct.usage, v2 cpu.stat usage_usec); NotFound if absent.
+  Result<uint64_t> CpuUsageNanos(const std::string& path) const;
+  // Memory usage and working set (usage minus inactive file pages); NotFound if absent.
+  Result<std::pair<uint64_t, uint64_t>> MemoryUsage(const std::string& path) const;
   // Host pids in `path` and below.
   std::vector<int> Pids(const std::string& path) const;
 

@@ -16,6 +16,12 @@
 namespace tug::runtime {
 namespace {
 
+Result<pid_t> SpawnSleep() {
+  SpawnOptions so;
+  so.argv = {"/bin/busybox", "sleep", "3600"};
+  return Spawn(so);
+}
+
 std::string TestPath() {
   std::random_device rd;
   return "/tug-cgtest-" + std::to_string(rd() % 1000000) + "/podx";
@@ -48,7 +54,7 @@ TEST(Cgroups, CreateLimitsKillAndRemove) {
   }
   EXPECT_EQ(cg.OomKillCount(path), 0);
   // A process inside is killed by Remove.
-  auto pid = Spawn({{"/bin/busybox", "sleep", "3600"}});
+  auto pid = SpawnSleep();
   ASSERT_TRUE(pid.ok());
   ASSERT_TRUE(cg.AddProcess(path, *pid).ok());
   EXPECT_THAT(cg.Pids(parent), ::testing::Contains(*pid));
@@ -70,7 +76,7 @@ TEST(Cgroups, V2PathOnUnifiedHierarchy) {
   std::string path = TestPath(), parent = path.substr(0, path.rfind('/'));
   ASSERT_TRUE(cg.Create(path, Resources{}).ok());  // controllers may all be bound to v1 here
   EXPECT_TRUE(PathExists("/sys/fs/cgroup/unified" + path + "/cgroup.procs"));
-  auto pid = Spawn({{"/bin/busybox", "sleep", "3600"}});
+  auto pid = SpawnSleep();
   ASSERT_TRUE(pid.ok());
   ASSERT_TRUE(cg.AddProcess(path, *pid).ok());
   EXPECT_THAT(cg.Pids(parent), ::testing::Contains(*pid));

@@ -396,6 +396,18 @@ class OciRuntime : public Runtime {
     return out;
   }
 
+  Result<ResourceStats> ContainerStatsOf(const std::string& id) override {
+    if (!ValidId(id)) return NotFoundError("container " + id + " not found");
+    ASSIGN_OR_RETURN(auto c, LoadContainer(id));
+    return StatsOf(c.cgroup);
+  }
+
+  Result<ResourceStats> PodSandboxStatsOf(const std::string& id) override {
+    if (!ValidId(id)) return NotFoundError("sandbox " + id + " not found");
+    ASSIGN_OR_RETURN(auto rec, LoadSandbox(id));
+    return StatsOf(rec.cgroup);
+  }
+
   // ------------------------------------------------------------------ exec / attach
 
   Result<ExecResult> ExecSync(const std::string& id, const std::vector<std::string>& cmd,
@@ -746,6 +758,16 @@ class OciRuntime : public Runtime {
     s.message = "container monitor (conmon) died; exit code unknown";
     s.finished_at = clock_->Now();
     return s;
+  }
+
+  Result<ResourceStats> StatsOf(const std::string& cgroup) const {
+    ResourceStats st;
+    st.timestamp = clock_->Now();
+    ASSIGN_OR_RETURN(st.cpu_usage_ns, cg_.CpuUsageNanos(cgroup));
+    ASSIGN_OR_RETURN(auto mem, cg_.MemoryUsage(cgroup));
+    st.memory_usage_bytes = mem.first;
+    st.memory_working_set_bytes = mem.second;
+    return st;
   }
 
   // ---- sandbox internals (caller holds the sandbox lock)

@@ -294,6 +294,18 @@ TEST_F(RuntimeTest, ExecSyncOutputExitCodeAndTimeout) {
   EXPECT_EQ(r->stdout_data, "out\n");
   EXPECT_EQ(r->stderr_data, "err\n");
   EXPECT_EQ(r->exit_code, 7);
+  // Stats from the cgroups: a busy exec shows up in the container's and the pod's CPU time.
+  auto before = rt_->ContainerStatsOf(id);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  ASSERT_TRUE(rt_->ExecSync(id, {"sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"}, 20s).ok());
+  auto after = rt_->ContainerStatsOf(id);
+  ASSERT_TRUE(after.ok());
+  EXPECT_GT(after->cpu_usage_ns, before->cpu_usage_ns);
+  EXPECT_GT(after->memory_usage_bytes, 0u);
+  EXPECT_LE(after->memory_working_set_bytes, after->memory_usage_bytes);
+  auto pod = rt_->PodSandboxStatsOf(sb);
+  ASSERT_TRUE(pod.ok());
+  EXPECT_GE(pod->cpu_usage_ns, after->cpu_usage_ns);
   auto t = rt_->ExecSync(id, {"sleep", "30"}, 300ms);
   ASSERT_TRUE(t.ok());
   EXPECT_TRUE(t->timed_out);
