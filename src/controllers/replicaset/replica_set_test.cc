@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "client/informer.h"
+#include "client/testing/test_api_server.h"
 #include "controllers/testing/harness.h"
 
 namespace tug::controllers::replicaset {

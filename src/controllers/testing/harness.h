@@ -1,4 +1,6 @@
-// Test harness for controller tests: an in-process API server (client::testing::TestApiServer)
+// Test harness for controller tests: an in-process API server (memory store, built-in registry,
+// REST handler, loopback Client — as client::testing::TestApiServer builds it, but with the REST
+// layer's own namespace deleter off, as `tug server` runs it next to the namespace controller)
 // plus a running ControllerManager with the chosen controllers, and polling helpers (no sleeps
 // for timing: every wait polls with a deadline).
 //
@@ -14,8 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "api/schema.h"
+#include "apiserver/rest/rest.h"
 #include "client/informer.h"
-#include "client/testing/test_api_server.h"
+#include "client/loopback.h"
+#include "store/memory/memory_store.h"
 #include "controllers/framework/pod_util.h"
 #include "controllers/manager.h"
 
@@ -24,7 +29,25 @@ namespace tug::controllers::testing {
 class Harness {
  public:
   explicit Harness(std::vector<std::string> enabled) {
-    auto m = StartControllers(api_.client(), Options{.workers = 2, .enabled = std::move(enabled)});
+    store_ = store::NewMemoryStore();
+    auto reg = api::Registry::Builtin();
+    if (!reg.ok()) {
+      ADD_FAILURE() << "registry: " << reg.status().ToString();
+      return;
+    }
+    apiserver::rest::Options o;
+    o.server_address = "127.0.0.1:6443";
+    o.start_timer_thread = false;
+    o.namespace_deleter = false;
+    auto h = apiserver::rest::NewRestHandler(*store_, *reg, o);
+    if (!h.ok()) {
+      ADD_FAILURE() << "rest handler: " << h.status().ToString();
+      return;
+    }
+    handler_ = std::move(*h);
+    client_ = std::make_unique<client::Client>(client::NewLoopbackTransport(
+        *handler_, apiserver::UserInfo{"system:kube-controller-manager", "", {"system:masters", "system:authenticated"}}));
+    auto m = StartControllers(*client_, Options{.workers = 2, .enabled = std::move(enabled)});
     if (!m.ok()) {
       ADD_FAILURE() << "StartControllers: " << m.status().ToString();
       return;
@@ -33,10 +56,13 @@ class Harness {
   }
   ~Harness() {
     if (mgr_) mgr_->Stop();
+    mgr_.reset();
+    if (handler_) handler_->Stop();
+    client_.reset();
+    handler_.reset();
   }
 
-  const client::Client& c() const { return api_.client(); }
-  client::testing::TestApiServer& api() { return api_; }
+  const client::Client& c() const { return *client_; }
   ControllerManager* manager() { return mgr_.get(); }
 
   // Polls `f` every 5 ms until it is true or `timeout` passes.
@@ -88,7 +114,9 @@ class Harness {
   }
 
  private:
-  client::testing::TestApiServer api_;
+  store::StorePtr store_;
+  std::unique_ptr<apiserver::rest::RestHandler> handler_;
+  std::unique_ptr<client::Client> client_;
   std::unique_ptr<ControllerManager> mgr_;
 };
 
