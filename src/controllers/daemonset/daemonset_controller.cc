@@ -19,6 +19,28 @@ std::string Name(const Json& o) { return GetStringPath(o, {"metadata", "name"});
 std::string Ns(const Json& o) { return GetStringPath(o, {"metadata", "namespace"}); }
 std::string Uid(const Json& o) { return GetStringPath(o, {"metadata", "uid"}); }
 
+// Status equality as the API server stores it: omitted zero values (0, "", false, {}, [], null)
+// equal absent ones, so a status write that only adds zeros is not a change.
+Json PruneZeros(const Json& j) {
+  if (j.is_object()) {
+    Json out = Json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      Json v = PruneZeros(it.value());
+      bool zero = v.is_null() || (v.is_number() && v == 0) || (v.is_string() && v.get<std::string>().empty()) ||
+                  (v.is_boolean() && !v.get<bool>()) || (v.is_object() && v.empty()) || (v.is_array() && v.empty());
+      if (!zero) out[it.key()] = v;
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    Json out = Json::array();
+    for (const Json& v : j) out.push_back(PruneZeros(v));
+    return out;
+  }
+  return j;
+}
+bool SameStatus(const Json& a, const Json& b) { return PruneZeros(a) == PruneZeros(b); }
+
 bool OlderFirst(const client::ObjectPtr& a, const client::ObjectPtr& b) {
   std::string ta = GetStringPath(*a, {"metadata", "creationTimestamp"}), tb = GetStringPath(*b, {"metadata", "creationTimestamp"});
   if (ta != tb) return ta < tb;
@@ -362,7 +384,7 @@ Status DaemonSetController::Sync(const std::string& key) {
   if (available == 0) st.erase("numberAvailable");
   if (desired - available == 0) st.erase("numberUnavailable");
   if (updated == 0) st.erase("updatedNumberScheduled");
-  if (out["status"] != ds.value("status", Json::object())) {
+  if (!SameStatus(out["status"], ds.value("status", Json::object()))) {
     auto r = client().UpdateStatus(client::kDaemonSets, Ns(ds), out);
     if (!r.ok() && r.status().code() != StatusCode::kNotFound) return r.status();
   }

@@ -15,6 +15,28 @@ std::string Name(const Json& o) { return GetStringPath(o, {"metadata", "name"});
 std::string Ns(const Json& o) { return GetStringPath(o, {"metadata", "namespace"}); }
 std::string Uid(const Json& o) { return GetStringPath(o, {"metadata", "uid"}); }
 
+// Status equality as the API server stores it: omitted zero values (0, "", false, {}, [], null)
+// equal absent ones, so a status write that only adds zeros is not a change.
+Json PruneZeros(const Json& j) {
+  if (j.is_object()) {
+    Json out = Json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      Json v = PruneZeros(it.value());
+      bool zero = v.is_null() || (v.is_number() && v == 0) || (v.is_string() && v.get<std::string>().empty()) ||
+                  (v.is_boolean() && !v.get<bool>()) || (v.is_object() && v.empty()) || (v.is_array() && v.empty());
+      if (!zero) out[it.key()] = v;
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    Json out = Json::array();
+    for (const Json& v : j) out.push_back(PruneZeros(v));
+    return out;
+  }
+  return j;
+}
+bool SameStatus(const Json& a, const Json& b) { return PruneZeros(a) == PruneZeros(b); }
+
 // IntOrString against a total; percentages round up (upstream GetScaledValueFromIntOrPercent).
 Result<int64_t> Scaled(const Json& v, int64_t total) {
   if (v.is_number_integer()) return v.get<int64_t>();
@@ -179,7 +201,7 @@ Status DisruptionController::Sync(const std::string& key) {
   // SetCondition keeps an unchanged condition; a message-only change must still be written.
   for (Json& c : st["conditions"])
     if (GetString(c, "type") == "DisruptionAllowed") c["observedGeneration"] = st["observedGeneration"];
-  if (st == old) return Status::Ok();
+  if (SameStatus(st, old)) return Status::Ok();
   auto r = client().UpdateStatus(client::kPodDisruptionBudgets, Ns(pdb), pdb);
   if (!r.ok() && r.status().code() != StatusCode::kNotFound) return r.status();
   // A failed calculation is retried on the next relevant change (pod or controller event).

@@ -14,6 +14,28 @@ using framework::GetInt;
 std::string Name(const Json& o) { return GetStringPath(o, {"metadata", "name"}); }
 std::string Ns(const Json& o) { return GetStringPath(o, {"metadata", "namespace"}); }
 
+// Status equality as the API server stores it: omitted zero values (0, "", false, {}, [], null)
+// equal absent ones, so a status write that only adds zeros is not a change.
+Json PruneZeros(const Json& j) {
+  if (j.is_object()) {
+    Json out = Json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      Json v = PruneZeros(it.value());
+      bool zero = v.is_null() || (v.is_number() && v == 0) || (v.is_string() && v.get<std::string>().empty()) ||
+                  (v.is_boolean() && !v.get<bool>()) || (v.is_object() && v.empty()) || (v.is_array() && v.empty());
+      if (!zero) out[it.key()] = v;
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    Json out = Json::array();
+    for (const Json& v : j) out.push_back(PruneZeros(v));
+    return out;
+  }
+  return j;
+}
+bool SameStatus(const Json& a, const Json& b) { return PruneZeros(a) == PruneZeros(b); }
+
 const client::Resource* TargetResource(const std::string& kind) {
   if (kind == "Deployment") return &client::kDeployments;
   if (kind == "ReplicaSet") return &client::kReplicaSets;
@@ -106,7 +128,7 @@ Status HpaController::Sync(const std::string& key) {
     framework::SetCondition(hpa, type, status, reason, msg, now, false);
   };
   auto write = [&]() -> Status {
-    if (hpa["status"] == old_status) return Status::Ok();
+    if (SameStatus(hpa["status"], old_status)) return Status::Ok();
     auto r = client().UpdateStatus(client::kHorizontalPodAutoscalers, ns, hpa);
     if (!r.ok() && r.status().code() != StatusCode::kNotFound) return r.status();
     return Status::Ok();

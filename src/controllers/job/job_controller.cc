@@ -22,6 +22,28 @@ constexpr char kReasonPolicy[] = "PodFailurePolicy";
 constexpr char kReasonCompletions[] = "CompletionsReached";
 constexpr char kMsgCompletions[] = "Reached expected number of succeeded pods";
 
+// Status equality as the API server stores it: omitted zero values (0, "", false, {}, [], null)
+// equal absent ones, so a status write that only adds zeros is not a change.
+Json PruneZeros(const Json& j) {
+  if (j.is_object()) {
+    Json out = Json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      Json v = PruneZeros(it.value());
+      bool zero = v.is_null() || (v.is_number() && v == 0) || (v.is_string() && v.get<std::string>().empty()) ||
+                  (v.is_boolean() && !v.get<bool>()) || (v.is_object() && v.empty()) || (v.is_array() && v.empty());
+      if (!zero) out[it.key()] = v;
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    Json out = Json::array();
+    for (const Json& v : j) out.push_back(PruneZeros(v));
+    return out;
+  }
+  return j;
+}
+bool SameStatus(const Json& a, const Json& b) { return PruneZeros(a) == PruneZeros(b); }
+
 bool HasFinalizer(const Json& pod) {
   const Json* f = FindPath(pod, {"metadata", "finalizers"});
   if (!f || !f->is_array()) return false;
@@ -686,7 +708,7 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
   if (status["failed"] == 0 && !old_status.contains("failed")) status.erase("failed");
 
   auto write = [&]() -> Status {
-    if (job["status"] == old_status && !suspend_changed) return Status::Ok();
+    if (SameStatus(job["status"], old_status) && !suspend_changed) return Status::Ok();
     auto r = client().UpdateStatus(client::kJobs, Ns(job), job);
     if (!r.ok()) return r.status();
     job["metadata"]["resourceVersion"] = GetStringPath(*r, {"metadata", "resourceVersion"});
@@ -749,7 +771,7 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
       recorder().Record(job, "Normal", "Completed", "Job completed");
     }
   }
-  if (job["status"] != old2) {
+  if (!SameStatus(job["status"], old2)) {
     auto r = client().UpdateStatus(client::kJobs, Ns(job), job);
     if (!r.ok()) note(r.status());
   }

@@ -123,9 +123,9 @@ TEST_F(JobControllerTest, RunsToCompletionWithParallelism) {
   Json j = GetJob();
   EXPECT_TRUE(Cond(j, "SuccessCriteriaMet", "CompletionsReached"));
   EXPECT_EQ(j["status"]["succeeded"], 3);
-  EXPECT_EQ(j["status"]["active"], 0);
+  EXPECT_EQ(j["status"].value("active", 0), 0);
   EXPECT_TRUE(j["status"].contains("completionTime"));
-  EXPECT_EQ(j["status"]["uncountedTerminatedPods"], Json::object());
+  EXPECT_TRUE(j["status"].value("uncountedTerminatedPods", Json::object()).empty());
   ASSERT_TRUE(WaitFor([&] {
     for (const Json& p : Pods())
       if (p["metadata"].contains("finalizers")) return false;
@@ -238,7 +238,8 @@ TEST_F(JobControllerTest, SuspendedJobRunsNothing) {
   ASSERT_TRUE(c().Update(client::kJobs, "default", j).ok());
   ASSERT_TRUE(WaitFor([&] { return Active() == 2; }));
   ASSERT_TRUE(WaitFor([&] {
-    const Json* cd = framework::FindCondition(GetJob(), "Suspended");
+    Json job = GetJob();
+    const Json* cd = framework::FindCondition(job, "Suspended");
     return cd && GetString(*cd, "status") == "False" && GetString(*cd, "reason") == "JobResumed";
   }));
 }

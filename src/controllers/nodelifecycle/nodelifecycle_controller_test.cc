@@ -121,10 +121,12 @@ TEST_F(NodeLifecycleTest, SilentNodeBecomesUnknownTaintedAndEvicts) {
 
   Tick(11s);  // 41 s since the last renewal
   ASSERT_TRUE(WaitFor([&] {
-    const Json* r = framework::FindCondition(Node("n1"), "Ready");
+    Json n = Node("n1");
+    const Json* r = framework::FindCondition(n, "Ready");
     return r && GetString(*r, "status") == "Unknown";
   }));
-  const Json* ready = framework::FindCondition(Node("n1"), "Ready");
+  Json n1 = Node("n1");
+  const Json* ready = framework::FindCondition(n1, "Ready");
   EXPECT_EQ(GetString(*ready, "reason"), "NodeStatusUnknown");
   EXPECT_EQ(GetString(*ready, "message"), "Kubelet stopped posting node status.");
   ASSERT_TRUE(WaitFor([&] {

@@ -19,6 +19,28 @@ std::string Ns(const Json& o) { return GetStringPath(o, {"metadata", "namespace"
 std::string Uid(const Json& o) { return GetStringPath(o, {"metadata", "uid"}); }
 std::string Phase(const Json& p) { return GetStringPath(p, {"status", "phase"}); }
 
+// Status equality as the API server stores it: omitted zero values (0, "", false, {}, [], null)
+// equal absent ones, so a status write that only adds zeros is not a change.
+Json PruneZeros(const Json& j) {
+  if (j.is_object()) {
+    Json out = Json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      Json v = PruneZeros(it.value());
+      bool zero = v.is_null() || (v.is_number() && v == 0) || (v.is_string() && v.get<std::string>().empty()) ||
+                  (v.is_boolean() && !v.get<bool>()) || (v.is_object() && v.empty()) || (v.is_array() && v.empty());
+      if (!zero) out[it.key()] = v;
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    Json out = Json::array();
+    for (const Json& v : j) out.push_back(PruneZeros(v));
+    return out;
+  }
+  return j;
+}
+bool SameStatus(const Json& a, const Json& b) { return PruneZeros(a) == PruneZeros(b); }
+
 bool IsCreated(const Json& p) { return !Phase(p).empty(); }
 bool IsRunningAndReady(const Json& p) { return Phase(p) == "Running" && framework::IsPodReady(p); }
 bool IsFailedOrSucceeded(const Json& p) { return Phase(p) == "Failed" || Phase(p) == "Succeeded"; }
@@ -345,7 +367,7 @@ Status StatefulSetController::Sync(const std::string& key) {
     err = daemonset::TruncateHistory(client(), owned_revs, GetInt(set, {"spec", "revisionHistoryLimit"}, 10), keep);
   }
 
-  if (status != set.value("status", Json::object())) {
+  if (!SameStatus(status, set.value("status", Json::object()))) {
     Json out = set;
     out["status"] = status;
     auto r = client().UpdateStatus(client::kStatefulSets, Ns(set), out);
