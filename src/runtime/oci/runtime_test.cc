@@ -353,6 +353,16 @@ TEST_F(RuntimeTest, AttachReadsContainerOutput) {
   EXPECT_EQ(buf[0], 2);  // stdout
   EXPECT_THAT(std::string(buf + 1, n - 1), HasSubstr("tick"));
   ::close(a->fd);
+  // Rotation as the kubelet does it: rename the file, ask conmon to reopen, a new file grows.
+  std::string log = base_ + "/logs/attach.log";
+  ASSERT_EQ(::rename(log.c_str(), (log + ".1").c_str()), 0);
+  ASSERT_TRUE(rt_->ReopenContainerLog(id).ok());
+  EXPECT_TRUE(Eventually([&] {
+    auto d = ReadFile(log);
+    return d.ok() && d->find("stdout F tick\n") != std::string::npos;
+  }, 10s));
+  EXPECT_THAT(*ReadFile(log + ".1"), HasSubstr("stdout F tick\n"));
+  EXPECT_TRUE(rt_->ResizeContainerTerminal(id, 24, 80).ok());  // accepted (no tty: ignored)
   // conmon runs in the pod's conmon cgroup, not in the agent's.
   auto conmon_pid = ReadFile(base_ + "/state/containers/" + id + "/conmon.pid");
   ASSERT_TRUE(conmon_pid.ok());
