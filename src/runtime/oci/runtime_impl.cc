@@ -294,7 +294,9 @@ class OciRuntime : public Runtime {
   Status RemovePodSandbox(const std::string& id) override {
     if (!ValidId(id)) return NotFoundError("sandbox " + id + " not found");
     auto lock = Lock(id);
-    return RemoveSandboxLocked(id);
+    Status st = RemoveSandboxLocked(id);
+    if (st.ok()) Forget(id);
+    return st;
   }
 
   Result<PodSandboxStatus> PodSandboxStatusOf(const std::string& id) override {
@@ -376,7 +378,9 @@ class OciRuntime : public Runtime {
   Status RemoveContainer(const std::string& id) override {
     if (!ValidId(id)) return NotFoundError("container " + id + " not found");
     auto lock = Lock(id);
-    return RemoveContainerLocked(id);
+    Status st = RemoveContainerLocked(id);
+    if (st.ok()) Forget(id);
+    return st;
   }
 
   Result<ContainerStatus> ContainerStatusOf(const std::string& id) override {
@@ -603,8 +607,13 @@ class OciRuntime : public Runtime {
     uint64_t pid_start = 0, conmon_start = 0;
   };
 
-  // ---- locking: one mutex per id, created on demand (ids are never reused).
-  std::unique_lock<std::mutex> Lock(const std::string& id) {
+  // ---- locking: one mutex per id, created on demand and forgotten when the object is removed
+  // (ids are random and never reused). The holder keeps the mutex alive while it is locked.
+  struct IdLock {
+    std::shared_ptr<std::mutex> mu;
+    std::unique_lock<std::mutex> lock;
+  };
+  IdLock Lock(const std::string& id) {
     std::shared_ptr<std::mutex> m;
     {
       std::lock_guard<std::mutex> g(locks_mu_);
@@ -612,8 +621,12 @@ class OciRuntime : public Runtime {
       if (!slot) slot = std::make_shared<std::mutex>();
       m = slot;
     }
-    // The map entry keeps the mutex alive for the process lifetime (a few bytes per id).
-    return std::unique_lock<std::mutex>(*m);
+    std::unique_lock<std::mutex> l(*m);
+    return IdLock{std::move(m), std::move(l)};
+  }
+  void Forget(const std::string& id) {
+    std::lock_guard<std::mutex> g(locks_mu_);
+    locks_.erase(id);
   }
 
   // ---- paths
@@ -855,6 +868,7 @@ class OciRuntime : public Runtime {
     for (const auto& cid : ContainerIdsOf(id)) {
       auto lock = Lock(cid);
       RETURN_IF_ERROR(RemoveContainerLocked(cid));
+      Forget(cid);
     }
     if (!rec->shm.empty()) RETURN_IF_ERROR(Unmount(rec->shm));
     RETURN_IF_ERROR(UnpinNamespaces(o_.ns_root, id));
