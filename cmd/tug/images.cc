@@ -45,7 +45,7 @@ std::string HumanSize(int64_t b) {
 void PrintTable(const std::vector<img::ImageInfo>& images) {
   std::vector<std::vector<std::string>> rows = {{"IMAGE", "TAG", "IMAGE ID", "SIZE"}};
   for (const auto& i : images) {
-    std::string id = img::DigestHex(i.id).substr(0, 13);
+    std::string id = img::DigestHex(i.id).substr(0, 12);
     std::vector<std::string> names = i.repo_tags;
     if (names.empty()) names.push_back("<none>:<none>");
     for (const auto& n : names) {
@@ -170,7 +170,8 @@ int RunImages(const std::vector<std::string>& args) {
       std::cerr << "tug images pull: " << got.status().message() << "\n";
       return 1;
     }
-    std::cout << "pulled " << (got->repo_tags.empty() ? pos[0] : got->repo_tags.front()) << " (" << got->id.substr(0, 19)
+    auto pulled = img::ParseReference(pos[0]);
+    std::cout << "pulled " << (pulled.ok() ? pulled->String() : pos[0]) << " (" << got->id.substr(0, 19)
               << ", " << HumanSize(got->size) << ")\n";
     return 0;
   }
