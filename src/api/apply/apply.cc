@@ -86,29 +86,39 @@ void SetManaged(Json& obj, const std::vector<Entry>& entries) {
 
 bool HasStatusSubresource(const ResourceDef& def) { return def.Subresource("status") != nullptr; }
 
-// The part of an object whose fields are tracked for this write.
-Json TrackedView(const Json& obj, const ResourceDef& def, const std::string& subresource) {
+// What a write owns: for the status subresource only `status`; otherwise everything but the
+// untracked fields (skipped while walking, so the large objects are never copied).
+FieldSet IgnoredFields(const ResourceDef& def) {
+  FieldSet s;
+  s.Insert({"f:apiVersion"});
+  s.Insert({"f:kind"});
+  for (const char* f : {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+                        "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"})
+    s.Insert({"f:metadata", FieldElement(f)});
+  if (HasStatusSubresource(def)) s.Insert({"f:status"});
+  return s;
+}
+
+Json StatusView(const Json* obj) {
   Json v = Json::object();
-  if (!obj.is_object()) return v;
-  if (subresource == "status") {
-    if (const Json* s = Find(obj, "status")) v["status"] = *s;
-    return v;
-  }
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    const std::string& k = it.key();
-    if (k == "apiVersion" || k == "kind") continue;
-    if (k == "status" && HasStatusSubresource(def)) continue;
-    if (k == "metadata" && it.value().is_object()) {
-      Json m = it.value();
-      for (const char* f : {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-                            "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"})
-        m.erase(f);
-      if (!m.empty()) v[k] = std::move(m);
-      continue;
-    }
-    v[k] = it.value();
-  }
+  if (obj && obj->is_object())
+    if (const Json* s = Find(*obj, "status")) v["status"] = *s;
   return v;
+}
+
+FieldSet TrackedSet(const ResourceDef& def, const std::string& subresource, const Json& obj) {
+  if (subresource == "status") return ToFieldSet(def.type, StatusView(&obj));
+  FieldSet ignore = IgnoredFields(def);
+  return ToFieldSet(def.type, obj, &ignore);
+}
+
+Comparison TrackedCompare(const ResourceDef& def, const std::string& subresource, const Json* a, const Json* b) {
+  if (subresource == "status") {
+    Json av = StatusView(a), bv = StatusView(b);
+    return Compare(def.type, &av, &bv);
+  }
+  FieldSet ignore = IgnoredFields(def);
+  return Compare(def.type, a, b, &ignore);
 }
 
 // "\"mgr\"", "\"mgr\" with subresource \"status\"", "\"mgr\" using apps/v1" (Update entries).
@@ -221,8 +231,7 @@ Result<Json> ApplyOnce(const ResourceDef& def, const Json& live, const Json& con
                        const FieldSet& keep, std::vector<Entry>& entries) {
   const TypeDef* type = def.type;
   Json merged = Merge(type, live, config);
-  Json config_view = TrackedView(config, def, subresource);
-  FieldSet applied = ToFieldSet(type, config_view);
+  FieldSet applied = TrackedSet(def, subresource, config);
   size_t me = FindOrAdd(entries, manager, "Apply", def.ApiVersion(), subresource);
   FieldSet last = entries[me].set;
   Json last_time = entries[me].time;
@@ -237,9 +246,7 @@ Result<Json> ApplyOnce(const ResourceDef& def, const Json& live, const Json& con
     FieldSet remove = EnsureNamedFieldsAreMembers(type, last).Difference(EnsureNamedFieldsAreMembers(type, managed));
     if (!remove.Empty()) RemoveItems(type, merged, remove, remove);
   }
-  Json live_view = TrackedView(live, def, subresource);
-  Json merged_view = TrackedView(merged, def, subresource);
-  Comparison cmp = Compare(type, &live_view, &merged_view);
+  Comparison cmp = TrackedCompare(def, subresource, &live, &merged);
   RETURN_IF_ERROR(TakeOwnership(entries, me, cmp, force));
   // A re-apply that changes neither the object nor this manager's fields keeps its time, so
   // that it is a no-op write (no new resourceVersion), as upstream.
@@ -330,11 +337,8 @@ void UpdateManagedFields(const Registry& registry, const ResourceDef& def, const
   std::vector<Entry> entries;
   if (subresource.empty()) entries = DecodeManaged(new_obj);
   if (entries.empty() && old) entries = DecodeManaged(*old);
-  const TypeDef* type = def.type;
   static const Json kEmpty = Json::object();
-  Json old_view = old ? TrackedView(*old, def, subresource) : kEmpty;
-  Json new_view = TrackedView(new_obj, def, subresource);
-  Comparison cmp = Compare(type, &old_view, &new_view);
+  Comparison cmp = TrackedCompare(def, subresource, old ? old : &kEmpty, &new_obj);
   std::string op = operation.empty() ? "Update" : operation;
   size_t me = FindOrAdd(entries, manager, op, def.ApiVersion(), subresource);
   Status st = TakeOwnership(entries, me, cmp, /*force=*/true);

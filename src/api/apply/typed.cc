@@ -126,6 +126,12 @@ std::string ItemElement(const FieldDef& f, const Json& item, size_t index) {
   return "i:" + std::to_string(index);
 }
 
+const Node* ChildNode(const Node* n, const std::string& pe) {
+  if (!n) return nullptr;
+  auto it = n->children.find(pe);
+  return it == n->children.end() ? nullptr : &it->second;
+}
+
 bool EmptyOrAbsent(const Json* v) {
   if (!v || v->is_null()) return true;
   if (v->is_object() || v->is_array()) return v->empty();
@@ -151,7 +157,7 @@ IndexedList IndexList(const FieldDef& f, const Json* list) {
 
 // ---- ToFieldSet ----
 
-void ToSet(const TypeRef& t, const Json& v, Path& path, FieldSet& set) {
+void ToSet(const TypeRef& t, const Json& v, Path& path, FieldSet& set, const Node* ign) {
   Shape s = ShapeOf(t);
   if (s == Shape::kScalar || IsAtomic(t, s) ||
       (s == Shape::kUntyped && !v.is_object()) || (s == Shape::kList && !v.is_array()) ||
@@ -163,8 +169,10 @@ void ToSet(const TypeRef& t, const Json& v, Path& path, FieldSet& set) {
     IndexedList items = IndexList(*t.field, &v);
     TypeRef et = ElementOf(t);
     for (const auto& [pe, item] : items.items) {
+      const Node* ci = ChildNode(ign, pe);
+      if (ci && ci->member) continue;
       path.push_back(pe);
-      ToSet(et, *item, path, set);
+      ToSet(et, *item, path, set, ci);
       set.Insert(path);
       path.pop_back();
     }
@@ -172,9 +180,12 @@ void ToSet(const TypeRef& t, const Json& v, Path& path, FieldSet& set) {
   }
   const TypeDef* st = s == Shape::kStruct ? StructType(t) : nullptr;
   for (auto it = v.begin(); it != v.end(); ++it) {
+    std::string pe = FieldElement(it.key());
+    const Node* ci = ChildNode(ign, pe);
+    if (ci && ci->member) continue;
     TypeRef ct = ChildOf(t, s, it.key());
-    path.push_back(FieldElement(it.key()));
-    ToSet(ct, it.value(), path, set);
+    path.push_back(std::move(pe));
+    ToSet(ct, it.value(), path, set, ci);
     const Json& cv = it.value();
     if (cv.is_null() || (cv.is_object() && cv.empty()) || !st || !st->Field(it.key())) set.Insert(path);
     path.pop_back();
@@ -188,7 +199,8 @@ void ToSet(const TypeRef& t, const Json& v, Path& path, FieldSet& set) {
 // values absent from Go's zero object.
 bool TracksNode(Shape s, bool list_item) { return list_item || s == Shape::kMap || s == Shape::kUntyped; }
 
-void Cmp(const TypeRef& t, const Json* l, const Json* r, Path& path, Comparison& c, bool list_item) {
+void Cmp(const TypeRef& t, const Json* l, const Json* r, Path& path, Comparison& c, bool list_item,
+         const Node* ign) {
   if (l && l->is_null()) l = nullptr;
   if (r && r->is_null()) r = nullptr;
   if (!l && !r) return;
@@ -211,15 +223,19 @@ void Cmp(const TypeRef& t, const Json* l, const Json* r, Path& path, Comparison&
     IndexedList li = IndexList(*t.field, l), ri = IndexList(*t.field, r);
     TypeRef et = ElementOf(t);
     for (const auto& [pe, item] : li.items) {
+      const Node* ci = ChildNode(ign, pe);
+      if (ci && ci->member) continue;
       auto it = ri.by_pe.find(pe);
       path.push_back(pe);
-      Cmp(et, item, it == ri.by_pe.end() ? nullptr : it->second, path, c, true);
+      Cmp(et, item, it == ri.by_pe.end() ? nullptr : it->second, path, c, true, ci);
       path.pop_back();
     }
     for (const auto& [pe, item] : ri.items) {
       if (li.by_pe.count(pe)) continue;
+      const Node* ci = ChildNode(ign, pe);
+      if (ci && ci->member) continue;
       path.push_back(pe);
-      Cmp(et, nullptr, item, path, c, true);
+      Cmp(et, nullptr, item, path, c, true, ci);
       path.pop_back();
     }
   } else {
@@ -227,15 +243,21 @@ void Cmp(const TypeRef& t, const Json* l, const Json* r, Path& path, Comparison&
     const Json& lo = l ? *l : kEmpty;
     const Json& ro = r ? *r : kEmpty;
     for (auto it = lo.begin(); it != lo.end(); ++it) {
+      std::string pe = FieldElement(it.key());
+      const Node* ci = ChildNode(ign, pe);
+      if (ci && ci->member) continue;
       const Json* rv = Find(ro, it.key());
-      path.push_back(FieldElement(it.key()));
-      Cmp(ChildOf(t, s, it.key()), &it.value(), rv, path, c, false);
+      path.push_back(std::move(pe));
+      Cmp(ChildOf(t, s, it.key()), &it.value(), rv, path, c, false, ci);
       path.pop_back();
     }
     for (auto it = ro.begin(); it != ro.end(); ++it) {
       if (lo.contains(it.key())) continue;
-      path.push_back(FieldElement(it.key()));
-      Cmp(ChildOf(t, s, it.key()), nullptr, &it.value(), path, c, false);
+      std::string pe = FieldElement(it.key());
+      const Node* ci = ChildNode(ign, pe);
+      if (ci && ci->member) continue;
+      path.push_back(std::move(pe));
+      Cmp(ChildOf(t, s, it.key()), nullptr, &it.value(), path, c, false, ci);
       path.pop_back();
     }
   }
@@ -247,21 +269,37 @@ void Cmp(const TypeRef& t, const Json* l, const Json* r, Path& path, Comparison&
 
 // ---- Merge ----
 
-Json MergeValue(const TypeRef& t, const Json* l, const Json& r) {
-  if (!l || l->is_null()) return r;
+// Merges r into l in place (l may be null = absent).
+void MergeInto(const TypeRef& t, Json& l, const Json& r) {
+  if (l.is_null()) {
+    l = r;
+    return;
+  }
   Shape s = ShapeOf(t);
-  if (s == Shape::kScalar || IsAtomic(t, s)) return r;
+  if (s == Shape::kScalar || IsAtomic(t, s)) {
+    l = r;
+    return;
+  }
   if (s == Shape::kList) {
-    if (!l->is_array() || !r.is_array()) return r;
-    IndexedList li = IndexList(*t.field, l), ri = IndexList(*t.field, &r);
+    if (!l.is_array() || !r.is_array()) {
+      l = r;
+      return;
+    }
+    const FieldDef& f = *t.field;
     TypeRef et = ElementOf(t);
     // Order: live order, with the applied items that are shared taking the applied order, and
     // applied-only items placed where the applied list puts them relative to shared items.
     std::vector<std::string> r_order;
     std::unordered_map<std::string, size_t> r_pos;
-    for (const auto& [pe, item] : ri.items) {
-      r_pos[pe] = r_order.size();
-      r_order.push_back(pe);
+    for (size_t i = 0; i < r.size(); ++i) {
+      std::string pe = ItemElement(f, r[i], i);
+      if (r_pos.emplace(pe, i).second) r_order.push_back(std::move(pe));
+    }
+    std::unordered_map<std::string, size_t> l_pos;
+    std::vector<std::string> l_pes;
+    for (size_t i = 0; i < l.size(); ++i) {
+      l_pes.push_back(ItemElement(f, l[i], i));
+      l_pos.emplace(l_pes.back(), i);
     }
     Json out = Json::array();
     std::set<std::string> emitted;
@@ -270,33 +308,39 @@ Json MergeValue(const TypeRef& t, const Json* l, const Json& r) {
       for (; rnext <= pos && rnext < r_order.size(); ++rnext) {
         const std::string& pe = r_order[rnext];
         if (!emitted.insert(pe).second) continue;
-        auto lit = li.by_pe.find(pe);
-        out.push_back(MergeValue(et, lit == li.by_pe.end() ? nullptr : lit->second, *ri.by_pe[pe]));
+        auto lit = l_pos.find(pe);
+        Json item = lit == l_pos.end() ? Json() : std::move(l[lit->second]);
+        MergeInto(et, item, r[r_pos[pe]]);
+        out.push_back(std::move(item));
       }
     };
-    for (const auto& [pe, item] : li.items) {
-      auto rp = r_pos.find(pe);
-      if (rp == r_pos.end()) {
-        out.push_back(*item);
+    std::unordered_map<std::string, size_t> r_rank;
+    for (size_t k = 0; k < r_order.size(); ++k) r_rank.emplace(r_order[k], k);
+    for (size_t i = 0; i < l_pes.size(); ++i) {
+      const std::string& pe = l_pes[i];
+      auto rk = r_rank.find(pe);
+      if (rk == r_rank.end()) {
+        if (l_pos[pe] == i) out.push_back(std::move(l[i]));
         continue;
       }
       if (emitted.count(pe)) continue;
-      emit_applied_through(rp->second);
+      emit_applied_through(rk->second);
     }
-    emit_applied_through(r_order.empty() ? 0 : r_order.size() - 1);
-    return out;
+    if (!r_order.empty()) emit_applied_through(r_order.size() - 1);
+    l = std::move(out);
+    return;
   }
-  if (!l->is_object() || !r.is_object()) return r;
-  Json out = *l;
+  if (!l.is_object() || !r.is_object()) {
+    l = r;
+    return;
+  }
   for (auto it = r.begin(); it != r.end(); ++it) {
     if (it.value().is_null()) {
-      out.erase(it.key());
+      l.erase(it.key());
       continue;
     }
-    const Json* lv = Find(*l, it.key());
-    out[it.key()] = MergeValue(ChildOf(t, s, it.key()), lv, it.value());
+    MergeInto(ChildOf(t, s, it.key()), l[it.key()], it.value());
   }
-  return out;
 }
 
 // ---- RemoveItems ----
@@ -379,21 +423,24 @@ TypeRef RootRef(const TypeDef* root) {
 
 }  // namespace
 
-FieldSet ToFieldSet(const TypeDef* root, const Json& obj) {
+FieldSet ToFieldSet(const TypeDef* root, const Json& obj, const FieldSet* ignore) {
   FieldSet set;
   Path path;
-  ToSet(RootRef(root), obj, path, set);
+  ToSet(RootRef(root), obj, path, set, ignore ? &ignore->root() : nullptr);
   return set;
 }
 
-Comparison Compare(const TypeDef* root, const Json* lhs, const Json* rhs) {
+Comparison Compare(const TypeDef* root, const Json* lhs, const Json* rhs, const FieldSet* ignore) {
   Comparison c;
   Path path;
-  Cmp(RootRef(root), lhs, rhs, path, c, false);
+  Cmp(RootRef(root), lhs, rhs, path, c, false, ignore ? &ignore->root() : nullptr);
   return c;
 }
 
-Json Merge(const TypeDef* root, const Json& lhs, const Json& rhs) { return MergeValue(RootRef(root), &lhs, rhs); }
+Json Merge(const TypeDef* root, Json lhs, const Json& rhs) {
+  MergeInto(RootRef(root), lhs, rhs);
+  return lhs;
+}
 
 void RemoveItems(const TypeDef* root, Json& obj, const FieldSet& remove, const FieldSet& drop_if_empty) {
   RemoveIn(RootRef(root), obj, &remove.root(), &drop_if_empty.root(), true);

@@ -21,20 +21,22 @@ namespace tug::api::apply {
 
 // Every leaf and list item of `obj` (upstream's ToFieldSet): scalars, atomic values, empty or
 // null values and map entries are members; list items are members and their fields too.
-FieldSet ToFieldSet(const TypeDef* root, const Json& obj);
+// Members of `ignore` (with their subtrees) are skipped.
+FieldSet ToFieldSet(const TypeDef* root, const Json& obj, const FieldSet* ignore = nullptr);
 
 struct Comparison {
   FieldSet added;     // in rhs, not in lhs
   FieldSet modified;  // leaves in both with different values
   FieldSet removed;   // in lhs, not in rhs
 };
-// Compares two versions of an object (either may be null = absent).
-Comparison Compare(const TypeDef* root, const Json* lhs, const Json* rhs);
+// Compares two versions of an object (either may be null = absent), skipping members of
+// `ignore` and their subtrees.
+Comparison Compare(const TypeDef* root, const Json* lhs, const Json* rhs, const FieldSet* ignore = nullptr);
 
 // Merges `rhs` (an applied configuration) into `lhs` (the live object): granular structs and
 // maps merge by key, map lists by item key, sets by value; leaves and atomic values take rhs.
 // A null in rhs removes the field.
-Json Merge(const TypeDef* root, const Json& lhs, const Json& rhs);
+Json Merge(const TypeDef* root, Json lhs, const Json& rhs);
 
 // Removes from `obj` every member of `remove` (with its subtree); afterwards an object or list
 // at a member path of `drop_if_empty` that became empty is removed too. The top-level
