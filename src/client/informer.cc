@@ -294,11 +294,16 @@ class InformerImpl : public Informer {
       std::lock_guard<std::mutex> lock(run_mu_);
       current_.reset();
     }
-    std::lock_guard<std::mutex> lock(es->mu);
-    rv = es->rv;
-    Status st = es->end ? *es->end : Status::Ok();
+    Status st;
+    int events;
+    {
+      std::lock_guard<std::mutex> lock(es->mu);
+      rv = es->rv;
+      st = es->end ? *es->end : Status::Ok();
+      events = es->events;
+    }
     // A watch that the server ends at once without news would spin: slow it down.
-    if (st.ok() && es->events == 0 && std::chrono::steady_clock::now() - started < std::chrono::seconds(1))
+    if (st.ok() && events == 0 && std::chrono::steady_clock::now() - started < std::chrono::seconds(1))
       SleepFor(std::chrono::milliseconds(500));
     return st;
   }

@@ -90,8 +90,8 @@ class FlakyTransport : public Transport {
       std::lock_guard<std::mutex> l(mu_);
       last_watch_query_ = req.query;
     }
-    ++watches_;
     if (expire_next_.exchange(false)) {
+      ++watches_;
       on_head(200, "application/json");
       on_data(R"x({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","code":410,"reason":"Expired","message":"too old resource version"}})x"
               "\n");
@@ -113,6 +113,7 @@ class FlakyTransport : public Transport {
       std::lock_guard<std::mutex> l(mu_);
       open_.push_back(st);
     }
+    ++watches_;  // counted once DropWatches can reach it
     return std::unique_ptr<Stream>(std::make_unique<Handle>(st));
   }
 
