@@ -159,6 +159,14 @@ class ImageStoreImpl final : public ImageStore {
   }
 
   Result<ImageInfo> Pull(std::string_view ref_text, const PullOptions& popts) override {
+    auto r = PullOnce(ref_text, popts);
+    if (!r.ok() && r.status().code() == StatusCode::kUnavailable &&
+        r.status().message().find("was removed while") != std::string::npos)
+      r = PullOnce(ref_text, popts);  // a concurrent removal took a layer: fetch it again
+    return r;
+  }
+
+  Result<ImageInfo> PullOnce(std::string_view ref_text, const PullOptions& popts) {
     ASSIGN_OR_RETURN(Reference ref, ParseReference(ref_text));
     auto start = std::chrono::steady_clock::now();
     RegistryClient::Options ro = opts_.registry;
@@ -607,6 +615,11 @@ class ImageStoreImpl final : public ImageStore {
   Result<ImageInfo> Commit(Json rec, const std::vector<std::string>& tags, const std::vector<std::string>& digests) {
     FileLock lock(root_ + "/lock");
     if (!lock.ok()) return InternalError(Errno("lock " + root_ + "/lock"));
+    // Another process (`tug images rm`) may have deleted a shared layer between our check and
+    // now; under the lock the answer is final.
+    for (const auto& l : rec["layers"])
+      if (!LayerPresent(GetString(l, "diffID")))
+        return UnavailableError("layer " + GetString(l, "diffID") + " was removed while the image was being stored");
     ASSIGN_OR_RETURN(Json md, ReadMeta());
     Json& imgs = md["images"];
     std::string id = GetString(rec, "id");
