@@ -67,7 +67,9 @@ TEST(CniNew, ValidatesOptions) {
     o.bridge = tc.bridge;
     auto c = Cni::New(o);
     EXPECT_FALSE(c.ok()) << tc.name;
-    if (!c.ok()) EXPECT_EQ(c.status().code(), StatusCode::kInvalid) << tc.name;
+    if (!c.ok()) {
+      EXPECT_EQ(c.status().code(), StatusCode::kInvalid) << tc.name;
+    }
   }
 }
 

@@ -912,6 +912,7 @@ class OciRuntime : public Runtime {
     in.shm_path = sb.shm;
     in.cgroups_path = c.cgroup;
     in.user = user;
+    in.cgroup_namespace = cg_.version() == CgroupVersion::kV2;
     ASSIGN_OR_RETURN(Json spec, BuildSpec(in));
     RETURN_IF_ERROR(WriteFileAtomic(bundle + "/config.json", spec.dump(), 0600));
     if (!c.log_path.empty()) {

@@ -262,6 +262,36 @@ TEST_F(RuntimeTest, TwoSandboxesPingEachOther) {
   EXPECT_THAT(ip_in_a2->stdout_data, HasSubstr("\na\n"));
 }
 
+TEST_F(RuntimeTest, ParallelPodsGetDistinctAddresses) {
+  constexpr int kPods = 6;
+  std::vector<std::string> sandboxes(kPods), containers(kPods);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPods; ++i)
+    threads.emplace_back([&, i] {
+      auto sb = rt_->RunPodSandbox(Pod("par" + std::to_string(i)));
+      if (!sb.ok()) return;
+      sandboxes[i] = *sb;
+      auto c = rt_->CreateContainer(*sb, Ctr("par" + std::to_string(i), {"sleep", "3600"}));
+      if (c.ok() && rt_->StartContainer(*c).ok()) containers[i] = *c;
+    });
+  for (auto& t : threads) t.join();
+  std::set<std::string> ips;
+  for (int i = 0; i < kPods; ++i) {
+    ASSERT_FALSE(sandboxes[i].empty()) << i;
+    ASSERT_FALSE(containers[i].empty()) << i;
+    EXPECT_EQ(rt_->ContainerStatusOf(containers[i])->state, ContainerState::kRunning);
+    ips.insert(rt_->PodSandboxStatusOf(sandboxes[i])->ip);
+  }
+  EXPECT_EQ(ips.size(), static_cast<size_t>(kPods));
+  threads.clear();
+  std::vector<Status> removed(kPods);
+  for (int i = 0; i < kPods; ++i)
+    threads.emplace_back([&, i] { removed[i] = rt_->RemovePodSandbox(sandboxes[i]); });
+  for (auto& t : threads) t.join();
+  for (const auto& st : removed) EXPECT_TRUE(st.ok()) << st.ToString();
+  ExpectNoLeftovers();
+}
+
 TEST_F(RuntimeTest, StopHonoursSigtermThenSigkill) {
   std::string sb = MustSandbox("stop");
   std::string polite = MustStart(sb, Ctr("polite", {"sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"}));

@@ -301,6 +301,7 @@ Result<Json> BuildSpec(const SpecInput& in) {
   if (!in.netns_path.empty()) namespaces.push_back({{"type", "network"}, {"path", in.netns_path}});
   if (!in.ipcns_path.empty()) namespaces.push_back({{"type", "ipc"}, {"path", in.ipcns_path}});
   if (!in.utsns_path.empty()) namespaces.push_back({{"type", "uts"}, {"path", in.utsns_path}});
+  if (in.cgroup_namespace && !priv) namespaces.push_back({{"type", "cgroup"}});
 
   Json resources = Json::object();
   resources["devices"] = Json::array({{{"allow", priv}, {"access", "rwm"}}});

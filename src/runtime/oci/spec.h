@@ -30,6 +30,7 @@ struct SpecInput {
   std::string shm_path;      // pod /dev/shm to bind; empty: private tmpfs
   std::string cgroups_path;  // "/tug/pod<uid>/<cid>"
   ProcessUser user;
+  bool cgroup_namespace = false;  // private cgroup namespace (containerd does this on cgroup v2)
 };
 
 // Kubernetes command/args over the image's Entrypoint/Cmd.

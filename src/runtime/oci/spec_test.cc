@@ -74,7 +74,9 @@ TEST(EffectiveCapabilities, AddDropPrivileged) {
     auto caps = EffectiveCapabilities(tc.sc);
     for (const auto& m : tc.must) EXPECT_THAT(caps, Contains(m)) << tc.name;
     for (const auto& m : tc.must_not) EXPECT_THAT(caps, Not(Contains(m))) << tc.name;
-    if (tc.size) EXPECT_EQ(caps.size(), tc.size) << tc.name;
+    if (tc.size) {
+      EXPECT_EQ(caps.size(), tc.size) << tc.name;
+    }
   }
 }
 
@@ -123,6 +125,9 @@ TEST_F(SpecTest, DefaultsNamespacesMountsAndMasks) {
   EXPECT_EQ(s["linux"]["resources"]["devices"][0]["allow"], false);
   EXPECT_EQ(s["root"]["readonly"], false);
   EXPECT_FALSE(s["process"].contains("noNewPrivileges"));
+  EXPECT_THAT(ns, Not(Contains(Json{{"type", "cgroup"}})));
+  in_.cgroup_namespace = true;  // cgroup v2 hosts
+  EXPECT_THAT((*BuildSpec(in_))["linux"]["namespaces"], Contains(Json{{"type", "cgroup"}}));
 }
 
 TEST_F(SpecTest, ResourcesSecurityAndCallerMounts) {
@@ -177,7 +182,9 @@ TEST_F(SpecTest, RejectsBadInput) {
     in_.container = &c;
     auto spec = BuildSpec(in_);
     EXPECT_FALSE(spec.ok()) << tc.name;
-    if (!spec.ok()) EXPECT_EQ(spec.status().code(), StatusCode::kInvalid) << tc.name;
+    if (!spec.ok()) {
+      EXPECT_EQ(spec.status().code(), StatusCode::kInvalid) << tc.name;
+    }
   }
 }
 
