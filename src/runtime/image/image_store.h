@@ -135,6 +135,11 @@ struct ImageStoreOptions {
 // Opens (creating if needed) the store under <data_dir>/images. Errors: Internal.
 Result<std::unique_ptr<ImageStore>> OpenImageStore(const std::string& data_dir, ImageStoreOptions options = {});
 
+// The node's status.images list as the kubelet reports it: images sorted by size (largest
+// first), at most max_images of them, each {"names": [repo digests..., repo tags...] (at most
+// 5), "sizeBytes": n}; images without any name are left out.
+Json NodeImagesStatus(const std::vector<ImageInfo>& images, size_t max_images = 50);
+
 // Parses an OCI image config document. Errors: Invalid.
 Result<ImageConfig> ParseImageConfig(std::string_view config_json);
 

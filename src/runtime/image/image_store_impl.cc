@@ -805,6 +805,23 @@ Result<ImageConfig> ParseImageConfig(std::string_view config_json) {
   return c;
 }
 
+Json NodeImagesStatus(const std::vector<ImageInfo>& images, size_t max_images) {
+  std::vector<const ImageInfo*> sorted;
+  for (const auto& i : images)
+    if (!i.repo_tags.empty() || !i.repo_digests.empty()) sorted.push_back(&i);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const ImageInfo* a, const ImageInfo* b) { return a->size > b->size; });
+  Json out = Json::array();
+  for (const ImageInfo* i : sorted) {
+    if (out.size() >= max_images) break;
+    Json names = Json::array();
+    for (const auto* list : {&i->repo_digests, &i->repo_tags})
+      for (const auto& n : *list)
+        if (names.size() < 5) names.push_back(n);
+    out.push_back({{"names", names}, {"sizeBytes", i->size}});
+  }
+  return out;
+}
+
 Result<std::unique_ptr<ImageStore>> OpenImageStore(const std::string& data_dir, ImageStoreOptions options) {
   auto s = std::make_unique<ImageStoreImpl>(data_dir, std::move(options));
   RETURN_IF_ERROR(s->Init());

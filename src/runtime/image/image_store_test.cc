@@ -348,5 +348,22 @@ TEST_F(ImageStoreTest, GarbageCollectionFollowsThresholds) {
   EXPECT_EQ(layers, 1u);
 }
 
+TEST(NodeImagesStatusTest, LargestFirstWithDigestsThenTags) {
+  std::vector<ImageInfo> images = {
+      {"sha256:a", {"docker.io/library/a:1"}, {"docker.io/library/a@sha256:1"}, 10, {}},
+      {"sha256:b", {"docker.io/library/b:1", "docker.io/library/b:2"}, {}, 30, {}},
+      {"sha256:c", {}, {}, 50, {}},  // dangling: not listed
+      {"sha256:d", {"t1", "t2", "t3", "t4", "t5", "t6"}, {}, 20, {}},
+  };
+  Json got = NodeImagesStatus(images, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["sizeBytes"], 30);
+  EXPECT_EQ(got[0]["names"], Json({"docker.io/library/b:1", "docker.io/library/b:2"}));
+  EXPECT_EQ(got[1]["names"].size(), 5u);
+  Json all = NodeImagesStatus(images);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[2]["names"], Json({"docker.io/library/a@sha256:1", "docker.io/library/a:1"}));
+}
+
 }  // namespace
 }  // namespace tug::runtime::image
