@@ -12,6 +12,7 @@
 // Prints one line per figure.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -198,6 +199,9 @@ int main(int argc, char** argv) {
       std::printf("scheduler_vs_round_robin_binder_ratio %.2f\n", rate / base_rate);
       std::printf("scheduler_attempts %llu errors %llu\n", (unsigned long long)stats.attempts,
                   (unsigned long long)stats.errors);
+      std::printf("scheduler_cycle_time_per_pod %.1f us, bind_time_per_pod %.1f us (%d bind threads)\n",
+                  stats.cycle_seconds * 1e6 / stats.attempts, stats.bind_seconds * 1e6 / std::max<uint64_t>(1, stats.bound),
+                  bind_workers);
     }
     sched->Stop();
     sched.reset();

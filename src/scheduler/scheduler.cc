@@ -184,6 +184,8 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     s.unschedulable = unschedulable_.load();
     s.errors = errors_.load();
     s.preemptions = preemptions_.load();
+    s.cycle_seconds = static_cast<double>(cycle_ns_.load()) / 1e9;
+    s.bind_seconds = static_cast<double>(bind_ns_.load()) / 1e9;
     return s;
   }
 
@@ -316,7 +318,9 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     while (!stopping_) {
       std::optional<queue::QueuedPod> qp = queue_->Pop();
       if (!qp) break;
+      auto t0 = std::chrono::steady_clock::now();
       ScheduleOne(std::move(*qp));
+      cycle_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     }
   }
 
@@ -366,7 +370,11 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       return;
     }
     auto task = std::make_shared<BindTask>(BindTask{std::move(qp), assumed, std::move(st), r.node});
-    Post([this, task] { Bind(*task); });
+    Post([this, task] {
+      auto t0 = std::chrono::steady_clock::now();
+      Bind(*task);
+      bind_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    });
   }
 
   void HandleFailure(queue::QueuedPod qp, const ObjectPtr& cur, const framework::ScheduleResult& r,
@@ -526,6 +534,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
   bool running_ = false;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> attempts_{0}, bound_{0}, unschedulable_{0}, errors_{0}, preemptions_{0};
+  std::atomic<uint64_t> cycle_ns_{0}, bind_ns_{0};
 };
 
 }  // namespace

@@ -57,6 +57,8 @@ struct SchedulerStats {
   uint64_t unschedulable = 0;  // cycles that ended with a fit error
   uint64_t errors = 0;         // cycles or bindings that ended with an error
   uint64_t preemptions = 0;    // pods nominated after evicting victims
+  double cycle_seconds = 0;    // wall time spent in scheduling cycles (scheduling thread)
+  double bind_seconds = 0;     // wall time spent binding, summed over bind threads
 };
 
 class Scheduler {

@@ -45,6 +45,7 @@ void Cache::AddPod(PodInfoPtr pod) {
     // Confirms an assumed pod (or replaces a stale copy): swap the PodInfo in its node.
     RemovePodLocked(pod->key);
   }
+  if (pod->HasAffinity()) ++affinity_pods_;
   NodeFor(pod->node_name).AddPod(pod);
   pods_[pod->key] = PodState{pod, false, false};
 }
@@ -54,6 +55,7 @@ void Cache::UpdatePod(PodInfoPtr pod) { AddPod(std::move(pod)); }
 void Cache::RemovePodLocked(const std::string& key) {
   auto it = pods_.find(key);
   if (it == pods_.end()) return;
+  if (it->second.pod->HasAffinity()) --affinity_pods_;
   auto nit = nodes_.find(it->second.pod->node_name);
   if (nit != nodes_.end()) {
     nit->second->RemovePod(*it->second.pod);
@@ -72,6 +74,7 @@ void Cache::RemovePod(const std::string& key) {
 Status Cache::AssumePod(PodInfoPtr pod) {
   std::lock_guard<std::mutex> l(mu_);
   if (pods_.count(pod->key)) return AlreadyExistsError("pod " + pod->key + " is already in the cache");
+  if (pod->HasAffinity()) ++affinity_pods_;
   NodeFor(pod->node_name).AddPod(pod);
   pods_[pod->key] = PodState{pod, true, false};
   return Status::Ok();
@@ -103,6 +106,7 @@ bool Cache::HasPod(const std::string& key) const {
 
 std::vector<const NodeInfo*> Cache::NodesWithAffinityPodsLocked() const {
   std::vector<const NodeInfo*> out;
+  if (affinity_pods_ == 0) return out;  // the common case: no need to walk every node
   for (const NodeInfo* n : list_)
     if (n->pods_with_affinity > 0) out.push_back(n);
   return out;

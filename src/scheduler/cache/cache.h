@@ -68,6 +68,7 @@ class Cache {
   std::map<std::string, std::unique_ptr<NodeInfo>, std::less<>> nodes_;
   std::vector<const NodeInfo*> list_;
   std::map<std::string, PodState, std::less<>> pods_;
+  int64_t affinity_pods_ = 0;  // pods with any (anti-)affinity term
 };
 
 }  // namespace tug::scheduler::cache

@@ -30,11 +30,16 @@ class ImageLocalityPlugin final : public PreScorePlugin, public ScorePlugin {
   std::string_view Name() const override { return "ImageLocality"; }
   unsigned EventsToRegister() const override { return 0; }
 
-  PluginStatus PreScore(CycleState& st, const PodInfo& pod, const std::vector<const NodeInfo*>&,
+  PluginStatus PreScore(CycleState& st, const PodInfo& pod, const std::vector<const NodeInfo*>& nodes,
                         const Handle& h) const override {
+    // Only worth a pass over every node when some candidate already has one of the images.
     bool any_images = false;
-    for (const NodeInfo* n : h.AllNodes())
-      if (!n->image_sizes.empty()) { any_images = true; break; }
+    for (const NodeInfo* n : nodes) {
+      if (n->image_sizes.empty()) continue;
+      for (const std::string& img : pod.images)
+        if (n->image_sizes.count(Normalize(img))) { any_images = true; break; }
+      if (any_images) break;
+    }
     if (!any_images || pod.images.empty()) return PluginStatus::Skip();
     auto s = std::make_unique<State>();
     s->total_nodes = static_cast<int64_t>(h.AllNodes().size());
