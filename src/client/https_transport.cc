@@ -200,17 +200,30 @@ struct StreamShared {
   std::string url_for_errors;
 };
 
+void SendHead(StreamShared* s) {
+  if (s->head_sent) return;
+  long code = 0;
+  curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+  if (code < 200 && code != 0) return;  // an interim 1xx block; the real head follows
+  s->head_sent = true;
+  char* ct = nullptr;
+  curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
+  if (s->on_head) s->on_head(static_cast<int>(code), ct ? ct : "");
+}
+
+// Reports the head as soon as the header block ends (a watch may send no body for a long time).
+size_t StreamHeader(char* ptr, size_t size, size_t n, void* userdata) {
+  auto* s = static_cast<StreamShared*>(userdata);
+  if (s->cancelled.load()) return 0;
+  std::string_view line(ptr, size * n);
+  if (line == "\r\n" || line == "\n") SendHead(s);
+  return size * n;
+}
+
 size_t StreamWrite(char* ptr, size_t size, size_t n, void* userdata) {
   auto* s = static_cast<StreamShared*>(userdata);
   if (s->cancelled.load()) return 0;  // aborts the transfer
-  if (!s->head_sent) {
-    s->head_sent = true;
-    long code = 0;
-    char* ct = nullptr;
-    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
-    if (s->on_head) s->on_head(static_cast<int>(code), ct ? ct : "");
-  }
+  SendHead(s);
   if (s->cancelled.load()) return 0;
   if (s->on_data) s->on_data(std::string_view(ptr, size * n));
   return size * n;
@@ -262,14 +275,7 @@ class CurlStream : public Stream {
       curl_multi_poll(s.multi, nullptr, 0, 1000, nullptr);
     }
     // An answer without a body still reports its code before the end.
-    if (!s.cancelled.load() && result == CURLE_OK && !s.head_sent) {
-      s.head_sent = true;
-      long code = 0;
-      char* ct = nullptr;
-      curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &code);
-      curl_easy_getinfo(s.easy, CURLINFO_CONTENT_TYPE, &ct);
-      if (s.on_head) s.on_head(static_cast<int>(code), ct ? ct : "");
-    }
+    if (!s.cancelled.load() && result == CURLE_OK) SendHead(&s);
     std::string err = s.errbuf;
     {
       std::lock_guard<std::mutex> lock(s.mu);
@@ -308,6 +314,8 @@ Result<std::unique_ptr<Stream>> HttpsTransport::Open(const HttpRequest& req,
   Configure(s->easy, s->req, s->headers, s->errbuf, true);
   curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, &StreamWrite);
   curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s.get());
+  curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, &StreamHeader);
+  curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s.get());
   s->on_head = std::move(on_head);
   s->on_data = std::move(on_data);
   s->on_end = std::move(on_end);

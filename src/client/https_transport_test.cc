@@ -222,6 +222,40 @@ TEST_F(HttpsTest, WatchStreamsAndStopsPromptly) {
   EXPECT_FALSE(ended.has_value());
 }
 
+TEST_F(HttpsTest, StreamHeadArrivesBeforeAnyBody) {
+  auto t = NewHttpsTransport(AdminConfig());
+  HttpRequest req;
+  req.path = kConfigMaps.Path("default");
+  req.query = "watch=true&resourceVersion=0";
+  std::mutex mu;
+  int code = 0;
+  std::string ct;
+  size_t bytes = 0;
+  auto s = t->Open(
+      req,
+      [&](int c, std::string_view type) {
+        std::lock_guard<std::mutex> l(mu);
+        EXPECT_EQ(code, 0) << "head twice";
+        code = c;
+        ct = type;
+      },
+      [&](std::string_view d) {
+        std::lock_guard<std::mutex> l(mu);
+        bytes += d.size();
+      },
+      [](Status) {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  // An idle watch: no events, yet the head is reported.
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(mu);
+    return code != 0;
+  }));
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(code, 200);
+  EXPECT_EQ(ct.rfind("application/json", 0), 0u) << ct;
+  EXPECT_EQ(bytes, 0u);
+}
+
 TEST_F(HttpsTest, WatchErrorAnswerAndConnectionLoss) {
   Client c(NewHttpsTransport(AdminConfig()));
   std::mutex mu;

@@ -218,6 +218,7 @@ TEST_F(InformerTest, SyncsThenFollowsEventsInOrder) {
   ASSERT_TRUE(rec.WaitSize(3));
   EXPECT_THAT(rec.Get(), ElementsAre("add default/c", "update default/a", "delete kube-system/b"));
   EXPECT_EQ((*inf.Get("default/a"))["data"]["x"], "y");
+  EXPECT_EQ((*inf.Get("default/c"))["kind"], "ConfigMap");  // from a watch event
   EXPECT_EQ(inf.Get("kube-system/b"), nullptr);
   // The old snapshot is untouched: objects are immutable.
   EXPECT_FALSE((*a)["data"].contains("x"));
