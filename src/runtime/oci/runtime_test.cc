@@ -95,6 +95,7 @@ class RuntimeTest : public ::testing::Test {
     o.storage_dir = base_ + "/storage";
     o.ns_root = base_ + "/ns";
     o.managed_cgroup_parents = {cgroup_parent_};
+    o.log_size_max_bytes = log_size_max_;
     auto rt = NewOciRuntime(o, std::make_unique<CniPodNetwork>(std::move(*cni)));
     EXPECT_TRUE(rt.ok()) << rt.status().ToString();
     return rt.ok() ? std::move(*rt) : nullptr;
@@ -176,6 +177,7 @@ class RuntimeTest : public ::testing::Test {
 
   static std::string rootfs_;
   std::string suffix_, base_, cgroup_parent_, bridge_, pod_cidr_;
+  int64_t log_size_max_ = 0;
   std::unique_ptr<Runtime> rt_;
 };
 std::string RuntimeTest::rootfs_;
@@ -290,6 +292,21 @@ TEST_F(RuntimeTest, ParallelPodsGetDistinctAddresses) {
   for (auto& t : threads) t.join();
   for (const auto& st : removed) EXPECT_TRUE(st.ok()) << st.ToString();
   ExpectNoLeftovers();
+}
+
+TEST_F(RuntimeTest, LogSizeCapStartsTheFileOver) {
+  log_size_max_ = 4096;
+  rt_ = NewRuntime();
+  ASSERT_NE(rt_, nullptr);
+  std::string sb = MustSandbox("logs");
+  auto c = Ctr("logs", {"sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done"});
+  std::string id = MustStart(sb, c);
+  EXPECT_EQ(WaitExited(id).exit_code, 0);
+  auto log = ReadFile(c.log_path);
+  ASSERT_TRUE(log.ok());
+  EXPECT_LE(log->size(), 4096u);
+  EXPECT_THAT(*log, HasSubstr("stdout F line-1999\n"));
+  EXPECT_THAT(*log, ::testing::Not(HasSubstr("stdout F line-0\n")));
 }
 
 TEST_F(RuntimeTest, StopHonoursSigtermThenSigkill) {
