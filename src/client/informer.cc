@@ -555,9 +555,14 @@ bool InformerFactory::WaitForSync(std::chrono::milliseconds timeout) {
 }
 
 void InformerFactory::Stop() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->started = false;
-  for (auto& [k, inf] : impl_->informers) inf->Stop();
+  // Stopped outside the lock: a handler that calls For() must not deadlock the join.
+  std::vector<InformerImpl*> all;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->started = false;
+    for (auto& [k, inf] : impl_->informers) all.push_back(inf.get());
+  }
+  for (InformerImpl* inf : all) inf->Stop();
 }
 
 }  // namespace tug::client
