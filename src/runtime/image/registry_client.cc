@@ -570,7 +570,9 @@ Status RegistryClient::FetchBlob(const ResolvedManifest& m, const Descriptor& d,
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     t.written = 0;
     t.truncated = false;
+    if (t.offset > 0) TUG_LOG(INFO, kLog) << "resuming blob" << kv("digest", d.digest) << kv("from", t.offset);
     r = Authed(m.endpoint, m.ref.path, m.credentials, url, {}, &t);
+    if (t.truncated) TUG_LOG(INFO, kLog) << "registry ignored the range; restarted blob" << kv("digest", d.digest);
     if (!t.io_error.ok()) return fail(t.io_error);
     t.offset += t.written;
     if (r.ok()) {
