@@ -312,6 +312,26 @@ TEST_F(HttpsTest, AdminKubeconfig) {
   EXPECT_TRUE(c.List(kNamespaces, "").ok());
 }
 
+TEST(PlainHttpTest, WorksWithoutTls) {
+  testing::TestApiServer api;
+  ASSERT_TRUE(api.ok());
+  apiserver::server::ServerOptions so;
+  so.bind_address = "127.0.0.1";
+  so.port = 0;
+  so.tls = false;
+  so.io_threads = 1;
+  auto srv = apiserver::server::StartServer(so, api.handler());
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  Config cfg;
+  cfg.server = "http://127.0.0.1:" + std::to_string((*srv)->port()) + "/";  // trailing slash is fine
+  Client c(NewHttpsTransport(cfg));
+  ASSERT_TRUE(c.Create(kConfigMaps, "default", ConfigMap("plain")).ok());
+  auto got = c.Get(kConfigMaps, "default", "plain");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ((*got)["data"]["k"], "v");
+  (*srv)->Stop();
+}
+
 TEST(KubeconfigTest, FilesTokensAndErrors) {
   TempDir d;
   WriteFile(d.path() / "ca.crt", "CA PEM");
