@@ -246,6 +246,53 @@ TEST_F(ApplyTest, MapListMergesByKeyAndKeepsOthersItems) {
   EXPECT_EQ(live["spec"]["template"]["spec"]["containers"][0]["image"], "img:2");
 }
 
+TEST_F(ApplyTest, MergedListOrder) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> live, applied, want;
+  };
+  const Case cases[] = {
+      {"appended", {"a", "b"}, {"a", "b", "c"}, {"a", "b", "c"}},
+      {"applied order for shared items", {"a", "b"}, {"b", "a"}, {"b", "a"}},
+      {"others' items keep their place", {"x", "a", "y"}, {"a", "c"}, {"x", "a", "y", "c"}},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::pair<std::string, std::string>> lc, ac;
+    for (const auto& n : c.live) lc.push_back({n, "img"});
+    for (const auto& n : c.applied) ac.push_back({n, "img"});
+    Json live = MustApply(nullptr, Deployment(1, lc), "other");
+    Json out = MustApply(&live, Deployment(1, ac), "me");
+    std::vector<std::string> got;
+    for (const Json& x : out["spec"]["template"]["spec"]["containers"]) got.push_back(x["name"]);
+    EXPECT_EQ(got, c.want) << c.name;
+  }
+}
+
+TEST_F(ApplyTest, StatusSubresourceApplyOwnsOnlyStatus) {
+  Json live = MustApply(nullptr, Deployment(1, {{"a", "img"}}), "kubectl");
+  Json cfg = Deployment(1, {{"a", "img"}});
+  cfg["status"] = {{"replicas", 1}};
+  ApplyOptions o;
+  o.subresource = "status";
+  auto r = Apply(reg(), Deploy(), &live, cfg, "ctrl", false, "t", o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Json* e = Entry(r->object, "ctrl");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(GetString(*e, "subresource"), "status");
+  EXPECT_EQ((*e)["fieldsV1"], J(R"({"f:status":{"f:replicas":{}}})"));
+  // Main-resource appliers never own status (it has its own subresource).
+  auto main_set = FieldSet::FromFieldsV1((*Entry(r->object, "kubectl"))["fieldsV1"]);
+  ASSERT_TRUE(main_set.ok());
+  EXPECT_FALSE(main_set->Has({"f:status"}));
+}
+
+TEST_F(ApplyTest, NullInConfigRemovesField) {
+  Json live = MustApply(nullptr, Deployment(2, {{"a", "img"}}, J(R"({"x":"1","y":"2"})")), "m");
+  Json cfg = Deployment(2, {{"a", "img"}}, J(R"({"x":"1","y":null})"));
+  Json out = MustApply(&live, cfg, "m");
+  EXPECT_EQ(out["metadata"]["labels"], J(R"({"x":"1"})"));
+}
+
 TEST_F(ApplyTest, AtomicListIsReplaced) {
   Json a = Deployment(1, {{"a", "img"}});
   a["spec"]["template"]["spec"]["containers"][0]["args"] = {"x", "y"};
