@@ -202,6 +202,7 @@ class InformerImpl : public Informer {
 
   void ReflectorLoop() {
     std::mt19937 rng(std::random_device{}());
+    int zero_rv_lists = 0;
     while (!Stopping()) {
       // LIST
       auto list = client_.ListAll(resource_, opts_.ns, BaseOptions());
@@ -224,6 +225,15 @@ class InformerImpl : public Informer {
       }
       Push(Delta{Delta::kReplace, nullptr, std::move(items), {}});
       backoff_ = std::chrono::milliseconds(100);
+      if ((rv.empty() || rv == "0") && ++zero_rv_lists < 20) {
+        // A list must name the revision it is consistent at; a watch from "0" would mean "any
+        // state" and could miss deletes in between. (tug's REST layer can answer "0" right after
+        // start for a never-written resource.) List again shortly instead.
+        TUG_VLOG(4, kLog) << "list without a resourceVersion; listing again" << kv("resource", resource_.plural);
+        SleepFor(std::chrono::milliseconds(50));
+        continue;
+      }
+      zero_rv_lists = 0;
 
       // WATCH, re-watching from the last seen resourceVersion while the server ends watches
       // cleanly (timeouts); anything else goes back to LIST.
