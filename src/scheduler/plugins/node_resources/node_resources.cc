@@ -14,27 +14,38 @@ namespace tug::scheduler::plugins {
 namespace {
 using namespace framework;
 
+enum class Kind { kCpu, kMemory, kEphemeral, kScalar };
+
 struct ResourceWeight {
   std::string name;
   int64_t weight = 1;
+  Kind kind = Kind::kScalar;  // resolved once, so the score loop never compares names
 };
 
-int64_t Allocatable(const NodeInfo& n, const std::string& r) {
-  if (r == "cpu") return n.allocatable.milli_cpu;
-  if (r == "memory") return n.allocatable.memory;
-  if (r == "ephemeral-storage") return n.allocatable.ephemeral_storage;
-  auto it = n.allocatable.scalar.find(r);
+int64_t Allocatable(const NodeInfo& n, const ResourceWeight& r) {
+  switch (r.kind) {
+    case Kind::kCpu: return n.allocatable.milli_cpu;
+    case Kind::kMemory: return n.allocatable.memory;
+    case Kind::kEphemeral: return n.allocatable.ephemeral_storage;
+    case Kind::kScalar: break;
+  }
+  auto it = n.allocatable.scalar.find(r.name);
   return it == n.allocatable.scalar.end() ? 0 : it->second;
 }
 
 // Requested on the node plus the pod; `non_zero` uses the scoring defaults for cpu/memory.
-int64_t RequestedWithPod(const NodeInfo& n, const PodInfo& p, const std::string& r, bool non_zero) {
-  if (r == "cpu") return non_zero ? n.non_zero_cpu + p.non_zero_cpu : n.requested.milli_cpu + p.requests.milli_cpu;
-  if (r == "memory") return non_zero ? n.non_zero_memory + p.non_zero_memory : n.requested.memory + p.requests.memory;
-  if (r == "ephemeral-storage") return n.requested.ephemeral_storage + p.requests.ephemeral_storage;
+int64_t RequestedWithPod(const NodeInfo& n, const PodInfo& p, const ResourceWeight& r, bool non_zero) {
+  switch (r.kind) {
+    case Kind::kCpu:
+      return non_zero ? n.non_zero_cpu + p.non_zero_cpu : n.requested.milli_cpu + p.requests.milli_cpu;
+    case Kind::kMemory:
+      return non_zero ? n.non_zero_memory + p.non_zero_memory : n.requested.memory + p.requests.memory;
+    case Kind::kEphemeral: return n.requested.ephemeral_storage + p.requests.ephemeral_storage;
+    case Kind::kScalar: break;
+  }
   int64_t have = 0, want = 0;
-  if (auto it = n.requested.scalar.find(r); it != n.requested.scalar.end()) have = it->second;
-  if (auto it = p.requests.scalar.find(r); it != p.requests.scalar.end()) want = it->second;
+  if (auto it = n.requested.scalar.find(r.name); it != n.requested.scalar.end()) have = it->second;
+  if (auto it = p.requests.scalar.find(r.name); it != p.requests.scalar.end()) want = it->second;
   return have + want;
 }
 
@@ -72,9 +83,9 @@ class NodeResourcesFit final : public PreFilterPlugin, public FilterPlugin, publ
   int64_t Score(const CycleState&, const PodInfo& pod, const NodeInfo& node) const override {
     int64_t total = 0, weights = 0;
     for (const ResourceWeight& rw : resources_) {
-      int64_t cap = Allocatable(node, rw.name);
+      int64_t cap = Allocatable(node, rw);
       if (cap == 0) continue;
-      int64_t req = RequestedWithPod(node, pod, rw.name, true);
+      int64_t req = RequestedWithPod(node, pod, rw, true);
       int64_t s;
       if (most_allocated_) {
         s = std::min(req, cap) * kMaxNodeScore / cap;
@@ -103,7 +114,7 @@ class BalancedAllocation final : public PreScorePlugin, public ScorePlugin {
     // A best-effort pod changes no fraction: skip (upstream does the same).
     for (const ResourceWeight& rw : resources_) {
       NodeInfo empty;
-      if (RequestedWithPod(empty, pod, rw.name, false) > 0) return {};
+      if (RequestedWithPod(empty, pod, rw, false) > 0) return {};
     }
     return PluginStatus::Skip();
   }
@@ -113,9 +124,9 @@ class BalancedAllocation final : public PreScorePlugin, public ScorePlugin {
     size_t n = 0;
     for (const ResourceWeight& rw : resources_) {
       if (n == 8) break;
-      int64_t cap = Allocatable(node, rw.name);
+      int64_t cap = Allocatable(node, rw);
       if (cap == 0) continue;
-      double f = static_cast<double>(RequestedWithPod(node, pod, rw.name, false)) / static_cast<double>(cap);
+      double f = static_cast<double>(RequestedWithPod(node, pod, rw, false)) / static_cast<double>(cap);
       fr[n++] = std::min(f, 1.0);
     }
     double sd = 0;
@@ -143,11 +154,14 @@ std::vector<ResourceWeight> ParseResources(const Json& args, const Json* strateg
   if (!res) res = Find(args, "resources");
   if (res && res->is_array())
     for (const Json& r : *res) {
-      ResourceWeight w{GetString(r, "name"), 1};
+      ResourceWeight w{GetString(r, "name"), 1, Kind::kScalar};
       if (const Json* wt = Find(r, "weight"); wt && wt->is_number_integer()) w.weight = wt->get<int64_t>();
       if (!w.name.empty() && w.weight > 0) out.push_back(std::move(w));
     }
-  if (out.empty()) out = {{"cpu", 1}, {"memory", 1}};
+  if (out.empty()) out = {{"cpu", 1, Kind::kScalar}, {"memory", 1, Kind::kScalar}};
+  for (ResourceWeight& w : out)
+    w.kind = w.name == "cpu" ? Kind::kCpu : w.name == "memory" ? Kind::kMemory
+             : w.name == "ephemeral-storage" ? Kind::kEphemeral : Kind::kScalar;
   return out;
 }
 
