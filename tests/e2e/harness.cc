@@ -285,6 +285,24 @@ void TugServer::Kill() {
 
 std::string TugServer::log() const { return proc_ ? proc_->Output() : ""; }
 
+std::unique_ptr<Background> StartSimNodes(const TugServer& server, const std::vector<std::string>& args,
+                                          std::string* why) {
+  std::vector<std::string> argv = {TugBinary(), "simnodes", "--kubeconfig", server.kubeconfig()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto proc = std::make_unique<Background>(argv);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (proc->Output().find("simnodes ready:") != std::string::npos) return proc;
+    if (proc->Wait(std::chrono::milliseconds(0)) != -2) {
+      *why = "tug simnodes exited early:\n" + proc->Output();
+      return nullptr;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  *why = "tug simnodes not ready within 60s:\n" + proc->Output();
+  return nullptr;
+}
+
 std::vector<KubectlVersion> KubectlVersions() {
   std::vector<KubectlVersion> out;
   const std::string dir = "/usr/lib/google-cloud-sdk/bin/";

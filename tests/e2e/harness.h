@@ -77,6 +77,8 @@ class TugServer {
   const std::string& data_dir() const { return data_dir_; }
   const std::string& kubeconfig() const { return kubeconfig_; }
   int port() const { return port_; }
+  // The server's process id (-1 when not started).
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
   std::string log() const;
 
  private:
@@ -86,6 +88,11 @@ class TugServer {
   int port_ = 0;
   std::unique_ptr<Background> proc_;
 };
+
+// Starts `tug simnodes --kubeconfig <server's> <args...>` and waits (up to 60 s) until it printed
+// that its nodes are registered. Returns null (and fills `why`) when it did not come up.
+std::unique_ptr<Background> StartSimNodes(const TugServer& server, const std::vector<std::string>& args,
+                                          std::string* why);
 
 // kubectl binaries to test with: the default one plus the oldest and newest shipped.
 struct KubectlVersion {
