@@ -79,7 +79,14 @@ class FlakyTransport : public Transport {
   Result<HttpResponse> Do(const HttpRequest& req) override {
     if (down_) return UnavailableError("connection refused");
     if (req.method == "GET") ++lists_;
-    return inner_->Do(req);
+    auto r = inner_->Do(req);
+    if (r.ok() && req.method == "GET" && zero_rv_lists_ > 0) {
+      --zero_rv_lists_;
+      Json j = Json::parse(r->body);
+      j["metadata"]["resourceVersion"] = "0";
+      r->body = DumpJson(j);
+    }
+    return r;
   }
 
   Result<std::unique_ptr<Stream>> Open(const HttpRequest& req, std::function<void(int, std::string_view)> on_head,
@@ -135,6 +142,7 @@ class FlakyTransport : public Transport {
 
   std::atomic<bool> down_{false};
   std::atomic<bool> expire_next_{false};
+  std::atomic<int> zero_rv_lists_{0};  // answer this many lists with resourceVersion "0"
   std::atomic<int> lists_{0};
   std::atomic<int> watches_{0};
 
@@ -354,6 +362,19 @@ TEST_F(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
   EXPECT_EQ(flaky_->lists_.load(), lists);  // no re-list
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "x")).ok());
   ASSERT_TRUE(Eventually([&] { return inf.Get("default/x") != nullptr; }));
+}
+
+TEST_F(InformerTest, ListWithoutARevisionIsRepeatedNotWatched) {
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
+  flaky_->zero_rv_lists_ = 2;
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps);
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ASSERT_TRUE(Eventually([&] { return flaky_->watches_ == 1; }));
+  EXPECT_EQ(flaky_->lists_.load(), 3);
+  EXPECT_GT(flaky_->LastWatchRv(), 0);
+  EXPECT_NE(inf.Get("default/a"), nullptr);
 }
 
 TEST_F(InformerTest, Resync) {
