@@ -15,6 +15,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Items of a list answer, by value (ranging over a member of a temporary would dangle).
+Json Items(const Result<Json>& r) { return r.ok() ? r.value().value("items", Json::array()) : Json::array(); }
+
+
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -70,7 +74,7 @@ class DaemonSetControllerTest : public ::testing::Test {
   Json Ds() { return c().Get(client::kDaemonSets, "default", "agent").value(); }
   std::vector<Json> Pods() {
     std::vector<Json> out;
-    for (const Json& p : c().List(client::kPods, "default").value()["items"])
+    for (const Json& p : Items(c().List(client::kPods, "default")))
       if (!p["metadata"].contains("deletionTimestamp")) out.push_back(p);
     return out;
   }

@@ -13,6 +13,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Items of a list answer, by value (ranging over a member of a temporary would dangle).
+Json Items(const Result<Json>& r) { return r.ok() ? r.value().value("items", Json::array()) : Json::array(); }
+
+
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -75,7 +79,7 @@ TEST(HpaControllerTest, NoMetricsApiSaysSo) {
   EXPECT_EQ(c.Get(client::kDeployments, "default", "web").value()["spec"]["replicas"], 2);
   ASSERT_TRUE(WaitFor([&] {
     bool a = false, b = false;
-    for (const Json& e : c.List(client::kEvents, "default").value()["items"]) {
+    for (const Json& e : Items(c.List(client::kEvents, "default"))) {
       a = a || e["reason"] == "FailedGetResourceMetric";
       b = b || (e["reason"] == "FailedComputeMetricsReplicas" &&
                 e["message"].get<std::string>().rfind("invalid metrics (1 invalid out of 1), first error is: failed to get cpu resource metric value: failed to get cpu utilization:", 0) == 0);

@@ -34,10 +34,25 @@ bool IsTerminal(const Json& pod) {
 
 }  // namespace
 
-std::optional<SystemTime> EvictionTime(const Json& pod, const Json& node) {
+std::optional<SystemTime> EvictionTime(const Json& pod, const Json& node, int64_t default_toleration_seconds) {
   const Json* taints = FindPath(node, {"spec", "taints"});
   if (!taints || !taints->is_array()) return std::nullopt;
-  const Json* tols = FindPath(pod, {"spec", "tolerations"});
+  const Json* pod_tols = FindPath(pod, {"spec", "tolerations"});
+  // The DefaultTolerationSeconds admission plugin gives every pod without its own toleration for
+  // the not-ready/unreachable NoExecute taints one for `default_toleration_seconds`; apply the
+  // same here so the outcome is upstream's whether or not the API server added them.
+  Json tols_holder = pod_tols && pod_tols->is_array() ? *pod_tols : Json::array();
+  if (default_toleration_seconds >= 0) {
+    for (const char* key : {kNotReadyTaint, kUnreachableTaint}) {
+      Json probe = {{"key", key}, {"effect", "NoExecute"}};
+      bool has = false;
+      for (const Json& t : tols_holder) has = has || Tolerates(t, probe);
+      if (!has)
+        tols_holder.push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"},
+                               {"tolerationSeconds", default_toleration_seconds}});
+    }
+  }
+  const Json* tols = &tols_holder;
   // Upstream's taint manager: every NoExecute taint must be tolerated (else evict now); then the
   // smallest tolerationSeconds among the tolerations used (none set: stay forever), counted
   // from when the newest NoExecute taint was added.
@@ -283,7 +298,7 @@ Status NodeLifecycleController::EvictPods(const Json& node) {
   Status first;
   for (const auto& p : pods_->ByIndex(kPodIndex, Name(node))) {
     if (framework::IsBeingDeleted(*p)) continue;
-    auto when = EvictionTime(*p, node);
+    auto when = EvictionTime(*p, node, opts_.default_toleration_seconds);
     if (!when) continue;
     if (*when > now) {
       if (!next || *when < *next) next = *when;

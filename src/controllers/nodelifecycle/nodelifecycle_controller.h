@@ -34,6 +34,9 @@ inline constexpr char kNotReadyTaint[] = "node.kubernetes.io/not-ready";
 struct NodeLifecycleOptions {
   std::chrono::milliseconds node_monitor_grace_period{40000};
   std::chrono::milliseconds node_monitor_period{5000};  // 0: no ticker (tests call MonitorForTest)
+  // Toleration assumed for the not-ready/unreachable NoExecute taints when a pod has none for
+  // them (upstream's DefaultTolerationSeconds admission default); < 0 disables.
+  int64_t default_toleration_seconds = 300;
 };
 
 class NodeLifecycleController : public framework::Controller {
@@ -78,6 +81,7 @@ std::unique_ptr<framework::Controller> NewNodeLifecycleController(const framewor
 
 // The eviction decision for one pod against a node's NoExecute taints: nullopt = never (no
 // NoExecute taints, or tolerated forever); otherwise the time at which the pod must go.
-std::optional<SystemTime> EvictionTime(const Json& pod, const Json& node);
+// `default_toleration_seconds` as NodeLifecycleOptions.
+std::optional<SystemTime> EvictionTime(const Json& pod, const Json& node, int64_t default_toleration_seconds = -1);
 
 }  // namespace tug::controllers::nodelifecycle

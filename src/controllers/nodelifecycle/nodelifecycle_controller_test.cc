@@ -106,7 +106,7 @@ class NodeLifecycleTest : public ::testing::Test {
 
 TEST_F(NodeLifecycleTest, SilentNodeBecomesUnknownTaintedAndEvicts) {
   CreateHealthyNode("n1");
-  CreatePod("defaulted", nullptr);  // the API server adds 300 s tolerations
+  CreatePod("defaulted", nullptr);  // no tolerations: the 300 s default applies
   CreatePod("short", Json::array({{{"key", kUnreachableTaint}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 10}}}));
   CreatePod("forever", Json::array({{{"key", kUnreachableTaint}, {"operator", "Exists"}, {"effect", "NoExecute"}}}));
 
@@ -191,6 +191,11 @@ TEST(EvictionTimeTest, Table) {
             t0 + std::chrono::seconds(30));
   EXPECT_EQ(EvictionTime(pod({{{"key", "other"}, {"operator", "Exists"}}}), node), SystemTime{});
   EXPECT_EQ(EvictionTime(pod(Json::array()), Json{{"spec", Json::object()}}), std::nullopt);
+  Json unreachable = {{"spec", {{"taints", {{{"key", kUnreachableTaint}, {"effect", "NoExecute"}, {"timeAdded", "2026-11-25T10:00:00Z"}}}}}}};
+  EXPECT_EQ(EvictionTime(pod(Json::array()), unreachable, 300), t0 + std::chrono::seconds(300));
+  EXPECT_EQ(EvictionTime(pod(Json::array()), unreachable, -1), SystemTime{});
+  EXPECT_EQ(EvictionTime(pod({{{"key", kUnreachableTaint}, {"operator", "Exists"}, {"tolerationSeconds", 5}}}), unreachable, 300),
+            t0 + std::chrono::seconds(5));
 }
 
 }  // namespace

@@ -13,6 +13,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Items of a list answer, by value (ranging over a member of a temporary would dangle).
+Json Items(const Result<Json>& r) { return r.ok() ? r.value().value("items", Json::array()) : Json::array(); }
+
+
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -56,7 +60,7 @@ class PodGcTest : public ::testing::Test {
   }
   std::set<std::string> Names() {
     std::set<std::string> out;
-    for (const Json& p : c().List(client::kPods, "default").value()["items"]) out.insert(p["metadata"]["name"]);
+    for (const Json& p : Items(c().List(client::kPods, "default"))) out.insert(p["metadata"]["name"]);
     return out;
   }
   bool Cached(size_t n, const std::string& phase_of_last = "") {

@@ -13,6 +13,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Items of a list answer, by value (ranging over a member of a temporary would dangle).
+Json Items(const Result<Json>& r) { return r.ok() ? r.value().value("items", Json::array()) : Json::array(); }
+
+
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -58,7 +62,7 @@ class StatefulSetControllerTest : public ::testing::Test {
   Json Set() { return c().Get(client::kStatefulSets, "default", "web").value(); }
   std::vector<std::string> PodNames() {
     std::vector<std::string> out;
-    for (const Json& p : c().List(client::kPods, "default").value()["items"])
+    for (const Json& p : Items(c().List(client::kPods, "default")))
       if (!p["metadata"].contains("deletionTimestamp")) out.push_back(p["metadata"]["name"]);
     std::sort(out.begin(), out.end());
     return out;
