@@ -23,6 +23,7 @@
 #include "apiserver/server/root_handler.h"
 #include "apiserver/server/server.h"
 #include "base/log.h"
+#include "control_loops.h"
 #include "lifecycle.h"
 #include "store/sqlite/sqlite_store.h"
 #include "version.h"
@@ -157,6 +158,7 @@ int RunServer(const Config& config) {
   //    bootstrap objects exist before it reports ready. On teardown it is stopped and destroyed
   //    after the listener has joined every worker, and before the store closes.
   apiserver::rest::Options ro;
+  ro.namespace_deleter = config.disable_controllers;  // else the namespace controller does it
   ro.server_address = AdvertiseAddress(config.bind_address) + ":" + std::to_string(config.port);
   auto rest = apiserver::rest::NewRestHandler(**store, *registry, ro);
   if (!rest.ok()) return fail("apiserver: " + rest.status().message());
@@ -181,11 +183,20 @@ int RunServer(const Config& config) {
   stops.Push("readiness", [&] { root->SetShuttingDown(); });  // runs first: /readyz fails while stopping
   root->SetReady(true);
 
+  // 7. Control loops (controller manager, scheduler) over loopback clients, each behind its
+  //    Lease; they stop first on teardown, while the API handler still serves them.
+  std::unique_ptr<ControlLoops> loops;
+  if (!config.disable_controllers || !config.disable_scheduler) {
+    loops = std::make_unique<ControlLoops>(**rest, config);
+    loops->Start();
+    stops.Push("control-loops", [&] { loops->Stop(); });
+  }
+
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   TUG_VLOG(2, kComponent) << "server ready" << kv("url", pki->server_url) << kv("kubeconfig", pki->kubeconfig)
                           << kv("startup_ms", ms);
 
-  // 7. Wait for SIGTERM/SIGINT, then stop everything in reverse order.
+  // 8. Wait for SIGTERM/SIGINT, then stop everything in reverse order.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

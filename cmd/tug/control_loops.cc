@@ -1,0 +1,141 @@
+#include "control_loops.h"
+
+#include <unistd.h>
+
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "client/client.h"
+#include "client/leader_election.h"
+#include "client/loopback.h"
+#include "controllers/manager.h"
+#include "scheduler/scheduler.h"
+
+namespace tug::cmd {
+namespace {
+
+constexpr const char* kComponent = "tug";
+
+std::string Identity() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + "_" + std::to_string(getpid());
+}
+
+// One elected loop: a client, an elector and the start/stop of the component it guards.
+struct Loop {
+  std::string name;
+  std::unique_ptr<client::Client> client;
+  std::unique_ptr<client::LeaderElector> elector;
+  std::function<Status(const client::Client&)> start;
+  std::function<void()> stop;
+  std::thread thread;
+};
+
+}  // namespace
+
+struct ControlLoops::Impl {
+  Impl(apiserver::Handler& a, const Config& c) : api(a), config(c) {}
+  apiserver::Handler& api;
+  Config config;
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::unique_ptr<controllers::ControllerManager> manager;
+  std::unique_ptr<scheduler::Scheduler> sched;
+  std::mutex mu;
+  bool stopped = false;
+
+  void Add(std::string name, std::string user, std::function<Status(const client::Client&)> start,
+           std::function<void()> stop) {
+    auto l = std::make_unique<Loop>();
+    l->name = std::move(name);
+    l->client = std::make_unique<client::Client>(
+        client::NewLoopbackTransport(api, apiserver::UserInfo{user, "", {"system:authenticated"}}));
+    client::LeaderElectionConfig lc;
+    lc.name = l->name;
+    lc.identity = Identity();
+    l->elector = std::make_unique<client::LeaderElector>(*l->client, lc);
+    l->start = std::move(start);
+    l->stop = std::move(stop);
+    loops.push_back(std::move(l));
+  }
+};
+
+ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
+    : impl_(std::make_unique<Impl>(api, config)) {
+  Impl& m = *impl_;
+  if (!config.disable_controllers) {
+    m.Add(
+        "kube-controller-manager", "system:kube-controller-manager",
+        [&m](const client::Client& c) -> Status {
+          controllers::Options o;
+          o.enabled = m.config.controllers;
+          ASSIGN_OR_RETURN(auto mgr, controllers::StartControllers(c, o));
+          std::lock_guard<std::mutex> lock(m.mu);
+          m.manager = std::move(mgr);
+          return Status::Ok();
+        },
+        [&m] {
+          std::unique_ptr<controllers::ControllerManager> mgr;
+          {
+            std::lock_guard<std::mutex> lock(m.mu);
+            mgr = std::move(m.manager);
+          }
+          if (mgr) mgr->Stop();
+        });
+  }
+  if (!config.disable_scheduler) {
+    m.Add(
+        "kube-scheduler", "system:kube-scheduler",
+        [&m](const client::Client& c) -> Status {
+          ASSIGN_OR_RETURN(auto s, scheduler::StartScheduler(c, {}));
+          std::lock_guard<std::mutex> lock(m.mu);
+          m.sched = std::move(s);
+          return Status::Ok();
+        },
+        [&m] {
+          std::unique_ptr<scheduler::Scheduler> s;
+          {
+            std::lock_guard<std::mutex> lock(m.mu);
+            s = std::move(m.sched);
+          }
+          if (s) s->Stop();
+        });
+  }
+}
+
+ControlLoops::~ControlLoops() { Stop(); }
+
+void ControlLoops::Start() {
+  for (auto& lp : impl_->loops) {
+    Loop* l = lp.get();
+    l->thread = std::thread([l] {
+      l->elector->Run(
+          [l] {
+            TUG_LOG(INFO, kComponent) << "elected; starting" << kv("component", l->name);
+            Status st = l->start(*l->client);
+            if (!st.ok()) TUG_LOG(ERROR, kComponent) << "start failed" << kv("component", l->name) << kv("err", st.ToString());
+          },
+          [l] {
+            TUG_LOG(INFO, kComponent) << "stopping" << kv("component", l->name);
+            l->stop();
+          });
+    });
+  }
+}
+
+void ControlLoops::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+  }
+  for (auto& l : impl_->loops) l->elector->Stop();
+  for (auto& l : impl_->loops)
+    if (l->thread.joinable()) l->thread.join();
+  for (auto& l : impl_->loops) l->stop();  // in case the elector never called it
+}
+
+}  // namespace tug::cmd

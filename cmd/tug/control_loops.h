@@ -1,0 +1,37 @@
+// The control loops `tug server` runs in-process: the controller manager and the scheduler.
+// Each talks to this process's API handler through its own loopback client (as a remote
+// component would over HTTPS, DESIGN.md §2) and runs only while it holds its Lease
+// (kube-system/kube-controller-manager, kube-system/kube-scheduler), so a second server on the
+// same store would stand by instead of acting twice.
+//
+// Ownership: borrows the API handler (it must outlive Stop()). Thread-safety: Start/Stop from
+// the composition root's thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "apiserver/http.h"
+#include "config.h"
+
+namespace tug::cmd {
+
+class ControlLoops {
+ public:
+  ControlLoops(apiserver::Handler& api, const Config& config);
+  ~ControlLoops();
+  ControlLoops(const ControlLoops&) = delete;
+  ControlLoops& operator=(const ControlLoops&) = delete;
+
+  // Starts the elections; the loops start when elected (asynchronously, so /readyz does not
+  // wait for their informers to sync).
+  void Start();
+  // Stops the loops and releases the Leases. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tug::cmd
