@@ -1,0 +1,678 @@
+#include "kubelet/server/kubelet_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <chrono>
+#include <deque>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "base/log.h"
+#include "kubelet/server/cri_log.h"
+
+namespace tug::kubelet::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+constexpr const char* kComponent = "kubelet-server";
+
+int HttpCode(const Status& st) { return HttpCodeOf(st.code()); }
+
+std::vector<std::string> SplitPath(std::string_view p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    if (j > i) out.emplace_back(p.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string PctDecode(std::string_view s, bool query) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) && isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (query && s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+struct Query {
+  std::vector<std::pair<std::string, std::string>> kv;
+  std::string Get(std::string_view k, std::string def = "") const {
+    for (auto& [a, b] : kv)
+      if (a == k) return b;
+    return def;
+  }
+  bool Has(std::string_view k) const {
+    for (auto& [a, b] : kv)
+      if (a == k) return true;
+    return false;
+  }
+  bool True(std::string_view k) const {
+    if (!Has(k)) return false;
+    std::string v = Get(k);
+    return v.empty() || v == "true" || v == "1";
+  }
+  std::vector<std::string> All(std::string_view k) const {
+    std::vector<std::string> r;
+    for (auto& [a, b] : kv)
+      if (a == k) r.push_back(b);
+    return r;
+  }
+};
+
+Query ParseQ(std::string_view raw) {
+  Query q;
+  size_t i = 0;
+  while (i <= raw.size() && !raw.empty()) {
+    size_t j = raw.find('&', i);
+    if (j == std::string_view::npos) j = raw.size();
+    std::string_view part = raw.substr(i, j - i);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      if (eq == std::string_view::npos)
+        q.kv.emplace_back(PctDecode(part, true), "");
+      else
+        q.kv.emplace_back(PctDecode(part.substr(0, eq), true), PctDecode(part.substr(eq + 1), true));
+    }
+    i = j + 1;
+  }
+  return q;
+}
+
+std::optional<int64_t> IntParam(const Query& q, std::string_view k, bool* bad) {
+  if (!q.Has(k)) return std::nullopt;
+  try {
+    size_t pos = 0;
+    std::string v = q.Get(k);
+    int64_t n = std::stoll(v, &pos);
+    if (pos != v.size()) throw std::invalid_argument(v);
+    return n;
+  } catch (...) {
+    *bad = true;
+    return std::nullopt;
+  }
+}
+
+// Status JSON for the exec/attach error channel.
+std::string ExitStatusJson(int code) {
+  nlohmann::json j;
+  j["metadata"] = nlohmann::json::object();
+  if (code == 0) {
+    j["status"] = "Success";
+  } else {
+    j["status"] = "Failure";
+    j["message"] = "command terminated with non-zero exit code: exit code " + std::to_string(code);
+    j["reason"] = "NonZeroExitCode";
+    j["details"] = {{"causes", nlohmann::json::array({{{"reason", "ExitCode"}, {"message", std::to_string(code)}}})}};
+  }
+  return j.dump();
+}
+
+std::string FailureJson(const std::string& msg) {
+  nlohmann::json j;
+  j["metadata"] = nlohmann::json::object();
+  j["status"] = "Failure";
+  j["message"] = msg;
+  j["reason"] = "InternalError";
+  j["code"] = 500;
+  return j.dump();
+}
+
+// The process side of an exec or attach stream.
+struct StreamProcess {
+  std::vector<std::pair<int, uint8_t>> outputs;  // fd (owned by the source) -> channel
+  bool packets = false;                          // attach: each read is <stream byte><data>
+  std::function<void(std::string_view)> write_stdin;
+  std::function<void()> close_stdin;
+  std::function<void(uint16_t rows, uint16_t cols)> resize;
+  std::function<Result<int>()> wait;  // exit code, after the outputs ended
+};
+
+void WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+    } else if (n < 0 && (errno == EINTR)) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+    } else {
+      return;
+    }
+  }
+}
+
+// Runs the WebSocket side of exec/attach on `ioc` (single-threaded) until the process ends or
+// the client goes away.
+template <class WS>
+class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
+ public:
+  StreamSession(asio::io_context& ioc, WS& ws, StreamProcess proc, bool v5)
+      : ioc_(ioc), ws_(ws), proc_(std::move(proc)), v5_(v5) {}
+
+  void Start() {
+    for (auto [fd, ch] : proc_.outputs) {
+      int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (d < 0) continue;
+      auto sd = std::make_shared<asio::posix::stream_descriptor>(ioc_, d);
+      descs_.push_back(sd);
+      ++open_outputs_;
+      ReadOutput(sd, ch);
+    }
+    ReadClient();
+    if (open_outputs_ == 0) Finish();
+  }
+
+ private:
+  void ReadOutput(std::shared_ptr<asio::posix::stream_descriptor> sd, uint8_t ch) {
+    auto buf = std::make_shared<std::array<char, 32768>>();
+    sd->async_read_some(asio::buffer(*buf), [self = this->shared_from_this(), sd, ch, buf](beast::error_code ec, size_t n) {
+      if (ec || n == 0) {
+        if (--self->open_outputs_ == 0) self->Finish();
+        return;
+      }
+      std::string msg;
+      if (self->proc_.packets) {
+        uint8_t s = static_cast<uint8_t>((*buf)[0]);
+        msg.push_back(static_cast<char>(s == 3 ? 2 : 1));
+        msg.append(buf->data() + 1, n - 1);
+      } else {
+        msg.push_back(static_cast<char>(ch));
+        msg.append(buf->data(), n);
+      }
+      self->Send(std::move(msg));
+      self->ReadOutput(sd, ch);
+    });
+  }
+
+  void ReadClient() {
+    ws_.async_read(in_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->client_gone_ = true;
+        self->Stop();
+        return;
+      }
+      std::string data = beast::buffers_to_string(self->in_.data());
+      self->in_.consume(self->in_.size());
+      if (!data.empty()) {
+        uint8_t ch = static_cast<uint8_t>(data[0]);
+        std::string_view body(data.data() + 1, data.size() - 1);
+        if (ch == 0 && self->proc_.write_stdin) {
+          self->proc_.write_stdin(body);
+        } else if (ch == 4 && self->proc_.resize) {
+          try {
+            auto j = nlohmann::json::parse(body);
+            self->proc_.resize(j.value("Height", 0), j.value("Width", 0));
+          } catch (...) {
+          }
+        } else if (ch == 255 && self->v5_ && !body.empty() && body[0] == 0 && self->proc_.close_stdin) {
+          self->proc_.close_stdin();
+        }
+      }
+      self->ReadClient();
+    });
+  }
+
+  void Send(std::string msg) {
+    if (client_gone_) return;
+    out_.push_back(std::move(msg));
+    if (!writing_) DoWrite();
+  }
+
+  void DoWrite() {
+    if (out_.empty()) {
+      if (finishing_) Close();
+      return;
+    }
+    writing_ = true;
+    ws_.async_write(asio::buffer(out_.front()), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->out_.pop_front();
+      if (ec) {
+        self->client_gone_ = true;
+        self->Stop();
+        return;
+      }
+      self->DoWrite();
+    });
+  }
+
+  void Finish() {
+    if (finishing_) return;
+    Result<int> rc = proc_.wait ? proc_.wait() : Result<int>(0);
+    std::string st = rc.ok() ? ExitStatusJson(*rc) : FailureJson(rc.status().message());
+    finishing_ = true;
+    Send(std::string(1, '\x03') + st);
+    if (!writing_) DoWrite();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](beast::error_code) {
+      self->Stop();
+    });
+  }
+
+  void Stop() {
+    for (auto& d : descs_) {
+      beast::error_code ec;
+      d->close(ec);
+    }
+    ioc_.stop();
+  }
+
+  asio::io_context& ioc_;
+  WS& ws_;
+  StreamProcess proc_;
+  bool v5_;
+  beast::flat_buffer in_;
+  std::deque<std::string> out_;
+  std::vector<std::shared_ptr<asio::posix::stream_descriptor>> descs_;
+  int open_outputs_ = 0;
+  bool writing_ = false, finishing_ = false, closed_ = false, client_gone_ = false;
+};
+
+class ServerImpl final : public KubeletServer {
+ public:
+  explicit ServerImpl(const KubeletServerOptions& o) : opts_(o), acceptor_(accept_ioc_) {}
+  ~ServerImpl() override { Stop(); }
+
+  Status Init() {
+    if (!opts_.runtime || !opts_.resolve) return Status(StatusCode::kBadRequest, "kubelet server needs a runtime and a resolver");
+    if (opts_.tls) {
+      ssl_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+      try {
+        ssl_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+        ssl_->use_certificate_chain_file(opts_.cert_file);
+        ssl_->use_private_key_file(opts_.key_file, asio::ssl::context::pem);
+        if (!opts_.client_ca_file.empty()) {
+          ssl_->load_verify_file(opts_.client_ca_file);
+          ssl_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+        }
+      } catch (const std::exception& e) {
+        return Status(StatusCode::kBadRequest, std::string("kubelet server TLS setup: ") + e.what());
+      }
+    }
+    beast::error_code ec;
+    tcp::endpoint ep(asio::ip::make_address(opts_.bind_address, ec), static_cast<unsigned short>(opts_.port));
+    if (ec) return Status(StatusCode::kBadRequest, "bad bind address " + opts_.bind_address);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Status(StatusCode::kUnavailable, "kubelet server listen: " + ec.message());
+    ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
+    port_ = acceptor_.local_endpoint().port();
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+    TUG_LOG(INFO, kComponent) << "listening" << kv("port", port_) << kv("tls", opts_.tls);
+    return Status();
+  }
+
+  int port() const override { return port_; }
+
+  void Stop() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      for (int fd : conn_fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    if (accept_thread_.joinable()) accept_thread_.join();
+    beast::error_code ec;
+    acceptor_.close(ec);
+    std::list<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+  }
+
+ private:
+  void AcceptLoop() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket sock(accept_ioc_);
+      acceptor_.accept(sock, ec);
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopped_) return;
+      if (ec) {
+        if (ec == asio::error::bad_descriptor || ec == asio::error::invalid_argument) return;
+        continue;
+      }
+      int fd = sock.release();
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      conn_fds_.insert(fd);
+      threads_.emplace_back([this, fd] {
+        Serve(fd);
+        std::lock_guard<std::mutex> l2(mu_);
+        conn_fds_.erase(fd);
+      });
+    }
+  }
+
+  void Serve(int fd) {
+    asio::io_context ioc;
+    tcp::socket sock(ioc);
+    beast::error_code ec;
+    sock.assign(tcp::v4(), fd, ec);  // protocol only selects the family for option calls
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    if (ssl_) {
+      asio::ssl::stream<tcp::socket> s(std::move(sock), *ssl_);
+      s.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) {
+        TUG_VLOG(4, kComponent) << "tls handshake failed" << kv("err", ec.message());
+        return;
+      }
+      ServeStream(ioc, s, fd);
+    } else {
+      ServeStream(ioc, sock, fd);
+    }
+  }
+
+  template <class S>
+  void ServeStream(asio::io_context& ioc, S& s, int fd) {
+    beast::flat_buffer buf;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(1 << 20);
+      beast::error_code ec;
+      http::read(s, buf, parser, ec);
+      if (ec) return;
+      auto req = parser.release();
+      bool keep = req.keep_alive();
+      if (websocket::is_upgrade(req)) {
+        HandleUpgrade(ioc, s, std::move(req));
+        return;
+      }
+      if (!Handle(s, req, fd)) return;
+      if (!keep) return;
+    }
+  }
+
+  template <class S>
+  bool Reply(S& s, const http::request<http::string_body>& req, int code, std::string body,
+             std::string ctype = "text/plain; charset=utf-8") {
+    http::response<http::string_body> res{static_cast<http::status>(code), req.version()};
+    res.set(http::field::content_type, ctype);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    beast::error_code ec;
+    http::write(s, res, ec);
+    return !ec;
+  }
+
+  struct Parsed {
+    std::vector<std::string> parts;
+    Query q;
+  };
+  static Parsed ParseTarget(std::string_view target) {
+    Parsed p;
+    size_t qi = target.find('?');
+    for (auto& seg : SplitPath(target.substr(0, qi))) p.parts.push_back(PctDecode(seg, false));
+    if (qi != std::string_view::npos) p.q = ParseQ(target.substr(qi + 1));
+    return p;
+  }
+
+  template <class S>
+  bool Handle(S& s, const http::request<http::string_body>& req, int fd) {
+    Parsed p = ParseTarget(std::string_view(req.target().data(), req.target().size()));
+    if (p.parts.size() == 4 && p.parts[0] == "containerLogs") {
+      if (req.method() != http::verb::get) return Reply(s, req, 405, "method not allowed\n");
+      return ServeLogs(s, req, p, fd);
+    }
+    if (!p.parts.empty() && (p.parts[0] == "exec" || p.parts[0] == "attach"))
+      return Reply(s, req, 400, "Upgrade request required\n");
+    if (!p.parts.empty() && p.parts[0] == "portForward")
+      return Reply(s, req, 501, "port-forward is not implemented\n");
+    if (p.parts.size() == 1 && p.parts[0] == "healthz") return Reply(s, req, 200, "ok");
+    return Reply(s, req, 404, "404 page not found\n");
+  }
+
+  static bool PeerGone(int fd) {
+    pollfd p{fd, POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
+
+  template <class S>
+  bool ServeLogs(S& s, const http::request<http::string_body>& req, const Parsed& p, int fd) {
+    bool bad = false;
+    LogOptions lo;
+    lo.tail_lines = IntParam(p.q, "tailLines", &bad);
+    lo.limit_bytes = IntParam(p.q, "limitBytes", &bad);
+    auto since_s = IntParam(p.q, "sinceSeconds", &bad);
+    if (bad) return Reply(s, req, 400, "invalid integer query parameter\n");
+    lo.timestamps = p.q.True("timestamps");
+    if (since_s) {
+      lo.since_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
+                    *since_s * 1000000000LL;
+    } else if (p.q.Has("sinceTime")) {
+      auto t = ParseRfc3339Nano(p.q.Get("sinceTime"));
+      if (!t.ok()) return Reply(s, req, 400, "invalid sinceTime\n");
+      lo.since_ns = *t;
+    }
+    bool follow = p.q.True("follow");
+    auto target = opts_.resolve(p.parts[1], p.parts[2], p.parts[3], p.q.True("previous"));
+    if (!target.ok()) return Reply(s, req, HttpCode(target.status()), target.status().message() + "\n");
+    int lfd = ::open(target->log_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (lfd < 0 && errno != ENOENT) return Reply(s, req, 500, "cannot open log file\n");
+    // Read what is there now.
+    std::string rest, data;
+    auto read_more = [&]() {
+      std::string chunk;
+      if (lfd < 0) return chunk;
+      char b[65536];
+      for (;;) {
+        ssize_t n = ::read(lfd, b, sizeof b);
+        if (n <= 0) break;
+        chunk.append(b, static_cast<size_t>(n));
+      }
+      return chunk;
+    };
+    std::vector<CriLogEntry> entries;
+    for (auto& line : SplitLines(read_more(), rest)) {
+      auto e = ParseCriLogLine(line);
+      if (e.ok()) entries.push_back(std::move(*e));
+    }
+    size_t start = lo.tail_lines ? SelectTail(entries, *lo.tail_lines) : 0;
+    LogFormatter fmt(lo);
+    std::string out;
+    for (size_t i = start; i < entries.size(); ++i)
+      if (!fmt.Append(entries[i], out)) break;
+
+    http::response<http::empty_body> res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain");
+    res.chunked(true);
+    res.keep_alive(false);
+    http::response_serializer<http::empty_body> sr{res};
+    beast::error_code ec;
+    http::write_header(s, sr, ec);
+    if (ec) return false;
+    auto write_chunk = [&](const std::string& d) {
+      if (d.empty()) return true;
+      asio::write(s, http::make_chunk(asio::buffer(d)), ec);
+      return !ec;
+    };
+    bool ok = write_chunk(out);
+    while (ok && follow && !fmt.done()) {
+      auto st = opts_.runtime->ContainerStatusOf(target->container_id);
+      bool running = st.ok() && (st->state == runtime::ContainerState::kRunning || st->state == runtime::ContainerState::kCreated);
+      if (lfd < 0) lfd = ::open(target->log_path.c_str(), O_RDONLY | O_CLOEXEC);
+      std::string more;
+      for (auto& line : SplitLines(read_more(), rest)) {
+        auto e = ParseCriLogLine(line);
+        if (e.ok() && !fmt.Append(*e, more)) break;
+      }
+      ok = write_chunk(more);
+      if (!running) break;  // everything written before it exited has been read above
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stopped_) break;
+      }
+      if (PeerGone(fd)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(opts_.follow_poll_ms));
+    }
+    if (lfd >= 0) ::close(lfd);
+    if (ok) asio::write(s, http::make_chunk_last(), ec);
+    return false;  // close after a log stream
+  }
+
+  template <class S>
+  void HandleUpgrade(asio::io_context& ioc, S& s, http::request<http::string_body> req) {
+    Parsed p = ParseTarget(std::string_view(req.target().data(), req.target().size()));
+    bool is_exec = p.parts.size() == 4 && p.parts[0] == "exec";
+    bool is_attach = p.parts.size() == 4 && p.parts[0] == "attach";
+    if (!is_exec && !is_attach) {
+      Reply(s, req, p.parts.size() && p.parts[0] == "portForward" ? 501 : 404, "unsupported upgrade\n");
+      return;
+    }
+    std::string offered(req[http::field::sec_websocket_protocol]);
+    std::string proto;
+    for (const char* cand : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+      std::stringstream ss(offered);
+      std::string tok;
+      while (std::getline(ss, tok, ',')) {
+        while (!tok.empty() && tok.front() == ' ') tok.erase(0, 1);
+        while (!tok.empty() && tok.back() == ' ') tok.pop_back();
+        if (tok == cand && proto.empty()) proto = cand;
+      }
+      if (!proto.empty()) break;
+    }
+    if (proto.empty()) {
+      Reply(s, req, 400, "no supported subprotocol (v5.channel.k8s.io, v4.channel.k8s.io) offered\n");
+      return;
+    }
+    auto target = opts_.resolve(p.parts[1], p.parts[2], p.parts[3], false);
+    if (!target.ok()) {
+      Reply(s, req, HttpCode(target.status()), target.status().message() + "\n");
+      return;
+    }
+    bool tty = p.q.True("tty"), want_stdin = p.q.True("stdin");
+    bool want_stdout = !p.q.Has("stdout") || p.q.True("stdout");
+    bool want_stderr = p.q.True("stderr") || (!p.q.Has("stderr") && !tty);
+    StreamProcess proc;
+    std::unique_ptr<runtime::ExecSession> session;
+    int attach_fd = -1;
+    runtime::Runtime* rt = opts_.runtime;
+    std::string cid = target->container_id;
+    if (is_exec) {
+      runtime::ExecOptions eo;
+      eo.cmd = p.q.All("command");
+      eo.tty = tty;
+      eo.stdin = want_stdin;
+      if (eo.cmd.empty()) {
+        Reply(s, req, 400, "you must specify at least one command for the container\n");
+        return;
+      }
+      auto sess = rt->Exec(cid, eo);
+      if (!sess.ok()) {
+        Reply(s, req, HttpCode(sess.status()), sess.status().message() + "\n");
+        return;
+      }
+      session = std::move(*sess);
+      runtime::ExecSession* es = session.get();
+      if (want_stdout && es->stdout_fd() >= 0) proc.outputs.emplace_back(es->stdout_fd(), 1);
+      if (!tty && es->stderr_fd() >= 0) proc.outputs.emplace_back(es->stderr_fd(), want_stderr ? 2 : 2);
+      if (want_stdin && es->stdin_fd() >= 0) {
+        proc.write_stdin = [es](std::string_view d) { WriteAll(es->stdin_fd(), d); };
+        proc.close_stdin = [es] { es->CloseStdin(); };
+      }
+      if (tty) proc.resize = [es](uint16_t r, uint16_t c) { (void)es->Resize(r, c); };
+      proc.wait = [es] { return es->Wait(); };
+    } else {
+      auto ac = rt->Attach(cid);
+      if (!ac.ok()) {
+        Reply(s, req, HttpCode(ac.status()), ac.status().message() + "\n");
+        return;
+      }
+      attach_fd = ac->fd;
+      proc.packets = true;
+      proc.outputs.emplace_back(attach_fd, 1);
+      if (want_stdin) proc.write_stdin = [attach_fd](std::string_view d) { WriteAll(attach_fd, d); };
+      if (tty) proc.resize = [rt, cid](uint16_t r, uint16_t c) { (void)rt->ResizeContainerTerminal(cid, r, c); };
+      proc.wait = [rt, cid]() -> Result<int> {
+        auto st = rt->ContainerStatusOf(cid);
+        if (!st.ok()) return st.status();
+        return st->exit_code;
+      };
+    }
+    websocket::stream<S&> ws(s);
+    ws.set_option(websocket::stream_base::decorator([proto](websocket::response_type& r) {
+      r.set(http::field::sec_websocket_protocol, proto);
+    }));
+    beast::error_code ec;
+    ws.accept(req, ec);
+    if (ec) {
+      if (attach_fd >= 0) ::close(attach_fd);
+      return;
+    }
+    ws.binary(true);
+    auto sess = std::make_shared<StreamSession<websocket::stream<S&>>>(ioc, ws, std::move(proc), proto[1] == '5');
+    asio::post(ioc, [sess] { sess->Start(); });
+    ioc.restart();
+    ioc.run();
+    if (attach_fd >= 0) ::close(attach_fd);
+  }
+
+  KubeletServerOptions opts_;
+  std::unique_ptr<asio::ssl::context> ssl_;
+  asio::io_context accept_ioc_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::thread accept_thread_;
+  std::mutex mu_;
+  bool stopped_ = false;            // GUARDED_BY(mu_)
+  std::set<int> conn_fds_;          // GUARDED_BY(mu_)
+  std::list<std::thread> threads_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KubeletServer>> StartKubeletServer(const KubeletServerOptions& opts) {
+  auto s = std::make_unique<ServerImpl>(opts);
+  Status st = s->Init();
+  if (!st.ok()) return st;
+  return std::unique_ptr<KubeletServer>(std::move(s));
+}
+
+}  // namespace tug::kubelet::server
