@@ -30,6 +30,14 @@ Result<Json> CreatePodFromTemplate(const client::Client& c, const Json& tmpl, co
   return c.Create(client::kPods, GetStringPath(owner, {"metadata", "namespace"}), pod);
 }
 
+bool IsNamespaceTerminating(const Status& st) {
+  if (st.code() != StatusCode::kForbidden) return false;
+  if (const StatusDetails* d = st.details())
+    for (const StatusCause& c : d->causes)
+      if (c.reason == "NamespaceTerminating") return true;
+  return st.message().find("because it is being terminated") != std::string::npos;
+}
+
 bool IsPodActive(const Json& pod) {
   std::string phase = GetStringPath(pod, {"status", "phase"});
   if (phase == "Succeeded" || phase == "Failed") return false;

@@ -25,6 +25,10 @@ Json PodFromTemplate(const Json& pod_template, const Json& owner, const Json& co
 Result<Json> CreatePodFromTemplate(const client::Client& c, const Json& pod_template, const Json& owner,
                                    const Json& controller_ref);
 
+// The API server refused a create because the namespace is terminating (upstream's
+// NamespaceTerminatingCause): controllers neither retry nor record an event for it.
+bool IsNamespaceTerminating(const Status& st);
+
 // phase neither Succeeded nor Failed, and no deletionTimestamp (upstream IsPodActive).
 bool IsPodActive(const Json& pod);
 // status.conditions has Ready=True.

@@ -38,6 +38,13 @@ const std::vector<std::pair<std::string, std::string>> kWatched = {
     {"coordination.k8s.io", "leases"},
     {"policy", "poddisruptionbudgets"},
     {"autoscaling", "horizontalpodautoscalers"},
+    {"", "podtemplates"},
+    {"", "resourcequotas"},
+    {"", "limitranges"},
+    {"networking.k8s.io", "ingresses"},
+    {"networking.k8s.io", "networkpolicies"},
+    {"rbac.authorization.k8s.io", "roles"},
+    {"rbac.authorization.k8s.io", "rolebindings"},
 };
 
 client::Resource ToResource(const api::ResourceDef& d) {

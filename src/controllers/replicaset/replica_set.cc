@@ -299,6 +299,10 @@ Status ReplicaSetController::ManageReplicas(const std::string& key, const Json& 
                             "Created pod: " + GetStringPath(*created, {"metadata", "name"}));
         } else if (created.status().code() == StatusCode::kTimeout) {
           ++ok;  // may well have been created; the informer will tell
+        } else if (framework::IsNamespaceTerminating(created.status())) {
+          // Every create will fail the same way: nothing to do, nothing to report.
+          for (int j = ok; j < n; ++j) exp_.CreationObserved(key);
+          return Status::Ok();
         } else {
           ++failed;
           if (first_err.ok()) first_err = created.status();
