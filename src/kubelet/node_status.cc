@@ -347,9 +347,18 @@ Status NodeStatusManager::EnsurePodCidr(Json& node) {
   return Status::Ok();
 }
 
+void NodeStatusManager::SetContainerRuntimeVersion(std::string v) {
+  std::lock_guard l(mu_);
+  opts_.container_runtime_version = std::move(v);
+}
+
 Status NodeStatusManager::SyncNodeStatus() {
   ASSIGN_OR_RETURN(MachineInfo m, opts_.machine_info());
-  Json status = BuildNodeStatus(m, opts_, clock_.Now());
+  Json status;
+  {
+    std::lock_guard l(mu_);
+    status = BuildNodeStatus(m, opts_, clock_.Now());
+  }
   ASSIGN_OR_RETURN(Json node, client_.Get(client::kNodes, "", opts_.node_name));
   if (const Json* old = Find(node, "status")) MergeConditionTimes(*old, status);
   // Strategic merge: conditions merge by type, so conditions others own (NetworkUnavailable)

@@ -93,6 +93,7 @@ class NodeStatusManager {
   // Posts status now (also from the thread every status_interval).
   Status SyncNodeStatus();
   Status RenewLease();
+  void SetContainerRuntimeVersion(std::string v);
   // The Node's podCIDR after Start().
   std::string pod_cidr() const;
 

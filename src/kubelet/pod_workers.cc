@@ -1,0 +1,637 @@
+#include "kubelet/pod_workers.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "base/log.h"
+
+namespace tug::kubelet {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kPodUidLabel = "io.kubernetes.pod.uid";
+constexpr const char* kPodNameLabel = "io.kubernetes.pod.name";
+constexpr const char* kPodNsLabel = "io.kubernetes.pod.namespace";
+constexpr const char* kContainerNameLabel = "io.kubernetes.container.name";
+
+std::vector<std::string> Strings(const Json& j, std::string_view key) {
+  std::vector<std::string> out;
+  if (const Json* a = Find(j, key); a && a->is_array())
+    for (const Json& s : *a)
+      if (s.is_string()) out.push_back(s.get<std::string>());
+  return out;
+}
+
+Status WriteFile(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) return InternalError("cannot write " + tmp);
+    f << data;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return InternalError("rename " + tmp + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::string ReadFileOr(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool HasTag(const std::string& image) {
+  auto slash = image.rfind('/');
+  auto colon = image.rfind(':');
+  return image.find('@') != std::string::npos || (colon != std::string::npos && (slash == std::string::npos || colon > slash));
+}
+
+std::string PullPolicy(const Json& c) {
+  std::string p = GetString(c, "imagePullPolicy");
+  if (!p.empty()) return p;
+  std::string image = GetString(c, "image");
+  bool latest = !HasTag(image) || (image.size() > 7 && image.substr(image.size() - 7) == ":latest");
+  return latest ? "Always" : "IfNotPresent";
+}
+
+}  // namespace
+
+std::string ComputePhase(const std::string& restart_policy, const std::vector<std::string>& states,
+                         const std::vector<int>& exit_codes, bool init_done) {
+  if (!init_done) return "Pending";
+  int waiting = 0, running = 0, succeeded = 0, failed = 0;
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (states[i] == "running") ++running;
+    else if (states[i] == "terminated") (exit_codes[i] == 0 ? succeeded : failed)++;
+    else ++waiting;
+  }
+  if (waiting > 0) {
+    // Containers restarting after having run keep the pod Running (upstream: lastState set).
+    return "Pending";
+  }
+  if (running > 0) return "Running";
+  if (restart_policy == "Always") return "Running";
+  if (failed > 0 && restart_policy == "Never") return "Failed";
+  if (failed > 0) return "Running";  // OnFailure: will be restarted
+  return "Succeeded";
+}
+
+std::chrono::seconds CrashLoopDelay(int restarts) {
+  if (restarts <= 0) return std::chrono::seconds(0);
+  int64_t d = 10;
+  for (int i = 1; i < restarts && d < 300; ++i) d *= 2;
+  return std::chrono::seconds(std::min<int64_t>(d, 300));
+}
+
+std::string ResolvConf(const std::string& ns, const std::string& dns, const std::string& domain) {
+  return "search " + ns + ".svc." + domain + " svc." + domain + " " + domain + "\nnameserver " + dns +
+         "\noptions ndots:5\n";
+}
+
+PodWorkers::PodWorkers(const client::Client& client, runtime::Runtime& rt,
+                       runtime::image::ImageStore& images, PodWorkersOptions opts)
+    : client_(client),
+      rt_(rt),
+      images_(images),
+      opts_(std::move(opts)),
+      clock_(opts_.clock ? *opts_.clock : RealClock()),
+      factory_(client),
+      queue_(client::WorkQueueOptions{.base_delay = std::chrono::milliseconds(200),
+                                      .max_delay = std::chrono::milliseconds(10000)}),
+      events_(client, client::EventSource{.component = "kubelet", .host = opts_.node_name}) {}
+
+PodWorkers::~PodWorkers() { Stop(); }
+
+std::string PodWorkers::PodDir(const Json& pod) const {
+  return opts_.pods_dir + "/" + GetStringPath(pod, {"metadata", "namespace"}) + "_" +
+         GetStringPath(pod, {"metadata", "name"}) + "_" + GetStringPath(pod, {"metadata", "uid"});
+}
+
+Status PodWorkers::Start() {
+  std::error_code ec;
+  fs::create_directories(opts_.pods_dir, ec);
+  pods_ = &factory_.For(client::kPods, {.field_selector = "spec.nodeName=" + opts_.node_name});
+  pods_->AddHandler({.on_add = [this](const client::ObjectPtr& o) { queue_.Add(client::KeyOf(*o)); },
+                     .on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& o) {
+                       queue_.Add(client::KeyOf(*o));
+                     },
+                     .on_delete = [this](const client::ObjectPtr& o) { queue_.Add(client::KeyOf(*o)); }});
+  factory_.Start();
+  if (!factory_.WaitForSync(std::chrono::seconds(60))) return UnavailableError("pod informer did not sync");
+  // Adopt sandboxes of pods that still exist; everything else goes.
+  std::set<std::string> uids;
+  for (const auto& p : pods_->List()) uids.insert(GetStringPath(*p, {"metadata", "uid"}));
+  ASSIGN_OR_RETURN(auto sandboxes, rt_.ListPodSandboxes());
+  std::set<std::string> keep;
+  for (const auto& s : sandboxes)
+    if (uids.count(s.config.uid)) keep.insert(s.id);
+  if (Status s = rt_.Cleanup(keep); !s.ok())
+    TUG_LOG(WARNING, "kubelet") << "runtime cleanup failed" << kv("error", s.ToString());
+  TUG_LOG(INFO, "kubelet") << "pod workers started" << kv("adopted", keep.size())
+                           << kv("removed", sandboxes.size() - keep.size());
+  for (int i = 0; i < opts_.workers; ++i) threads_.emplace_back([this] { Worker(); });
+  return Status::Ok();
+}
+
+void PodWorkers::Stop() {
+  {
+    std::lock_guard l(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  queue_.ShutDown();
+  threads_.clear();  // joins
+  factory_.Stop();
+}
+
+void PodWorkers::Worker() {
+  while (auto key = queue_.Get()) {
+    Status s = SyncPod(*key);
+    if (s.ok()) {
+      queue_.Forget(*key);
+    } else {
+      TUG_LOG(WARNING, "kubelet") << "pod sync failed" << kv("pod", *key) << kv("error", s.ToString());
+      queue_.AddRateLimited(*key);
+    }
+    queue_.Done(*key);
+  }
+}
+
+Result<std::string> PodWorkers::EnsureSandbox(const Json& pod) {
+  std::string uid = GetStringPath(pod, {"metadata", "uid"});
+  ASSIGN_OR_RETURN(auto sandboxes, rt_.ListPodSandboxes());
+  uint32_t attempt = 0;
+  for (const auto& s : sandboxes) {
+    if (s.config.uid != uid) continue;
+    if (s.state == runtime::SandboxState::kReady) return s.id;
+    attempt = std::max(attempt, s.config.attempt + 1);
+    (void)rt_.RemovePodSandbox(s.id);
+  }
+  const Json& spec = pod["spec"];
+  std::string ns = GetStringPath(pod, {"metadata", "namespace"});
+  std::string name = GetStringPath(pod, {"metadata", "name"});
+  bool host_net = spec.value("hostNetwork", false);
+  runtime::PodSandboxConfig cfg;
+  cfg.uid = uid;
+  cfg.name = name;
+  cfg.namespace_ = ns;
+  cfg.attempt = attempt;
+  std::string hostname = GetString(spec, "hostname", name);
+  if (hostname.size() > 63) hostname = hostname.substr(0, 63);
+  cfg.hostname = host_net ? "" : hostname;
+  cfg.host_network = host_net;
+  cfg.host_ipc = spec.value("hostIPC", false);
+  cfg.cgroup_parent = opts_.cgroup_parent;
+  cfg.labels = {{kPodUidLabel, uid}, {kPodNameLabel, name}, {kPodNsLabel, ns}};
+  std::string dns_policy = GetString(spec, "dnsPolicy", "ClusterFirst");
+  if ((dns_policy == "ClusterFirst" && !host_net) || dns_policy == "ClusterFirstWithHostNet") {
+    cfg.dns.servers = {opts_.cluster_dns};
+    cfg.dns.searches = {ns + ".svc." + opts_.cluster_domain, "svc." + opts_.cluster_domain, opts_.cluster_domain};
+    cfg.dns.options = {"ndots:5"};
+  }
+  for (const Json& c : spec.value("containers", Json::array()))
+    for (const Json& p : c.value("ports", Json::array()))
+      if (p.value("hostPort", 0) > 0)
+        cfg.port_mappings.push_back({GetString(p, "protocol", "TCP"), p.value("containerPort", 0),
+                                     p.value("hostPort", 0), GetString(p, "hostIP")});
+  // Files the containers get bind-mounted (kubelet's etc-hosts and resolv.conf).
+  std::string dir = PodDir(pod);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return InternalError("mkdir " + dir + ": " + ec.message());
+  std::string resolv = cfg.dns.servers.empty() ? ReadFileOr("/etc/resolv.conf")
+                                               : ResolvConf(ns, opts_.cluster_dns, opts_.cluster_domain);
+  RETURN_IF_ERROR(WriteFile(dir + "/resolv.conf", resolv));
+  RETURN_IF_ERROR(WriteFile(dir + "/hostname", (host_net ? std::string() : hostname) + "\n"));
+  ASSIGN_OR_RETURN(std::string id, rt_.RunPodSandbox(cfg));
+  ASSIGN_OR_RETURN(auto st, rt_.PodSandboxStatusOf(id));
+  std::string hosts;
+  if (host_net) {
+    hosts = ReadFileOr("/etc/hosts");
+  } else {
+    hosts = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
+    std::string sub = GetString(spec, "subdomain");
+    std::string fqdn = sub.empty() ? "" : hostname + "." + sub + "." + ns + ".svc." + opts_.cluster_domain;
+    if (!st.ip.empty()) hosts += st.ip + "\t" + (fqdn.empty() ? hostname : fqdn + "\t" + hostname) + "\n";
+    for (const Json& ha : spec.value("hostAliases", Json::array())) {
+      hosts += "\n# Entries added by HostAliases.\n" + GetString(ha, "ip");
+      for (const auto& h : Strings(ha, "hostnames")) hosts += "\t" + h;
+      hosts += "\n";
+    }
+  }
+  RETURN_IF_ERROR(WriteFile(dir + "/etc-hosts", hosts));
+  TUG_LOG(INFO, "kubelet") << "sandbox started" << kv("pod", ns + "/" + name) << kv("ip", st.ip);
+  return id;
+}
+
+Status PodWorkers::EnsureImage(const Json& pod, const Json& c, PodState& st, std::string& image_id) {
+  std::string image = GetString(c, "image");
+  std::string name = GetString(c, "name");
+  std::string policy = PullPolicy(c);
+  auto have = images_.Get(image);
+  std::string field = "spec.containers";
+  if (policy == "Never") {
+    if (have.ok()) {
+      image_id = have.value().id;
+      return Status::Ok();
+    }
+    st.waiting_reason[name] = "ErrImageNeverPull";
+    st.waiting_message[name] = "Container image \"" + image + "\" is not present with pull policy of Never";
+    events_.Record(pod, "Warning", "ErrImageNeverPull", st.waiting_message[name]);
+    return InvalidError(st.waiting_message[name]);
+  }
+  if (policy == "IfNotPresent" && have.ok()) {
+    if (st.image_ids[name].empty())
+      events_.Record(pod, "Normal", "Pulled",
+                     "Container image \"" + image + "\" already present on machine");
+    image_id = have.value().id;
+    st.image_ids[name] = image_id;
+    return Status::Ok();
+  }
+  if (policy == "Always" && !st.image_ids[name].empty() && have.ok()) {
+    // Pulled already for this pod incarnation; a restart re-pulls only after a back-off.
+    image_id = have.value().id;
+    return Status::Ok();
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (auto it = st.pull_backoff.find(name); it != st.pull_backoff.end() && now < it->second) {
+    st.waiting_reason[name] = "ImagePullBackOff";
+    st.waiting_message[name] = "Back-off pulling image \"" + image + "\"";
+    events_.Record(pod, "Normal", "BackOff", st.waiting_message[name]);
+    return UnavailableError(st.waiting_message[name]);
+  }
+  events_.Record(pod, "Normal", "Pulling", "Pulling image \"" + image + "\"");
+  auto t0 = std::chrono::steady_clock::now();
+  auto pulled = images_.Pull(image);
+  if (!pulled.ok()) {
+    int n = ++st.pull_failures[name];
+    int64_t secs = std::min<int64_t>(300, int64_t(10) << std::min(n - 1, 5));
+    st.pull_backoff[name] = now + std::chrono::seconds(secs);
+    st.waiting_reason[name] = "ErrImagePull";
+    st.waiting_message[name] = pulled.status().message();
+    events_.Record(pod, "Warning", "Failed", "Failed to pull image \"" + image + "\": " + pulled.status().message());
+    events_.Record(pod, "Warning", "Failed", "Error: ErrImagePull");
+    return pulled.status();
+  }
+  st.pull_failures.erase(name);
+  st.pull_backoff.erase(name);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.3fs", secs);
+  events_.Record(pod, "Normal", "Pulled",
+                 "Successfully pulled image \"" + image + "\" in " + buf + ". Image size: " +
+                     std::to_string(pulled.value().size) + " bytes.");
+  image_id = pulled.value().id;
+  st.image_ids[name] = image_id;
+  return Status::Ok();
+}
+
+Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::string& sandbox_id,
+                                                  const Json& c, uint32_t attempt, PodState& st) {
+  std::string name = GetString(c, "name");
+  std::string image_id;
+  RETURN_IF_ERROR(EnsureImage(pod, c, st, image_id));
+  ASSIGN_OR_RETURN(auto layers, images_.LayerDirs(image_id));
+  ASSIGN_OR_RETURN(auto icfg, images_.Config(image_id));
+  runtime::ContainerConfig cfg;
+  cfg.name = name;
+  cfg.attempt = attempt;
+  cfg.rootfs_lowerdirs = layers;
+  cfg.image = GetString(c, "image");
+  cfg.image_config = {icfg.entrypoint, icfg.cmd, icfg.env, icfg.working_dir, icfg.user, icfg.stop_signal};
+  cfg.command = Strings(c, "command");
+  cfg.args = Strings(c, "args");
+  for (const Json& e : c.value("env", Json::array()))
+    if (e.contains("value")) cfg.env.emplace_back(GetString(e, "name"), GetString(e, "value"));
+  cfg.working_dir = GetString(c, "workingDir");
+  std::string dir = PodDir(pod);
+  cfg.mounts.push_back({runtime::Mount::Type::kBind, dir + "/etc-hosts", "/etc/hosts"});
+  cfg.mounts.push_back({runtime::Mount::Type::kBind, dir + "/resolv.conf", "/etc/resolv.conf"});
+  cfg.mounts.push_back({runtime::Mount::Type::kBind, dir + "/hostname", "/etc/hostname"});
+  std::string log_dir = dir + "/" + name;
+  std::error_code ec;
+  fs::create_directories(log_dir, ec);
+  cfg.log_path = log_dir + "/" + std::to_string(attempt) + ".log";
+  cfg.tty = c.value("tty", false);
+  cfg.stdin = c.value("stdin", false);
+  cfg.labels = {{kPodUidLabel, GetStringPath(pod, {"metadata", "uid"})},
+                {kPodNameLabel, GetStringPath(pod, {"metadata", "name"})},
+                {kPodNsLabel, GetStringPath(pod, {"metadata", "namespace"})},
+                {kContainerNameLabel, name}};
+  auto id = rt_.CreateContainer(sandbox_id, cfg);
+  if (!id.ok()) {
+    st.waiting_reason[name] = "CreateContainerError";
+    st.waiting_message[name] = id.status().message();
+    events_.Record(pod, "Warning", "Failed", "Error: " + id.status().message());
+    return id.status();
+  }
+  events_.Record(pod, "Normal", "Created", "Created container: " + name);
+  if (Status s = rt_.StartContainer(id.value()); !s.ok()) {
+    st.waiting_reason[name] = "RunContainerError";
+    st.waiting_message[name] = s.message();
+    events_.Record(pod, "Warning", "Failed", "Error: " + s.message());
+    return s;
+  }
+  events_.Record(pod, "Normal", "Started", "Started container " + name);
+  st.waiting_reason.erase(name);
+  st.waiting_message.erase(name);
+  return id.value();
+}
+
+Status PodWorkers::KillPod(const Json& pod, const std::string& sandbox_id, bool delete_object) {
+  int64_t grace = 30;
+  if (const Json* g = FindPath(pod, {"metadata", "deletionGracePeriodSeconds"}); g && g->is_number())
+    grace = g->get<int64_t>();
+  else if (const Json* g2 = FindPath(pod, {"spec", "terminationGracePeriodSeconds"}); g2 && g2->is_number())
+    grace = g2->get<int64_t>();
+  if (!sandbox_id.empty()) {
+    ASSIGN_OR_RETURN(auto ctrs, rt_.ListContainers(sandbox_id));
+    std::vector<std::jthread> killers;
+    for (const auto& c : ctrs) {
+      if (c.state != runtime::ContainerState::kRunning) continue;
+      events_.Record(pod, "Normal", "Killing", "Stopping container " + c.name);
+      killers.emplace_back([this, id = c.id, grace] {
+        (void)rt_.StopContainer(id, std::chrono::seconds(std::max<int64_t>(grace, 0)));
+      });
+    }
+    killers.clear();
+    RETURN_IF_ERROR(rt_.StopPodSandbox(sandbox_id));
+    Status s = rt_.RemovePodSandbox(sandbox_id);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+  }
+  std::error_code ec;
+  fs::remove_all(PodDir(pod), ec);
+  if (delete_object) {
+    client::DeleteOptions d;
+    d.grace_period_seconds = 0;
+    d.precondition_uid = GetStringPath(pod, {"metadata", "uid"});
+    auto r = client_.Delete(client::kPods, GetStringPath(pod, {"metadata", "namespace"}),
+                            GetStringPath(pod, {"metadata", "name"}), d);
+    if (!r.ok() && r.status().code() != StatusCode::kNotFound && r.status().code() != StatusCode::kConflict)
+      return r.status();
+  }
+  return Status::Ok();
+}
+
+Status PodWorkers::SyncPod(const std::string& key) {
+  client::ObjectPtr obj = pods_->Get(key);
+  // Pod gone from the API: remove any sandbox whose pod no longer exists.
+  if (!obj) {
+    std::set<std::string> uids;
+    for (const auto& p : pods_->List()) uids.insert(GetStringPath(*p, {"metadata", "uid"}));
+    ASSIGN_OR_RETURN(auto sandboxes, rt_.ListPodSandboxes());
+    auto [ns, name] = client::SplitKey(key);
+    for (const auto& s : sandboxes) {
+      if (uids.count(s.config.uid) || s.config.namespace_ != ns || s.config.name != name) continue;
+      Json ghost{{"metadata", {{"namespace", ns}, {"name", name}, {"uid", s.config.uid}}}, {"kind", "Pod"},
+                 {"apiVersion", "v1"}};
+      RETURN_IF_ERROR(KillPod(ghost, s.id, false));
+      std::lock_guard l(mu_);
+      state_.erase(s.config.uid);
+    }
+    return Status::Ok();
+  }
+  const Json& pod = *obj;
+  std::string uid = GetStringPath(pod, {"metadata", "uid"});
+  PodState* st;
+  {
+    std::lock_guard l(mu_);
+    st = &state_[uid];
+  }
+  std::string phase = GetStringPath(pod, {"status", "phase"});
+  std::string sandbox_id;
+  ASSIGN_OR_RETURN(auto sandboxes, rt_.ListPodSandboxes());
+  for (const auto& s : sandboxes)
+    if (s.config.uid == uid && s.state == runtime::SandboxState::kReady) sandbox_id = s.id;
+
+  if (FindPath(pod, {"metadata", "deletionTimestamp"})) {
+    RETURN_IF_ERROR(KillPod(pod, sandbox_id, true));
+    std::lock_guard l(mu_);
+    state_.erase(uid);
+    return Status::Ok();
+  }
+  if (phase == "Succeeded" || phase == "Failed") {
+    // Terminal pods keep their status; their containers are already stopped.
+    return Status::Ok();
+  }
+  if (sandbox_id.empty()) {
+    auto id = EnsureSandbox(pod);
+    if (!id.ok()) {
+      events_.Record(pod, "Warning", "FailedCreatePodSandBox",
+                     "Failed to create pod sandbox: " + id.status().message());
+      return id.status();
+    }
+    sandbox_id = id.value();
+  }
+  ASSIGN_OR_RETURN(auto ctrs, rt_.ListContainers(sandbox_id));
+  auto latest = [&](const std::string& name) -> const runtime::ContainerStatus* {
+    const runtime::ContainerStatus* best = nullptr;
+    for (const auto& c : ctrs)
+      if (c.name == name && (!best || c.attempt > best->attempt)) best = &c;
+    return best;
+  };
+  std::string policy = GetStringPath(pod, {"spec", "restartPolicy"}, "Always");
+  auto now = std::chrono::steady_clock::now();
+  // Init containers, in order; each must exit 0 before the next.
+  bool init_done = true;
+  for (const Json& c : pod["spec"].value("initContainers", Json::array())) {
+    std::string name = GetString(c, "name");
+    const auto* cur = latest(name);
+    if (cur && cur->state == runtime::ContainerState::kExited && cur->exit_code == 0) continue;
+    init_done = false;
+    if (cur && (cur->state == runtime::ContainerState::kRunning || cur->state == runtime::ContainerState::kCreated)) break;
+    if (cur && policy == "Never") break;
+    BackOff& b = st->backoff[name];
+    if (cur && now < b.not_before) {
+      st->waiting_reason[name] = "CrashLoopBackOff";
+      break;
+    }
+    uint32_t attempt = cur ? cur->attempt + 1 : 0;
+    if (cur) {
+      b.restarts++;
+      b.not_before = now + CrashLoopDelay(b.restarts);
+    }
+    (void)StartOneContainer(pod, sandbox_id, c, attempt, *st);
+    break;
+  }
+  if (init_done) {
+    for (const Json& c : pod["spec"].value("containers", Json::array())) {
+      std::string name = GetString(c, "name");
+      const auto* cur = latest(name);
+      BackOff& b = st->backoff[name];
+      if (cur && cur->state == runtime::ContainerState::kRunning) {
+        if (b.running_since == std::chrono::steady_clock::time_point{}) b.running_since = now;
+        // Back-off resets after 10 min of running cleanly.
+        if (now - b.running_since > std::chrono::minutes(10)) b.restarts = 0;
+        continue;
+      }
+      b.running_since = {};
+      if (cur && cur->state == runtime::ContainerState::kCreated) continue;
+      if (cur && cur->state == runtime::ContainerState::kExited) {
+        bool restart = policy == "Always" || (policy == "OnFailure" && cur->exit_code != 0);
+        if (!restart) continue;
+        if (b.not_before == std::chrono::steady_clock::time_point{} || now >= b.not_before) {
+          if (b.not_before == std::chrono::steady_clock::time_point{}) {
+            b.restarts++;
+            b.not_before = now + CrashLoopDelay(b.restarts);
+            if (b.restarts > 1) {
+              st->waiting_reason[name] = "CrashLoopBackOff";
+              st->waiting_message[name] = "back-off " + std::to_string(CrashLoopDelay(b.restarts).count()) +
+                                          "s restarting failed container=" + name + " pod=" +
+                                          GetStringPath(pod, {"metadata", "name"}) + "_" +
+                                          GetStringPath(pod, {"metadata", "namespace"}) + "(" + uid + ")";
+              events_.Record(pod, "Warning", "BackOff", "Back-off restarting failed container " + name +
+                                                            " in pod " + GetStringPath(pod, {"metadata", "name"}) +
+                                                            "_" + GetStringPath(pod, {"metadata", "namespace"}) +
+                                                            "(" + uid + ")");
+              continue;
+            }
+          }
+          b.not_before = {};
+          (void)rt_.RemoveContainer(cur->id);
+          (void)StartOneContainer(pod, sandbox_id, c, cur->attempt + 1, *st);
+        }
+        continue;
+      }
+      (void)StartOneContainer(pod, sandbox_id, c, 0, *st);
+    }
+  }
+  RETURN_IF_ERROR(UpdateStatus(pod, sandbox_id, *st));
+  queue_.AddAfter(key, opts_.resync_interval);
+  return Status::Ok();
+}
+
+Status PodWorkers::UpdateStatus(const Json& pod, const std::string& sandbox_id, PodState& st) {
+  ASSIGN_OR_RETURN(auto sb, rt_.PodSandboxStatusOf(sandbox_id));
+  ASSIGN_OR_RETURN(auto ctrs, rt_.ListContainers(sandbox_id));
+  std::string now = FormatRFC3339(clock_.Now());
+  std::string policy = GetStringPath(pod, {"spec", "restartPolicy"}, "Always");
+  auto statuses_for = [&](const Json& list, bool init, bool& all_ready, bool& all_done,
+                          std::vector<std::string>& states, std::vector<int>& codes) {
+    Json out = Json::array();
+    all_ready = true;
+    all_done = true;
+    for (const Json& c : list) {
+      std::string name = GetString(c, "name");
+      const runtime::ContainerStatus* cur = nullptr;
+      const runtime::ContainerStatus* prev = nullptr;
+      for (const auto& x : ctrs) {
+        if (x.name != name) continue;
+        if (!cur || x.attempt > cur->attempt) {
+          prev = cur;
+          cur = &x;
+        } else if (!prev || x.attempt > prev->attempt) {
+          prev = &x;
+        }
+      }
+      auto term = [&](const runtime::ContainerStatus& x) {
+        Json t{{"exitCode", x.exit_code},
+               {"reason", x.reason.empty() ? (x.exit_code == 0 ? "Completed" : "Error") : x.reason},
+               {"startedAt", FormatRFC3339(x.started_at)},
+               {"finishedAt", FormatRFC3339(x.finished_at)},
+               {"containerID", "runc://" + x.id}};
+        if (!x.message.empty()) t["message"] = x.message;
+        return Json{{"terminated", t}};
+      };
+      Json s{{"name", name}, {"image", GetString(c, "image")}, {"imageID", st.image_ids[name]},
+             {"restartCount", cur ? int(cur->attempt) : 0}, {"ready", false}, {"started", false},
+             {"lastState", Json::object()}};
+      std::string state = "waiting";
+      int code = 0;
+      if (cur) s["containerID"] = "runc://" + cur->id;
+      if (prev) s["lastState"] = term(*prev);
+      bool waiting_override = st.waiting_reason.count(name) > 0;
+      if (cur && cur->state == runtime::ContainerState::kRunning && !waiting_override) {
+        s["state"] = {{"running", {{"startedAt", FormatRFC3339(cur->started_at)}}}};
+        s["ready"] = !init;
+        s["started"] = true;
+        state = "running";
+      } else if (cur && cur->state == runtime::ContainerState::kExited && !waiting_override) {
+        s["state"] = term(*cur);
+        state = "terminated";
+        code = cur->exit_code;
+      } else {
+        std::string reason = waiting_override ? st.waiting_reason[name] : (init ? "PodInitializing" : "ContainerCreating");
+        Json w{{"reason", reason}};
+        if (st.waiting_message.count(name)) w["message"] = st.waiting_message[name];
+        s["state"] = {{"waiting", w}};
+        if (cur && cur->state == runtime::ContainerState::kExited) s["lastState"] = term(*cur);
+      }
+      all_ready = all_ready && state == "running";
+      if (init) all_done = all_done && state == "terminated" && code == 0;
+      states.push_back(state);
+      codes.push_back(code);
+      out.push_back(s);
+    }
+    return out;
+  };
+  bool init_ready, init_done, ready, unused;
+  std::vector<std::string> istates, states;
+  std::vector<int> icodes, codes;
+  Json init_statuses = statuses_for(pod["spec"].value("initContainers", Json::array()), true, init_ready,
+                                    init_done, istates, icodes);
+  Json statuses = statuses_for(pod["spec"].value("containers", Json::array()), false, ready, unused, states, codes);
+  ready = !states.empty();
+  for (const auto& s : states) ready = ready && s == "running";
+  std::string phase = ComputePhase(policy, states, codes, init_done);
+  // A restarting container (waiting after a run) keeps a started pod Running.
+  if (phase == "Pending" && init_done) {
+    for (size_t i = 0; i < states.size(); ++i)
+      if (states[i] == "waiting" && statuses[i]["lastState"].contains("terminated")) phase = "Running";
+  }
+  bool terminal = phase == "Succeeded" || phase == "Failed";
+  const Json* old = FindPath(pod, {"status"});
+  auto cond = [&](const std::string& type, bool v, const std::string& reason = "") {
+    Json c{{"type", type}, {"status", v ? "True" : "False"}, {"lastProbeTime", nullptr},
+           {"lastTransitionTime", now}};
+    if (!reason.empty()) c["reason"] = reason;
+    if (old)
+      for (const Json& oc : old->value("conditions", Json::array()))
+        if (GetString(oc, "type") == type && GetString(oc, "status") == (v ? "True" : "False"))
+          c["lastTransitionTime"] = oc.value("lastTransitionTime", Json(now));
+    return c;
+  };
+  Json conds = Json::array();
+  conds.push_back(cond("PodReadyToStartContainers", !terminal && sb.state == runtime::SandboxState::kReady));
+  conds.push_back(cond("Initialized", init_done, init_done ? "" : "ContainersNotInitialized"));
+  conds.push_back(cond("Ready", ready, ready ? "" : terminal ? "PodCompleted" : "ContainersNotReady"));
+  conds.push_back(cond("ContainersReady", ready, ready ? "" : terminal ? "PodCompleted" : "ContainersNotReady"));
+  conds.push_back(cond("PodScheduled", true));
+  Json status{{"phase", phase},
+              {"conditions", conds},
+              {"hostIP", opts_.node_ip},
+              {"hostIPs", Json::array({{{"ip", opts_.node_ip}}})},
+              {"containerStatuses", statuses},
+              {"qosClass", GetStringPath(pod, {"status", "qosClass"}, "BestEffort")}};
+  if (!init_statuses.empty()) status["initContainerStatuses"] = init_statuses;
+  std::string ip = pod["spec"].value("hostNetwork", false) ? opts_.node_ip : sb.ip;
+  if (!ip.empty()) {
+    status["podIP"] = ip;
+    status["podIPs"] = Json::array({{{"ip", ip}}});
+  }
+  status["startTime"] = old && old->contains("startTime") ? (*old)["startTime"] : Json(now);
+  // Skip the write when nothing changed (ignoring timestamps we carried over).
+  if (old) {
+    Json cmp = *old;
+    bool same = true;
+    for (auto& [k, v] : status.items())
+      if (!cmp.contains(k) || cmp[k] != v) same = false;
+    if (same) return Status::Ok();
+  }
+  Json patch{{"status", status}};
+  auto r = client_.Patch(client::kPods, GetStringPath(pod, {"metadata", "namespace"}),
+                         GetStringPath(pod, {"metadata", "name"}), client::PatchType::kMerge, patch.dump(), "status");
+  if (!r.ok() && r.status().code() != StatusCode::kNotFound) return r.status();
+  // A terminal pod's containers are done; stop the sandbox (network, namespaces) as kubelet does.
+  if (terminal) (void)rt_.StopPodSandbox(sandbox_id);
+  return Status::Ok();
+}
+
+}  // namespace tug::kubelet

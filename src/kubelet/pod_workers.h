@@ -1,0 +1,105 @@
+// Pod workers: make the pods bound to this node (spec.nodeName) run on the Runtime and report
+// their status, as upstream kubelet's syncPod/SyncTerminatingPod: sandbox (hostname,
+// resolv.conf, /etc/hosts), image pull per imagePullPolicy, init containers in order, then the
+// app containers, restarts per restartPolicy with CrashLoopBackOff, pod status, and graceful
+// deletion (SIGTERM, grace period, SIGKILL, sandbox removal, DELETE with gracePeriodSeconds=0).
+//
+// Not done yet: volumes, probes, env valueFrom/envFrom, resources -> cgroups, securityContext.
+//
+// Threading: a WorkQueue keyed by pod key ("ns/name"); a key is never synced by two workers at
+// once (one serialized worker per pod). Each sync is level-based: it reads the pod from the
+// informer cache and the runtime's state and converges; it requeues itself every
+// resync_interval while the pod exists.
+// Ownership: borrows Client, Runtime, ImageStore; owns the informer factory and threads.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/status.h"
+#include "client/client.h"
+#include "client/events.h"
+#include "client/informer.h"
+#include "client/workqueue.h"
+#include "runtime/image/image_store.h"
+#include "runtime/runtime.h"
+
+namespace tug::kubelet {
+
+struct PodWorkersOptions {
+  std::string node_name;
+  std::string node_ip;
+  std::string pods_dir;   // <data_dir>/pods: per-pod etc files and container logs
+  std::string cluster_dns = "10.43.0.10";
+  std::string cluster_domain = "cluster.local";
+  std::string cgroup_parent = "/tug";
+  int workers = 4;
+  std::chrono::milliseconds resync_interval{2000};
+  Clock* clock = nullptr;
+};
+
+// Phase as upstream getPhase computes it from container states (exposed for tests).
+// states: per app container "waiting" / "running" / "terminated"; exit codes for terminated.
+std::string ComputePhase(const std::string& restart_policy, const std::vector<std::string>& states,
+                         const std::vector<int>& exit_codes, bool init_done);
+// CrashLoopBackOff delay after `restarts` restarts: 10 s doubling, capped at 5 min.
+std::chrono::seconds CrashLoopDelay(int restarts);
+// The resolv.conf kubelet writes for a ClusterFirst pod.
+std::string ResolvConf(const std::string& ns, const std::string& dns, const std::string& domain);
+
+class PodWorkers {
+ public:
+  PodWorkers(const client::Client& client, runtime::Runtime& rt, runtime::image::ImageStore& images,
+             PodWorkersOptions opts);
+  ~PodWorkers();
+  // Adopts sandboxes of existing pods, removes the rest (Runtime::Cleanup), starts syncing.
+  Status Start();
+  void Stop();
+
+ private:
+  struct BackOff {
+    int restarts = 0;
+    std::chrono::steady_clock::time_point not_before{};
+    std::chrono::steady_clock::time_point running_since{};
+  };
+  struct PodState {
+    std::map<std::string, BackOff> backoff;  // by container name
+    std::map<std::string, std::string> waiting_reason, waiting_message;
+    std::map<std::string, std::string> image_ids;
+    std::map<std::string, std::chrono::steady_clock::time_point> pull_backoff;
+    std::map<std::string, int> pull_failures;
+  };
+
+  void Worker();
+  Status SyncPod(const std::string& key);
+  Status KillPod(const Json& pod, const std::string& sandbox_id, bool delete_object);
+  Result<std::string> EnsureSandbox(const Json& pod);
+  Status EnsureImage(const Json& pod, const Json& container, PodState& st, std::string& image_id);
+  Result<std::string> StartOneContainer(const Json& pod, const std::string& sandbox_id,
+                                        const Json& container, uint32_t attempt, PodState& st);
+  Status UpdateStatus(const Json& pod, const std::string& sandbox_id, PodState& st);
+  std::string PodDir(const Json& pod) const;
+
+  const client::Client& client_;
+  runtime::Runtime& rt_;
+  runtime::image::ImageStore& images_;
+  PodWorkersOptions opts_;
+  Clock& clock_;
+  client::InformerFactory factory_;
+  client::Informer* pods_ = nullptr;
+  client::WorkQueue queue_;
+  client::EventRecorder events_;
+  std::mutex mu_;
+  std::map<std::string, PodState> state_;  // by pod uid
+  std::vector<std::jthread> threads_;
+  bool stopped_ = false;
+};
+
+}  // namespace tug::kubelet
