@@ -193,6 +193,14 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
   const framework::ClusterLister& lister() const override { return *this; }
   const std::vector<const NodeInfo*>& AllNodes() const override { return cache_.NodesLocked(); }
   std::vector<const NodeInfo*> NodesWithAffinityPods() const override { return cache_.NodesWithAffinityPodsLocked(); }
+  std::vector<PodInfoPtr> NominatedPodsForNode(const std::string& node) const override {
+    std::lock_guard<std::mutex> l(nom_mu_);
+    std::vector<PodInfoPtr> out;
+    auto it = nominated_.find(node);
+    if (it != nominated_.end())
+      for (const auto& [k, p] : it->second) out.push_back(p);
+    return out;
+  }
 
   // --- framework::ClusterLister ---------------------------------------------------------------
   ObjectPtr GetPvc(std::string_view ns, std::string_view name) const override {
@@ -278,12 +286,32 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     return copy;
   }
 
+  // Tracks pods nominated to a node by preemption (node "" or pod null: not nominated).
+  void SetNominated(const std::string& key, PodInfoPtr pod, const std::string& node) {
+    std::lock_guard<std::mutex> l(nom_mu_);
+    auto it = nominated_node_of_.find(key);
+    if (it != nominated_node_of_.end()) {
+      auto nit = nominated_.find(it->second);
+      if (nit != nominated_.end()) {
+        nit->second.erase(key);
+        if (nit->second.empty()) nominated_.erase(nit);
+      }
+      nominated_node_of_.erase(it);
+    }
+    if (!pod || node.empty()) return;
+    nominated_[node][key] = std::move(pod);
+    nominated_node_of_[key] = node;
+  }
+
   void OnPod(const ObjectPtr& old_obj, const ObjectPtr& obj) {
     const Json& pod = *obj;
     std::string node = GetStringPath(pod, {"spec", "nodeName"});
     std::string key = GetStringPath(pod, {"metadata", "namespace"}) + "/" + GetStringPath(pod, {"metadata", "name"});
     if (!node.empty()) {
-      if (!old_obj || GetStringPath(*old_obj, {"spec", "nodeName"}).empty()) queue_->Delete(key);
+      if (!old_obj || GetStringPath(*old_obj, {"spec", "nodeName"}).empty()) {
+        queue_->Delete(key);
+        SetNominated(key, nullptr, "");
+      }
       if (Terminal(pod)) {
         cache_.RemovePod(key);
         queue_->MoveAllToActiveOrBackoff(Plugin::kPodDelete);
@@ -296,16 +324,20 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     }
     if (!Responsible(pod) || Terminal(pod) || FindPath(pod, {"metadata", "deletionTimestamp"})) {
       queue_->Delete(key);
+      SetNominated(key, nullptr, "");
       return;
     }
     if (old_obj && !SchedulingRelevantChange(*old_obj, pod)) return;
-    if (old_obj) queue_->Update(BuildPodInfo(obj));
-    else queue_->Add(BuildPodInfo(obj));
+    PodInfoPtr info = BuildPodInfo(obj);
+    SetNominated(key, info, info->nominated_node_name);
+    if (old_obj) queue_->Update(std::move(info));
+    else queue_->Add(std::move(info));
   }
 
   void OnPodDelete(const ObjectPtr& obj) {
     std::string key = GetStringPath(*obj, {"metadata", "namespace"}) + "/" + GetStringPath(*obj, {"metadata", "name"});
     queue_->Delete(key);
+    SetNominated(key, nullptr, "");
     if (cache_.HasPod(key)) {
       cache_.RemovePod(key);
       queue_->MoveAllToActiveOrBackoff(Plugin::kPodDelete);
@@ -360,6 +392,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       queue_->AddBackoff(std::move(qp));
       return;
     }
+    SetNominated(pod.key, nullptr, "");  // the assumed pod itself now holds the space
     PluginStatus rs = fw_->RunReserve(*st, *assumed, r.node);
     if (rs.ok()) rs = fw_->RunPermit(*st, *assumed, r.node);
     if (!rs.ok()) {
@@ -386,7 +419,12 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     }
     unschedulable_++;
     std::string msg = num_nodes == 0 ? r.status.Message() : framework::FitErrorMessage(num_nodes, r.diagnosis);
-    if (!nominated.empty()) preemptions_++;
+    if (!nominated.empty()) {
+      preemptions_++;
+      auto copy = std::make_shared<PodInfo>(*qp.pod);
+      copy->nominated_node_name = nominated;
+      SetNominated(copy->key, copy, nominated);
+    }
     qp.unschedulable_plugins = r.diagnosis.unschedulable_plugins;
     Fail(std::move(qp), cur, "Unschedulable", msg, nominated, true);
   }
@@ -518,6 +556,10 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
                    *rcs_ = nullptr;
   cache::Cache cache_;
   framework::ScheduleState ss_;  // scheduling thread only
+
+  mutable std::mutex nom_mu_;
+  std::map<std::string, std::map<std::string, PodInfoPtr>> nominated_;  // node -> pod key -> pod
+  std::map<std::string, std::string> nominated_node_of_;                // pod key -> node
 
   mutable std::mutex pin_mu_;
   mutable std::map<std::string, ObjectPtr> pinned_ns_;

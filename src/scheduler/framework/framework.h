@@ -111,6 +111,9 @@ class Handle {
   virtual const std::vector<const NodeInfo*>& AllNodes() const = 0;
   // Nodes that have at least one pod with (anti-)affinity terms.
   virtual std::vector<const NodeInfo*> NodesWithAffinityPods() const = 0;
+  // Pending pods nominated to this node by an earlier preemption (status.nominatedNodeName).
+  // Filtering counts those with a priority >= the pod's as if they were already there.
+  virtual std::vector<PodInfoPtr> NominatedPodsForNode(const std::string& node) const { return {}; }
 };
 
 // --- plugin interfaces -----------------------------------------------------------------------

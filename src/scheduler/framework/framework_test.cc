@@ -109,5 +109,26 @@ TEST(SchedulePod, NominatedNodeFirst) {
   EXPECT_EQ(r.evaluated, 1u);
 }
 
+TEST(SchedulePod, NominatedPodsReserveTheirSpace) {
+  FakeCluster c;
+  c.AddNode(NodeBuilder("n1", "2", "4Gi"));
+  c.nominated["n1"] = {PodBuilder("preemptor").Req("cpu", "1500m").Priority(100).Nominated("n1").Info()};
+  auto fw = testing::MakeDefaultFramework(c);
+  struct Case {
+    const char* name;
+    Json pod;
+    bool fits;
+  } cases[] = {
+      {"lower priority cannot take the nominated space", PodBuilder("low").Req("cpu", "1").Priority(10), false},
+      {"higher priority ignores the nomination", PodBuilder("high").Req("cpu", "1").Priority(1000), true},
+      {"small enough to fit beside it", PodBuilder("tiny").Req("cpu", "500m").Priority(10), true},
+      {"the nominated pod itself", PodBuilder("preemptor").Req("cpu", "1500m").Priority(100), true},
+  };
+  for (const auto& cs : cases) {
+    ScheduleResult r = testing::Schedule(*fw, c, cs.pod);
+    EXPECT_EQ(!r.node.empty(), cs.fits) << cs.name << ": " << r.status.Message();
+  }
+}
+
 }  // namespace
 }  // namespace tug::scheduler::framework

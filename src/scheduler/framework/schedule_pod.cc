@@ -26,6 +26,25 @@ void FailAll(ScheduleResult& r, const std::vector<const NodeInfo*>& nodes, const
 
 }  // namespace
 
+PluginStatus FilterWithNominatedPods(const Framework& fw, const CycleState& st, const PodInfo& pod,
+                                     const NodeInfo& node, const Handle& h) {
+  std::vector<PodInfoPtr> nominated = h.NominatedPodsForNode(node.name);
+  bool any = false;
+  for (const PodInfoPtr& p : nominated) any = any || (p->key != pod.key && p->priority >= pod.priority);
+  if (any) {
+    CycleState with = st.Clone();
+    NodeInfo copy = node;
+    for (const PodInfoPtr& p : nominated) {
+      if (p->key == pod.key || p->priority < pod.priority) continue;
+      copy.AddPod(p);
+      fw.RunPreFilterAddPod(with, pod, *p, copy);
+    }
+    PluginStatus s = fw.RunFilter(with, pod, copy);
+    if (!s.ok()) return s;
+  }
+  return fw.RunFilter(st, pod, node);
+}
+
 ScheduleResult SchedulePod(const Framework& fw, CycleState& st, const PodInfo& pod, const Handle& h,
                            ScheduleState& ss) {
   ScheduleResult r;
@@ -53,7 +72,7 @@ ScheduleResult SchedulePod(const Framework& fw, CycleState& st, const PodInfo& p
   if (!pod.nominated_node_name.empty()) {
     for (const NodeInfo* n : nodes)
       if (n->name == pod.nominated_node_name) {
-        if (fw.RunFilter(st, pod, *n).ok()) {
+        if (FilterWithNominatedPods(fw, st, pod, *n, h).ok()) {
           r.node = n->name;
           r.evaluated = r.feasible = 1;
           return r;
@@ -70,7 +89,7 @@ ScheduleResult SchedulePod(const Framework& fw, CycleState& st, const PodInfo& p
   size_t i = 0;
   for (; i < nodes.size() && feasible.size() < want; ++i) {
     const NodeInfo* n = nodes[(start + i) % nodes.size()];
-    PluginStatus s = fw.RunFilter(st, pod, *n);
+    PluginStatus s = FilterWithNominatedPods(fw, st, pod, *n, h);
     if (s.ok()) {
       feasible.push_back(n);
     } else if (s.code() == Code::kError) {

@@ -31,6 +31,11 @@ struct ScheduleResult {
   Diagnosis diagnosis;    // filled when fit_error
 };
 
+// Filter with the node's nominated pods of equal or higher priority added (when there are any),
+// then without them; both must pass (upstream's RunFilterPluginsWithNominatedPods).
+PluginStatus FilterWithNominatedPods(const Framework& fw, const CycleState& st, const PodInfo& pod,
+                                     const NodeInfo& node, const Handle& h);
+
 ScheduleResult SchedulePod(const Framework& fw, CycleState& st, const PodInfo& pod, const Handle& h,
                            ScheduleState& ss);
 

@@ -98,6 +98,11 @@ class FakeCluster final : public framework::Handle {
   const framework::ClusterLister& lister() const override { return lister_impl; }
   const std::vector<const NodeInfo*>& AllNodes() const override { return all_; }
   std::vector<const NodeInfo*> NodesWithAffinityPods() const override;
+  std::vector<PodInfoPtr> NominatedPodsForNode(const std::string& node) const override {
+    auto it = nominated.find(node);
+    return it == nominated.end() ? std::vector<PodInfoPtr>{} : it->second;
+  }
+  std::map<std::string, std::vector<PodInfoPtr>> nominated;
 
  private:
   std::deque<NodeInfo> nodes_;
