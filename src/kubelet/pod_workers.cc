@@ -116,7 +116,9 @@ std::string PodWorkers::PodDir(const Json& pod) const {
 Status PodWorkers::Start() {
   std::error_code ec;
   fs::create_directories(opts_.pods_dir, ec);
-  pods_ = &factory_.For(client::kPods, {.field_selector = "spec.nodeName=" + opts_.node_name});
+  client::InformerOptions io;
+  io.field_selector = "spec.nodeName=" + opts_.node_name;
+  pods_ = &factory_.For(client::kPods, io);
   pods_->AddHandler({.on_add = [this](const client::ObjectPtr& o) { queue_.Add(client::KeyOf(*o)); },
                      .on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& o) {
                        queue_.Add(client::KeyOf(*o));
