@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent.h"
 #include "config.h"
 #include "images.h"
 #include "server.h"
@@ -24,6 +25,7 @@ constexpr const char* kUsage =
     "\n"
     "Commands:\n"
     "  server      run the control plane (API server) on this machine\n"
+    "  agent       run the node agent (kubelet) against a remote API server\n"
     "  images      manage the node's images (import, pull, ls, rm)\n"
     "  simnodes    simulated nodes for control-plane tests and benchmarks\n"
     "\n"
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (cmd == "agent") return tug::cmd::RunAgent({args.begin() + 1, args.end()});
   if (cmd == "images") return tug::cmd::RunImages({args.begin() + 1, args.end()});
   if (cmd == "simnodes") return tug::cmd::RunSimNodes({args.begin() + 1, args.end()});
   if (cmd == "server") {
