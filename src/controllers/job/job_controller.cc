@@ -240,14 +240,16 @@ void JobController::OnPod(const client::ObjectPtr& pod, PodEvent ev) {
   if (!ref || GetString(*ref, "kind") != "Job") return;
   std::string key = Ns(*pod) + "/" + GetString(*ref, "name");
   std::string uid = Uid(*pod);
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = removing_.find(key);
-    if (it != removing_.end() && (ev == PodEvent::kDelete || !HasFinalizer(*pod))) it->second.erase(uid);
-  }
   if (ev == PodEvent::kAdd && !IsBeingDeleted(*pod)) expectations_.CreationObserved(key);
   if (ev == PodEvent::kDelete || IsBeingDeleted(*pod)) expectations_.DeletionObserved(key, uid);
   Enqueue(key);
+}
+
+void JobController::NoteWritten(const std::string& key, const Json& written) {
+  uint64_t rv = std::strtoull(GetStringPath(written, {"metadata", "resourceVersion"}).c_str(), nullptr, 10);
+  std::lock_guard<std::mutex> l(mu_);
+  uint64_t& w = written_rv_[key];
+  w = std::max(w, rv);
 }
 
 Status JobController::Sync(const std::string& key) {
@@ -258,6 +260,7 @@ Status JobController::Sync(const std::string& key) {
       std::lock_guard<std::mutex> l(mu_);
       backoff_.erase(key);
       removing_.erase(key);
+      written_rv_.erase(key);
     }
     auto [ns, name] = client::SplitKey(key);
     return CleanupOrphanPods(ns, name);
@@ -414,6 +417,16 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
     return finished ? HandleTtl(job, key) : Status::Ok();
   }
   if (!expectations_.Satisfied(key)) return Status::Ok();  // a pod add will requeue us
+  {
+    // Counting from a job older than our own last status write would miss pods counted there
+    // (their finalizers are gone); the informer delivers our write and requeues the job.
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = written_rv_.find(key);
+    if (it != written_rv_.end()) {
+      uint64_t cached = std::strtoull(GetStringPath(job, {"metadata", "resourceVersion"}).c_str(), nullptr, 10);
+      if (cached < it->second) return Status::Ok();
+    }
+  }
   auto claim = framework::ClaimObjects(client(), client::kPods, job, ref, selector, candidates,
                                        framework::RecheckOwner(client(), client::kJobs, job));
   RETURN_IF_ERROR(claim.status);
@@ -443,10 +456,20 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
   int64_t failed = GetInt(status, {"failed"}) + static_cast<int64_t>(unc_f.size());
   std::set<int64_t> succeeded_ix = indexed ? ParseIndexes(GetString(status, "completedIndexes"), completions) : std::set<int64_t>{};
 
+  // Finalizer removals we issued: forget those the cache now shows done (pod gone or finalizer
+  // removed). Judged against the same cache snapshot this sync uses, so a handler running ahead
+  // of the cache can never make a pod look countable twice.
   std::set<std::string> removing;
   {
+    std::map<std::string, const Json*> by_uid;
+    for (const auto& p : pods) by_uid[Uid(*p)] = p.get();
     std::lock_guard<std::mutex> l(mu_);
-    removing = removing_[key];
+    std::set<std::string>& r = removing_[key];
+    for (auto it = r.begin(); it != r.end();) {
+      auto f = by_uid.find(*it);
+      it = (f == by_uid.end() || !HasFinalizer(*f->second)) ? r.erase(it) : std::next(it);
+    }
+    removing = r;
   }
 
   // Interim conditions already decided in an earlier sync.
@@ -712,6 +735,7 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
     auto r = client().UpdateStatus(client::kJobs, Ns(job), job);
     if (!r.ok()) return r.status();
     job["metadata"]["resourceVersion"] = GetStringPath(*r, {"metadata", "resourceVersion"});
+    NoteWritten(key, *r);
     return Status::Ok();
   };
   // Phase 1 write: uncounted pods are durable before any finalizer goes.
@@ -773,7 +797,10 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
   }
   if (!SameStatus(job["status"], old2)) {
     auto r = client().UpdateStatus(client::kJobs, Ns(job), job);
-    if (!r.ok()) note(r.status());
+    if (!r.ok())
+      note(r.status());
+    else
+      NoteWritten(key, *r);
   }
   if (ConditionTrue(job, "Complete") || ConditionTrue(job, "Failed")) note(HandleTtl(job, key));
   return first_err;

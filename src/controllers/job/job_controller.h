@@ -64,6 +64,7 @@ class JobController : public framework::Controller {
   Status DeletePod(const Json& job, const Json& pod);
   Status CreatePods(const Json& job, const std::string& key, int count, const std::vector<int64_t>& indexes);
   Status HandleTtl(const Json& job, const std::string& key);
+  void NoteWritten(const std::string& key, const Json& written);
 
   JobOptions opts_;
   client::Informer* jobs_;
@@ -72,6 +73,7 @@ class JobController : public framework::Controller {
   std::mutex mu_;
   std::map<std::string, BackoffRecord> backoff_;           // job key -> record
   std::map<std::string, std::set<std::string>> removing_;  // job key -> pod uids losing the finalizer
+  std::map<std::string, uint64_t> written_rv_;             // job key -> resourceVersion of our last status write
 };
 
 std::unique_ptr<framework::Controller> NewJobController(const framework::ControllerContext& ctx);

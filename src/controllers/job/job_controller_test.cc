@@ -177,7 +177,13 @@ TEST_F(JobControllerTest, IndexedJobGivesEachPodAnIndex) {
   ASSERT_TRUE(WaitFor([&] { return Cond(GetJob(), "Complete"); })) << GetJob().dump();
   EXPECT_EQ(GetStringPath(GetJob(), {"status", "completedIndexes"}), "0-2");
   EXPECT_EQ(GetJob()["status"]["succeeded"], 3);
-  EXPECT_EQ(GetJob()["status"]["failed"], 1);
+  EXPECT_EQ(GetJob()["status"]["failed"], 1) << [&] {
+    std::string out;
+    for (const Json& p : Pods())
+      out += GetStringPath(p, {"metadata", "name"}) + " " + GetStringPath(p, {"status", "phase"}) + " del=" +
+             std::to_string(p["metadata"].contains("deletionTimestamp")) + "\n";
+    return out;
+  }();
 }
 
 TEST_F(JobControllerTest, PodFailurePolicyFailJobAndIgnore) {
