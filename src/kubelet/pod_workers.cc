@@ -414,6 +414,9 @@ Status PodWorkers::SyncPod(const std::string& key) {
     if (s.config.uid == uid && s.state == runtime::SandboxState::kReady) sandbox_id = s.id;
 
   if (FindPath(pod, {"metadata", "deletionTimestamp"})) {
+    // Every sandbox of the pod, stopped ones (terminal pods) included.
+    for (const auto& s : sandboxes)
+      if (s.config.uid == uid && s.id != sandbox_id) RETURN_IF_ERROR(KillPod(pod, s.id, false));
     RETURN_IF_ERROR(KillPod(pod, sandbox_id, true));
     std::lock_guard l(mu_);
     state_.erase(uid);
@@ -481,11 +484,12 @@ Status PodWorkers::SyncPod(const std::string& key) {
         if (!restart) continue;
         if (b.not_before == std::chrono::steady_clock::time_point{} || now >= b.not_before) {
           if (b.not_before == std::chrono::steady_clock::time_point{}) {
+            // As kubelet: the first restart is immediate, then 10 s, 20 s, ... up to 5 min.
             b.restarts++;
-            b.not_before = now + CrashLoopDelay(b.restarts);
+            b.not_before = now + CrashLoopDelay(b.restarts - 1);
             if (b.restarts > 1) {
               st->waiting_reason[name] = "CrashLoopBackOff";
-              st->waiting_message[name] = "back-off " + std::to_string(CrashLoopDelay(b.restarts).count()) +
+              st->waiting_message[name] = "back-off " + std::to_string(CrashLoopDelay(b.restarts - 1).count()) +
                                           "s restarting failed container=" + name + " pod=" +
                                           GetStringPath(pod, {"metadata", "name"}) + "_" +
                                           GetStringPath(pod, {"metadata", "namespace"}) + "(" + uid + ")";
@@ -497,7 +501,9 @@ Status PodWorkers::SyncPod(const std::string& key) {
             }
           }
           b.not_before = {};
-          (void)rt_.RemoveContainer(cur->id);
+          // Keep the last dead instance (lastState, logs of the previous run); drop older ones.
+          for (const auto& x : ctrs)
+            if (x.name == name && x.attempt < cur->attempt) (void)rt_.RemoveContainer(x.id);
           (void)StartOneContainer(pod, sandbox_id, c, cur->attempt + 1, *st);
         }
         continue;
