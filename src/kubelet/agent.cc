@@ -91,6 +91,7 @@ Result<std::unique_ptr<Agent>> StartAgent(const client::Client& client, AgentOpt
   {
     auto m = ReadMachineInfo(o.data_dir);
     po.node_ip = !o.node_ip.empty() ? o.node_ip : m.ok() ? m.value().internal_ip : "";
+    po.node_memory_bytes = m.ok() ? m.value().memory_bytes : 0;
   }
   po.pods_dir = o.data_dir + "/pods";
   po.cluster_dns = o.cluster_dns;

@@ -4,10 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "base/log.h"
+#include "kubelet/container_config.h"
 
 namespace tug::kubelet {
 namespace {
@@ -58,6 +60,30 @@ std::string PullPolicy(const Json& c) {
   std::string image = GetString(c, "image");
   bool latest = !HasTag(image) || (image.size() > 7 && image.substr(image.size() - 7) == ":latest");
   return latest ? "Always" : "IfNotPresent";
+}
+
+std::string Base64Decode(const std::string& in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  int buf = 0, bits = 0;
+  for (char c : in) {
+    int v = val(c);
+    if (v < 0) continue;
+    buf = (buf << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buf >> bits) & 0xff);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -310,8 +336,65 @@ Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::st
   cfg.image_config = {icfg.entrypoint, icfg.cmd, icfg.env, icfg.working_dir, icfg.user, icfg.stop_signal};
   cfg.command = Strings(c, "command");
   cfg.args = Strings(c, "args");
-  for (const Json& e : c.value("env", Json::array()))
-    if (e.contains("value")) cfg.env.emplace_back(GetString(e, "name"), GetString(e, "value"));
+  std::string ns = GetStringPath(pod, {"metadata", "namespace"});
+  auto get_obj = [this, &ns](const std::string& kind, const std::string& name) -> Result<Json> {
+    return client_.Get(kind == "Secret" ? client::kSecrets : client::kConfigMaps, ns, name);
+  };
+  auto data_of = [&](const std::string& kind, const Json& obj) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const char* field : {"data", "binaryData"})
+      if (const Json* d = Find(obj, field); d && d->is_object())
+        for (auto& [k, v] : d->items()) {
+          std::string val = v.is_string() ? v.get<std::string>() : "";
+          bool b64 = kind == "Secret" || std::string(field) == "binaryData";
+          out.emplace_back(k, b64 ? Base64Decode(val) : val);
+        }
+    return out;
+  };
+  KeyLookup key_lookup = [&](const std::string& kind, const std::string& name,
+                             const std::string& key) -> Result<std::string> {
+    ASSIGN_OR_RETURN(Json obj, get_obj(kind, name));
+    for (const auto& [k, v] : data_of(kind, obj))
+      if (k == key) return v;
+    return NotFoundError("key " + key + " not found");
+  };
+  DataLookup data_lookup = [&](const std::string& kind, const std::string& name)
+      -> Result<std::vector<std::pair<std::string, std::string>>> {
+    ASSIGN_OR_RETURN(Json obj, get_obj(kind, name));
+    return data_of(kind, obj);
+  };
+  auto env = BuildEnv(pod, c, opts_.node_name, opts_.node_ip, key_lookup, data_lookup);
+  if (!env.ok()) {
+    st.waiting_reason[name] = "CreateContainerConfigError";
+    st.waiting_message[name] = env.status().message();
+    events_.Record(pod, "Warning", "Failed", "Error: " + env.status().message());
+    return env.status();
+  }
+  cfg.env = std::move(env).value();
+  cfg.resources = ContainerResources(pod, c, opts_.node_memory_bytes);
+  if (const Json* sc = Find(c, "securityContext")) {
+    const Json* psc = FindPath(pod, {"spec", "securityContext"});
+    auto num = [&](const char* k) -> std::optional<int64_t> {
+      if (const Json* v = Find(*sc, k); v && v->is_number_integer()) return v->get<int64_t>();
+      if (psc)
+        if (const Json* v = Find(*psc, k); v && v->is_number_integer()) return v->get<int64_t>();
+      return std::nullopt;
+    };
+    cfg.security.run_as_user = num("runAsUser");
+    cfg.security.run_as_group = num("runAsGroup");
+    cfg.security.privileged = sc->value("privileged", false);
+    cfg.security.read_only_rootfs = sc->value("readOnlyRootFilesystem", false);
+    if (const Json* ape = Find(*sc, "allowPrivilegeEscalation"); ape && ape->is_boolean())
+      cfg.security.allow_privilege_escalation = ape->get<bool>();
+    cfg.security.capabilities_add = Strings(sc->value("capabilities", Json::object()), "add");
+    cfg.security.capabilities_drop = Strings(sc->value("capabilities", Json::object()), "drop");
+  } else if (const Json* psc = FindPath(pod, {"spec", "securityContext"})) {
+    if (const Json* v = Find(*psc, "runAsUser"); v && v->is_number_integer()) cfg.security.run_as_user = v->get<int64_t>();
+    if (const Json* v = Find(*psc, "runAsGroup"); v && v->is_number_integer()) cfg.security.run_as_group = v->get<int64_t>();
+  }
+  if (const Json* g = FindPath(pod, {"spec", "securityContext", "supplementalGroups"}); g && g->is_array())
+    for (const Json& x : *g)
+      if (x.is_number_integer()) cfg.security.supplemental_groups.push_back(x.get<int64_t>());
   cfg.working_dir = GetString(c, "workingDir");
   std::string dir = PodDir(pod);
   cfg.mounts.push_back({runtime::Mount::Type::kBind, dir + "/etc-hosts", "/etc/hosts"});
@@ -617,7 +700,7 @@ Status PodWorkers::UpdateStatus(const Json& pod, const std::string& sandbox_id, 
               {"hostIP", opts_.node_ip},
               {"hostIPs", Json::array({{{"ip", opts_.node_ip}}})},
               {"containerStatuses", statuses},
-              {"qosClass", GetStringPath(pod, {"status", "qosClass"}, "BestEffort")}};
+              {"qosClass", QosClass(pod)}};
   if (!init_statuses.empty()) status["initContainerStatuses"] = init_statuses;
   std::string ip = pod["spec"].value("hostNetwork", false) ? opts_.node_ip : sb.ip;
   if (!ip.empty()) {

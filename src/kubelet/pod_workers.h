@@ -4,7 +4,8 @@
 // app containers, restarts per restartPolicy with CrashLoopBackOff, pod status, and graceful
 // deletion (SIGTERM, grace period, SIGKILL, sandbox removal, DELETE with gracePeriodSeconds=0).
 //
-// Not done yet: volumes, probes, env valueFrom/envFrom, resources -> cgroups, securityContext.
+// Env (valueFrom, envFrom), resources -> cgroup values and securityContext: container_config.h.
+// Not done yet: volumes, probes, preStop hooks.
 //
 // Threading: a WorkQueue keyed by pod key ("ns/name"); a key is never synced by two workers at
 // once (one serialized worker per pod). Each sync is level-based: it reads the pod from the
@@ -40,6 +41,7 @@ struct PodWorkersOptions {
   std::string cluster_dns = "10.43.0.10";
   std::string cluster_domain = "cluster.local";
   std::string cgroup_parent = "/tug";
+  int64_t node_memory_bytes = 0;  // for Burstable OOM score adjustment
   int workers = 4;
   std::chrono::milliseconds resync_interval{2000};
   Clock* clock = nullptr;

@@ -212,18 +212,55 @@ TEST_F(KubeletServerTest, LogsWithOptions) {
   EXPECT_EQ(code, 404);
 }
 
+// Reads a chunked response incrementally.
+class StreamReader {
+ public:
+  StreamReader(int port, const std::string& target) : sock_(ioc_) {
+    sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    http::write(sock_, req);
+    p_.body_limit(boost::none);
+    http::read_header(sock_, b_, p_);
+  }
+  int code() { return p_.get().result_int(); }
+  // Reads until the body so far ends with `want` (or the stream ends). Returns the body so far.
+  std::string ReadUntil(const std::string& want) {
+    while (!p_.is_done() && !(body_.size() >= want.size() && body_.compare(body_.size() - want.size(), want.size(), want) == 0)) {
+      char buf[4096];
+      p_.get().body().data = buf;
+      p_.get().body().size = sizeof buf;
+      beast::error_code ec;
+      http::read(sock_, b_, p_, ec);
+      if (ec == http::error::need_buffer) ec = {};
+      body_.append(buf, sizeof buf - p_.get().body().size);
+      if (ec) break;
+    }
+    return body_;
+  }
+  bool done() { return p_.is_done(); }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket sock_;
+  beast::flat_buffer b_;
+  http::response_parser<http::buffer_body> p_;
+  std::string body_;
+};
+
 TEST_F(KubeletServerTest, FollowEndsWhenContainerExits) {
   AppendLog(kLog);
-  std::string got;
-  std::thread reader([&] { got = Get("/containerLogs/default/web/app?follow=true&tailLines=1").second; });
-  // Wait until the server is tailing, then append and stop the container.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  AppendLog("2024-01-02T03:04:05Z stdout F five\n");
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  StreamReader r(srv_->port(), "/containerLogs/default/web/app?follow=true&tailLines=1");
+  EXPECT_EQ(r.code(), 200);
+  EXPECT_EQ(r.ReadUntil("four\n"), "four\n");
+  AppendLog("2024-01-02T03:04:05Z stdout P fi");
+  AppendLog("ve\n2024-01-02T03:04:05Z stdout F !\n");  // a line written in two pieces
+  EXPECT_EQ(r.ReadUntil("five!\n"), "four\nfive!\n");
+  EXPECT_FALSE(r.done());
   AppendLog("2024-01-02T03:04:06Z stdout F six\n");
   rt_.running = false;
-  reader.join();  // returns only because the stream ended
-  EXPECT_EQ(got, "four\nfive\nsix\n");
+  // Ends only because the container is no longer running; the last line is still delivered.
+  EXPECT_EQ(r.ReadUntil("never"), "four\nfive!\nsix\n");
+  EXPECT_TRUE(r.done());
 }
 
 TEST_F(KubeletServerTest, FollowStopsWhenClientGoes) {
