@@ -157,6 +157,7 @@ class Registry {
   std::map<std::string, const ResourceDef*, std::less<>> by_kind_;      // "group/version/Kind"
   std::map<std::string, const TypeDef*, std::less<>> kind_types_;       // "group/version/Kind"
   friend class RegistryBuilder;
+  friend struct RegistryExtender;  // api/crd: registries extended with custom resources
 };
 
 }  // namespace tug::api
