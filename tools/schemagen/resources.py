@@ -36,6 +36,7 @@ GROUPS = [
     ("rbac.authorization.k8s.io", ["v1"]),
     ("storage.k8s.io", ["v1"]),
     ("admissionregistration.k8s.io", ["v1"]),
+    ("apiextensions.k8s.io", ["v1"]),
     ("scheduling.k8s.io", ["v1"]),
     ("coordination.k8s.io", ["v1"]),
     ("node.k8s.io", ["v1"]),
@@ -64,6 +65,18 @@ GROUP_DIRS = {
     "discovery.k8s.io": "discovery",
     "flowcontrol.apiserver.k8s.io": "flowcontrol",
 }
+
+# Groups whose types live outside kubernetes/api: group -> proto package prefix.
+GROUP_PACKAGES = {
+    "apiextensions.k8s.io": "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions",
+}
+
+
+def package_of(group, version):
+    """The proto package of a served group-version."""
+    if group in GROUP_PACKAGES:
+        return f"{GROUP_PACKAGES[group]}.{version}"
+    return f"k8s.io.api.{GROUP_DIRS[group]}.{version}"
 
 
 def R(group, version, kind, plural, namespaced=True, short=(), cats=(), verbs=FULL, subs=(),
@@ -185,6 +198,9 @@ RESOURCES = [
       "validatingadmissionpolicybindings", namespaced=False, cats=["api-extensions"]),
     R("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
       "validatingwebhookconfigurations", namespaced=False, cats=["api-extensions"]),
+    # apiextensions.k8s.io/v1
+    R("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+      namespaced=False, short=["crd", "crds"], cats=["api-extensions"], subs=[status()]),
     # scheduling.k8s.io/v1
     R("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,
       short=["pc"]),

@@ -37,6 +37,12 @@ SCALAR_MESSAGES = {
     "k8s.io.apimachinery.pkg.util.intstr.IntOrString": "intstr",
     "k8s.io.apimachinery.pkg.runtime.RawExtension": "raw",
     "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1": "json",
+    # apiextensions: JSON schemas and free-form JSON values stay JSON documents.
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON": "json",
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps": "json",
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray": "json",
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool": "json",
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray": "json",
 }
 PROTO_SCALARS = {
     "string": "string", "bytes": "bytes", "bool": "bool", "int32": "int32", "int64": "int64",
@@ -55,6 +61,7 @@ class Mirror:
         self.repos = {
             "api": os.path.join(root, "kubernetes+api", "repo"),
             "apimachinery": os.path.join(root, "kubernetes+apimachinery", "repo"),
+            "apiextensions-apiserver": os.path.join(root, "kubernetes+apiextensions-apiserver", "repo"),
         }
 
     def show(self, repo, path):
@@ -221,7 +228,7 @@ def go_elem_type(gtype):
 
 def openapi_name(proto_full):
     assert proto_full.startswith("k8s.io."), proto_full
-    return "io.k8s." + proto_full[len("k8s.io."):]
+    return "io.k8s." + proto_full[len("k8s.io."):].replace("apiextensions_apiserver", "apiextensions-apiserver")
 
 
 def go_path_of_proto_pkg(pkg):
@@ -230,12 +237,14 @@ def go_path_of_proto_pkg(pkg):
         return "api", pkg[len("k8s.io.api."):].replace(".", "/")
     if pkg.startswith("k8s.io.apimachinery."):
         return "apimachinery", pkg[len("k8s.io.apimachinery."):].replace(".", "/")
+    if pkg.startswith("k8s.io.apiextensions_apiserver."):
+        return "apiextensions-apiserver", pkg[len("k8s.io.apiextensions_apiserver."):].replace(".", "/")
     raise ValueError(pkg)
 
 
 def proto_pkg_of_go_import(path):
     # k8s.io/api/core/v1 -> k8s.io.api.core.v1
-    return "k8s.io." + path[len("k8s.io/"):].replace("/", ".")
+    return "k8s.io." + path[len("k8s.io/"):].replace("/", ".").replace("-", "_")
 
 
 class Generator:
@@ -441,7 +450,7 @@ class Generator:
         served = []
         for group, versions in resources.GROUPS:
             for v in versions:
-                pkg = f"k8s.io.api.{resources.GROUP_DIRS[group]}.{v}"
+                pkg = resources.package_of(group, v)
                 self.load(pkg)
                 served.append((group, v, pkg))
                 for name in sorted(self.protos[pkg]):
@@ -468,7 +477,7 @@ class Generator:
             g, v, k = r["group"], r["version"], r["kind"]
             if (g, v, k) not in kind_set:
                 raise SystemExit(f"resource kind {g}/{v} {k} has no type")
-            pkg = f"k8s.io.api.{resources.GROUP_DIRS[g]}.{v}"
+            pkg = resources.package_of(g, v)
             e = {"g": g, "v": v, "k": k, "p": r["plural"], "s": k.lower(),
                  "ns": 1 if r["namespaced"] else 0, "verbs": r["verbs"],
                  "t": openapi_name(f"{pkg}.{k}")}
