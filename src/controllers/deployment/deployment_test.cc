@@ -364,6 +364,17 @@ TEST_F(DeploymentControllerTest, PauseResumeAndRestart) {
     EXPECT_EQ(GetStringPath(p, {"metadata", "annotations", "kubectl.kubernetes.io/restartedAt"}), "2026-11-25T20:00:00Z");
 }
 
+TEST_F(DeploymentControllerTest, RestartResumesWithoutDuplicates) {
+  ASSERT_TRUE(h_.c().Create(client::kDeployments, "default", Deployment("web", 3, "busybox:1")).ok());
+  DriveToDone("web");
+  h_.RestartControllers({"deployment", "replicaset"});
+  ASSERT_TRUE(h_.c().Patch(client::kDeployments, "default", "web", client::PatchType::kMerge, R"({"spec":{"replicas":4}})").ok());
+  DriveToDone("web");
+  EXPECT_EQ(h_.LivePods("default", "app=web").size(), 4u);
+  EXPECT_EQ(ObserveRS(h_, "web").rss.size(), 1u);
+  EXPECT_EQ(GetStringPath(Get("web"), {"metadata", "annotations", kRevisionAnnotation}), "1");
+}
+
 TEST_F(DeploymentControllerTest, ProgressDeadlineExceeded) {
   Json d = Deployment("stuck", 1, "busybox:1");
   d["spec"]["progressDeadlineSeconds"] = 1;

@@ -106,6 +106,10 @@ TEST(ReplicaSetControllerTest, CreatesPodsAndReportsStatus) {
   Json one = h.LivePods("default", "app=web")[0];
   one["status"]["conditions"][0]["status"] = "False";
   ASSERT_TRUE(h.c().UpdateStatus(client::kPods, "default", one).ok());
+  // Wait until the controller has seen it (its status counts 2 ready), then scale down.
+  ASSERT_TRUE(Harness::WaitFor([&] {
+    return framework::GetInt(h.Get(client::kReplicaSets, "default", "web"), {"status", "readyReplicas"}) == 2;
+  }));
   ASSERT_TRUE(h.c().Patch(client::kReplicaSets, "default", "web", client::PatchType::kMerge, R"({"spec":{"replicas":2}})").ok());
   ASSERT_TRUE(Harness::WaitFor([&] { return h.LivePods("default", "app=web").size() == 2; }));
   for (const Json& p : h.LivePods("default", "app=web"))

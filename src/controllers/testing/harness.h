@@ -62,6 +62,19 @@ class Harness {
     handler_.reset();
   }
 
+  // Stops the manager and starts a fresh one (new informers, empty expectations) on the same
+  // API server, as a controller-manager restart or a leader change does.
+  void RestartControllers(std::vector<std::string> enabled) {
+    if (mgr_) mgr_->Stop();
+    mgr_.reset();
+    auto m = StartControllers(*client_, Options{.workers = 2, .enabled = std::move(enabled)});
+    if (!m.ok()) {
+      ADD_FAILURE() << "StartControllers: " << m.status().ToString();
+      return;
+    }
+    mgr_ = std::move(*m);
+  }
+
   const client::Client& c() const { return *client_; }
   ControllerManager* manager() { return mgr_.get(); }
 
