@@ -840,7 +840,11 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::List(const Request& req, Ctx& c)
     // Single API server: revisions after our own last write to this prefix carry no events for
     // it, so the cache is current once it has seen that write (the store's progress
     // notifications cover other writers).
-    int64_t want = rv_param.empty() ? cache->LastWrite()
+    // A consistent list (no resourceVersion) is as of the store's current revision: the cache
+    // catches up through the store's progress notifications even for a prefix nobody wrote
+    // (else a never-written resource would list at revision 0 and a watch from there could
+    // replay what it should not).
+    int64_t want = rv_param.empty() ? std::max(cache->LastWrite(), store_.CurrentRevision())
                                     : (rv <= store_.CurrentRevision() ? std::min(rv, cache->LastWrite()) : rv);
     if (!cache->WaitForRevision(want, std::chrono::seconds(3))) {
       if (rv > store_.CurrentRevision()) return TimeoutError("Too large resource version: " + std::to_string(rv) + ", current: " + std::to_string(store_.CurrentRevision()));

@@ -658,6 +658,14 @@ TEST_F(RestTest, NamespaceFinalizeSubresourceEndsDeletion) {
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/fin").code, 404);
 }
 
+TEST_F(RestTest, ConsistentListOfAnUnwrittenResourceIsAtTheCurrentRevision) {
+  // Nothing was ever written under jobs; the bootstrap wrote elsewhere. The list is still as of
+  // the store's current revision, never "0".
+  Resp r = Do("GET", "/apis/batch/v1/jobs");
+  ASSERT_EQ(r.code, 200) << r.raw;
+  EXPECT_EQ(r.body["metadata"]["resourceVersion"], std::to_string(store_->CurrentRevision()));
+}
+
 TEST_F(RestTest, DeletePreconditions) {
   CreateCM("default", "p");
   Resp bad = Do("DELETE", "/api/v1/namespaces/default/configmaps/p", R"({"preconditions":{"uid":"nope"}})");
