@@ -168,7 +168,7 @@ void Relay(S& s, const std::string& host, const std::string& target, ResponseWri
     while (!p.is_done() && body.size() < 64 * 1024) {
       p.get().body().data = chunk;
       p.get().body().size = sizeof chunk;
-      http::read(s, buf, p, ec);
+      http::read_some(s, buf, p, ec);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) break;
       body.append(chunk, sizeof chunk - p.get().body().size);
@@ -187,7 +187,7 @@ void Relay(S& s, const std::string& host, const std::string& target, ResponseWri
   while (!p.is_done()) {
     p.get().body().data = chunk;
     p.get().body().size = sizeof chunk;
-    http::read(s, buf, p, ec);
+    http::read_some(s, buf, p, ec);
     if (ec == http::error::need_buffer) ec = {};
     size_t n = sizeof chunk - p.get().body().size;
     if (n > 0 && !w.Write(std::string(chunk, n))) break;

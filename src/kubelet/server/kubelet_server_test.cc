@@ -230,7 +230,7 @@ class StreamReader {
       p_.get().body().data = buf;
       p_.get().body().size = sizeof buf;
       beast::error_code ec;
-      http::read(sock_, b_, p_, ec);
+      http::read_some(sock_, b_, p_, ec);
       if (ec == http::error::need_buffer) ec = {};
       body_.append(buf, sizeof buf - p_.get().body().size);
       if (ec) break;
