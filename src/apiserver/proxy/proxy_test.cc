@@ -38,6 +38,12 @@ class FakeKubelet {
     std::lock_guard<std::mutex> l(mu_);
     return last_;
   }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  bool hold_second = false;  // send chunk 1 only after Release()
   // Response to send: status + body chunks.
   int code = 200;
   std::vector<std::string> chunks;
@@ -63,7 +69,13 @@ class FakeKubelet {
       res.chunked(true);
       http::response_serializer<http::empty_body> sr{res};
       http::write_header(s, sr, ec);
-      for (auto& c : chunks) asio::write(s, http::make_chunk(asio::buffer(c)), ec);
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        if (i == 1 && hold_second) {
+          std::unique_lock<std::mutex> l(mu_);
+          cv_.wait(l, [this] { return released_; });
+        }
+        asio::write(s, http::make_chunk(asio::buffer(chunks[i])), ec);
+      }
       asio::write(s, http::make_chunk_last(), ec);
       s.shutdown(tcp::socket::shutdown_both, ec);
     }
@@ -74,6 +86,8 @@ class FakeKubelet {
   std::thread th_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
   std::string last_;
 };
 
@@ -92,8 +106,10 @@ class RecordingWriter : public ResponseWriter {
   bool Write(std::string chunk) override {
     chunks.push_back(chunk);
     body += chunk;
+    if (on_write) on_write();
     return true;
   }
+  std::function<void()> on_write;
   void Finish() override { finished = true; }
   void OnClose(std::function<void()> cb) override { on_close.push_back(cb); }
   bool Closed() const override { return false; }
@@ -169,6 +185,24 @@ TEST(Proxy, StreamsLogsFromKubelet) {
   EXPECT_TRUE(w->finished);
   EXPECT_EQ(w->body, "line1\nline2\n");
   EXPECT_FALSE(w->on_close.empty());
+}
+
+TEST(Proxy, RelaysEachChunkAsItArrives) {
+  FakeKubelet k;
+  k.chunks = {"first\n", "second\n"};
+  k.hold_second = true;
+  ProxyOptions o;
+  o.tls = false;
+  PodStreamProxy proxy(o);
+  auto w = std::make_shared<RecordingWriter>();
+  // The kubelet sends the second chunk only after the first reached the client: a relay that
+  // buffers would deadlock here (the test would time out).
+  w->on_write = [&k] { k.Release(); };
+  proxy.ServePodStream(LogRequest({{"follow", "true"}}),
+                       PodTarget{"default", "web-1", "log", Pod(kRunningA, kRunningA), Node(k.port())}, w);
+  EXPECT_EQ(w->body, "first\nsecond\n");
+  ASSERT_GE(w->chunks.size(), 2u);
+  EXPECT_EQ(w->chunks[0], "first\n");
 }
 
 TEST(Proxy, KubeletErrorsBecomeStatus) {
