@@ -612,7 +612,8 @@ class ServerImpl final : public KubeletServer {
       session = std::move(*sess);
       runtime::ExecSession* es = session.get();
       if (want_stdout && es->stdout_fd() >= 0) proc.outputs.emplace_back(es->stdout_fd(), 1);
-      if (!tty && es->stderr_fd() >= 0) proc.outputs.emplace_back(es->stderr_fd(), want_stderr ? 2 : 2);
+      if (!tty && es->stderr_fd() >= 0) proc.outputs.emplace_back(es->stderr_fd(), 2);  // drained even when not wanted
+      (void)want_stderr;
       if (want_stdin && es->stdin_fd() >= 0) {
         proc.write_stdin = [es](std::string_view d) { WriteAll(es->stdin_fd(), d); };
         proc.close_stdin = [es] { es->CloseStdin(); };
