@@ -33,7 +33,7 @@ class AgentE2E : public ::testing::Test {
     run_dir_ = MakeTempDir("tug-agent-run");
     reg_dir_ = MakeTempDir("tug-agent-reg");
     reg_port_ = FreePort();
-    auto r = Run({SourceDir() + "/tools/test-images.sh", "--data-dir", agent_dir_, "--port",
+    auto r = ::tug::e2e::Run({SourceDir() + "/tools/test-images.sh", "--data-dir", agent_dir_, "--port",
                   std::to_string(reg_port_), "--dir", reg_dir_},
                  "", {}, 300s);
     ASSERT_EQ(r.rc, 0) << r.out << r.err;
@@ -52,17 +52,17 @@ class AgentE2E : public ::testing::Test {
     }
     if (agent_) agent_->Stop();
     server_.reset();
-    if (reg_port_) Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", reg_dir_});
+    if (reg_port_) ::tug::e2e::Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", reg_dir_});
     for (const auto& d : {agent_dir_, run_dir_, reg_dir_})
       if (!d.empty()) {
-        Run({"umount", "-R", "-l", d});
+        ::tug::e2e::Run({"umount", "-R", "-l", d});
         RemoveTree(d);
       }
   }
 
   RunResult Kubectl(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
     args.insert(args.begin(), "kubectl");
-    return Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
+    return ::tug::e2e::Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
   }
 
   nlohmann::json GetPod(const std::string& name) {
