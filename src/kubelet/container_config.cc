@@ -190,8 +190,9 @@ Result<std::vector<std::pair<std::string, std::string>>> BuildEnv(const Json& po
       std::string res = GetString(*rf, "resource");
       std::string cname = GetString(*rf, "containerName", GetString(c, "name"));
       const Json* target = &c;
-      for (const Json& x : pod["spec"].value("containers", Json::array()))
-        if (GetString(x, "name") == cname) target = &x;
+      if (const Json* cs = FindPath(pod, {"spec", "containers"}); cs && cs->is_array())
+        for (const Json& x : *cs)
+          if (GetString(x, "name") == cname) target = &x;
       auto dot = res.find('.');
       std::string section = res.substr(0, dot), rname = res.substr(dot + 1);
       int64_t milli = Get(*target, section.c_str(), rname.c_str());
