@@ -57,10 +57,7 @@ TEST(ContainerConfigTest, QosAndResources) {
   }
 }
 
-// Disabled: resourceFieldRef (limits.memory with divisor 1Mi) yields "0" instead of "64" — a
-// real bug in BuildEnv, found by the first CI run at the end of session 2 and left for the next
-// session (see the closing note). Re-enable with the fix.
-TEST(ContainerConfigTest, DISABLED_BuildEnv) {
+TEST(ContainerConfigTest, BuildEnv) {
   Json pod = PodWith({{"limits", {{"memory", "64Mi"}}}});
   Json& c = pod["spec"]["containers"][0];
   c["envFrom"] = Json::array({{{"configMapRef", {{"name", "cm"}}}, {"prefix", "CM_"}}});
