@@ -787,8 +787,10 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
   }
   if (all_done && !ConditionTrue(job, "Complete") && !ConditionTrue(job, "Failed")) {
     if (const Json* ft = FindCondition(job, "FailureTarget"); ft && GetString(*ft, "status") == "True") {
-      framework::SetCondition(job, "Failed", "True", GetString(*ft, "reason"), GetString(*ft, "message"), now, true);
-      recorder().Record(job, "Warning", GetString(*ft, "reason"), GetString(*ft, "message"));
+      // Copy first: SetCondition may grow the conditions array and leave `ft` dangling.
+      const std::string reason = GetString(*ft, "reason"), message = GetString(*ft, "message");
+      framework::SetCondition(job, "Failed", "True", reason, message, now, true);
+      recorder().Record(job, "Warning", reason, message);
     } else if (success_met) {
       framework::SetCondition(job, "Complete", "True", kReasonCompletions, kMsgCompletions, now, true);
       status["completionTime"] = FormatRFC3339(now);
