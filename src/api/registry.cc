@@ -498,7 +498,7 @@ bool RegistryBuilder::ReadResources() {
   while (in_.NextElement()) {
     PendingResource pr{std::make_unique<ResourceDef>(), {}};
     ResourceDef& r = *pr.def;
-    bool has_list_kind = false, has_sv = false;
+    bool has_list_kind = false, has_sv = false, has_sg = false;
     if (!in_.BeginObject()) return false;
     while (in_.NextKey(&key)) {
       if (key == "g") {
@@ -519,6 +519,8 @@ bool RegistryBuilder::ReadResources() {
         if (in_.ReadInt(&n)) r.virtual_resource = n != 0;
       } else if (key == "sv") {
         has_sv = in_.ReadString(&r.storage_version);
+      } else if (key == "sg") {
+        has_sg = in_.ReadString(&r.storage_group);
       } else if (key == "sn") {
         in_.ReadStrings(&r.short_names);
       } else if (key == "cat") {
@@ -543,6 +545,7 @@ bool RegistryBuilder::ReadResources() {
     if (r.singular.empty()) r.singular = r.plural;
     if (!has_list_kind) r.list_kind = r.kind + "List";
     if (!has_sv) r.storage_version = r.version;
+    if (!has_sg) r.storage_group = r.group;
     resources_.push_back(std::move(pr));
   }
   return !in_.failed();

@@ -115,6 +115,11 @@ struct ResourceDef {
   // The version objects of this resource are stored in (equal to `version` unless this is an
   // older version converted to the storage version).
   std::string storage_version;
+  // The group objects of this resource are stored in (equal to `group` unless this is a resource
+  // of an old group, such as extensions/v1beta1 Deployments stored as apps/v1).
+  std::string storage_group;
+  // The group-version of the stored representation.
+  bool IsStorageVersion() const { return storage_version == version && storage_group == group; }
   // Objects are not persisted (reviews such as SelfSubjectAccessReview): create-only.
   bool virtual_resource = false;
 

@@ -497,6 +497,8 @@ class Generator:
                 e["sub"] = subs
             if r["storage_version"] != v:
                 e["sv"] = r["storage_version"]
+            if r["storage_group"] != g:
+                e["sg"] = r["storage_group"]
             if r["virtual"]:
                 e["virt"] = 1
             res.append(e)

@@ -315,6 +315,7 @@ Result<std::shared_ptr<const Registry>> WithCrds(const Registry& builtin,
       r->categories = Strs(names, "categories");
       r->verbs = {"delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"};
       r->storage_version = storage.empty() ? version : storage;
+      r->storage_group = r->group;
       const Json* sub = v.contains("subresources") ? &v["subresources"] : nullptr;
       if (sub != nullptr && sub->is_object()) {
         if (sub->contains("status")) r->subresources.push_back({"status", {group, version, kind}, {"get", "patch", "update"}});

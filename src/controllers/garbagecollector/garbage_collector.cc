@@ -70,7 +70,7 @@ class GarbageCollector final : public framework::Controller {
     for (const auto& [group, plural] : kWatched) {
       const api::ResourceDef* def = nullptr;
       for (const auto& r : registry_->Resources())
-        if (r->group == group && r->plural == plural && r->storage_version == r->version) {
+        if (r->group == group && r->plural == plural && r->IsStorageVersion()) {
           def = r.get();
           break;
         }

@@ -34,7 +34,7 @@ class NamespaceController final : public framework::Controller {
     std::set<std::string> seen;
     for (const auto& r : registry_->Resources()) {
       if (!r->namespaced || r->virtual_resource) continue;
-      if (r->storage_version != r->version) continue;  // one version per collection
+      if (!r->IsStorageVersion()) continue;  // one version per collection
       if (!r->HasVerb("list") || !r->HasVerb("delete")) continue;
       if (!seen.insert(r->group + "/" + r->plural).second) continue;
       resources_.push_back(client::Resource{r->group, r->version, r->plural, r->kind, true});
