@@ -24,15 +24,15 @@ def scale():
 # the preferred version).
 GROUPS = [
     ("", ["v1"]),
-    ("apps", ["v1"]),
+    ("apps", ["v1", "v1beta2", "v1beta1"]),
     ("events.k8s.io", ["v1"]),
     ("authentication.k8s.io", ["v1"]),
     ("authorization.k8s.io", ["v1"]),
     ("autoscaling", ["v2", "v1"]),
-    ("batch", ["v1"]),
+    ("batch", ["v1", "v1beta1"]),
     ("certificates.k8s.io", ["v1"]),
     ("networking.k8s.io", ["v1"]),
-    ("policy", ["v1"]),
+    ("policy", ["v1", "v1beta1"]),
     ("rbac.authorization.k8s.io", ["v1"]),
     ("storage.k8s.io", ["v1"]),
     ("admissionregistration.k8s.io", ["v1"]),
@@ -42,6 +42,10 @@ GROUPS = [
     ("node.k8s.io", ["v1"]),
     ("discovery.k8s.io", ["v1"]),
     ("flowcontrol.apiserver.k8s.io", ["v1"]),
+    # Removed from Kubernetes long ago; tug still serves them (converted to and stored as the
+    # current version) so that old manifests and tutorials work. Listed last so that the
+    # current groups win when kubectl resolves a resource name such as "deployments".
+    ("extensions", ["v1beta1"]),
 ]
 
 # Group -> directory in kubernetes/api.
@@ -64,6 +68,7 @@ GROUP_DIRS = {
     "node.k8s.io": "node",
     "discovery.k8s.io": "discovery",
     "flowcontrol.apiserver.k8s.io": "flowcontrol",
+    "extensions": "extensions",
 }
 
 # Groups whose types live outside kubernetes/api: group -> proto package prefix.
@@ -80,8 +85,9 @@ def package_of(group, version):
 
 
 def R(group, version, kind, plural, namespaced=True, short=(), cats=(), verbs=FULL, subs=(),
-      virtual=False, storage_version=None):
+      virtual=False, storage_version=None, storage_group=None):
     return {
+        "storage_group": group if storage_group is None else storage_group,
         "group": group, "version": version, "kind": kind, "plural": plural,
         "namespaced": namespaced, "short": list(short), "cats": list(cats), "verbs": list(verbs),
         "subs": list(subs), "virtual": virtual, "storage_version": storage_version or version,
@@ -215,6 +221,37 @@ RESOURCES = [
       subs=[status()]),
     R("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration",
       "prioritylevelconfigurations", namespaced=False, subs=[status()]),
+] + [
+    # Old versions (see GROUPS): served and converted to/from the storage version. The extensions
+    # group's resources are in no category: `kubectl get all` would list apps' objects twice.
+    R(g, v, k, p, short=sn, cats=cats, subs=subs, storage_version="v1", storage_group=sg)
+    for (g, v, k, p, sn, cats, subs, sg) in [
+        ("apps", "v1beta1", "ControllerRevision", "controllerrevisions", [], [], [], "apps"),
+        ("apps", "v1beta1", "Deployment", "deployments", ["deploy"], ["all"],
+         [("scale", ("apps", "v1beta1", "Scale"), GPU), status()], "apps"),
+        ("apps", "v1beta1", "StatefulSet", "statefulsets", ["sts"], ["all"],
+         [("scale", ("apps", "v1beta1", "Scale"), GPU), status()], "apps"),
+        ("apps", "v1beta2", "ControllerRevision", "controllerrevisions", [], [], [], "apps"),
+        ("apps", "v1beta2", "DaemonSet", "daemonsets", ["ds"], ["all"], [status()], "apps"),
+        ("apps", "v1beta2", "Deployment", "deployments", ["deploy"], ["all"],
+         [("scale", ("apps", "v1beta2", "Scale"), GPU), status()], "apps"),
+        ("apps", "v1beta2", "ReplicaSet", "replicasets", ["rs"], ["all"],
+         [("scale", ("apps", "v1beta2", "Scale"), GPU), status()], "apps"),
+        ("apps", "v1beta2", "StatefulSet", "statefulsets", ["sts"], ["all"],
+         [("scale", ("apps", "v1beta2", "Scale"), GPU), status()], "apps"),
+        ("batch", "v1beta1", "CronJob", "cronjobs", ["cj"], ["all"], [status()], "batch"),
+        ("policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets", ["pdb"], [],
+         [status()], "policy"),
+        ("extensions", "v1beta1", "DaemonSet", "daemonsets", ["ds"], [], [status()], "apps"),
+        ("extensions", "v1beta1", "Deployment", "deployments", ["deploy"], [],
+         [("scale", ("extensions", "v1beta1", "Scale"), GPU), status()], "apps"),
+        ("extensions", "v1beta1", "Ingress", "ingresses", ["ing"], [], [status()],
+         "networking.k8s.io"),
+        ("extensions", "v1beta1", "NetworkPolicy", "networkpolicies", ["netpol"], [], [],
+         "networking.k8s.io"),
+        ("extensions", "v1beta1", "ReplicaSet", "replicasets", ["rs"], [],
+         [("scale", ("extensions", "v1beta1", "Scale"), GPU), status()], "apps"),
+    ]
 ]
 
 # meta.k8s.io/v1 kinds that every group-version also accepts (as upstream's AddToGroupVersion

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "api/codec.h"
+#include "api/conversion/conversion.h"
 #include "api/discovery.h"
 #include "api/field_error.h"
 #include "api/patch.h"
@@ -199,7 +200,7 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
       if (!t.ok()) return true;
       obj_json = std::move(t).value();
     } else {
-      obj_json = ev.obj->bytes;
+      obj_json = h_.ServedBytes(c_, *ev.obj);
     }
     return WriteLine(std::string("{\"type\":\"") + type + "\",\"object\":" + obj_json + "}\n");
   }
@@ -217,7 +218,8 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
   bool SendBookmark(int64_t rev, bool initial_end) {
     Json meta = {{"resourceVersion", std::to_string(rev)}};
     if (initial_end) meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
-    Json obj = {{"kind", c_.res->kind}, {"apiVersion", c_.res->ApiVersion()}, {"metadata", meta}};
+    const api::ResourceDef& served = RestHandlerImpl::Served(c_);
+    Json obj = {{"kind", served.kind}, {"apiVersion", served.ApiVersion()}, {"metadata", meta}};
     return WriteLine("{\"type\":\"BOOKMARK\",\"object\":" + DumpJson(obj) + "}\n");
   }
 
@@ -432,9 +434,27 @@ Status RestHandlerImpl::ConflictModified(const api::ResourceDef& res, const std:
 }
 
 std::string RestHandlerImpl::ObjectJson(const Ctx& c, Json obj) const {
+  if (c.served && api::conversion::FromStorage(*c.served, obj).ok()) return DumpJson(obj);
   obj["apiVersion"] = c.res->ApiVersion();
   obj["kind"] = c.res->kind;
   return DumpJson(obj);
+}
+
+std::string RestHandlerImpl::ServedBytes(const Ctx& c, const CachedObject& o) const {
+  if (!c.served) return o.bytes;
+  auto j = ParseJson(o.bytes);
+  if (!j.ok() || !api::conversion::FromStorage(*c.served, *j).ok()) return o.bytes;
+  return DumpJson(*j);
+}
+
+Result<Json> RestHandlerImpl::DecodeObject(const Request& req, Ctx& c) {
+  const api::ResourceDef& s = Served(c);
+  ASSIGN_OR_RETURN(Json obj, DecodeBody(req, c, s.type, s.ApiVersion(), s.kind));
+  if (c.served) {
+    api::conversion::DefaultServed(*c.served, obj);
+    RETURN_IF_ERROR(api::conversion::ToStorage(*c.served, obj));
+  }
+  return obj;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,6 +620,14 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     bool ns_finalize = c.res->group.empty() && c.res->plural == "namespaces" && c.sub == "finalize" && verb == "update";
     if (!allowed || (c.sub != "status" && c.sub != "scale" && !pod_post && !ns_finalize))
       return SendStatus(*w, MethodNotAllowed());
+  }
+
+  if (api::conversion::NeedsConversion(*c.res)) {
+    const api::ResourceDef* stored = api::conversion::StorageResource(*reg_, *c.res);
+    if (!stored) return SendStatus(*w, ResourceNotFound());
+    c.served = c.res;
+    c.res = stored;
+    c.strat = &api::StrategyFor(c.res->group, c.res->kind);
   }
 
   if (watch && (verb == "watch")) {
@@ -916,12 +944,13 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::List(const Request& req, Ctx& c)
   for (const auto& o : out) total += o->bytes.size() + 1;
   std::string body;
   body.reserve(total);
-  body += "{\"apiVersion\":\"" + c.res->ApiVersion() + "\",\"items\":[";
+  body += "{\"apiVersion\":\"" + Served(c).ApiVersion() + "\",\"items\":[";
   for (size_t k = 0; k < out.size(); ++k) {
     if (k) body += ',';
-    body += out[k]->bytes;
+    if (c.served) body += ServedBytes(c, *out[k]);
+    else body += out[k]->bytes;
   }
-  body += "],\"kind\":\"" + c.res->list_kind + "\",\"metadata\":{";
+  body += "],\"kind\":\"" + Served(c).list_kind + "\",\"metadata\":{";
   if (!next_token.empty()) body += "\"continue\":\"" + next_token + "\",";
   body += "\"resourceVersion\":\"" + rvs + "\"}}";
   return Reply{200, std::move(body)};
@@ -1123,7 +1152,7 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
 }
 
 Result<RestHandlerImpl::Reply> RestHandlerImpl::Create(const Request& req, Ctx& c) {
-  ASSIGN_OR_RETURN(Json obj, DecodeBody(req, c, c.res->type, c.res->ApiVersion(), c.res->kind));
+  ASSIGN_OR_RETURN(Json obj, DecodeObject(req, c));
   if (c.res->virtual_resource) {
     if (opts_.virtual_create) {
       ASSIGN_OR_RETURN(Json out, opts_.virtual_create(obj, req.user));
@@ -1251,7 +1280,7 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
 }
 
 Result<RestHandlerImpl::Reply> RestHandlerImpl::Update(const Request& req, Ctx& c) {
-  ASSIGN_OR_RETURN(Json obj, DecodeBody(req, c, c.res->type, c.res->ApiVersion(), c.res->kind));
+  ASSIGN_OR_RETURN(Json obj, DecodeObject(req, c));
   std::string key = Key(*c.res, c.ns, c.name);
   bool unconditional = GetStringPath(obj, {"metadata", "resourceVersion"}).empty();
   for (int attempt = 0;; ++attempt) {
@@ -1289,17 +1318,24 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Patch(const Request& req, Ctx& c
   for (int attempt = 0;; ++attempt) {
     auto l = Load(c, key);
     if (!l.ok()) return l.status();
+    // The patch applies to the object in the version the client asked for.
+    const api::ResourceDef& served = Served(c);
     Json base = l->obj;
-    base["apiVersion"] = c.res->ApiVersion();
-    base["kind"] = c.res->kind;
+    if (c.served) RETURN_IF_ERROR(api::conversion::FromStorage(served, base));
+    base["apiVersion"] = served.ApiVersion();
+    base["kind"] = served.kind;
     Result<Json> patched = Status::Ok();
     if (ct == "application/json-patch+json") patched = api::ApplyJsonPatch(base, patch);
     else if (ct == "application/merge-patch+json") patched = api::ApplyMergePatch(base, patch);
-    else patched = api::ApplyStrategicMergePatch(base, patch, c.res->type);
+    else patched = api::ApplyStrategicMergePatch(base, patch, served.type);
     if (!patched.ok()) return patched.status();
     Json obj = std::move(patched).value();
     if (!obj.is_object()) return BadRequestError("the patched object is not a JSON object");
-    RETURN_IF_ERROR(CheckFields(obj, c, c.res->type, {}, c.res->kind, c.res->version));
+    RETURN_IF_ERROR(CheckFields(obj, c, served.type, {}, served.kind, served.version));
+    if (c.served) {
+      api::conversion::DefaultServed(served, obj);
+      RETURN_IF_ERROR(api::conversion::ToStorage(served, obj));
+    }
     bool wrote = false;
     auto r = UpdateObject(c, l->obj, l->mod_rev, std::move(obj), &wrote);
     if (!r.ok() && r.status().code() == StatusCode::kConflict && attempt < 5 &&
@@ -1327,7 +1363,9 @@ void RestHandlerImpl::TrackManagedFields(Ctx& c, const Json* old, Json& obj) {
 Result<RestHandlerImpl::Reply> RestHandlerImpl::ApplyPatch(const Request& req, Ctx& c, Json config) {
   if (!config.is_object()) return BadRequestError("apply patch must be a JSON object");
   bool force = req.Query("force") == "true";
-  RETURN_IF_ERROR(CheckFields(config, c, c.res->type, {}, c.res->kind, c.res->version));
+  RETURN_IF_ERROR(CheckFields(config, c, Served(c).type, {}, Served(c).kind, Served(c).version));
+  // An old version's intent is applied as the stored version (field ownership is tracked there).
+  if (c.served) RETURN_IF_ERROR(api::conversion::ToStorage(*c.served, config));
   std::string key = Key(*c.res, c.ns, c.name);
   for (int attempt = 0;; ++attempt) {
     auto l = Load(c, key);
@@ -1379,14 +1417,23 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Scale(const Request& req, Ctx& c
     return Json{{"kind", "Scale"}, {"apiVersion", "autoscaling/v1"}, {"metadata", meta},
                 {"spec", {{"replicas", spec_r}}}, {"status", status}};
   };
-  const api::TypeDef* scale_type = reg_->KindType("autoscaling", "v1", "Scale");
+  // Old group-versions answer with their own Scale kind (apps/v1beta1 Scale, ...).
+  api::GroupVersionKind scale_gvk{"autoscaling", "v1", "Scale"};
+  if (c.served)
+    if (const api::SubresourceDef* sd = c.served->Subresource("scale")) scale_gvk = sd->response_kind;
+  auto served_scale = [&](const Json& obj) {
+    Json s = to_scale(obj);
+    if (c.served) api::conversion::ScaleFromAutoscaling(scale_gvk, s);
+    return s;
+  };
+  const api::TypeDef* scale_type = reg_->KindType(scale_gvk.group, scale_gvk.version, scale_gvk.kind);
   for (int attempt = 0;; ++attempt) {
     ASSIGN_OR_RETURN(Loaded l, Load(c, key));
-    Json cur = to_scale(l.obj);
+    Json cur = served_scale(l.obj);
     if (req.method == "GET") return Reply{200, DumpJson(cur)};
     Json want;
     if (req.method == "PUT") {
-      ASSIGN_OR_RETURN(want, DecodeBody(req, c, scale_type, "autoscaling/v1", "Scale"));
+      ASSIGN_OR_RETURN(want, DecodeBody(req, c, scale_type, scale_gvk.ApiVersion(), scale_gvk.kind));
     } else {
       std::string ct = MediaType(req.Header("Content-Type"));
       ASSIGN_OR_RETURN(Json patch, ParseJson(req.body));
@@ -1416,7 +1463,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Scale(const Request& req, Ctx& c
     auto r = UpdateObject(upd, l.obj, l.mod_rev, std::move(obj), &wrote);
     if (!r.ok() && r.status().code() == StatusCode::kConflict && want_rv.empty() && attempt < 5) continue;
     if (!r.ok()) return r.status();
-    return Reply{200, DumpJson(to_scale(*r))};
+    return Reply{200, DumpJson(served_scale(*r))};
   }
 }
 

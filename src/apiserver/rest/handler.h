@@ -25,7 +25,11 @@ class WatchStream;
 
 // Everything about one request that the verbs need.
 struct Ctx {
+  // The resource as stored. When the request names another version (an old one such as
+  // extensions/v1beta1, or autoscaling/v1 HPAs), `served` is that version: bodies are converted
+  // to `res` on the way in and responses back to `served` (api/conversion).
   const api::ResourceDef* res = nullptr;
+  const api::ResourceDef* served = nullptr;
   const api::Strategy* strat = nullptr;
   std::string ns;
   std::string name;
@@ -106,6 +110,12 @@ class RestHandlerImpl final : public RestHandler {
   Status NotFound(const api::ResourceDef& res, const std::string& name) const;
   Status ConflictModified(const api::ResourceDef& res, const std::string& name) const;
   std::string ObjectJson(const Ctx& c, Json obj) const;
+  // The resource version the client asked for (c.served, else c.res).
+  static const api::ResourceDef& Served(const Ctx& c) { return c.served ? *c.served : *c.res; }
+  // A cached object's bytes in the version the client asked for.
+  std::string ServedBytes(const Ctx& c, const CachedObject& o) const;
+  // Decodes a create/update body in the served version and converts it to the stored one.
+  Result<Json> DecodeObject(const Request& req, Ctx& c);
   Result<std::string> TableJson(const Ctx& c, const std::vector<Json>& objs, const std::string& rv,
                                 const std::string& cont, const std::string& version, const std::string& include) const;
   // The same Table from cached snapshots: each object's row is rendered once per snapshot
