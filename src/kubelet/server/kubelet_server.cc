@@ -464,6 +464,16 @@ class ServerImpl final : public KubeletServer {
       return Reply(s, req, 400, "Upgrade request required\n");
     if (!p.parts.empty() && p.parts[0] == "portForward")
       return Reply(s, req, 501, "port-forward is not implemented\n");
+    if (!opts_.get_handlers.empty()) {
+      std::string path;
+      for (const auto& part : p.parts) path += "/" + part;
+      if (auto it = opts_.get_handlers.find(path); it != opts_.get_handlers.end()) {
+        if (req.method() != http::verb::get) return Reply(s, req, 405, "method not allowed\n");
+        auto doc = it->second();
+        if (!doc.ok()) return Reply(s, req, HttpCode(doc.status()), doc.status().message() + "\n");
+        return Reply(s, req, 200, std::move(doc->second), doc->first);
+      }
+    }
     if (p.parts.size() == 1 && p.parts[0] == "healthz") return Reply(s, req, 200, "ok");
     return Reply(s, req, 404, "404 page not found\n");
   }

@@ -16,6 +16,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <utility>
 #include <memory>
 #include <string>
 
@@ -45,6 +47,11 @@ struct KubeletServerOptions {
   std::string client_ca_file;
   runtime::Runtime* runtime = nullptr;  // required; not owned
   ContainerResolver resolve;             // required
+  // Extra GET endpoints by exact path, e.g. "/stats/summary" and "/metrics/resource"
+  // (kubelet/stats): the callback returns {content type, body}; an error is answered with its
+  // HTTP code and message.
+  using GetHandler = std::function<Result<std::pair<std::string, std::string>>()>;
+  std::map<std::string, GetHandler> get_handlers;
   int follow_poll_ms = 100;              // how often `follow` looks for new log data
 };
 
