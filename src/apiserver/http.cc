@@ -31,6 +31,21 @@ std::string Request::Header(std::string_view name) const {
   return "";
 }
 
+bool IsUpgradeRequest(const Request& req) {
+  if (req.Header("Upgrade").empty()) return false;
+  std::string conn = req.Header("Connection");
+  size_t pos = 0;
+  while (pos <= conn.size()) {
+    size_t comma = conn.find(',', pos);
+    if (comma == std::string::npos) comma = conn.size();
+    std::string tok = conn.substr(pos, comma - pos);
+    size_t b = tok.find_first_not_of(" \t"), e = tok.find_last_not_of(" \t");
+    if (b != std::string::npos && e - b + 1 == 7 && strncasecmp(tok.data() + b, "upgrade", 7) == 0) return true;
+    pos = comma + 1;
+  }
+  return false;
+}
+
 std::string StatusJson(const Status& st) {
   Json j = {{"kind", "Status"},
             {"apiVersion", "v1"},

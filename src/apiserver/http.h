@@ -46,6 +46,28 @@ struct Request {
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
+// Added by stream-api: a connection taken over by a handler after an HTTP/1.1 Upgrade request
+// (exec/attach/port-forward: `Upgrade: websocket` or `Upgrade: SPDY/3.1`). It is the raw byte
+// stream in both directions, TLS already terminated; the handler writes the 101 answer itself.
+// Thread-safety: one Read and one Write may be in progress at once (from two threads);
+// ShutdownWrite and Close may be called from any thread, and Close unblocks both.
+class UpgradedConn {
+ public:
+  virtual ~UpgradedConn() = default;  // closes the connection
+  // Blocks until some bytes arrived (at most n). 0 means the peer closed. Errors: Unavailable.
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+  // Blocks until all of data has been handed to the socket. Errors: Unavailable.
+  virtual Status Write(std::string_view data) = 0;
+  // No more writes: the peer reads end of stream (TCP FIN); reading goes on.
+  virtual void ShutdownWrite() = 0;
+  virtual void Close() = 0;
+};
+using UpgradedConnPtr = std::unique_ptr<UpgradedConn>;
+
+// Added by stream-api: true for an HTTP/1.1 request asking for a protocol switch
+// (a `Connection` header holding the token "upgrade" and a non-empty `Upgrade` header).
+bool IsUpgradeRequest(const Request& req);
+
   // A complete response. Call at most once, and not after StartStream.
   virtual void Send(int code, std::string content_type, std::string body,
                     std::vector<std::pair<std::string, std::string>> extra_headers = {}) = 0;
@@ -63,6 +85,14 @@ class ResponseWriter {
 };
 using ResponseWriterPtr = std::shared_ptr<ResponseWriter>;
 
+  // Added by stream-api: takes over the connection of an upgrade request (IsUpgradeRequest)
+  // instead of answering it with Send/StartStream. Nothing has been written to it; the transport
+  // never touches it again (OnClose callbacks fire now). Errors: BadRequest when this writer
+  // cannot hand over its connection (not an upgrade request, a response already started, an
+  // in-process transport); then answer normally.
+  virtual Result<UpgradedConnPtr> Hijack() {
+    return BadRequestError("this connection cannot be upgraded");
+  }
 class Handler {
  public:
   virtual ~Handler() = default;

@@ -164,6 +164,9 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
   virtual void PostWrite(std::string data, bool completes) = 0;
   // Cuts the connection (slow consumer, server stop). `done` (optional) runs on the strand after.
   virtual void PostClose(std::function<void()> done) = 0;
+  // Hands the connection over after an upgrade request (ResponseWriter::Hijack). Blocks until
+  // the connection's strand did it; call from a worker thread only.
+  virtual Result<UpgradedConnPtr> HijackConn() = 0;
   std::atomic<size_t> queued_bytes{0};
 };
 
@@ -171,8 +174,8 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
 
 class WriterImpl final : public ResponseWriter {
  public:
-  WriterImpl(std::shared_ptr<ConnBase> conn, Core& core, bool head, bool close_after)
-      : conn_(std::move(conn)), core_(core), head_(head), close_after_(close_after) {}
+  WriterImpl(std::shared_ptr<ConnBase> conn, Core& core, bool head, bool close_after, bool upgrade)
+      : conn_(std::move(conn)), core_(core), head_(head), close_after_(close_after), upgrade_(upgrade) {}
 
   ~WriterImpl() override {
     // The handler let go of the writer without finishing: answer for it so the connection
@@ -267,6 +270,19 @@ class WriterImpl final : public ResponseWriter {
     return closed_ || detached_;
   }
 
+  Result<UpgradedConnPtr> Hijack() override {
+    std::shared_ptr<ConnBase> conn;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!upgrade_) return BadRequestError("not an upgrade request");
+      if (state_ != State::kIdle) return BadRequestError("a response has already been started");
+      if (closed_ || !conn_) return UnavailableError("the connection is closed");
+      state_ = State::kDone;
+      conn = conn_;
+    }
+    return conn->HijackConn();  // detaches this writer on the strand
+  }
+
   // Called by the connection (on its strand) when the response has been written or the
   // connection is gone. Breaks the writer -> connection reference and fires OnClose callbacks.
   void Detach() {
@@ -304,6 +320,7 @@ class WriterImpl final : public ResponseWriter {
   Core& core_;
   const bool head_;
   const bool close_after_;
+  const bool upgrade_;
   State state_ = State::kIdle;  // GUARDED_BY(mu_)
   bool closed_ = false;         // GUARDED_BY(mu_)
   bool detached_ = false;       // GUARDED_BY(mu_)
@@ -316,6 +333,38 @@ struct Pending {
   Request req;
   std::optional<Status> error;  // answer this instead of calling the handler
   bool close_after = false;
+  // An HTTP Upgrade request: nothing more is read from the connection as HTTP; the handler
+  // either takes it over (Hijack) or answers, and then it closes.
+  bool upgrade = false;
+};
+
+template <bool kTls>
+class Connection;
+
+// The connection after ResponseWriter::Hijack: blocking reads and writes done as asynchronous
+// operations on the connection's strand (so a TLS stream is never used from two threads).
+template <bool kTls>
+class Upgraded final : public UpgradedConn {
+ public:
+  Upgraded(std::shared_ptr<Connection<kTls>> c, std::string leftover) : c_(std::move(c)), leftover_(std::move(leftover)) {}
+  ~Upgraded() override { Close(); }
+  Result<size_t> Read(char* buf, size_t n) override {
+    if (off_ < leftover_.size()) {
+      size_t k = std::min(n, leftover_.size() - off_);
+      std::memcpy(buf, leftover_.data() + off_, k);
+      off_ += k;
+      return k;
+    }
+    return c_->UpgradedRead(buf, n);
+  }
+  Status Write(std::string_view data) override { return c_->UpgradedWrite(data); }
+  void ShutdownWrite() override { c_->UpgradedShutdownWrite(); }
+  void Close() override { c_->PostClose(nullptr); }
+
+ private:
+  std::shared_ptr<Connection<kTls>> c_;
+  std::string leftover_;  // bytes the HTTP reader had already taken past the request
+  size_t off_ = 0;
 };
 
 template <bool kTls>
@@ -343,6 +392,59 @@ class Connection final : public ConnBase {
     asio::post(stream_.get_executor(), [self = Self(), done = std::move(done)] {
       self->DoClose();
       if (done) done();
+    });
+  }
+
+  Result<UpgradedConnPtr> HijackConn() override {
+    std::promise<Result<UpgradedConnPtr>> p;
+    auto f = p.get_future();
+    asio::post(stream_.get_executor(), [self = Self(), &p] {
+      if (self->closed_) return p.set_value(UnavailableError("the connection is closed"));
+      auto bufs = self->buffer_.data();
+      std::string leftover(asio::buffers_begin(bufs), asio::buffers_end(bufs));
+      self->buffer_.consume(self->buffer_.size());
+      if (auto w = self->writer_.lock()) w->Detach();
+      self->writer_.reset();
+      TUG_VLOG(5, kComponent) << "connection upgraded" << kv("remote", self->remote_);
+      p.set_value(UpgradedConnPtr(std::make_unique<Upgraded<kTls>>(self, std::move(leftover))));
+    });
+    return f.get();
+  }
+
+  // Upgraded connections: one read and one write may be in flight at once (both on the strand).
+  Result<size_t> UpgradedRead(char* buf, size_t n) {
+    std::promise<std::pair<beast::error_code, size_t>> p;
+    auto f = p.get_future();
+    asio::post(stream_.get_executor(), [self = Self(), buf, n, &p] {
+      if (self->closed_) return p.set_value({asio::error::operation_aborted, 0});
+      self->stream_.async_read_some(asio::buffer(buf, n), [&p](beast::error_code ec, size_t k) { p.set_value({ec, k}); });
+    });
+    auto [ec, k] = f.get();
+    if (k > 0) return k;
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return size_t{0};
+    if (ec) return UnavailableError("read: " + ec.message());
+    return size_t{0};
+  }
+
+  Status UpgradedWrite(std::string_view data) {
+    if (data.empty()) return Status::Ok();
+    std::promise<beast::error_code> p;
+    auto f = p.get_future();
+    asio::post(stream_.get_executor(), [self = Self(), data, &p] {
+      if (self->closed_) return p.set_value(asio::error::operation_aborted);
+      asio::async_write(self->stream_, asio::buffer(data.data(), data.size()),
+                        [&p](beast::error_code ec, size_t) { p.set_value(ec); });
+    });
+    beast::error_code ec = f.get();
+    if (ec) return UnavailableError("write: " + ec.message());
+    return Status::Ok();
+  }
+
+  void UpgradedShutdownWrite() {
+    asio::post(stream_.get_executor(), [self = Self()] {
+      if (self->closed_) return;
+      beast::error_code ec;
+      self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     });
   }
 
@@ -458,6 +560,11 @@ class Connection final : public ConnBase {
     r.body = std::move(msg.body());
     r.remote_addr = remote_;
     p.close_after = !msg.keep_alive();
+    if (IsUpgradeRequest(r)) {
+      // Whatever follows on the connection belongs to the new protocol (or to nobody).
+      p.upgrade = true;
+      p.close_after = true;
+    }
     if (p.close_after) stop_reading_ = true;
     Enqueue(std::move(p));
     DoRead();
@@ -503,7 +610,7 @@ class Connection final : public ConnBase {
   void Dispatch(Pending p) {
     active_ = true;
     close_after_response_ = p.close_after;
-    auto w = std::make_shared<WriterImpl>(shared_from_this(), *core_, p.req.method == "HEAD", p.close_after);
+    auto w = std::make_shared<WriterImpl>(shared_from_this(), *core_, p.req.method == "HEAD", p.close_after, p.upgrade);
     writer_ = w;
     if (p.error) {
       SendStatus(*w, *p.error);
@@ -527,12 +634,12 @@ class Connection final : public ConnBase {
     }
     TUG_VLOG(5, kComponent) << "request" << kv("method", p.req.method) << kv("path", p.req.path)
                             << kv("user", p.req.user.name);
-    // Seam for HTTP Upgrade (exec/attach/port-forward): an upgrade request will be recognized
-    // here and given the raw stream instead of a ResponseWriter.
+    // An upgrade request (exec/attach/port-forward) goes to the handler like any other; no read
+    // is posted for it (stop_reading_), so the handler may take the stream over (Hijack).
     Handler* h = core_->handler;
     auto req = std::make_shared<Request>(std::move(p.req));
     core_->pool->Submit([h, req, w]() mutable { h->Handle(std::move(*req), std::move(w)); });
-    DoRead();  // keep a read posted to notice the peer going away
+    DoRead();  // keep a read posted to notice the peer going away (not for upgrades)
   }
 
   void QueueOut(std::string data, bool completes) {

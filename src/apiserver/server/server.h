@@ -14,9 +14,13 @@
 //    CA during the handshake (a bad one fails the handshake); unauthenticated requests get 401
 //    except on authn::IsAnonymousPath paths;
 //  - every fd is opened with SOCK_CLOEXEC.
-//  - HTTP Upgrade (exec, port-forward): not implemented yet; such requests are passed to the
-//    handler like any other. The seam is Connection::Dispatch in server.cc, where an upgrade
-//    request would be handed the raw stream instead.
+//  - HTTP/1.1 Upgrade (exec, attach, port-forward: `Connection: Upgrade` with `Upgrade: websocket`
+//    or `SPDY/3.1`): the request goes to the handler like any other, but nothing more is read
+//    from the connection as HTTP. The handler either takes the connection over with
+//    ResponseWriter::Hijack (writes the 101 itself and owns the byte stream, TLS included, for as
+//    long as it likes) or answers normally, after which the connection closes. ALPN only ever
+//    selects http/1.1, so clients never switch to HTTP/2 (where upgrades do not exist).
+//    Server::Stop cuts upgraded connections too.
 //
 // Threading (C7): `io_threads` threads run an asio io_context; each connection is serialized on
 // its own strand. Handler::Handle runs on a worker pool that grows on demand up to

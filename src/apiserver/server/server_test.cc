@@ -60,6 +60,43 @@ class TestHandler : public Handler {
       return;
     }
     if (req.path == "/drop") return;  // forgets to answer
+    if (req.path == "/upgrade") {
+      // Takes the connection over, answers 101, then echoes bytes upper-cased until the peer
+      // half-closes, then says "BYE" and closes (exec/port-forward relays work like this).
+      auto conn = w->Hijack();
+      if (!conn.ok()) return SendStatus(*w, conn.status());
+      if (!(*conn)->Write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n").ok())
+        return;
+      char buf[4096];
+      for (;;) {
+        auto n = (*conn)->Read(buf, sizeof buf);
+        if (!n.ok() || *n == 0) break;
+        std::string up(buf, *n);
+        for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        if (!(*conn)->Write(up).ok()) break;
+      }
+      (void)(*conn)->Write("BYE");
+      (*conn)->ShutdownWrite();
+      (*conn)->Close();
+      return;
+    }
+    if (req.path == "/upgrade-refused") {
+      SendStatus(*w, BadRequestError("no such container"));
+      return;
+    }
+    if (req.path == "/upgrade-hold") {  // blocks reading until the connection is cut
+      auto conn = w->Hijack();
+      if (!conn.ok()) return SendStatus(*w, conn.status());
+      (void)(*conn)->Write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n");
+      held_upgrade.set_value();
+      char buf[64];
+      while (true) {
+        auto n = (*conn)->Read(buf, sizeof buf);
+        if (!n.ok() || *n == 0) break;
+      }
+      held_upgrade_ended = true;
+      return;
+    }
     Json j = {{"method", req.method},   {"path", req.path},       {"raw_query", req.raw_query},
               {"body_size", req.body.size()}, {"user", req.user.name}, {"groups", req.user.groups}};
     Json q = Json::array();
@@ -76,6 +113,8 @@ class TestHandler : public Handler {
   std::vector<std::thread> writers;
   std::promise<void> closed;
   std::promise<void> flood_done;
+  std::promise<void> held_upgrade;
+  std::atomic<bool> held_upgrade_ended{false};
   size_t flood_total = 0;
   std::mutex mu;
   ResponseWriterPtr held;
@@ -500,6 +539,117 @@ TEST_F(TlsServerTest, ForeignClientCertificateFailsHandshake) {
   EXPECT_TRUE(failed);
   EXPECT_EQ(h_.calls.load(), 0);
   std::filesystem::remove_all(other);
+}
+
+// ---------------------------------------------------------------- HTTP Upgrade
+
+const char kUpgradeHeaders[] = "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n";
+
+// Reads from s until `want` has been seen (or EOF / error); returns everything read.
+template <class S>
+std::string ReadUntil(S& s, const std::string& want) {
+  std::string got;
+  char buf[1024];
+  while (got.find(want) == std::string::npos) {
+    beast::error_code ec;
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    got.append(buf, n);
+    if (ec) break;
+  }
+  return got;
+}
+
+template <class S>
+std::string ReadToEof(S& s) {
+  std::string got;
+  char buf[1024];
+  for (;;) {
+    beast::error_code ec;
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    got.append(buf, n);
+    if (ec) break;
+  }
+  return got;
+}
+
+TEST(UpgradeTest, HandlerTakesOverThePlainConnection) {
+  TestHandler h;
+  auto srv = StartServer(PlainOptions(), h);
+  ASSERT_TRUE(srv.ok());
+  PlainClient c((*srv)->port());
+  auto& sock = c.s.socket();
+  // Bytes sent right behind the request (before the 101) must reach the handler too.
+  asio::write(sock, asio::buffer("POST /upgrade HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n" + std::string(kUpgradeHeaders) +
+                                 "\r\nearly-"));
+  std::string got = ReadUntil(sock, "EARLY-");
+  EXPECT_EQ(got.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("EARLY-"), std::string::npos) << got;
+  asio::write(sock, asio::buffer(std::string("hello")));
+  EXPECT_EQ(ReadUntil(sock, "HELLO"), "HELLO");
+  sock.shutdown(tcp::socket::shutdown_send);  // half-close: the handler sees EOF, answers, closes
+  EXPECT_EQ(ReadToEof(sock), "BYE");
+  EXPECT_EQ(h.calls.load(), 1);
+}
+
+TEST(UpgradeTest, RefusedUpgradeIsAnsweredThenTheConnectionCloses) {
+  TestHandler h;
+  auto srv = StartServer(PlainOptions(), h);
+  ASSERT_TRUE(srv.ok());
+  PlainClient c((*srv)->port());
+  auto r = c.Do("GET", "/upgrade-refused", "", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(BodyJson(r)["message"], "no such container");
+  EXPECT_FALSE(r.keep_alive());
+  EXPECT_EQ(ReadToEof(c.s.socket()), "");  // closed: no second request on this connection
+}
+
+TEST(UpgradeTest, HijackOfAnOrdinaryRequestFails) {
+  TestHandler h;
+  auto srv = StartServer(PlainOptions(), h);
+  ASSERT_TRUE(srv.ok());
+  PlainClient c((*srv)->port());
+  auto r = c.Do("GET", "/upgrade");  // no Connection: Upgrade
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(BodyJson(r)["message"], "not an upgrade request");
+  EXPECT_TRUE(r.keep_alive());
+  EXPECT_EQ(c.Do("GET", "/after").result_int(), 201);  // the connection is still HTTP
+}
+
+TEST(UpgradeTest, StopCutsUpgradedConnections) {
+  TestHandler h;
+  auto srv = StartServer(PlainOptions(), h);
+  ASSERT_TRUE(srv.ok());
+  PlainClient c((*srv)->port());
+  asio::write(c.s.socket(),
+              asio::buffer("GET /upgrade-hold HTTP/1.1\r\nHost: x\r\n" + std::string(kUpgradeHeaders) + "\r\n"));
+  ASSERT_EQ(h.held_upgrade.get_future().wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ((*srv)->open_connections(), 1u);
+  (*srv)->Stop();  // must not hang on the handler blocked in Read
+  EXPECT_TRUE(h.held_upgrade_ended.load());
+  EXPECT_EQ((*srv)->open_connections(), 0u);
+}
+
+TEST_F(TlsServerTest, UpgradeOverTlsStaysHttp11AndRelaysBytes) {
+  TlsClient c(srv_->port(), files_, true);
+  EXPECT_EQ(c.Alpn(), "http/1.1");  // h2 was offered first; upgrades need HTTP/1.1
+  asio::write(*c.s, asio::buffer("GET /upgrade HTTP/1.1\r\nHost: x\r\n" + std::string(kUpgradeHeaders) + "\r\n"));
+  std::string got = ReadUntil(*c.s, "\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 101 ", 0), 0u) << got;
+  // Several TLS records each way (one stream is not used from two threads: write, then read back).
+  for (int i = 0; i < 8; ++i) {
+    std::string chunk(40 * 1024, static_cast<char>('a' + i));
+    asio::write(*c.s, asio::buffer(chunk));
+    std::string echoed;
+    while (echoed.size() < chunk.size()) {
+      char buf[16384];
+      size_t n = c.s->read_some(asio::buffer(buf));
+      echoed.append(buf, n);
+    }
+    EXPECT_EQ(echoed, std::string(chunk.size(), static_cast<char>('A' + i)));
+  }
+  beast::get_lowest_layer(*c.s).socket().shutdown(tcp::socket::shutdown_send);
+  std::string rest = ReadToEof(*c.s);
+  EXPECT_EQ(rest, "BYE");
 }
 
 // ---------------------------------------------------------------- decoding helpers
