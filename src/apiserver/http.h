@@ -43,9 +43,6 @@ struct Request {
   std::string Header(std::string_view name) const;
 };
 
-class ResponseWriter {
- public:
-  virtual ~ResponseWriter() = default;
 // Added by stream-api: a connection taken over by a handler after an HTTP/1.1 Upgrade request
 // (exec/attach/port-forward: `Upgrade: websocket` or `Upgrade: SPDY/3.1`). It is the raw byte
 // stream in both directions, TLS already terminated; the handler writes the 101 answer itself.
@@ -68,6 +65,9 @@ using UpgradedConnPtr = std::unique_ptr<UpgradedConn>;
 // (a `Connection` header holding the token "upgrade" and a non-empty `Upgrade` header).
 bool IsUpgradeRequest(const Request& req);
 
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
   // A complete response. Call at most once, and not after StartStream.
   virtual void Send(int code, std::string content_type, std::string body,
                     std::vector<std::pair<std::string, std::string>> extra_headers = {}) = 0;
@@ -82,9 +82,6 @@ bool IsUpgradeRequest(const Request& req);
   // If already closed, runs cb at once.
   virtual void OnClose(std::function<void()> cb) = 0;
   virtual bool Closed() const = 0;
-};
-using ResponseWriterPtr = std::shared_ptr<ResponseWriter>;
-
   // Added by stream-api: takes over the connection of an upgrade request (IsUpgradeRequest)
   // instead of answering it with Send/StartStream. Nothing has been written to it; the transport
   // never touches it again (OnClose callbacks fire now). Errors: BadRequest when this writer
@@ -93,6 +90,9 @@ using ResponseWriterPtr = std::shared_ptr<ResponseWriter>;
   virtual Result<UpgradedConnPtr> Hijack() {
     return BadRequestError("this connection cannot be upgraded");
   }
+};
+using ResponseWriterPtr = std::shared_ptr<ResponseWriter>;
+
 class Handler {
  public:
   virtual ~Handler() = default;
