@@ -282,19 +282,7 @@ RestHandlerImpl::~RestHandlerImpl() { Stop(); }
 Status RestHandlerImpl::Start() {
   ASSIGN_OR_RETURN(alloc_, ServiceAllocator::New(opts_.service_cidr));
   legacy_api_ = DumpJson(api::LegacyApiVersions(opts_.server_address));
-  legacy_apis_ = DumpJson(api::ApiGroupList(*reg_));
-  for (const char* v : {"v2", "v2beta1"}) {
-    aggregated_[std::string("core/") + v] = DumpJson(api::AggregatedDiscovery(*reg_, true, v));
-    aggregated_[std::string("apis/") + v] = DumpJson(api::AggregatedDiscovery(*reg_, false, v));
-  }
-  for (const auto& r : reg_->Resources()) {
-    if (r->virtual_resource) continue;
-    std::string p = Prefix(*r);
-    if (caches_.count(p)) continue;
-    auto cache = std::make_unique<WatchCache>(store_, p);
-    RETURN_IF_ERROR(cache->Start());
-    caches_.emplace(p, std::move(cache));
-  }
+  RETURN_IF_ERROR(EnsureCaches(*reg_));
   // Derive the allocated cluster IPs and node ports from the stored Services.
   if (const auto* svc = reg_->ByResource("", "v1", "services"))
     if (WatchCache* c = CacheFor(*svc))
@@ -307,6 +295,7 @@ Status RestHandlerImpl::Start() {
       for (const auto& o : c->Snapshot(Prefix(*nsr), nullptr))
         if (auto j = ParseJson(o->bytes); j.ok() && FindPath(*j, {"metadata", "deletionTimestamp"}))
           ns_deleter_->Enqueue(o->name);
+  RETURN_IF_ERROR(StartCrds());  // serves the stored CRDs before the handler is ready
   if (opts_.start_timer_thread) timer_ = std::thread([this] { TimerLoop(); });
   ready_ = true;
   return Status::Ok();
@@ -322,6 +311,7 @@ void RestHandlerImpl::Stop() {
   }
   if (timer_.joinable()) timer_.join();
   if (ns_deleter_) ns_deleter_->Stop();
+  if (crd_ctl_) crd_ctl_->Stop();
   // Take strong references first: the caches hold the only owning ones.
   std::vector<std::shared_ptr<WatchStream>> streams;
   {
@@ -330,7 +320,10 @@ void RestHandlerImpl::Stop() {
       if (auto s = ws.lock()) streams.push_back(std::move(s));
     streams_.clear();
   }
-  for (auto& [p, c] : caches_) c->Stop();
+  {
+    std::lock_guard<std::mutex> lock(caches_mu_);
+    for (auto& [p, c] : caches_) c->Stop();
+  }
   for (auto& s : streams) s->Finish();
 }
 
@@ -380,9 +373,15 @@ void RestHandlerImpl::SyncForTest() {
   // whose prefix saw no events), including writes made behind the handler's back.
   auto catch_up = [this] {
     const int64_t rev = store_.CurrentRevision();
-    for (auto& [p, c] : caches_) c->WaitForRevision(std::max(rev, c->LastWrite()), std::chrono::seconds(5));
+    std::vector<WatchCache*> caches;
+    {
+      std::lock_guard<std::mutex> lock(caches_mu_);
+      for (auto& [p, c] : caches_) caches.push_back(c.get());
+    }
+    for (WatchCache* c : caches) c->WaitForRevision(std::max(rev, c->LastWrite()), std::chrono::seconds(5));
   };
   catch_up();
+  if (crd_ctl_) crd_ctl_->Drain();
   if (ns_deleter_) ns_deleter_->Drain();
   catch_up();
 }
@@ -412,6 +411,7 @@ std::string RestHandlerImpl::Prefix(const api::ResourceDef& res) const {
 }
 
 WatchCache* RestHandlerImpl::CacheFor(const api::ResourceDef& res) {
+  std::lock_guard<std::mutex> lock(caches_mu_);
   auto it = caches_.find(Prefix(res));
   return it == caches_.end() ? nullptr : it->second.get();
 }
@@ -434,7 +434,10 @@ Status RestHandlerImpl::ConflictModified(const api::ResourceDef& res, const std:
 }
 
 std::string RestHandlerImpl::ObjectJson(const Ctx& c, Json obj) const {
-  if (c.served && api::conversion::FromStorage(*c.served, obj).ok()) return DumpJson(obj);
+  if (c.served && api::conversion::FromStorage(*c.served, obj).ok()) {
+    if (c.custom) c.custom->Default(obj);  // custom objects are defaulted on read too
+    return DumpJson(obj);
+  }
   obj["apiVersion"] = c.res->ApiVersion();
   obj["kind"] = c.res->kind;
   return DumpJson(obj);
@@ -444,6 +447,7 @@ std::string RestHandlerImpl::ServedBytes(const Ctx& c, const CachedObject& o) co
   if (!c.served) return o.bytes;
   auto j = ParseJson(o.bytes);
   if (!j.ok() || !api::conversion::FromStorage(*c.served, *j).ok()) return o.bytes;
+  if (c.custom) c.custom->Default(*j);
   return DumpJson(*j);
 }
 
@@ -489,12 +493,18 @@ void RestHandlerImpl::Handle(Request req, ResponseWriterPtr w) {
 
 void RestHandlerImpl::HandleDiscovery(const Request& req, ResponseWriter& w, bool core) {
   std::string v = NegotiateDiscovery(req.Header("Accept"));
+  auto snap = Api();
   if (!v.empty()) {
-    w.Send(200, "application/json;g=apidiscovery.k8s.io;v=" + v + ";as=APIGroupDiscoveryList",
-           aggregated_[(core ? "core/" : "apis/") + v]);
+    // Aggregated discovery carries an ETag (it changes with the served CRDs); a matching
+    // If-None-Match is answered 304, as upstream does.
+    std::string key = (core ? "core/" : "apis/") + v;
+    const std::string& etag = snap->etags.at(key);
+    std::string ct = "application/json;g=apidiscovery.k8s.io;v=" + v + ";as=APIGroupDiscoveryList";
+    if (req.Header("If-None-Match") == etag) return w.Send(304, ct, "", {{"ETag", etag}});
+    w.Send(200, ct, snap->aggregated.at(key), {{"ETag", etag}});
     return;
   }
-  w.Send(200, std::string(kJson), core ? legacy_api_ : legacy_apis_);
+  w.Send(200, std::string(kJson), core ? legacy_api_ : snap->legacy_apis);
 }
 
 void RestHandlerImpl::HandleOpenApi(const Request& req, ResponseWriter& w) {
@@ -504,23 +514,25 @@ void RestHandlerImpl::HandleOpenApi(const Request& req, ResponseWriter& w) {
   if (p == "/openapi/v2") {
     // kubectl 1.27 and older validate and compute patches from the v2 document, in gnostic
     // protobuf when they ask for it.
-    std::call_once(openapi_v2_once_, [&] { openapi_v2_ = api::BuildOpenApiV2(*reg_); });
-    const std::vector<std::pair<std::string, std::string>> hdrs = {{"ETag", "\"" + openapi_v2_.hash + "\""}};
+    auto snap = Api();
+    const api::OpenApiV2& openapi_v2 = snap->OpenApiV2();
+    const std::vector<std::pair<std::string, std::string>> hdrs = {{"ETag", "\"" + openapi_v2.hash + "\""}};
     if (req.Header("Accept").find("com.github.proto-openapi.spec.v2") != std::string::npos)
-      w.Send(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", openapi_v2_.proto, hdrs);
+      w.Send(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", openapi_v2.proto, hdrs);
     else
-      w.Send(200, std::string(kJson), openapi_v2_.json, hdrs);
+      w.Send(200, std::string(kJson), openapi_v2.json, hdrs);
     return;
   }
-  std::call_once(openapi_v3_once_, [&] { openapi_ = api::BuildOpenApiV3(*reg_); });
+  auto snap = Api();
+  const api::OpenApiV3& openapi = snap->OpenApiV3();
   if (p == "/openapi/v3") {
-    w.Send(200, std::string(kJson), openapi_.index);
+    w.Send(200, std::string(kJson), openapi.index);
     return;
   }
   const std::string prefix = "/openapi/v3/";
   if (p.rfind(prefix, 0) == 0) {
-    auto it = openapi_.documents.find(p.substr(prefix.size()));
-    if (it != openapi_.documents.end()) {
+    auto it = openapi.documents.find(p.substr(prefix.size()));
+    if (it != openapi.documents.end()) {
       w.Send(200, std::string(kJson), it->second, {{"Cache-Control", "public, immutable"}});
       return;
     }
@@ -530,6 +542,8 @@ void RestHandlerImpl::HandleOpenApi(const Request& req, ResponseWriter& w) {
 
 void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, bool core,
                                      std::vector<std::string> segs) {
+  std::shared_ptr<const ApiSnapshot> snap = Api();
+  const api::Registry& reg = *snap->reg;
   std::string group, version;
   size_t i = 1;
   if (core) {
@@ -539,7 +553,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     group = segs[1];
     if (segs.size() == 2) {
       if (req.method != "GET") return SendStatus(*w, MethodNotAllowed());
-      for (const auto& g : reg_->Groups()) {
+      for (const auto& g : reg.Groups()) {
         if (g.name != group) continue;
         Json vs = Json::array();
         for (const auto& v : g.versions) vs.push_back({{"groupVersion", group + "/" + v}, {"version", v}});
@@ -555,7 +569,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
   }
   if (i == segs.size()) {
     if (req.method != "GET") return SendStatus(*w, MethodNotAllowed());
-    auto list = api::ApiResourceList(*reg_, group, version);
+    auto list = api::ApiResourceList(reg, group, version);
     if (!list.ok()) return SendStatus(*w, ResourceNotFound());
     w->Send(200, std::string(kJson), DumpJson(*list));
     return;
@@ -567,6 +581,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     rest.erase(rest.begin());
   }
   Ctx c;
+  c.api = snap;
   bool has_ns = false;
   if (!rest.empty() && rest[0] == "namespaces" && rest.size() > 1) {
     if (rest.size() > 2 && rest[2] != "status" && rest[2] != "finalize") {
@@ -576,7 +591,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     }
   }
   if (rest.empty() || rest.size() > 3) return SendStatus(*w, ResourceNotFound());
-  c.res = reg_->ByResource(group, version, rest[0]);
+  c.res = reg.ByResource(group, version, rest[0]);
   if (!c.res) return SendStatus(*w, ResourceNotFound());
   if (has_ns && !c.res->namespaced) return SendStatus(*w, ResourceNotFound());
   if (rest.size() > 1) c.name = rest[1];
@@ -623,12 +638,13 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
   }
 
   if (api::conversion::NeedsConversion(*c.res)) {
-    const api::ResourceDef* stored = api::conversion::StorageResource(*reg_, *c.res);
+    const api::ResourceDef* stored = api::conversion::StorageResource(reg, *c.res);
     if (!stored) return SendStatus(*w, ResourceNotFound());
     c.served = c.res;
     c.res = stored;
     c.strat = &api::StrategyFor(c.res->group, c.res->kind);
   }
+  if (Status st = PrepareCustom(c, verb); !st.ok()) return SendStatus(*w, st);
 
   if (watch && (verb == "watch")) {
     if (!c.name.empty()) {
@@ -646,7 +662,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
   }
 
   Result<Reply> r = Status::Ok();
-  if (c.sub == "scale") r = Scale(req, c);
+  if (c.sub == "scale") r = c.custom ? CustomScale(req, c) : Scale(req, c);
   else if (c.sub == "binding" || c.sub == "eviction") r = PodAction(req, c);
   else if (verb == "get") r = Get(req, c);
   else if (verb == "list") r = List(req, c);
@@ -743,7 +759,7 @@ Result<std::string> RestHandlerImpl::TableFromCached(const Ctx& c, const std::ve
                                                      const std::string& rv, const std::string& cont,
                                                      const std::string& version, const std::string& include) const {
   std::string inc = include.empty() ? "Metadata" : include;
-  if (inc == "Object") {
+  if (inc == "Object" || c.custom) {
     std::vector<Json> docs;
     docs.reserve(objs.size());
     for (const auto& o : objs) {
@@ -1008,7 +1024,10 @@ Status RestHandlerImpl::CheckFields(Json& obj, Ctx& c, const api::TypeDef* type,
                                     const std::string& kind, const std::string& version) {
   std::vector<std::string> problems;
   for (const auto& d : dups) problems.push_back("duplicate field \"" + d + "\"");
-  if (type) {
+  if (c.custom) {
+    // Custom objects: wrong types are validation errors (422) and unknown fields are pruned.
+    for (const auto& f : c.custom->UnknownFields(obj)) problems.push_back("unknown field \"" + f + "\"");
+  } else if (type) {
     auto check = api::NormalizeToSchema(obj, *type);
     if (!check.ok())
       return BadRequestError(kind + " in version \"" + version + "\" cannot be handled as a " + kind + ": " +
@@ -1240,7 +1259,9 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
   obj["apiVersion"] = old.contains("apiVersion") ? old["apiVersion"] : Json(c.res->ApiVersion());
   obj["kind"] = c.res->kind;
   if (obj == old) return obj;  // no-op: nothing is written, resourceVersion stays
-  if (c.sub != "status" && SpecView(obj) != SpecView(old)) {
+  // Custom resources without a status subresource count status changes too (upstream).
+  bool status_changed = c.custom && !c.custom->has_status() && obj.value("status", Json()) != old.value("status", Json());
+  if (c.sub != "status" && (SpecView(obj) != SpecView(old) || status_changed)) {
     int64_t g = old_meta.contains("generation") && old_meta["generation"].is_number_integer()
                     ? old_meta["generation"].get<int64_t>() : 0;
     obj["metadata"]["generation"] = g + 1;
@@ -1302,6 +1323,10 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Patch(const Request& req, Ctx& c
                   "the body of the request was in an unknown format - accepted media types include: "
                   "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
                   "application/strategic-merge-patch+json");
+  if (c.custom && ct == "application/strategic-merge-patch+json")
+    return Status(StatusCode::kUnsupportedMediaType,
+                  "the body of the request was in an unknown format - accepted media types include: "
+                  "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
   Json patch;
   if (apply) {
     c.operation = "Apply";
@@ -1353,7 +1378,7 @@ void RestHandlerImpl::TrackManagedFields(Ctx& c, const Json* old, Json& obj) {
     else obj["metadata"].erase("managedFields");
     return;
   }
-  api::apply::UpdateManagedFields(*reg_, *c.res, old, obj, c.field_manager, "Update",
+  api::apply::UpdateManagedFields(RegOf(c), *c.res, old, obj, c.field_manager, "Update",
                                   c.managed_sub.empty() ? c.sub : c.managed_sub, Now());
 }
 
@@ -1378,7 +1403,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::ApplyPatch(const Request& req, C
       live["kind"] = c.res->kind;
     }
     ASSIGN_OR_RETURN(api::apply::ApplyResult ar,
-                     api::apply::Apply(*reg_, *c.res, missing ? nullptr : &live, config, c.field_manager, force, Now(),
+                     api::apply::Apply(RegOf(c), *c.res, missing ? nullptr : &live, config, c.field_manager, force, Now(),
                                        {c.name, c.sub}));
     c.apply_managed = ar.managed_fields;
     if (missing) {
@@ -1487,6 +1512,7 @@ Result<std::optional<Json>> RestHandlerImpl::DeleteOne(Ctx& c, const Json& opts)
     // propagation policy; any finalizer keeps the object (with a deletionTimestamp) until the
     // finalizers' owners remove them.
     Json fins = GcFinalizers(*c.res, l.obj, opts);
+    AddCrdCleanupFinalizer(*c.res, l.obj, fins);
     const Json* cur_fins = FindPath(l.obj, {"metadata", "finalizers"});
     bool fins_changed = fins != (cur_fins && cur_fins->is_array() ? *cur_fins : Json::array());
     bool has_fins = !fins.empty();
@@ -1732,7 +1758,8 @@ Result<bool> RestHandlerImpl::SweepNamespace(const std::string& ns) {
   if (!FindPath(nsobj, {"metadata", "deletionTimestamp"})) return true;
   int64_t remaining = 0;
   std::set<std::string> seen;
-  for (const auto& r : reg_->Resources()) {
+  std::shared_ptr<const ApiSnapshot> snap = Api();  // custom resources too
+  for (const auto& r : snap->reg->Resources()) {
     if (!r->namespaced || r->virtual_resource) continue;
     std::string prefix = Prefix(*r) + ns + "/";
     if (!seen.insert(prefix).second) continue;

@@ -14,6 +14,7 @@
 #include "api/openapi.h"
 #include "api/strategy.h"
 #include "apiserver/rest/allocator.h"
+#include "apiserver/rest/crds.h"
 #include "apiserver/rest/namespace_deleter.h"
 #include "apiserver/rest/rest.h"
 #include "apiserver/rest/selectors.h"
@@ -31,6 +32,11 @@ struct Ctx {
   const api::ResourceDef* res = nullptr;
   const api::ResourceDef* served = nullptr;
   const api::Strategy* strat = nullptr;
+  // The API snapshot the request started with (registry of built-in and custom resources); it
+  // stays valid for the request even when CRDs change meanwhile.
+  std::shared_ptr<const ApiSnapshot> api;
+  // Set for custom resources (then also `strat`): the CRD's rules for the served version.
+  const CustomResourceStrategy* custom = nullptr;
   std::string ns;
   std::string name;
   std::string sub;
@@ -130,6 +136,17 @@ class RestHandlerImpl final : public RestHandler {
   Result<Reply> ApplyPatch(const Request& req, Ctx& c, Json config);
   bool MatchesFields(const Ctx& c, const CachedObject& o, const FieldSelector& fs) const;
 
+  // CustomResourceDefinitions (crds.cc): the current API snapshot, the registry of a request,
+  // watch caches for newly served resources, the per-request custom-resource setup, the CRD
+  // controller's reconcile (status, served registry, instance cleanup) and custom scale.
+  std::shared_ptr<const ApiSnapshot> Api() const;
+  const api::Registry& RegOf(const Ctx& c) const;
+  Status EnsureCaches(const api::Registry& reg);
+  Status StartCrds();
+  Status PrepareCustom(Ctx& c, const std::string& verb);
+  bool ReconcileCrds();
+  Result<Reply> CustomScale(const Request& req, Ctx& c);
+
   // Bootstrap and namespace deletion.
   Status Bootstrap();
   Status EnsureObject(const std::string& group, const std::string& version, const std::string& plural, Json obj);
@@ -140,17 +157,24 @@ class RestHandlerImpl final : public RestHandler {
   void UnregisterStream(uint64_t id);
 
   store::Store& store_;
-  std::shared_ptr<const api::Registry> reg_;
+  std::shared_ptr<const api::Registry> reg_;  // the built-in registry (never swapped)
   Options opts_;
   Clock* clock_;
   std::unique_ptr<ServiceAllocator> alloc_;
-  std::map<std::string, std::unique_ptr<WatchCache>, std::less<>> caches_;  // by prefix
-  std::string legacy_api_, legacy_apis_;
-  std::map<std::string, std::string> aggregated_;  // "core/v2", "apis/v2beta1", ...
-  // OpenAPI documents are built on first use (tens of ms of CPU), not at start-up.
-  std::once_flag openapi_v3_once_, openapi_v2_once_;
-  api::OpenApiV3 openapi_;   // valid after openapi_v3_once_
-  api::OpenApiV2 openapi_v2_;  // valid after openapi_v2_once_
+  // Caches are added when CRDs are established and live until Stop() (a recreated CRD reuses
+  // its prefix's cache), so WatchCache pointers stay valid.
+  mutable std::mutex caches_mu_;
+  std::map<std::string, std::unique_ptr<WatchCache>, std::less<>> caches_;  // by prefix; GUARDED_BY(caches_mu_)
+  std::string legacy_api_;
+  // Discovery and OpenAPI of the served registry (OpenAPI built on first use), swapped whole.
+  mutable std::mutex api_mu_;
+  std::shared_ptr<const ApiSnapshot> api_;  // GUARDED_BY(api_mu_)
+  std::mutex crd_reconcile_mu_;
+  std::string published_crds_;  // GUARDED_BY(crd_reconcile_mu_): the CRD set api_ serves
+  std::unique_ptr<CrdController> crd_ctl_;
+  uint64_t crd_watch_id_ = 0;
+  // Instance caches of terminating CRDs watched by the CRD controller: prefix -> watcher id.
+  std::map<std::string, uint64_t> cleanup_watches_;  // GUARDED_BY(crd_reconcile_mu_)
   std::unique_ptr<NamespaceDeleter> ns_deleter_;
 
   std::mutex streams_mu_;
