@@ -142,6 +142,24 @@ std::string PodWorkers::PodDir(const Json& pod) const {
 Status PodWorkers::Start() {
   std::error_code ec;
   fs::create_directories(opts_.pods_dir, ec);
+  {
+    volumes::Sources vs;
+    vs.config_map = [this](const std::string& ns, const std::string& n) { return client_.Get(client::kConfigMaps, ns, n); };
+    vs.secret = [this](const std::string& ns, const std::string& n) { return client_.Get(client::kSecrets, ns, n); };
+    vs.pvc = [this](const std::string& ns, const std::string& n) {
+      return client_.Get(client::kPersistentVolumeClaims, ns, n);
+    };
+    vs.pv = [this](const std::string& n) { return client_.Get(client::kPersistentVolumes, "", n); };
+    vs.token = [this](const std::string& ns, const std::string& sa, const Json& req) {
+      return client_.CreateSubresource(client::kServiceAccounts, ns, sa, "token", req);
+    };
+    vs.parse_quantity_milli = [](const std::string& q) { return ParseQuantityMilli(q); };
+    volumes::Options vo;
+    vo.node_cpu_milli = int64_t(std::max(1u, std::thread::hardware_concurrency())) * 1000;
+    vo.node_memory_bytes = opts_.node_memory_bytes;
+    vo.clock = opts_.clock;
+    volumes_ = std::make_unique<volumes::VolumeManager>(std::move(vs), vo);
+  }
   client::InformerOptions io;
   io.field_selector = "spec.nodeName=" + opts_.node_name;
   pods_ = &factory_.For(client::kPods, io);
@@ -161,6 +179,9 @@ Status PodWorkers::Start() {
     if (uids.count(s.config.uid)) keep.insert(s.id);
   if (Status s = rt_.Cleanup(keep); !s.ok())
     TUG_LOG(WARNING, "kubelet") << "runtime cleanup failed" << kv("error", s.ToString());
+  // Volumes (tmpfs mounts, directories) of pods that vanished while the agent was down.
+  if (auto n = volumes_->CleanupOrphans(opts_.pods_dir, uids); !n.ok())
+    TUG_LOG(WARNING, "kubelet") << "volume cleanup failed" << kv("error", n.status().ToString());
   TUG_LOG(INFO, "kubelet") << "pod workers started" << kv("adopted", keep.size())
                            << kv("removed", sandboxes.size() - keep.size());
   for (int i = 0; i < opts_.workers; ++i) threads_.emplace_back([this] { Worker(); });
@@ -400,6 +421,14 @@ Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::st
   cfg.mounts.push_back({runtime::Mount::Type::kBind, dir + "/etc-hosts", "/etc/hosts"});
   cfg.mounts.push_back({runtime::Mount::Type::kBind, dir + "/resolv.conf", "/etc/resolv.conf"});
   cfg.mounts.push_back({runtime::Mount::Type::kBind, dir + "/hostname", "/etc/hostname"});
+  auto volume_mounts = volumes_->ContainerMounts(pod, dir, c, cfg.env);
+  if (!volume_mounts.ok()) {
+    st.waiting_reason[name] = "CreateContainerConfigError";
+    st.waiting_message[name] = volume_mounts.status().message();
+    events_.Record(pod, "Warning", "Failed", "Error: " + volume_mounts.status().message());
+    return volume_mounts.status();
+  }
+  for (auto& m : *volume_mounts) cfg.mounts.push_back(std::move(m));
   std::string log_dir = dir + "/" + name;
   std::error_code ec;
   fs::create_directories(log_dir, ec);
@@ -451,6 +480,8 @@ Status PodWorkers::KillPod(const Json& pod, const std::string& sandbox_id, bool 
     Status s = rt_.RemovePodSandbox(sandbox_id);
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
   }
+  // Volumes first: their tmpfs mounts live under the pod dir, and remove_all must not cross them.
+  RETURN_IF_ERROR(volumes_->TearDownPod(pod, PodDir(pod)));
   std::error_code ec;
   fs::remove_all(PodDir(pod), ec);
   if (delete_object) {
@@ -506,7 +537,9 @@ Status PodWorkers::SyncPod(const std::string& key) {
     return Status::Ok();
   }
   if (phase == "Succeeded" || phase == "Failed") {
-    // Terminal pods keep their status; their containers are already stopped.
+    // Terminal pods keep their status; their containers are already stopped. Their volumes
+    // go now, as kubelet unmounts the volumes of terminated pods.
+    RETURN_IF_ERROR(volumes_->TearDownPod(pod, PodDir(pod)));
     return Status::Ok();
   }
   if (sandbox_id.empty()) {
@@ -517,6 +550,14 @@ Status PodWorkers::SyncPod(const std::string& key) {
       return id.status();
     }
     sandbox_id = id.value();
+  }
+  // Volumes before any container (kubelet's WaitForAttachAndMount). A failure leaves the pod
+  // ContainerCreating with a FailedMount event, retried at the next resync.
+  if (Status vs = volumes_->SetUpPod(pod, PodDir(pod)); !vs.ok()) {
+    events_.Record(pod, "Warning", "FailedMount", vs.message());
+    RETURN_IF_ERROR(UpdateStatus(pod, sandbox_id, *st));
+    queue_.AddAfter(key, opts_.resync_interval);
+    return Status::Ok();
   }
   ASSIGN_OR_RETURN(auto ctrs, rt_.ListContainers(sandbox_id));
   auto latest = [&](const std::string& name) -> const runtime::ContainerStatus* {

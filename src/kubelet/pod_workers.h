@@ -29,6 +29,7 @@
 #include "client/events.h"
 #include "client/informer.h"
 #include "client/workqueue.h"
+#include "kubelet/volumes/volumes.h"
 #include "runtime/image/image_store.h"
 #include "runtime/runtime.h"
 
@@ -100,6 +101,8 @@ class PodWorkers {
   client::EventRecorder events_;
   std::mutex mu_;
   std::map<std::string, PodState> state_;  // by pod uid
+  // Pod volumes (kubelet/volumes): set up before containers start, torn down with the pod.
+  std::unique_ptr<volumes::VolumeManager> volumes_;
   std::vector<std::jthread> threads_;
   bool stopped_ = false;
 };
