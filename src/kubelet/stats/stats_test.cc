@@ -341,3 +341,20 @@ TEST_F(SummaryTest, BackgroundSampling) {
 
 }  // namespace
 }  // namespace tug::kubelet::stats
+
+namespace tug::kubelet::stats {
+namespace {
+TEST_F(SummaryTest, Endpoints) {
+  SummaryCollector c(Pods(), Options());
+  auto eps = Endpoints(c);
+  ASSERT_EQ(eps.size(), 2u);
+  auto s = eps.at("/stats/summary")();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->first, "application/json");
+  EXPECT_EQ(ParseJson(s->second).value()["node"]["nodeName"], "n1");
+  auto m = eps.at("/metrics/resource")();
+  ASSERT_TRUE(m.ok());
+  EXPECT_NE(m->second.find("pod_memory_working_set_bytes{namespace=\"default\",pod=\"web\"}"), std::string::npos);
+}
+}  // namespace
+}  // namespace tug::kubelet::stats

@@ -292,6 +292,19 @@ Result<std::string> SummaryCollector::ResourceMetrics() {
   return ResourceMetricsText(s);
 }
 
+std::map<std::string, Endpoint> Endpoints(SummaryCollector& c) {
+  std::map<std::string, Endpoint> out;
+  out["/stats/summary"] = [&c]() -> Result<std::pair<std::string, std::string>> {
+    ASSIGN_OR_RETURN(Json s, c.Summary());
+    return std::make_pair(std::string("application/json"), s.dump());
+  };
+  out["/metrics/resource"] = [&c]() -> Result<std::pair<std::string, std::string>> {
+    ASSIGN_OR_RETURN(std::string text, c.ResourceMetrics());
+    return std::make_pair(std::string("text/plain; version=0.0.4; charset=utf-8"), std::move(text));
+  };
+  return out;
+}
+
 // ---------------------------------------------------------------- /metrics/resource
 
 namespace {

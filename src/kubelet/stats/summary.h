@@ -29,6 +29,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -131,6 +132,12 @@ class SummaryCollector {
   bool stopping_ = false;  // GUARDED_BY(run_mu_)
   std::thread thread_;
 };
+
+// The kubelet server's GET endpoints over a collector (KubeletServerOptions::get_handlers):
+// "/stats/summary" (JSON) and "/metrics/resource" (Prometheus text). The collector must outlive
+// the server.
+using Endpoint = std::function<Result<std::pair<std::string, std::string>>()>;
+std::map<std::string, Endpoint> Endpoints(SummaryCollector& collector);
 
 // Prometheus text from a Summary document (exposed for tests).
 std::string ResourceMetricsText(const Json& summary);
