@@ -223,7 +223,8 @@ RESOURCES = [
       "prioritylevelconfigurations", namespaced=False, subs=[status()]),
 ] + [
     # Old versions (see GROUPS): served and converted to/from the storage version. The extensions
-    # group's resources are in no category: `kubectl get all` would list apps' objects twice.
+    # group's resources have no category and no short name: `kubectl get all` would list apps'
+    # objects twice, and kubectl warns about short names that match two groups.
     R(g, v, k, p, short=sn, cats=cats, subs=subs, storage_version="v1", storage_group=sg)
     for (g, v, k, p, sn, cats, subs, sg) in [
         ("apps", "v1beta1", "ControllerRevision", "controllerrevisions", [], [], [], "apps"),
@@ -242,14 +243,14 @@ RESOURCES = [
         ("batch", "v1beta1", "CronJob", "cronjobs", ["cj"], ["all"], [status()], "batch"),
         ("policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets", ["pdb"], [],
          [status()], "policy"),
-        ("extensions", "v1beta1", "DaemonSet", "daemonsets", ["ds"], [], [status()], "apps"),
-        ("extensions", "v1beta1", "Deployment", "deployments", ["deploy"], [],
+        ("extensions", "v1beta1", "DaemonSet", "daemonsets", [], [], [status()], "apps"),
+        ("extensions", "v1beta1", "Deployment", "deployments", [], [],
          [("scale", ("extensions", "v1beta1", "Scale"), GPU), status()], "apps"),
-        ("extensions", "v1beta1", "Ingress", "ingresses", ["ing"], [], [status()],
+        ("extensions", "v1beta1", "Ingress", "ingresses", [], [], [status()],
          "networking.k8s.io"),
-        ("extensions", "v1beta1", "NetworkPolicy", "networkpolicies", ["netpol"], [], [],
+        ("extensions", "v1beta1", "NetworkPolicy", "networkpolicies", [], [], [],
          "networking.k8s.io"),
-        ("extensions", "v1beta1", "ReplicaSet", "replicasets", ["rs"], [],
+        ("extensions", "v1beta1", "ReplicaSet", "replicasets", [], [],
          [("scale", ("extensions", "v1beta1", "Scale"), GPU), status()], "apps"),
     ]
 ]
