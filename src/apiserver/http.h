@@ -23,6 +23,9 @@ struct UserInfo {
   std::string name;
   std::string uid;
   std::vector<std::string> groups;
+  // Added by sa-tokens: user.Info's Extra (ServiceAccount tokens carry
+  // "authentication.kubernetes.io/pod-name", ".../pod-uid", ".../credential-id", ...).
+  std::map<std::string, std::vector<std::string>> extra;
 };
 
 struct Request {

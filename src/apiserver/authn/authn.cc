@@ -193,6 +193,12 @@ AuthResult Authenticator::Authenticate(const Credentials& creds) const {
   if (token.empty()) return r;
   auto it = tokens_.users.find(std::string(token));
   if (it == tokens_.users.end()) {
+    for (const TokenAuthenticator* ta : token_authenticators_) {
+      AuthResult tr = ta->AuthenticateToken(token);
+      if (tr.outcome == Outcome::kNoCredentials) continue;
+      if (tr.outcome == Outcome::kAuthenticated) AddGroup(tr.user, kAuthenticatedGroup);
+      return tr;
+    }
     r.outcome = Outcome::kRejected;
     return r;
   }

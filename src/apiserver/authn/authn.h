@@ -75,10 +75,25 @@ UserInfo UserFromCert(const CertIdentity& cert);
 bool IsAnonymousPath(std::string_view path);
 UserInfo AnonymousUser();
 
+// A pluggable bearer-token authenticator (ServiceAccount JWTs: apiserver/serviceaccount), as
+// upstream's union of token authenticators. Implementations are thread-safe.
+class TokenAuthenticator {
+ public:
+  virtual ~TokenAuthenticator() = default;
+  // kNoCredentials: not this authenticator's token (the next one may try); kAuthenticated: user
+  // filled (system:authenticated is added by the caller); kRejected: its kind of token, but not
+  // valid (bad signature, expired, bound object gone).
+  virtual AuthResult AuthenticateToken(std::string_view token) const = 0;
+};
+
 class Authenticator {
  public:
   Authenticator() = default;
   explicit Authenticator(TokenFile tokens) : tokens_(std::move(tokens)) {}
+
+  // Added by sa-tokens: asked, in order, about bearer tokens that are not static tokens. Not
+  // owned (must outlive this). Call before the Authenticator is shared with the transport.
+  void AddTokenAuthenticator(const TokenAuthenticator* t) { token_authenticators_.push_back(t); }
 
   // A valid client certificate wins (as upstream's union authenticator tries x509 first);
   // otherwise a Bearer token must be known.
@@ -88,6 +103,7 @@ class Authenticator {
 
  private:
   TokenFile tokens_;
+  std::vector<const TokenAuthenticator*> token_authenticators_;
 };
 
 }  // namespace tug::apiserver::authn

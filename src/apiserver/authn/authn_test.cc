@@ -81,6 +81,36 @@ TEST(AuthenticatorTest, BearerTokens) {
   }
 }
 
+// A token authenticator that knows one token and rejects another.
+class FakeTokenAuthenticator : public TokenAuthenticator {
+ public:
+  AuthResult AuthenticateToken(std::string_view token) const override {
+    AuthResult r;
+    if (token == "jwt-good") {
+      r.outcome = Outcome::kAuthenticated;
+      r.user.name = "system:serviceaccount:ns:sa";
+      r.user.groups = {"system:serviceaccounts"};
+    } else if (token == "jwt-bad") {
+      r.outcome = Outcome::kRejected;
+    }
+    return r;
+  }
+};
+
+TEST(AuthenticatorTest, TokenAuthenticatorsAfterStaticTokens) {
+  auto tf = ParseTokenCsv("s3cret,alice,u1\n", "t");
+  ASSERT_TRUE(tf.ok());
+  Authenticator a(std::move(tf).value());
+  FakeTokenAuthenticator fake;
+  a.AddTokenAuthenticator(&fake);
+  EXPECT_EQ(a.Authenticate(Credentials{"Bearer s3cret", nullptr}).user.name, "alice");
+  auto good = a.Authenticate(Credentials{"Bearer jwt-good", nullptr});
+  EXPECT_EQ(good.outcome, Outcome::kAuthenticated);
+  EXPECT_EQ(good.user.groups, (Groups{"system:serviceaccounts", "system:authenticated"}));
+  EXPECT_EQ(a.Authenticate(Credentials{"Bearer jwt-bad", nullptr}).outcome, Outcome::kRejected);
+  EXPECT_EQ(a.Authenticate(Credentials{"Bearer unknown", nullptr}).outcome, Outcome::kRejected);
+}
+
 TEST(AuthenticatorTest, ClientCertWinsOverToken) {
   Authenticator a;
   CertIdentity id{"system:admin", {"system:masters"}};

@@ -455,6 +455,23 @@ Result<PkiFiles> EnsurePki(const PkiOptions& opts) {
     }
   }
 
+  // ServiceAccount token signing key: reused as it is; an unreadable one is a start-up error
+  // (replacing it silently would invalidate every token in every pod).
+  f.service_account_key = tls + "/service-account.key";
+  if (Exists(f.service_account_key)) {
+    ASSIGN_OR_RETURN(std::string pem, ReadFile(f.service_account_key));
+    auto k = ParseKey(pem);
+    if (!k.ok())
+      return BadRequestError("existing service account key " + f.service_account_key + " is unusable (" +
+                             k.status().message() + "); remove it to create a new one");
+  } else {
+    ASSIGN_OR_RETURN(PkeyPtr key, NewKey());
+    ASSIGN_OR_RETURN(std::string pem, KeyPem(key.get()));
+    RETURN_IF_ERROR(WriteFileAtomic(f.service_account_key, pem, 0600));
+    f.created_service_account_key = true;
+    TUG_LOG(INFO, kComponent) << "created service account signing key" << kv("path", f.service_account_key);
+  }
+
   // admin.kubeconfig: rewritten when it would differ (new port or new certificates).
   ASSIGN_OR_RETURN(std::string ca_pem, ReadFile(f.ca_cert));
   ASSIGN_OR_RETURN(std::string admin_pem, ReadFile(f.admin_cert));

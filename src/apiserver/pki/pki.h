@@ -6,6 +6,9 @@
 //   <data-dir>/tls/serving.crt serving.key serving cert signed by the CA (1 year), SANs below
 //   <data-dir>/tls/admin.crt admin.key     client cert CN=system:admin, O=system:masters
 //   <data-dir>/admin.kubeconfig            cluster/user/context "default"
+//   <data-dir>/tls/service-account.key     ServiceAccount token signing key (ECDSA P-256, ES256);
+//                                          created once, never rotated automatically (every
+//                                          issued token would die with it)
 //
 // The serving certificate is regenerated when it no longer covers the bind address (or the
 // hostname), is not signed by the CA on disk, or expires within 30 days. admin.kubeconfig is
@@ -39,9 +42,11 @@ struct PkiFiles {
   std::string admin_key;
   std::string kubeconfig;
   std::string server_url;    // https://127.0.0.1:6443
+  std::string service_account_key;  // signing key for ServiceAccount tokens (PKCS#8 PEM)
   bool created_ca = false;          // what EnsurePki did, for logs and tests
   bool created_serving = false;
   bool created_admin = false;
+  bool created_service_account_key = false;
 };
 
 // Creates or reuses the PKI under opts.data_dir. Errors: Internal (OpenSSL or I/O failure),

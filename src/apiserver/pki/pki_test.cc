@@ -147,6 +147,28 @@ TEST(PkiTest, CorruptCaIsAnErrorNotReplaced) {
   EXPECT_EQ(*ReadFile(dir.path() + "/tls/ca.crt"), "garbage");
 }
 
+TEST(PkiTest, ServiceAccountKeyCreatedOnceAndReused) {
+  TempDir dir;
+  PkiOptions o{dir.path(), "127.0.0.1", 6443, "h"};
+  auto first = EnsurePki(o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->created_service_account_key);
+  EXPECT_EQ(Mode(first->service_account_key), 0600);
+  auto pem = ReadFile(first->service_account_key);
+  ASSERT_TRUE(pem.ok());
+  EXPECT_NE(pem->find("BEGIN PRIVATE KEY"), std::string::npos);
+  auto second = EnsurePki(o);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->created_service_account_key);
+  EXPECT_EQ(*ReadFile(second->service_account_key), *pem);
+  // A damaged key is an error, never silently replaced.
+  ASSERT_TRUE(WriteFileAtomic(first->service_account_key, "junk", 0600).ok());
+  auto third = EnsurePki(o);
+  ASSERT_FALSE(third.ok());
+  EXPECT_NE(third.status().message().find("service account key"), std::string::npos);
+  EXPECT_EQ(*ReadFile(first->service_account_key), "junk");
+}
+
 TEST(PkiTest, ServerUrl) {
   EXPECT_EQ(ServerUrl("0.0.0.0", 6443), "https://127.0.0.1:6443");
   EXPECT_EQ(ServerUrl("::", 6443), "https://127.0.0.1:6443");
