@@ -21,3 +21,16 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# kubectl 1.20 for the compatibility tests (legacy discovery, OpenAPI v2 protobuf validation):
+# Debian's kubernetes-client, unpacked next to, not installed over, the current kubectl.
+KUBECTL_120=/opt/tug/kubectl-1.20/kubectl
+if [ ! -x "$KUBECTL_120" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && chmod 755 . && { apt-get download -qq kubernetes-client 2>/dev/null ||
+    { apt-get update -qq && apt-get download -qq kubernetes-client; }; })
+  dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$tmp/x"
+  install -D -m 0755 "$tmp/x/usr/bin/kubectl" "$KUBECTL_120"
+  rm -rf "$tmp"
+  echo "tug: kubectl 1.20 unpacked to $KUBECTL_120" >&2
+fi

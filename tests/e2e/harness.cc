@@ -303,6 +303,11 @@ std::unique_ptr<Background> StartSimNodes(const TugServer& server, const std::ve
   return nullptr;
 }
 
+std::string LegacyKubectl() {
+  const char* path = "/opt/tug/kubectl-1.20/kubectl";
+  return access(path, X_OK) == 0 ? path : "";
+}
+
 std::vector<KubectlVersion> KubectlVersions() {
   std::vector<KubectlVersion> out;
   const std::string dir = "/usr/lib/google-cloud-sdk/bin/";

@@ -100,6 +100,9 @@ struct KubectlVersion {
   std::string path;
 };
 std::vector<KubectlVersion> KubectlVersions();
+// kubectl 1.20 (Debian's kubernetes-client, unpacked by tools/deps.sh to
+// /opt/tug/kubectl-1.20/kubectl); "" when it is not there.
+std::string LegacyKubectl();
 // gtest prints the parameter as its name (ctest shows it next to each test).
 inline void PrintTo(const KubectlVersion& v, std::ostream* os) { *os << v.name; }
 
