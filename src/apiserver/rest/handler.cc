@@ -51,6 +51,12 @@ Status MethodNotAllowed() {
   return Status(StatusCode::kMethodNotAllowed, "the server does not allow this method on the requested resource");
 }
 
+// stream-api: the connect subresources handed to Options::connector (rest.h Connector).
+bool IsConnectSubresource(const std::string& resource, const std::string& sub) {
+  if (sub == "proxy") return resource == "pods" || resource == "services" || resource == "nodes";
+  return resource == "pods" && (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward");
+}
+
 bool ParseBool(const std::string& s) { return s == "true" || s == "1"; }
 
 Result<int64_t> ParseInt(const std::string& s, const std::string& what) {
@@ -589,6 +595,37 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
       has_ns = true;
       rest.erase(rest.begin(), rest.begin() + 2);
     }
+  }
+  if (core && version == "v1" && !watch_path && rest.size() >= 3 && IsConnectSubresource(rest[0], rest[2]) &&
+      (rest.size() == 3 || rest[2] == "proxy")) {
+    if (has_ns != (rest[0] != "nodes")) return SendStatus(*w, ResourceNotFound());
+    if (!opts_.connector) return SendStatus(*w, UnavailableError("streaming and proxy subresources are not available"));
+    ConnectRequest cr;
+    cr.resource = rest[0];
+    cr.name = rest[1];
+    cr.subresource = rest[2];
+    cr.ns = c.ns;
+    if (cr.subresource == "proxy") {
+      // The path after ".../proxy", trailing slash included (it matters to the backend).
+      std::string prefix = "/api/v1/" + (has_ns ? "namespaces/" + c.ns + "/" : std::string()) + rest[0] + "/" +
+                           rest[1] + "/proxy";
+      if (req.path.rfind(prefix, 0) == 0) {
+        cr.proxy_path = req.path.substr(prefix.size());
+      } else {
+        for (size_t k = 3; k < rest.size(); ++k) cr.proxy_path += "/" + rest[k];
+      }
+    }
+    cr.get = [this](const std::string& resource, const std::string& ns, const std::string& name) -> Result<Json> {
+      const api::ResourceDef* r = reg_->ByResource("", "v1", resource);
+      if (!r) return ResourceNotFound();
+      Ctx gc;
+      gc.res = r;
+      gc.name = name;
+      ASSIGN_OR_RETURN(Loaded l, Load(gc, Key(*r, ns, name)));
+      return std::move(l.obj);
+    };
+    opts_.connector->Connect(req, cr, w);
+    return;
   }
   if (rest.empty() || rest.size() > 3) return SendStatus(*w, ResourceNotFound());
   c.res = reg.ByResource(group, version, rest[0]);

@@ -26,6 +26,28 @@
 
 namespace tug::apiserver::rest {
 
+// Added by stream-api: the connect-style subresources (upstream's rest.Connecter) that the REST
+// layer routes but does not answer itself: pods/{log,exec,attach,portforward} and
+// {pods,services,nodes}/{name}/proxy[/{path}]. Implemented by apiserver/proxy.
+struct ConnectRequest {
+  std::string resource;     // "pods", "services" or "nodes" (core/v1)
+  std::string subresource;  // "log", "exec", "attach", "portforward" or "proxy"
+  std::string ns;           // "" for nodes
+  std::string name;         // as in the path; for proxy it may be "[scheme:]name[:port]"
+  std::string proxy_path;   // proxy only: the decoded path after ".../proxy" ("" or "/...")
+  // Reads a core/v1 object as stored (resource plural, namespace or "", name); NotFound with the
+  // REST layer's message (`pods "x" not found`).
+  std::function<Result<Json>(const std::string& resource, const std::string& ns, const std::string& name)> get;
+};
+
+class Connector {
+ public:
+  virtual ~Connector() = default;
+  // Answers on w, always. May block for a whole stream (log -f, exec) and may take the
+  // connection over (ResponseWriter::Hijack) for upgrade requests.
+  virtual void Connect(const Request& req, const ConnectRequest& c, ResponseWriterPtr w) = 0;
+};
+
 struct Options {
   std::string server_address;  // "ip:port" for /api (serverAddressByClientCIDRs) and the
                                // default/kubernetes Endpoints
@@ -44,6 +66,9 @@ struct Options {
   // the namespace controller (src/controllers/namespace) runs; tests of the REST layer alone
   // keep it.
   bool namespace_deleter = true;
+  // Added by stream-api: answers the connect subresources (see Connector). Null: they are
+  // answered 503 ServiceUnavailable.
+  std::shared_ptr<Connector> connector;
 };
 
 class RestHandler : public Handler {
