@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "base/log.h"
 #include "kubelet/container_config.h"
@@ -86,6 +87,31 @@ std::string Base64Decode(const std::string& in) {
   return out;
 }
 
+// The grace period of a pod's kill: deletionGracePeriodSeconds, else the spec's
+// terminationGracePeriodSeconds, else 30 s.
+int64_t PodGrace(const Json& pod) {
+  if (const Json* g = FindPath(pod, {"metadata", "deletionGracePeriodSeconds"}); g && g->is_number_integer())
+    return std::max<int64_t>(g->get<int64_t>(), 0);
+  if (const Json* g = FindPath(pod, {"spec", "terminationGracePeriodSeconds"}); g && g->is_number_integer())
+    return std::max<int64_t>(g->get<int64_t>(), 0);
+  return 30;
+}
+
+// The container (or init container) named `name` in the pod's spec.
+const Json* ContainerSpec(const Json& pod, const std::string& name) {
+  for (const char* field : {"containers", "initContainers"})
+    if (const Json* list = FindPath(pod, {"spec", field}); list && list->is_array())
+      for (const Json& c : *list)
+        if (GetString(c, "name") == name) return &c;
+  return nullptr;
+}
+
+// "name_namespace(uid)" as kubelet's format.Pod.
+std::string PodDesc(const Json& pod) {
+  return GetStringPath(pod, {"metadata", "name"}) + "_" + GetStringPath(pod, {"metadata", "namespace"}) + "(" +
+         GetStringPath(pod, {"metadata", "uid"}) + ")";
+}
+
 }  // namespace
 
 std::string ComputePhase(const std::string& restart_policy, const std::vector<std::string>& states,
@@ -130,7 +156,18 @@ PodWorkers::PodWorkers(const client::Client& client, runtime::Runtime& rt,
       factory_(client),
       queue_(client::WorkQueueOptions{.base_delay = std::chrono::milliseconds(200),
                                       .max_delay = std::chrono::milliseconds(10000)}),
-      events_(client, client::EventSource{.component = "kubelet", .host = opts_.node_name}) {}
+      events_(client, client::EventSource{.component = "kubelet", .host = opts_.node_name}) {
+  prober::ProbeManagerOptions po;
+  po.exec = [this](const std::string& id, const std::vector<std::string>& cmd, std::chrono::milliseconds timeout) {
+    return rt_.ExecSync(id, cmd, timeout);
+  };
+  po.on_event = [this](const Json& pod, const std::string& type, const std::string& reason, const std::string& msg) {
+    events_.Record(pod, type, reason, msg);
+  };
+  po.on_change = [this](const std::string& key) { queue_.Add(key); };
+  po.clock = &clock_;
+  probes_ = std::make_unique<prober::ProbeManager>(std::move(po));
+}
 
 PodWorkers::~PodWorkers() { Stop(); }
 
@@ -196,6 +233,7 @@ void PodWorkers::Stop() {
   }
   queue_.ShutDown();
   threads_.clear();  // joins
+  probes_.reset();   // joins the probe workers
   factory_.Stop();
 }
 
@@ -456,23 +494,67 @@ Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::st
   events_.Record(pod, "Normal", "Started", "Started container " + name);
   st.waiting_reason.erase(name);
   st.waiting_message.erase(name);
+  if (const Json* hook = FindPath(c, {"lifecycle", "postStart"}); hook && hook->is_object()) {
+    // As kubelet: the hook runs right after the start; its failure kills the container, which
+    // the restart policy then handles.
+    std::string ip = PodIP(pod, sandbox_id);
+    prober::HandlerContext ctx{id.value(), ip, c,
+                               [this](const std::string& cid, const std::vector<std::string>& cmd,
+                                      std::chrono::milliseconds timeout) { return rt_.ExecSync(cid, cmd, timeout); }};
+    Status hs = prober::RunLifecycleHandler(*hook, ctx, PodDesc(pod), std::chrono::minutes(2));
+    if (!hs.ok()) {
+      TUG_LOG(WARNING, "kubelet") << "postStart hook failed" << kv("pod", PodDesc(pod)) << kv("container", name)
+                                  << kv("error", hs.message());
+      events_.Record(pod, "Warning", "FailedPostStartHook", hs.message());
+      KillContainer(pod, &c, id.value(), ip, PodGrace(pod), "FailedPostStartHook");
+      return InternalError("PostStartHookError: " + hs.message());
+    }
+  }
   return id.value();
 }
 
+std::string PodWorkers::PodIP(const Json& pod, const std::string& sandbox_id) {
+  if (FindPath(pod, {"spec", "hostNetwork"}) && pod["spec"].value("hostNetwork", false)) return opts_.node_ip;
+  if (sandbox_id.empty()) return "";
+  auto sb = rt_.PodSandboxStatusOf(sandbox_id);
+  return sb.ok() ? sb->ip : "";
+}
+
+void PodWorkers::KillContainer(const Json& pod, const Json* spec, const std::string& container_id,
+                               const std::string& pod_ip, int64_t grace_seconds, const std::string& message) {
+  events_.Record(pod, "Normal", "Killing", message);
+  int64_t left = grace_seconds;
+  const Json* hook = spec ? FindPath(*spec, {"lifecycle", "preStop"}) : nullptr;
+  if (hook && hook->is_object() && grace_seconds > 0) {
+    auto t0 = std::chrono::steady_clock::now();
+    prober::HandlerContext ctx{container_id, pod_ip, *spec,
+                               [this](const std::string& cid, const std::vector<std::string>& cmd,
+                                      std::chrono::milliseconds timeout) { return rt_.ExecSync(cid, cmd, timeout); }};
+    Status hs = prober::RunLifecycleHandler(*hook, ctx, PodDesc(pod), std::chrono::seconds(grace_seconds));
+    if (!hs.ok()) {
+      TUG_LOG(WARNING, "kubelet") << "preStop hook failed" << kv("pod", PodDesc(pod)) << kv("error", hs.message());
+      events_.Record(pod, "Warning", "FailedPreStopHook", hs.message());
+    }
+    left -= std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // Always a short window for the stop signal after the hook (kubelet's minimum of 2 s).
+  if (grace_seconds > 0 && left < 2) left = 2;
+  if (Status s = rt_.StopContainer(container_id, std::chrono::seconds(left)); !s.ok())
+    TUG_LOG(WARNING, "kubelet") << "stop container failed" << kv("id", container_id) << kv("error", s.ToString());
+}
+
 Status PodWorkers::KillPod(const Json& pod, const std::string& sandbox_id, bool delete_object) {
-  int64_t grace = 30;
-  if (const Json* g = FindPath(pod, {"metadata", "deletionGracePeriodSeconds"}); g && g->is_number())
-    grace = g->get<int64_t>();
-  else if (const Json* g2 = FindPath(pod, {"spec", "terminationGracePeriodSeconds"}); g2 && g2->is_number())
-    grace = g2->get<int64_t>();
+  int64_t grace = PodGrace(pod);
   if (!sandbox_id.empty()) {
     ASSIGN_OR_RETURN(auto ctrs, rt_.ListContainers(sandbox_id));
+    std::string ip = PodIP(pod, sandbox_id);
     std::vector<std::jthread> killers;
+    // In parallel, each with its preStop hook, as kubelet's killContainersWithSyncResult.
     for (const auto& c : ctrs) {
       if (c.state != runtime::ContainerState::kRunning) continue;
-      events_.Record(pod, "Normal", "Killing", "Stopping container " + c.name);
-      killers.emplace_back([this, id = c.id, grace] {
-        (void)rt_.StopContainer(id, std::chrono::seconds(std::max<int64_t>(grace, 0)));
+      const Json* spec = ContainerSpec(pod, c.name);
+      killers.emplace_back([this, &pod, spec, id = c.id, name = c.name, ip, grace] {
+        KillContainer(pod, spec, id, ip, grace, "Stopping container " + name);
       });
     }
     killers.clear();
@@ -508,6 +590,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
       if (uids.count(s.config.uid) || s.config.namespace_ != ns || s.config.name != name) continue;
       Json ghost{{"metadata", {{"namespace", ns}, {"name", name}, {"uid", s.config.uid}}}, {"kind", "Pod"},
                  {"apiVersion", "v1"}};
+      probes_->RemovePod(s.config.uid);
       RETURN_IF_ERROR(KillPod(ghost, s.id, false));
       std::lock_guard l(mu_);
       state_.erase(s.config.uid);
@@ -532,6 +615,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
     for (const auto& s : sandboxes)
       if (s.config.uid == uid && s.id != sandbox_id) RETURN_IF_ERROR(KillPod(pod, s.id, false));
     RETURN_IF_ERROR(KillPod(pod, sandbox_id, true));
+    probes_->RemovePod(uid);
     std::lock_guard l(mu_);
     state_.erase(uid);
     return Status::Ok();
@@ -540,6 +624,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
     // Terminal pods keep their status; their containers are already stopped. Their volumes
     // go now, as kubelet unmounts the volumes of terminated pods.
     RETURN_IF_ERROR(volumes_->TearDownPod(pod, PodDir(pod)));
+    probes_->RemovePod(uid);
     return Status::Ok();
   }
   if (sandbox_id.empty()) {
@@ -579,7 +664,11 @@ Status PodWorkers::SyncPod(const std::string& key) {
     if (cur && policy == "Never") break;
     BackOff& b = st->backoff[name];
     if (cur && now < b.not_before) {
+      if (st->waiting_reason[name] != "CrashLoopBackOff")
+        events_.Record(pod, "Warning", "BackOff", "Back-off restarting failed container " + name + " in pod " + PodDesc(pod));
       st->waiting_reason[name] = "CrashLoopBackOff";
+      st->waiting_message[name] = "back-off " + std::to_string(CrashLoopDelay(b.restarts).count()) +
+                                  "s restarting failed container=" + name + " pod=" + PodDesc(pod);
       break;
     }
     uint32_t attempt = cur ? cur->attempt + 1 : 0;
@@ -596,6 +685,17 @@ Status PodWorkers::SyncPod(const std::string& key) {
       const auto* cur = latest(name);
       BackOff& b = st->backoff[name];
       if (cur && cur->state == runtime::ContainerState::kRunning) {
+        if (auto kind = probes_->FailedLiveness(uid, name, cur->id)) {
+          // kubelet's computePodActions: kill (preStop, the probe's or the pod's grace period);
+          // the restart policy restarts it on the next pass.
+          std::string msg = "Container " + name + " failed " +
+                            (*kind == prober::ProbeKind::kStartup ? "startup" : "liveness") + " probe";
+          if (policy != "Never") msg += ", will be restarted";
+          int64_t grace = probes_->ProbeGrace(uid, name, *kind).value_or(PodGrace(pod));
+          KillContainer(pod, &c, cur->id, PodIP(pod, sandbox_id), grace, msg);
+          queue_.Add(key);
+          continue;
+        }
         if (b.running_since == std::chrono::steady_clock::time_point{}) b.running_since = now;
         // Back-off resets after 10 min of running cleanly.
         if (now - b.running_since > std::chrono::minutes(10)) b.restarts = 0;
@@ -645,6 +745,26 @@ Status PodWorkers::UpdateStatus(const Json& pod, const std::string& sandbox_id, 
   ASSIGN_OR_RETURN(auto ctrs, rt_.ListContainers(sandbox_id));
   std::string now = FormatRFC3339(clock_.Now());
   std::string policy = GetStringPath(pod, {"spec", "restartPolicy"}, "Always");
+  std::string uid = GetStringPath(pod, {"metadata", "uid"});
+  {
+    // Point the probe workers at the current instances of the app containers.
+    std::vector<prober::ContainerInstance> insts;
+    for (const Json& c : pod["spec"].value("containers", Json::array())) {
+      prober::ContainerInstance in;
+      in.name = GetString(c, "name");
+      const runtime::ContainerStatus* cur = nullptr;
+      for (const auto& x : ctrs)
+        if (x.name == in.name && (!cur || x.attempt > cur->attempt)) cur = &x;
+      if (cur) {
+        in.id = cur->id;
+        in.running = cur->state == runtime::ContainerState::kRunning;
+        in.exited = cur->state == runtime::ContainerState::kExited;
+        in.started_at = cur->started_at;
+      }
+      insts.push_back(std::move(in));
+    }
+    probes_->UpdatePod(pod, pod["spec"].value("hostNetwork", false) ? opts_.node_ip : sb.ip, insts);
+  }
   auto statuses_for = [&](const Json& list, bool init, bool& all_ready, bool& all_done,
                           std::vector<std::string>& states, std::vector<int>& codes) {
     Json out = Json::array();
@@ -682,8 +802,10 @@ Status PodWorkers::UpdateStatus(const Json& pod, const std::string& sandbox_id, 
       bool waiting_override = st.waiting_reason.count(name) > 0;
       if (cur && cur->state == runtime::ContainerState::kRunning && !waiting_override) {
         s["state"] = {{"running", {{"startedAt", FormatRFC3339(cur->started_at)}}}};
-        s["ready"] = !init;
-        s["started"] = true;
+        // Started once the startup probe passed; ready once started and the readiness probe passed.
+        bool started = init || probes_->Started(uid, name, cur->id);
+        s["ready"] = !init && started && probes_->Ready(uid, name, cur->id);
+        s["started"] = started;
         state = "running";
       } else if (cur && cur->state == runtime::ContainerState::kExited && !waiting_override) {
         s["state"] = term(*cur);
@@ -710,14 +832,18 @@ Status PodWorkers::UpdateStatus(const Json& pod, const std::string& sandbox_id, 
   Json init_statuses = statuses_for(pod["spec"].value("initContainers", Json::array()), true, init_ready,
                                     init_done, istates, icodes);
   Json statuses = statuses_for(pod["spec"].value("containers", Json::array()), false, ready, unused, states, codes);
-  ready = !states.empty();
-  for (const auto& s : states) ready = ready && s == "running";
+  ready = !statuses.empty();
+  for (const Json& s : statuses) ready = ready && s.value("ready", false);
   std::string phase = ComputePhase(policy, states, codes, init_done);
   // A restarting container (waiting after a run) keeps a started pod Running.
   if (phase == "Pending" && init_done) {
     for (size_t i = 0; i < states.size(); ++i)
       if (states[i] == "waiting" && statuses[i]["lastState"].contains("terminated")) phase = "Running";
   }
+  // A failed init container is never retried with restartPolicy Never: the pod has failed.
+  if (!init_done && policy == "Never")
+    for (size_t i = 0; i < istates.size(); ++i)
+      if (istates[i] == "terminated" && icodes[i] != 0) phase = "Failed";
   bool terminal = phase == "Succeeded" || phase == "Failed";
   const Json* old = FindPath(pod, {"status"});
   auto cond = [&](const std::string& type, bool v, const std::string& reason = "") {

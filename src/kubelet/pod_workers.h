@@ -5,7 +5,11 @@
 // deletion (SIGTERM, grace period, SIGKILL, sandbox removal, DELETE with gracePeriodSeconds=0).
 //
 // Env (valueFrom, envFrom), resources -> cgroup values and securityContext: container_config.h.
-// Not done yet: volumes, probes, preStop hooks.
+// Probes (kubelet/prober): readiness/startup results drive containerStatuses[].ready/started and
+// the Ready/ContainersReady conditions; a liveness/startup failure kills the container (preStop,
+// grace period from the probe or the pod) and the restart policy restarts it. Lifecycle hooks:
+// postStart after the start (failure kills the container, FailedPostStartHook), preStop before
+// every kill within the grace period (at least 2 s remain for SIGTERM after it).
 //
 // Threading: a WorkQueue keyed by pod key ("ns/name"); a key is never synced by two workers at
 // once (one serialized worker per pod). Each sync is level-based: it reads the pod from the
@@ -30,6 +34,7 @@
 #include "client/informer.h"
 #include "client/workqueue.h"
 #include "kubelet/volumes/volumes.h"
+#include "kubelet/prober/prober.h"
 #include "runtime/image/image_store.h"
 #include "runtime/runtime.h"
 
@@ -88,6 +93,12 @@ class PodWorkers {
   Result<std::string> StartOneContainer(const Json& pod, const std::string& sandbox_id,
                                         const Json& container, uint32_t attempt, PodState& st);
   Status UpdateStatus(const Json& pod, const std::string& sandbox_id, PodState& st);
+  // Kills one running container as kubelet's killContainer: `message` as the Killing event,
+  // the preStop hook (if any, grace > 0) within `grace_seconds`, then StopContainer with what
+  // is left (at least 2 s; 0 when grace is 0).
+  std::string PodIP(const Json& pod, const std::string& sandbox_id);
+  void KillContainer(const Json& pod, const Json* spec, const std::string& container_id,
+                     const std::string& pod_ip, int64_t grace_seconds, const std::string& message);
   std::string PodDir(const Json& pod) const;
 
   const client::Client& client_;
@@ -105,6 +116,8 @@ class PodWorkers {
   std::unique_ptr<volumes::VolumeManager> volumes_;
   std::vector<std::jthread> threads_;
   bool stopped_ = false;
+  // Destroyed (threads joined) before the queue and the event recorder it calls.
+  std::unique_ptr<prober::ProbeManager> probes_;
 };
 
 }  // namespace tug::kubelet
