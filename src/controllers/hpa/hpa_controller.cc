@@ -162,6 +162,7 @@ Status HpaController::Sync(const std::string& key) {
   const Json* metrics = Find(spec, "metrics");
   Json metric_statuses = Json::array();
   int64_t proposal = -1;
+  std::string proposal_metric;
   std::string first_error, first_reason, first_resource;
   int invalid = 0, total = 0;
   Result<Json> pod_metrics = InternalError("not fetched");
@@ -202,6 +203,7 @@ Status HpaController::Sync(const std::string& key) {
       // Sum usage and requests over the ready, running pods that report metrics.
       auto sel = client::LabelSelector::Parse(selector_text);
       int64_t usage = 0, requests = 0, n = 0;
+      std::string missing_request;  // upstream's calculatePodRequests error, first container without one
       for (const Json& pm : (*pod_metrics).value("items", Json::array())) {
         client::ObjectPtr pod = pods_->Get(ns + "/" + Name(pm));
         if (!pod || GetStringPath(*pod, {"status", "phase"}) != "Running" || framework::IsBeingDeleted(*pod)) continue;
@@ -212,7 +214,10 @@ Status HpaController::Sync(const std::string& key) {
           if (q.ok()) u += *q;
         }
         for (const Json& c : (*pod)["spec"].value("containers", Json::array())) {
-          auto q = ParseQuantityMilli(GetStringPath(c, {"resources", "requests", resource}, "0"));
+          const Json* req_q = FindPath(c, {"resources", "requests", resource});
+          if (!req_q && missing_request.empty())
+            missing_request = "missing request for " + resource + " in container " + GetString(c, "name") + " of Pod " + Name(*pod);
+          auto q = ParseQuantityMilli(req_q && req_q->is_string() ? req_q->get<std::string>() : "0");
           if (q.ok()) rq += *q;
         }
         usage += u;
@@ -235,8 +240,9 @@ Status HpaController::Sync(const std::string& key) {
       double ratio;
       Json current_m = Json::object();
       if (what == "utilization") {
-        if (requests == 0) {
-          std::string err = "failed to get " + resource + " utilization: missing request for " + resource;
+        if (!missing_request.empty() || requests == 0) {
+          std::string err = "failed to get " + resource + " utilization: " +
+                            (missing_request.empty() ? "missing request for " + resource : missing_request);
           recorder().Record(hpa, "Warning", "FailedGetResourceMetric", err);
           ++invalid;
           metric_statuses.push_back(Json::object());
@@ -257,7 +263,11 @@ Status HpaController::Sync(const std::string& key) {
         current_m = {{"averageValue", FormatMilli(usage / n)}};
       }
       int64_t want = std::fabs(ratio - 1.0) <= opts_.tolerance ? current : static_cast<int64_t>(std::ceil(ratio * static_cast<double>(n)));
-      proposal = std::max(proposal, want);
+      if (want > proposal) {
+        proposal = want;
+        // Upstream names the metric whose proposal won.
+        proposal_metric = what == "utilization" ? resource + " resource utilization (percentage of request)" : resource + " resource";
+      }
       metric_statuses.push_back({{"type", "Resource"}, {"resource", {{"name", resource}, {"current", current_m}}}});
     }
   }
@@ -274,7 +284,7 @@ Status HpaController::Sync(const std::string& key) {
     return Status::Ok();
   }
   cond("ScalingActive", "True", "ValidMetricFound",
-       "the HPA was able to successfully calculate a replica count from " + std::string(total > 0 ? "cpu resource utilization (percentage of request)" : "metrics"));
+       "the HPA was able to successfully calculate a replica count from " + (proposal_metric.empty() ? std::string("metrics") : proposal_metric));
   int64_t desired = proposal < 0 ? current : proposal;
   if (desired > max_r) {
     desired = max_r;
