@@ -20,6 +20,7 @@
 #include "apiserver/authn/authn.h"
 #include "apiserver/rest/rest.h"
 #include "apiserver/pki/pki.h"
+#include "apiserver/proxy/proxy.h"
 #include "apiserver/server/root_handler.h"
 #include "apiserver/server/server.h"
 #include "base/log.h"
@@ -160,6 +161,10 @@ int RunServer(const Config& config) {
   apiserver::rest::Options ro;
   ro.namespace_deleter = config.disable_controllers;  // else the namespace controller does it
   ro.server_address = AdvertiseAddress(config.bind_address) + ":" + std::to_string(config.port);
+  // Logs, exec, attach, port-forward and the proxy subresources (apiserver/proxy), relayed to
+  // kubelets with the admin client certificate (kubelets trust the cluster CA).
+  ro.connector = std::make_shared<apiserver::proxy::PodStreamProxy>(apiserver::proxy::ProxyOptions{
+      .tls = true, .client_cert_file = pki->admin_cert, .client_key_file = pki->admin_key});
   auto rest = apiserver::rest::NewRestHandler(**store, *registry, ro);
   if (!rest.ok()) return fail("apiserver: " + rest.status().message());
   stops.Push("api-handler", [&] {
