@@ -15,7 +15,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "api/schema.h"
 #include "apiserver/http.h"
@@ -66,6 +68,18 @@ struct Options {
   // the namespace controller (src/controllers/namespace) runs; tests of the REST layer alone
   // keep it.
   bool namespace_deleter = true;
+
+  // Added by sa-tokens (apiserver/serviceaccount::Install sets them; null = off):
+  // Mutating admission on create, after defaulting and name generation, before validation
+  // (ServiceAccount admission for pods, legacy token secrets). An error fails the create as is.
+  std::function<Status(const std::string& group, const std::string& resource, const std::string& ns, Json& obj)>
+      admit_create;
+  // POST serviceaccounts/NAME/token: the decoded TokenRequest in, the answered one out. Null: 405.
+  std::function<Result<Json>(const std::string& ns, const std::string& name, Json request)> token_request;
+  // POST tokenreviews: the decoded TokenReview in, with status out. Null: 405.
+  std::function<Json(Json review)> token_review;
+  // GET /.well-known/openid-configuration and /openid/v1/jwks: {content type, body}; nullopt: 404.
+  std::function<std::optional<std::pair<std::string, std::string>>(const std::string& path)> oidc_discovery;
   // Added by stream-api: answers the connect subresources (see Connector). Null: they are
   // answered 503 ServiceUnavailable.
   std::shared_ptr<Connector> connector;
