@@ -18,6 +18,7 @@
 
 #include "api/schema.h"
 #include "apiserver/authn/authn.h"
+#include "apiserver/metrics/metrics_api.h"
 #include "apiserver/rest/rest.h"
 #include "apiserver/pki/pki.h"
 #include "apiserver/proxy/proxy.h"
@@ -175,7 +176,13 @@ int RunServer(const Config& config) {
 
   // 6. Root handler (health, version, then the API handler) and the HTTPS listener.
   auto root = std::make_unique<apiserver::server::RootHandler>(BuildVersion());
-  root->SetApiHandler(rest->get());
+  // metrics.k8s.io (kubectl top, the HPA) in front of the REST handler, as kube-aggregator with
+  // metrics-server; it reads the kubelets' /stats/summary with the admin client certificate.
+  apiserver::metrics::MetricsOptions metrics_opts;
+  metrics_opts.client_cert_file = pki->admin_cert;
+  metrics_opts.client_key_file = pki->admin_key;
+  auto metrics_api = std::make_unique<apiserver::metrics::MetricsHandler>(**rest, metrics_opts);
+  root->SetApiHandler(metrics_api.get());
   apiserver::server::ServerOptions so;
   so.bind_address = config.bind_address;
   so.port = config.port;
@@ -192,7 +199,7 @@ int RunServer(const Config& config) {
   //    Lease; they stop first on teardown, while the API handler still serves them.
   std::unique_ptr<ControlLoops> loops;
   if (!config.disable_controllers || !config.disable_scheduler) {
-    loops = std::make_unique<ControlLoops>(**rest, config);
+    loops = std::make_unique<ControlLoops>(*metrics_api, config);  // the HPA reads metrics.k8s.io
     loops->Start();
     stops.Push("control-loops", [&] { loops->Stop(); });
   }
