@@ -384,8 +384,14 @@ Status VolumeManager::SetUpVolume(const Json& pod, const std::string& pod_dir, c
         return NotFoundError("persistentvolumeclaim \"" + claim + "\" not found");
       return pvc.status();
     }
-    std::string pv_name = GetStringPath(*pvc, {"spec", "volumeName"});
-    if (GetStringPath(*pvc, {"status", "phase"}) != "Bound" || pv_name.empty())
+    Json claim_obj = *pvc;
+    if (GetStringPath(claim_obj, {"spec", "volumeName"}).empty()) {
+      auto bound = ProvisionLocalPath(claim_obj);
+      if (!bound.ok()) return bound.status();
+      claim_obj = *bound;
+    }
+    std::string pv_name = GetStringPath(claim_obj, {"spec", "volumeName"});
+    if (GetStringPath(claim_obj, {"status", "phase"}) != "Bound" || pv_name.empty())
       return UnavailableError("error processing PVC " + ns + "/" + claim + ": PVC is not bound");
     auto pv = sources_.pv(pv_name);
     if (!pv.ok()) {
@@ -501,6 +507,79 @@ Result<Payload> VolumeManager::ApiDataPayload(const Json& pod, const Json& v, Vo
     out[path] = {value, ModeOr(it, "mode", mode)};
   }
   return out;
+}
+
+Json LocalPathStorageClass() {
+  return Json{{"apiVersion", "storage.k8s.io/v1"},
+              {"kind", "StorageClass"},
+              {"metadata",
+               {{"name", "local-path"},
+                {"annotations", {{"storageclass.kubernetes.io/is-default-class", "true"}}}}},
+              {"provisioner", kLocalPathProvisioner},
+              {"reclaimPolicy", "Delete"},
+              {"volumeBindingMode", "WaitForFirstConsumer"}};
+}
+
+Result<Json> VolumeManager::ProvisionLocalPath(const Json& pvc) {
+  std::string ns = GetStringPath(pvc, {"metadata", "namespace"});
+  std::string name = GetStringPath(pvc, {"metadata", "name"});
+  std::string uid = GetStringPath(pvc, {"metadata", "uid"});
+  Status unbound = UnavailableError("error processing PVC " + ns + "/" + name + ": PVC is not bound");
+  std::string sc_name = GetStringPath(pvc, {"spec", "storageClassName"});
+  if (sc_name.empty() || opts_.storage_dir.empty() || !sources_.storage_class || !sources_.create_pv ||
+      !sources_.patch)
+    return unbound;
+  auto sc = sources_.storage_class(sc_name);
+  if (!sc.ok() || GetString(*sc, "provisioner") != kLocalPathProvisioner) return unbound;
+  std::string selected = GetStringPath(pvc, {"metadata", "annotations", "volume.kubernetes.io/selected-node"});
+  if (!selected.empty() && selected != opts_.node_name) return unbound;  // another node provisions it
+  std::string pv_name = "pvc-" + uid;
+  std::string path = opts_.storage_dir + "/" + pv_name + "_" + ns + "_" + name;
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return InternalError("provision " + path + ": " + ec.message());
+  ::chmod(path.c_str(), 0777);
+  Json storage = FindPath(pvc, {"spec", "resources", "requests", "storage"})
+                     ? pvc["spec"]["resources"]["requests"]["storage"]
+                     : Json("1Gi");
+  Json modes = FindPath(pvc, {"spec", "accessModes"}) ? pvc["spec"]["accessModes"] : Json::array({"ReadWriteOnce"});
+  Json pv{{"apiVersion", "v1"},
+          {"kind", "PersistentVolume"},
+          {"metadata", {{"name", pv_name}, {"annotations", {{"pv.kubernetes.io/provisioned-by", kLocalPathProvisioner}}}}},
+          {"spec",
+           {{"capacity", {{"storage", storage}}},
+            {"accessModes", modes},
+            {"persistentVolumeReclaimPolicy", GetString(*sc, "reclaimPolicy", "Delete")},
+            {"storageClassName", sc_name},
+            {"volumeMode", "Filesystem"},
+            {"claimRef", {{"apiVersion", "v1"}, {"kind", "PersistentVolumeClaim"}, {"namespace", ns}, {"name", name}, {"uid", uid}}},
+            {"hostPath", {{"path", path}, {"type", "DirectoryOrCreate"}}},
+            {"nodeAffinity",
+             {{"required",
+               {{"nodeSelectorTerms",
+                 Json::array({{{"matchExpressions",
+                                Json::array({{{"key", "kubernetes.io/hostname"},
+                                              {"operator", "In"},
+                                              {"values", Json::array({opts_.node_name})}}})}}})}}}}}}}};
+  auto created = sources_.create_pv(pv);
+  if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) return created.status();
+  RETURN_IF_ERROR(sources_.patch(true, "", pv_name, Json{{"status", {{"phase", "Bound"}}}}, "status").status());
+  ASSIGN_OR_RETURN(Json claim,
+                   sources_.patch(false, ns, name,
+                                  Json{{"metadata",
+                                        {{"annotations",
+                                          {{"pv.kubernetes.io/bind-completed", "yes"},
+                                           {"pv.kubernetes.io/bound-by-controller", "yes"},
+                                           {"volume.kubernetes.io/storage-provisioner", kLocalPathProvisioner}}}}},
+                                       {"spec", {{"volumeName", pv_name}}}},
+                                  ""));
+  ASSIGN_OR_RETURN(claim, sources_.patch(false, ns, name,
+                                         Json{{"status", {{"phase", "Bound"}, {"accessModes", modes},
+                                                          {"capacity", {{"storage", storage}}}}}},
+                                         "status"));
+  TUG_LOG(INFO, "kubelet") << "provisioned local-path volume" << kv("pvc", ns + "/" + name) << kv("pv", pv_name)
+                           << kv("path", path);
+  return claim;
 }
 
 Result<std::string> VolumeManager::ResourceValue(const Json& pod, const Json& ref) {

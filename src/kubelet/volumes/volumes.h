@@ -56,7 +56,23 @@ struct Sources {
   std::function<Result<Json>(const std::string& ns, const std::string& sa, const Json& request)> token;
   // A Kubernetes quantity in milli-units (kubelet::ParseQuantityMilli).
   std::function<Result<int64_t>(const std::string& quantity)> parse_quantity_milli;
+  // Local-path provisioning (all three, or none to switch it off): StorageClass by name,
+  // PV create, and a JSON merge patch of a PV (pv = true, ns "") or PVC; subresource "" or
+  // "status".
+  std::function<Result<Json>(const std::string& name)> storage_class;
+  std::function<Result<Json>(const Json& pv)> create_pv;
+  std::function<Result<Json>(bool pv, const std::string& ns, const std::string& name, const Json& patch,
+                             const std::string& subresource)>
+      patch;
 };
+
+// The built-in dynamic provisioner, as k3s's local-path-provisioner: a claim of a StorageClass
+// whose provisioner is kLocalPathProvisioner, used by a pod bound to this node (and selected
+// for it by the scheduler, when annotated), gets a PV "pvc-<claim uid>" — a hostPath directory
+// <storage_dir>/pvc-<uid>_<ns>_<name> with node affinity to this node — and both are bound.
+inline constexpr const char* kLocalPathProvisioner = "rancher.io/local-path";
+// The default StorageClass `local-path` (WaitForFirstConsumer, reclaimPolicy Delete).
+Json LocalPathStorageClass();
 
 struct Options {
   // Node allocatable: what resourceFieldRef reports for a limit the container does not set.
@@ -64,6 +80,8 @@ struct Options {
   int64_t node_memory_bytes = 0;
   int64_t node_ephemeral_storage_bytes = 0;
   std::chrono::milliseconds refresh_interval{5000};
+  std::string node_name;    // for local-path PVs' node affinity
+  std::string storage_dir;  // local-path volumes ("" = provisioning off)
   // tmpfs for secret/projected volumes (needs CAP_SYS_ADMIN; off: plain directories).
   bool secrets_on_tmpfs = true;
   Clock* clock = nullptr;
@@ -121,6 +139,9 @@ class VolumeManager {
   // The files of a configMap/secret/downwardAPI/projected volume; `mode` gets defaultMode.
   Result<Payload> ApiDataPayload(const Json& pod, const Json& volume, VolumeState& vs);
   Result<Payload> ProjectedPayload(const Json& pod, const Json& projected, VolumeState& vs);
+  // Provisions and binds an unbound local-path claim; returns the bound PVC (or the Status
+  // explaining why it stays unbound).
+  Result<Json> ProvisionLocalPath(const Json& pvc);
   Result<std::string> ResourceValue(const Json& pod, const Json& ref);
   Status MountTmpfs(const std::string& path, int64_t size_bytes);
 

@@ -374,6 +374,64 @@ TEST_F(VolumesTest, PersistentVolumeClaim) {
   EXPECT_NE(s.message().find("persistentvolumeclaim \"nope\" not found"), std::string::npos) << s.ToString();
 }
 
+TEST_F(VolumesTest, LocalPathProvisionerBindsClaims) {
+  objects_["sc/local-path"] = LocalPathStorageClass();
+  objects_["sc/other"] = Json{{"provisioner", "example.com/nfs"}};
+  auto claim = [](const std::string& name, const std::string& sc, const std::string& node) {
+    Json c{{"metadata", {{"name", name}, {"namespace", "default"}, {"uid", "u-" + name}}},
+           {"spec", {{"storageClassName", sc}, {"accessModes", {"ReadWriteOnce"}},
+                     {"resources", {{"requests", {{"storage", "1Gi"}}}}}}},
+           {"status", {{"phase", "Pending"}}}};
+    if (!node.empty()) c["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] = node;
+    return c;
+  };
+  objects_["pvc/default/data"] = claim("data", "local-path", "n1");
+  objects_["pvc/default/elsewhere"] = claim("elsewhere", "local-path", "n2");
+  objects_["pvc/default/nfs"] = claim("nfs", "other", "");
+  src_.storage_class = [this](const std::string& n) -> Result<Json> {
+    auto it = objects_.find("sc/" + n);
+    if (it == objects_.end()) return NotFoundError("not found");
+    return it->second;
+  };
+  src_.create_pv = [this](const Json& pv) -> Result<Json> {
+    std::string key = "pv/" + pv["metadata"]["name"].get<std::string>();
+    if (objects_.count(key)) return AlreadyExistsError("exists");
+    objects_[key] = pv;
+    return pv;
+  };
+  src_.patch = [this](bool pv, const std::string& ns, const std::string& name, const Json& patch,
+                      const std::string&) -> Result<Json> {
+    std::string key = pv ? "pv/" + name : "pvc/" + ns + "/" + name;
+    if (!objects_.count(key)) return NotFoundError("not found");
+    objects_[key].merge_patch(patch);
+    return objects_[key];
+  };
+  opts_.node_name = "n1";
+  opts_.storage_dir = root_ + "/storage";
+  VolumeManager vm(src_, opts_);
+  Json pod = Pod(Json::array({{{"name", "d"}, {"persistentVolumeClaim", {{"claimName", "data"}}}}}),
+                 Json::array({{{"name", "d"}, {"mountPath", "/data"}}}));
+  ASSERT_TRUE(vm.SetUpPod(pod, pod_dir_).ok());
+  const Json& pv = objects_["pv/pvc-u-data"];
+  std::string path = root_ + "/storage/pvc-u-data_default_data";
+  EXPECT_EQ(pv["spec"]["hostPath"]["path"], path);
+  EXPECT_EQ(pv["spec"]["claimRef"]["uid"], "u-data");
+  EXPECT_EQ(pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0], "n1");
+  EXPECT_EQ(pv["status"]["phase"], "Bound");
+  EXPECT_EQ(objects_["pvc/default/data"]["spec"]["volumeName"], "pvc-u-data");
+  EXPECT_EQ(objects_["pvc/default/data"]["status"]["phase"], "Bound");
+  EXPECT_TRUE(fs::is_directory(path));
+  auto m = vm.ContainerMounts(pod, pod_dir_, pod["spec"]["containers"][0]);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)[0].source, path);
+  for (const char* other : {"elsewhere", "nfs"}) {
+    VolumeManager vm2(src_, opts_);
+    Status s = vm2.SetUpPod(Pod(Json::array({{{"name", "d"}, {"persistentVolumeClaim", {{"claimName", other}}}}})), pod_dir_);
+    EXPECT_NE(s.message().find("PVC is not bound"), std::string::npos) << other << ": " << s.ToString();
+  }
+  EXPECT_EQ(objects_.count("pv/pvc-u-elsewhere"), 0u);
+}
+
 TEST_F(VolumesTest, SubPathsAndPropagation) {
   std::string host = root_ + "/host";
   fs::create_directories(host + "/inside");
