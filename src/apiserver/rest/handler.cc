@@ -484,6 +484,13 @@ void RestHandlerImpl::Handle(Request req, ResponseWriterPtr w) {
     HandleOpenApi(req, *w);
     return;
   }
+  if (segs[0] == ".well-known" || segs[0] == "openid") {  // ServiceAccount issuer discovery (sa-tokens)
+    if (req.method != "GET") return SendStatus(*w, MethodNotAllowed());
+    auto doc = opts_.oidc_discovery ? opts_.oidc_discovery(req.path) : std::nullopt;
+    if (!doc) return SendStatus(*w, ResourceNotFound());
+    w->Send(200, doc->first, doc->second);
+    return;
+  }
   bool core = segs[0] == "api";
   if (!core && segs[0] != "apis") {
     SendStatus(*w, ResourceNotFound());
@@ -670,7 +677,9 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     bool pod_post = c.res->group.empty() && c.res->plural == "pods" && verb == "create" &&
                     (c.sub == "binding" || c.sub == "eviction");
     bool ns_finalize = c.res->group.empty() && c.res->plural == "namespaces" && c.sub == "finalize" && verb == "update";
-    if (!allowed || (c.sub != "status" && c.sub != "scale" && !pod_post && !ns_finalize))
+    bool sa_token = c.res->group.empty() && c.res->plural == "serviceaccounts" && c.sub == "token" &&
+                    verb == "create" && opts_.token_request;
+    if (!allowed || (c.sub != "status" && c.sub != "scale" && !pod_post && !ns_finalize && !sa_token))
       return SendStatus(*w, MethodNotAllowed());
   }
 
@@ -701,6 +710,15 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
   Result<Reply> r = Status::Ok();
   if (c.sub == "scale") r = c.custom ? CustomScale(req, c) : Scale(req, c);
   else if (c.sub == "binding" || c.sub == "eviction") r = PodAction(req, c);
+  else if (c.sub == "token") {
+    // TokenRequest (authentication.k8s.io/v1) for a ServiceAccount; apiserver/serviceaccount answers.
+    r = [&]() -> Result<Reply> {
+      ASSIGN_OR_RETURN(Json tr, DecodeBody(req, c, reg_->KindType("authentication.k8s.io", "v1", "TokenRequest"),
+                                           "authentication.k8s.io/v1", "TokenRequest"));
+      ASSIGN_OR_RETURN(Json out, opts_.token_request(c.ns, c.name, std::move(tr)));
+      return Reply{201, DumpJson(out)};
+    }();
+  }
   else if (verb == "get") r = Get(req, c);
   else if (verb == "list") r = List(req, c);
   else if (verb == "create") r = Create(req, c);
@@ -1170,6 +1188,12 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   };
   std::string name_for_validation = c.name;
   if (c.name.empty() && !gen.empty()) obj["metadata"]["name"] = gen + RandomNameSuffix();
+  if (opts_.admit_create) {  // mutating admission (sa-tokens: ServiceAccount plugin)
+    if (Status st = opts_.admit_create(c.res->group, c.res->plural, c.ns, obj); !st.ok()) {
+      if (svc) alloc_->Undo(taken);
+      return st;
+    }
+  }
   for (auto& e : validate(obj)) errs.push_back(std::move(e));
   if (!errs.empty()) {
     if (svc) alloc_->Undo(taken);
@@ -1222,6 +1246,13 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Create(const Request& req, Ctx& 
       obj["status"] = {{"resourceRules", Json::array({{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}})},
                        {"nonResourceRules", Json::array({{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})},
                        {"incomplete", false}};
+    } else if (c.res->group == "authentication.k8s.io" && k == "SelfSubjectReview") {
+      Json ui = {{"username", req.user.name}, {"groups", req.user.groups}};
+      if (!req.user.uid.empty()) ui["uid"] = req.user.uid;
+      if (!req.user.extra.empty()) ui["extra"] = req.user.extra;
+      obj["status"] = {{"userInfo", ui}};
+    } else if (c.res->group == "authentication.k8s.io" && k == "TokenReview" && opts_.token_review) {
+      obj = opts_.token_review(std::move(obj));
     } else {
       return MethodNotAllowed();
     }
