@@ -24,6 +24,7 @@
 #include "apiserver/proxy/proxy.h"
 #include "apiserver/server/root_handler.h"
 #include "apiserver/server/server.h"
+#include "apiserver/serviceaccount/install.h"
 #include "base/log.h"
 #include "control_loops.h"
 #include "lifecycle.h"
@@ -159,7 +160,19 @@ int RunServer(const Config& config) {
   // 5. API handler: the generic REST layer over the store. Its watch caches are primed and the
   //    bootstrap objects exist before it reports ready. On teardown it is stopped and destroyed
   //    after the listener has joined every worker, and before the store closes.
+  // 4b. ServiceAccount tokens (TokenRequest, JWT authentication, ServiceAccount admission,
+  //     legacy token secrets), signed with <data-dir>/tls/service-account.key.
+  auto ca_pem = apiserver::pki::ReadFile(pki->ca_cert);
+  auto sa_key = apiserver::pki::ReadFile(pki->service_account_key);
+  if (!ca_pem.ok() || !sa_key.ok()) return fail("cannot read " + pki->ca_cert + " or " + pki->service_account_key);
+  apiserver::serviceaccount::TokenOptions sto;
+  sto.ca_pem = *ca_pem;
+  auto sa_tokens = apiserver::serviceaccount::NewTokenService(*sa_key, apiserver::serviceaccount::StoreGetter(**store), sto);
+  if (!sa_tokens.ok()) return fail("service account tokens: " + sa_tokens.status().message());
+  authenticator->AddTokenAuthenticator(sa_tokens->get());
+
   apiserver::rest::Options ro;
+  apiserver::serviceaccount::Install(**sa_tokens, apiserver::serviceaccount::StoreGetter(**store), ro);
   ro.namespace_deleter = config.disable_controllers;  // else the namespace controller does it
   ro.server_address = AdvertiseAddress(config.bind_address) + ":" + std::to_string(config.port);
   // Logs, exec, attach, port-forward and the proxy subresources (apiserver/proxy), relayed to
