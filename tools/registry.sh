@@ -49,6 +49,12 @@ case "$cmd" in
       echo "registry: docker-registry is not installed (apt-get install docker-registry)" >&2
       exit 1
     fi
+    # Something else (another registry, another tool) already answers on this port: starting
+    # ours would fail to bind while the other one made the wait below look successful.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      echo "registry: port $PORT on 127.0.0.1 is already in use by another process (use --port)" >&2
+      exit 1
+    fi
     mkdir -p "$DIR/data"
     cat >"$DIR/config.yml" <<CFG
 version: 0.1
