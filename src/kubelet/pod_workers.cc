@@ -191,11 +191,25 @@ Status PodWorkers::Start() {
       return client_.CreateSubresource(client::kServiceAccounts, ns, sa, "token", req);
     };
     vs.parse_quantity_milli = [](const std::string& q) { return ParseQuantityMilli(q); };
+    vs.storage_class = [this](const std::string& n) { return client_.Get(client::kStorageClasses, "", n); };
+    vs.create_pv = [this](const Json& pv) { return client_.Create(client::kPersistentVolumes, "", pv); };
+    vs.patch = [this](bool pv, const std::string& ns, const std::string& n, const Json& patch,
+                      const std::string& sub) {
+      return client_.Patch(pv ? client::kPersistentVolumes : client::kPersistentVolumeClaims, ns, n,
+                           client::PatchType::kMerge, patch.dump(), sub);
+    };
     volumes::Options vo;
     vo.node_cpu_milli = int64_t(std::max(1u, std::thread::hardware_concurrency())) * 1000;
     vo.node_memory_bytes = opts_.node_memory_bytes;
     vo.clock = opts_.clock;
+    vo.node_name = opts_.node_name;
+    // <data_dir>/storage beside <data_dir>/pods: the local-path provisioner's volumes.
+    vo.storage_dir = fs::path(opts_.pods_dir).parent_path().string() + "/storage";
     volumes_ = std::make_unique<volumes::VolumeManager>(std::move(vs), vo);
+    // The default StorageClass, as k3s ships it (another node may have created it already).
+    if (auto sc = client_.Create(client::kStorageClasses, "", volumes::LocalPathStorageClass());
+        !sc.ok() && sc.status().code() != StatusCode::kAlreadyExists)
+      TUG_LOG(WARNING, "kubelet") << "cannot create StorageClass local-path" << kv("error", sc.status().ToString());
   }
   client::InformerOptions io;
   io.field_selector = "spec.nodeName=" + opts_.node_name;
