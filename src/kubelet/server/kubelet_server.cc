@@ -23,7 +23,10 @@
 #include <thread>
 
 #include "base/log.h"
+#include "kubelet/server/byte_transport.h"
 #include "kubelet/server/cri_log.h"
+#include "kubelet/server/portforward.h"
+#include "kubelet/server/remote_command.h"
 
 namespace tug::kubelet::server {
 namespace {
@@ -120,57 +123,6 @@ std::optional<int64_t> IntParam(const Query& q, std::string_view k, bool* bad) {
   } catch (...) {
     *bad = true;
     return std::nullopt;
-  }
-}
-
-// Status JSON for the exec/attach error channel.
-std::string ExitStatusJson(int code) {
-  nlohmann::json j;
-  j["metadata"] = nlohmann::json::object();
-  if (code == 0) {
-    j["status"] = "Success";
-  } else {
-    j["status"] = "Failure";
-    j["message"] = "command terminated with non-zero exit code: exit code " + std::to_string(code);
-    j["reason"] = "NonZeroExitCode";
-    j["details"] = {{"causes", nlohmann::json::array({{{"reason", "ExitCode"}, {"message", std::to_string(code)}}})}};
-  }
-  return j.dump();
-}
-
-std::string FailureJson(const std::string& msg) {
-  nlohmann::json j;
-  j["metadata"] = nlohmann::json::object();
-  j["status"] = "Failure";
-  j["message"] = msg;
-  j["reason"] = "InternalError";
-  j["code"] = 500;
-  return j.dump();
-}
-
-// The process side of an exec or attach stream.
-struct StreamProcess {
-  std::vector<std::pair<int, uint8_t>> outputs;  // fd (owned by the source) -> channel
-  bool packets = false;                          // attach: each read is <stream byte><data>
-  std::function<void(std::string_view)> write_stdin;
-  std::function<void()> close_stdin;
-  std::function<void(uint16_t rows, uint16_t cols)> resize;
-  std::function<Result<int>()> wait;  // exit code, after the outputs ended
-};
-
-void WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-    } else if (n < 0 && (errno == EINTR)) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, 1000);
-    } else {
-      return;
-    }
   }
 }
 
@@ -419,8 +371,13 @@ class ServerImpl final : public KubeletServer {
       if (ec) return;
       auto req = parser.release();
       bool keep = req.keep_alive();
+      if (IsSpdyUpgrade(req)) {
+        std::string leftover = beast::buffers_to_string(buf.data());
+        HandleSpdyUpgrade(ioc, s, fd, std::move(req), std::move(leftover));
+        return;
+      }
       if (websocket::is_upgrade(req)) {
-        HandleUpgrade(ioc, s, std::move(req));
+        HandleUpgrade(ioc, s, fd, std::move(req));
         return;
       }
       if (!Handle(s, req, fd)) return;
@@ -460,10 +417,8 @@ class ServerImpl final : public KubeletServer {
       if (req.method() != http::verb::get) return Reply(s, req, 405, "method not allowed\n");
       return ServeLogs(s, req, p, fd);
     }
-    if (!p.parts.empty() && (p.parts[0] == "exec" || p.parts[0] == "attach"))
+    if (!p.parts.empty() && (p.parts[0] == "exec" || p.parts[0] == "attach" || p.parts[0] == "portForward"))
       return Reply(s, req, 400, "Upgrade request required\n");
-    if (!p.parts.empty() && p.parts[0] == "portForward")
-      return Reply(s, req, 501, "port-forward is not implemented\n");
     if (!opts_.get_handlers.empty()) {
       std::string path;
       for (const auto& part : p.parts) path += "/" + part;
@@ -567,27 +522,173 @@ class ServerImpl final : public KubeletServer {
     return false;  // close after a log stream
   }
 
-  template <class S>
-  void HandleUpgrade(asio::io_context& ioc, S& s, http::request<http::string_body> req) {
-    Parsed p = ParseTarget(std::string_view(req.target().data(), req.target().size()));
-    bool is_exec = p.parts.size() == 4 && p.parts[0] == "exec";
-    bool is_attach = p.parts.size() == 4 && p.parts[0] == "attach";
-    if (!is_exec && !is_attach) {
-      Reply(s, req, p.parts.size() && p.parts[0] == "portForward" ? 501 : 404, "unsupported upgrade\n");
-      return;
-    }
-    std::string offered(req[http::field::sec_websocket_protocol]);
-    std::string proto;
-    for (const char* cand : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
-      std::stringstream ss(offered);
+  static bool IsSpdyUpgrade(const http::request<http::string_body>& req) {
+    std::string up(req[http::field::upgrade]);
+    for (char& c : up) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return up.find("spdy/3.1") != std::string::npos;
+  }
+
+  static std::vector<std::string> CommaValues(const http::request<http::string_body>& req, std::string_view name) {
+    std::vector<std::string> out;
+    auto range = req.equal_range(beast::string_view(name.data(), name.size()));
+    for (auto it = range.first; it != range.second; ++it) {
+      std::stringstream ss{std::string(it->value())};
       std::string tok;
       while (std::getline(ss, tok, ',')) {
         while (!tok.empty() && tok.front() == ' ') tok.erase(0, 1);
         while (!tok.empty() && tok.back() == ' ') tok.pop_back();
-        if (tok == cand && proto.empty()) proto = cand;
+        if (!tok.empty()) out.push_back(tok);
       }
-      if (!proto.empty()) break;
     }
+    return out;
+  }
+
+  // The first protocol the client offers that the server supports (client order, as upstream).
+  static std::string Negotiate(const std::vector<std::string>& offered, const std::vector<std::string>& supported) {
+    for (const auto& o : offered)
+      for (const auto& s : supported)
+        if (o == s) return o;
+    return "";
+  }
+
+  RemoteCommandOptions CommandOptions(const Parsed& p) {
+    RemoteCommandOptions o;
+    o.command = p.q.All("command");
+    o.tty = p.q.True("tty");
+    o.stdin = p.q.True("stdin");
+    o.stdout = !p.q.Has("stdout") || p.q.True("stdout");
+    o.stderr = !o.tty && (p.q.True("stderr") || !p.q.Has("stderr"));
+    return o;
+  }
+
+  // `Upgrade: SPDY/3.1` for exec, attach and portForward.
+  template <class S>
+  void HandleSpdyUpgrade(asio::io_context& ioc, S& s, int fd, http::request<http::string_body> req,
+                         std::string leftover) {
+    Parsed p = ParseTarget(std::string_view(req.target().data(), req.target().size()));
+    bool is_exec = p.parts.size() == 4 && p.parts[0] == "exec";
+    bool is_attach = p.parts.size() == 4 && p.parts[0] == "attach";
+    bool is_pf = (p.parts.size() == 3 || p.parts.size() == 4) && p.parts[0] == "portForward";
+    if (!is_exec && !is_attach && !is_pf) {
+      Reply(s, req, 404, "404 page not found\n");
+      return;
+    }
+    auto offered = CommaValues(req, "X-Stream-Protocol-Version");
+    static const std::vector<std::string> kPortForward = {"portforward.k8s.io"};
+    const auto& supported = is_pf ? kPortForward : SpdyRemoteCommandProtocols();
+    if (offered.empty()) {
+      Reply(s, req, 400, "unable to upgrade: X-Stream-Protocol-Version is required\n");
+      return;
+    }
+    std::string proto = Negotiate(offered, supported);
+    if (proto.empty()) {
+      std::string client, server;
+      for (auto& o : offered) client += (client.empty() ? "" : " ") + o;
+      for (auto& o : supported) server += (server.empty() ? "" : " ") + o;
+      http::response<http::string_body> res{http::status::forbidden, req.version()};
+      for (auto& o : supported) res.insert("X-Accepted-Stream-Protocol-Versions", o);
+      res.set(http::field::content_type, "text/plain; charset=utf-8");
+      res.body() = "unable to upgrade: unable to negotiate protocol: client supports [" + client +
+                   "], server accepts [" + server + "]\n";
+      res.keep_alive(false);
+      res.prepare_payload();
+      beast::error_code ec;
+      http::write(s, res, ec);
+      return;
+    }
+    constexpr bool kPlain = std::is_same_v<S, tcp::socket>;
+    auto upgrade = [&]() {
+      std::string head = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                         "X-Stream-Protocol-Version: " + proto + "\r\n\r\n";
+      beast::error_code ec;
+      asio::write(s, asio::buffer(head), ec);
+      return !ec;
+    };
+    if (is_pf) {
+      auto target = FindPodNetwork(*opts_.runtime, p.parts[1], p.parts[2], p.parts.size() == 4 ? p.parts[3] : "");
+      if (!target.ok()) {
+        Reply(s, req, HttpCode(target.status()), target.status().message() + "\n");
+        return;
+      }
+      if (!upgrade()) return;
+      ServeSpdyPortForward(ioc, std::make_unique<StreamByteTransport<S>>(s, fd, kPlain, std::move(leftover)), *target);
+      return;
+    }
+    RemoteCommandOptions o = CommandOptions(p);
+    if (is_exec && o.command.empty()) {
+      Reply(s, req, 400, "you must specify at least one command for the container\n");
+      return;
+    }
+    if (!o.stdin && !o.stdout && !o.stderr) {
+      Reply(s, req, 400, "you must specify at least 1 of stdin, stdout, stderr\n");
+      return;
+    }
+    auto target = opts_.resolve(p.parts[1], p.parts[2], p.parts[3], false);
+    if (!target.ok()) {
+      Reply(s, req, HttpCode(target.status()), target.status().message() + "\n");
+      return;
+    }
+    if (!upgrade()) return;
+    runtime::Runtime* rt = opts_.runtime;
+    std::string cid = target->container_id;
+    ServeSpdyRemoteCommand(ioc, std::make_unique<StreamByteTransport<S>>(s, fd, kPlain, std::move(leftover)), proto, o,
+                           [rt, cid, is_exec, o] { return StartRemoteProcess(*rt, cid, is_exec, o); });
+  }
+
+  // WebSocket port-forward: SPDY tunnelled in binary messages (kubectl 1.31+), or the channel
+  // protocol.
+  template <class S>
+  void HandlePortForwardWebSocket(asio::io_context& ioc, S& s, int fd, http::request<http::string_body> req,
+                                  const Parsed& p) {
+    auto offered = CommaValues(req, "Sec-WebSocket-Protocol");
+    std::string proto = Negotiate(offered, {"SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io", "portforward.k8s.io"});
+    if (proto.empty() && !offered.empty()) {
+      Reply(s, req, 400, "no supported subprotocol (SPDY/3.1+portforward.k8s.io, v4.channel.k8s.io, portforward.k8s.io) offered\n");
+      return;
+    }
+    std::vector<int> ports;
+    bool tunnel = proto == "SPDY/3.1+portforward.k8s.io";
+    if (!tunnel) {
+      auto pl = ParsePortList(p.q.All("port").empty() ? p.q.All("ports") : p.q.All("port"));
+      if (!pl.ok()) {
+        Reply(s, req, 400, pl.status().message() + "\n");
+        return;
+      }
+      ports = std::move(*pl);
+    }
+    auto target = FindPodNetwork(*opts_.runtime, p.parts[1], p.parts[2], p.parts.size() == 4 ? p.parts[3] : "");
+    if (!target.ok()) {
+      Reply(s, req, HttpCode(target.status()), target.status().message() + "\n");
+      return;
+    }
+    websocket::stream<S&> ws(s);
+    ws.set_option(websocket::stream_base::decorator([proto](websocket::response_type& r) {
+      if (!proto.empty()) r.set(http::field::sec_websocket_protocol, proto);
+    }));
+    beast::error_code ec;
+    ws.accept(req, ec);
+    if (ec) return;
+    auto t = std::make_unique<WebSocketByteTransport<websocket::stream<S&>>>(ws, fd, true);
+    if (tunnel)
+      ServeSpdyPortForward(ioc, std::move(t), *target);
+    else
+      ServeWebSocketPortForward(ioc, std::move(t), *target, ports);
+  }
+
+  template <class S>
+  void HandleUpgrade(asio::io_context& ioc, S& s, int fd, http::request<http::string_body> req) {
+    Parsed p = ParseTarget(std::string_view(req.target().data(), req.target().size()));
+    bool is_exec = p.parts.size() == 4 && p.parts[0] == "exec";
+    bool is_attach = p.parts.size() == 4 && p.parts[0] == "attach";
+    if ((p.parts.size() == 3 || p.parts.size() == 4) && p.parts[0] == "portForward") {
+      HandlePortForwardWebSocket(ioc, s, fd, std::move(req), p);
+      return;
+    }
+    if (!is_exec && !is_attach) {
+      Reply(s, req, 404, "unsupported upgrade\n");
+      return;
+    }
+    std::string proto = Negotiate(CommaValues(req, "Sec-WebSocket-Protocol"), {"v5.channel.k8s.io", "v4.channel.k8s.io"});
     if (proto.empty()) {
       Reply(s, req, 400, "no supported subprotocol (v5.channel.k8s.io, v4.channel.k8s.io) offered\n");
       return;
@@ -597,72 +698,29 @@ class ServerImpl final : public KubeletServer {
       Reply(s, req, HttpCode(target.status()), target.status().message() + "\n");
       return;
     }
-    bool tty = p.q.True("tty"), want_stdin = p.q.True("stdin");
-    bool want_stdout = !p.q.Has("stdout") || p.q.True("stdout");
-    bool want_stderr = p.q.True("stderr") || (!p.q.Has("stderr") && !tty);
-    StreamProcess proc;
-    std::unique_ptr<runtime::ExecSession> session;
-    int attach_fd = -1;
-    runtime::Runtime* rt = opts_.runtime;
-    std::string cid = target->container_id;
-    if (is_exec) {
-      runtime::ExecOptions eo;
-      eo.cmd = p.q.All("command");
-      eo.tty = tty;
-      eo.stdin = want_stdin;
-      if (eo.cmd.empty()) {
-        Reply(s, req, 400, "you must specify at least one command for the container\n");
-        return;
-      }
-      auto sess = rt->Exec(cid, eo);
-      if (!sess.ok()) {
-        Reply(s, req, HttpCode(sess.status()), sess.status().message() + "\n");
-        return;
-      }
-      session = std::move(*sess);
-      runtime::ExecSession* es = session.get();
-      if (want_stdout && es->stdout_fd() >= 0) proc.outputs.emplace_back(es->stdout_fd(), 1);
-      if (!tty && es->stderr_fd() >= 0) proc.outputs.emplace_back(es->stderr_fd(), 2);  // drained even when not wanted
-      (void)want_stderr;
-      if (want_stdin && es->stdin_fd() >= 0) {
-        proc.write_stdin = [es](std::string_view d) { WriteAll(es->stdin_fd(), d); };
-        proc.close_stdin = [es] { es->CloseStdin(); };
-      }
-      if (tty) proc.resize = [es](uint16_t r, uint16_t c) { (void)es->Resize(r, c); };
-      proc.wait = [es] { return es->Wait(); };
-    } else {
-      auto ac = rt->Attach(cid);
-      if (!ac.ok()) {
-        Reply(s, req, HttpCode(ac.status()), ac.status().message() + "\n");
-        return;
-      }
-      attach_fd = ac->fd;
-      proc.packets = true;
-      proc.outputs.emplace_back(attach_fd, 1);
-      if (want_stdin) proc.write_stdin = [attach_fd](std::string_view d) { WriteAll(attach_fd, d); };
-      if (tty) proc.resize = [rt, cid](uint16_t r, uint16_t c) { (void)rt->ResizeContainerTerminal(cid, r, c); };
-      proc.wait = [rt, cid]() -> Result<int> {
-        auto st = rt->ContainerStatusOf(cid);
-        if (!st.ok()) return st.status();
-        return st->exit_code;
-      };
+    RemoteCommandOptions o = CommandOptions(p);
+    if (is_exec && o.command.empty()) {
+      Reply(s, req, 400, "you must specify at least one command for the container\n");
+      return;
     }
+    auto rp = StartRemoteProcess(*opts_.runtime, target->container_id, is_exec, o);
+    if (!rp.ok()) {
+      Reply(s, req, HttpCode(rp.status()), rp.status().message() + "\n");
+      return;
+    }
+    std::unique_ptr<RemoteProcess> process = std::move(*rp);
     websocket::stream<S&> ws(s);
     ws.set_option(websocket::stream_base::decorator([proto](websocket::response_type& r) {
       r.set(http::field::sec_websocket_protocol, proto);
     }));
     beast::error_code ec;
     ws.accept(req, ec);
-    if (ec) {
-      if (attach_fd >= 0) ::close(attach_fd);
-      return;
-    }
+    if (ec) return;
     ws.binary(true);
-    auto sess = std::make_shared<StreamSession<websocket::stream<S&>>>(ioc, ws, std::move(proc), proto[1] == '5');
+    auto sess = std::make_shared<StreamSession<websocket::stream<S&>>>(ioc, ws, process->proc, proto[1] == '5');
     asio::post(ioc, [sess] { sess->Start(); });
     ioc.restart();
     ioc.run();
-    if (attach_fd >= 0) ::close(attach_fd);
   }
 
   KubeletServerOptions opts_;

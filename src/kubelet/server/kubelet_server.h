@@ -1,5 +1,5 @@
 // The node agent's HTTPS server (port 10250) that the API server proxies to for
-// `kubectl logs` and `kubectl exec`:
+// `kubectl logs`, `exec`, `attach`, `cp` and `port-forward`:
 //   GET /containerLogs/{ns}/{pod}/{container}?follow&tailLines&sinceSeconds&sinceTime&
 //       timestamps&previous&limitBytes      -> text/plain (chunked; follow tails the file until
 //                                              the container is no longer running or the
@@ -7,8 +7,13 @@
 //   GET /exec/{ns}/{pod}/{container}?command=..&stdin&stdout&stderr&tty   (also POST)
 //   GET /attach/{ns}/{pod}/{container}?stdin&stdout&stderr&tty
 //       -> WebSocket upgrade with subprotocol v5.channel.k8s.io or v4.channel.k8s.io
-//          (channel byte: 0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize, 255 close [v5]).
-// Not implemented yet: SPDY/3.1 upgrades (answered 400), /portForward (answered 501).
+//          (channel byte: 0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize, 255 close [v5]),
+//          or Upgrade: SPDY/3.1 with X-Stream-Protocol-Version v4/v3/v2/channel.k8s.io
+//          (streams by streamType; remote_command.h)
+//   GET|POST /portForward/{ns}/{pod}[/{uid}]
+//       -> Upgrade: SPDY/3.1 (portforward.k8s.io), SPDY tunnelled in a WebSocket
+//          (subprotocol SPDY/3.1+portforward.k8s.io), or WebSocket channels (?port=; portforward.h).
+//          The pod's network namespace comes from Runtime::ListPodSandboxes().
 //
 // Ownership: StartKubeletServer returns the server; the Runtime and the resolver are not owned
 // and must outlive it. Thread-safety: one accepting thread plus one thread per connection;
