@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -25,7 +26,15 @@ constexpr const char* kAgentUsage =
     "  --data-dir DIR      agent data directory (default /var/lib/tug/agent)\n"
     "  --pod-cidr CIDR     pod CIDR (default: Node.spec.podCIDR, or the lowest free /24)\n"
     "  --node-ip IP        node InternalIP (default: first non-loopback IPv4)\n"
-    "  --run-dir DIR       runtime state and namespace pins (default /run/tug)\n";
+    "  --run-dir DIR       runtime state and namespace pins (default /run/tug)\n"
+    "  --cluster-cidr CIDR pod network of the cluster (default 10.42.0.0/16)\n"
+    "  --kubelet-port N    kubelet HTTPS port for logs/exec (default 10250; 0 = any free port)\n"
+    "  --cni-bridge NAME   pod network bridge (default tug0)\n"
+    "  --cgroup-parent P   parent cgroup of the pods (default /tug)\n"
+    "\n"
+    "The token is the server's <data-dir>/agent-token. The kubelet port accepts only client\n"
+    "certificates signed by the cluster CA (--ca-file, or the kubeconfig's); without a CA it is\n"
+    "not started.\n";
 
 }  // namespace
 
@@ -58,6 +67,18 @@ int RunAgent(const std::vector<std::string>& args) {
     else if (flag == "--pod-cidr") o.pod_cidr = value;
     else if (flag == "--node-ip") o.node_ip = value;
     else if (flag == "--run-dir") run_dir = value;
+    else if (flag == "--cluster-cidr") o.cluster_cidr = value;
+    else if (flag == "--cni-bridge") o.cni_bridge = value;
+    else if (flag == "--cgroup-parent") o.cgroup_parent = value;
+    else if (flag == "--kubelet-port") {
+      char* end = nullptr;
+      long p = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || p < 0 || p > 65535) {
+        std::cerr << "tug agent: invalid value \"" << value << "\" for flag --kubelet-port\n";
+        return 2;
+      }
+      o.kubelet_port = static_cast<int>(p);
+    }
     else {
       std::cerr << "tug agent: unknown flag: " << flag << " (see 'tug agent --help')\n";
       return 2;
@@ -94,6 +115,7 @@ int RunAgent(const std::vector<std::string>& args) {
     config.insecure_skip_verify = true;
   }
   config.user_agent = "tug-agent";
+  o.ca_cert_pem = config.ca_pem;  // the kubelet port's client CA
   client::Client client(client::NewHttpsTransport(config));
   auto agent = kubelet::StartAgent(client, o);
   if (!agent.ok()) {

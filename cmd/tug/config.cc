@@ -21,6 +21,24 @@ Result<bool> ParseBool(const std::string& flag, const std::string& v) {
   return BadRequestError("invalid value \"" + v + "\" for flag " + flag);
 }
 
+bool IsIp(const std::string& v) {
+  in_addr a4;
+  in6_addr a6;
+  return inet_pton(AF_INET, v.c_str(), &a4) == 1 || inet_pton(AF_INET6, v.c_str(), &a6) == 1;
+}
+
+// "a.b.c.d/n" (IPv4; the pod network is IPv4 today).
+bool IsIpv4Cidr(const std::string& v) {
+  auto slash = v.find('/');
+  if (slash == std::string::npos) return false;
+  in_addr a4;
+  if (inet_pton(AF_INET, v.substr(0, slash).c_str(), &a4) != 1) return false;
+  std::string bits = v.substr(slash + 1);
+  int n = 0;
+  auto [p, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), n);
+  return ec == std::errc() && p == bits.data() + bits.size() && !bits.empty() && n >= 0 && n <= 32;
+}
+
 }  // namespace
 
 Result<ParsedServerArgs> ParseServerFlags(const std::vector<std::string>& args) {
@@ -83,6 +101,31 @@ Result<ParsedServerArgs> ParseServerFlags(const std::vector<std::string>& args) 
       ASSIGN_OR_RETURN(c.port, ParseInt(name, v, 1, 65535));
     } else if (name == "--token-auth-file") {
       ASSIGN_OR_RETURN(c.token_auth_file, take());
+    } else if (name == "--node-name") {
+      ASSIGN_OR_RETURN(c.node_name, take());
+    } else if (name == "--node-ip") {
+      ASSIGN_OR_RETURN(c.node_ip, take());
+      if (!IsIp(c.node_ip))
+        return BadRequestError("invalid value \"" + c.node_ip + "\" for flag --node-ip: not an IP address");
+    } else if (name == "--pod-cidr" || name == "--cluster-cidr") {
+      ASSIGN_OR_RETURN(std::string v, take());
+      if (!IsIpv4Cidr(v)) return BadRequestError("invalid value \"" + v + "\" for flag " + name + ": not an IPv4 CIDR");
+      (name == "--pod-cidr" ? c.pod_cidr : c.cluster_cidr) = v;
+    } else if (name == "--run-dir") {
+      ASSIGN_OR_RETURN(c.run_dir, take());
+      if (c.run_dir.empty() || c.run_dir[0] != '/')
+        return BadRequestError("invalid value \"" + c.run_dir + "\" for flag --run-dir: not an absolute path");
+    } else if (name == "--kubelet-port") {
+      ASSIGN_OR_RETURN(std::string v, take());
+      ASSIGN_OR_RETURN(c.kubelet_port, ParseInt(name, v, 0, 65535));
+    } else if (name == "--cni-bridge") {
+      ASSIGN_OR_RETURN(c.cni_bridge, take());
+      if (c.cni_bridge.empty() || c.cni_bridge.size() > 15)
+        return BadRequestError("invalid value \"" + c.cni_bridge + "\" for flag --cni-bridge: 1-15 characters");
+    } else if (name == "--cgroup-parent") {
+      ASSIGN_OR_RETURN(c.cgroup_parent, take());
+      if (c.cgroup_parent.size() < 2 || c.cgroup_parent[0] != '/')
+        return BadRequestError("invalid value \"" + c.cgroup_parent + "\" for flag --cgroup-parent");
     } else if (name == "-v" || name == "--v") {
       ASSIGN_OR_RETURN(std::string v, take());
       ASSIGN_OR_RETURN(c.verbosity, ParseInt(name, v, 0, 10));
@@ -96,7 +139,8 @@ Result<ParsedServerArgs> ParseServerFlags(const std::vector<std::string>& args) 
 std::string ServerUsage() {
   return "Usage: tug server [flags]\n"
          "\n"
-         "Runs the control plane (API server with its embedded store) on this machine.\n"
+         "Runs the control plane (API server with its embedded store, controllers, scheduler) and,\n"
+         "unless --disable-agent, the node agent for this machine (needs root, runc, conmon, CNI).\n"
          "\n"
          "Flags:\n"
          "  --data-dir DIR           state, certificates and admin.kubeconfig (default /var/lib/tug)\n"
@@ -107,7 +151,18 @@ std::string ServerUsage() {
          "  --disable-scheduler      do not run the scheduler\n"
          "  --controllers LIST       controllers to run: '*' (default), 'name' enables, '-name' disables\n"
          "  --token-auth-file FILE   static bearer tokens, CSV: token,user,uid,\"group1,group2\"\n"
-         "  -v N                     log verbosity (default 2)\n";
+         "  -v N                     log verbosity (default 2)\n"
+         "\n"
+         "Node agent (data in <data-dir>/agent; agents on other machines join with\n"
+         "'tug agent --server https://HOST:PORT --token $(cat <data-dir>/agent-token)'):\n"
+         "  --node-name NAME         node name (default: the host name, lower case)\n"
+         "  --node-ip IP             node InternalIP (default: first non-loopback IPv4)\n"
+         "  --pod-cidr CIDR          this node's pod CIDR (default: the lowest free /24 of --cluster-cidr)\n"
+         "  --cluster-cidr CIDR      pod network of the cluster (default 10.42.0.0/16)\n"
+         "  --run-dir DIR            runtime state and namespace pins (default /run/tug)\n"
+         "  --kubelet-port N         kubelet HTTPS port for logs/exec (default 10250; 0 = any free port)\n"
+         "  --cni-bridge NAME        pod network bridge (default tug0)\n"
+         "  --cgroup-parent PATH     parent cgroup of the pods (default /tug)\n";
 }
 
 }  // namespace tug::cmd

@@ -1,7 +1,9 @@
 // `tug server` configuration and flag parsing (composition root, C1/C8).
 //
 // Flags: --data-dir DIR (/var/lib/tug), --bind-address IP (0.0.0.0), --port N (6443),
-// --disable-agent, --token-auth-file FILE, -v N / --v N. Both `--flag value` and `--flag=value`.
+// --disable-agent, --token-auth-file FILE, -v N / --v N, and the built-in agent's --node-name,
+// --node-ip, --pod-cidr, --cluster-cidr, --run-dir, --kubelet-port, --cni-bridge,
+// --cgroup-parent. Both `--flag value` and `--flag=value`.
 // Thread-safety: plain values and pure functions.
 #pragma once
 
@@ -23,6 +25,15 @@ struct Config {
   std::vector<std::string> controllers;
   std::string token_auth_file;
   int verbosity = 2;
+  // The built-in node agent (unless disable_agent); its data lives in <data_dir>/agent.
+  std::string node_name;                      // "" = the host name, lower case
+  std::string node_ip;                        // "" = first non-loopback IPv4
+  std::string pod_cidr;                       // "" = Node.spec.podCIDR or the lowest free /24
+  std::string cluster_cidr = "10.42.0.0/16";
+  std::string run_dir = "/run/tug";           // runtime state and namespace pins
+  int kubelet_port = 10250;                   // 0 = a free port
+  std::string cni_bridge = "tug0";
+  std::string cgroup_parent = "/tug";
 };
 
 // What a command line asked for.

@@ -13,6 +13,26 @@ TEST(ServerFlagsTest, Defaults) {
   EXPECT_EQ(r->config.port, 6443);
   EXPECT_FALSE(r->config.disable_agent);
   EXPECT_TRUE(r->config.token_auth_file.empty());
+  EXPECT_EQ(r->config.run_dir, "/run/tug");
+  EXPECT_EQ(r->config.kubelet_port, 10250);
+  EXPECT_EQ(r->config.cluster_cidr, "10.42.0.0/16");
+  EXPECT_TRUE(r->config.node_name.empty());
+  EXPECT_TRUE(r->config.pod_cidr.empty());
+}
+
+TEST(ServerFlagsTest, AgentFlags) {
+  auto r = ParseServerFlags({"--node-name", "n1", "--node-ip=10.1.2.3", "--pod-cidr", "10.77.3.0/24",
+                             "--cluster-cidr=10.77.0.0/16", "--run-dir", "/tmp/r", "--kubelet-port=0",
+                             "--cni-bridge", "tugt1", "--cgroup-parent=/tug-t1"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->config.node_name, "n1");
+  EXPECT_EQ(r->config.node_ip, "10.1.2.3");
+  EXPECT_EQ(r->config.pod_cidr, "10.77.3.0/24");
+  EXPECT_EQ(r->config.cluster_cidr, "10.77.0.0/16");
+  EXPECT_EQ(r->config.run_dir, "/tmp/r");
+  EXPECT_EQ(r->config.kubelet_port, 0);
+  EXPECT_EQ(r->config.cni_bridge, "tugt1");
+  EXPECT_EQ(r->config.cgroup_parent, "/tug-t1");
 }
 
 TEST(ServerFlagsTest, AllFlagsBothSpellings) {
@@ -47,6 +67,12 @@ TEST(ServerFlagsTest, Errors) {
       {{"--bind-address", "example.com"}, "not an IP address"},
       {{"--disable-agent=maybe"}, "invalid value \"maybe\""},
       {{"stray"}, "unexpected argument: stray"},
+      {{"--node-ip", "nodeA"}, "not an IP address"},
+      {{"--pod-cidr", "10.42.0.0"}, "not an IPv4 CIDR"},
+      {{"--cluster-cidr=10.42.0.0/33"}, "not an IPv4 CIDR"},
+      {{"--run-dir", "relative"}, "not an absolute path"},
+      {{"--kubelet-port", "-1"}, "invalid value \"-1\" for flag --kubelet-port"},
+      {{"--cni-bridge", "a-very-long-bridge-name"}, "1-15 characters"},
   };
   for (const auto& c : cases) {
     auto r = ParseServerFlags(c.args);

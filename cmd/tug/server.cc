@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -26,7 +28,10 @@
 #include "apiserver/server/server.h"
 #include "apiserver/serviceaccount/install.h"
 #include "base/log.h"
+#include "client/client.h"
+#include "client/loopback.h"
 #include "control_loops.h"
+#include "kubelet/agent.h"
 #include "lifecycle.h"
 #include "store/sqlite/sqlite_store.h"
 #include "version.h"
@@ -100,6 +105,41 @@ std::string AdvertiseAddress(const std::string& bind) {
   return found;
 }
 
+// The node token agents join with (`tug agent --token`), like k3s' node-token: created on first
+// start (32 random bytes, hex, mode 0600) and accepted as a bearer token from then on.
+Result<std::string> EnsureAgentToken(const std::string& data_dir) {
+  std::string path = data_dir + "/agent-token";
+  if (::access(path.c_str(), F_OK) == 0) {
+    ASSIGN_OR_RETURN(std::string t, apiserver::pki::ReadFile(path));
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ' || t.back() == '\r')) t.pop_back();
+    if (t.size() < 16) return BadRequestError(path + " holds no usable token (delete it to make a new one)");
+    return t;
+  }
+  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return InternalError(std::string("cannot open /dev/urandom: ") + std::strerror(errno));
+  unsigned char raw[32];
+  ssize_t n = ::read(fd, raw, sizeof raw);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(sizeof raw)) return InternalError("short read from /dev/urandom");
+  static const char* hex = "0123456789abcdef";
+  std::string t;
+  for (unsigned char c : raw) {
+    t += hex[c >> 4];
+    t += hex[c & 15];
+  }
+  RETURN_IF_ERROR(apiserver::pki::WriteFileAtomic(path, t + "\n", 0600));
+  TUG_LOG(INFO, kComponent) << "created the agent join token" << kv("file", path);
+  return t;
+}
+
+std::string LowerHostName() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::string h = host;
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  return h;
+}
+
 int Fail(const std::string& msg) {
   std::cerr << "tug server: " << msg << std::endl;
   return 1;
@@ -131,9 +171,10 @@ int RunServer(const Config& config) {
   DataDirLock lock;
   if (Status st = lock.Acquire(config.data_dir); !st.ok()) return fail(st.message());
 
-  if (!config.disable_agent)
-    TUG_LOG(WARNING, kComponent) << "the node agent is not built yet; running the control plane only "
-                                    "(pass --disable-agent to silence this warning)";
+  // The built-in agent mounts, creates namespaces and cgroups: it needs root. Say so now, not
+  // after the API server started.
+  if (!config.disable_agent && ::geteuid() != 0)
+    return fail("the node agent needs root (run with sudo, or pass --disable-agent to run the control plane only)");
 
   // 2. Authentication configuration (a bad token file is a start-up error).
   apiserver::authn::TokenFile tokens;
@@ -143,6 +184,13 @@ int RunServer(const Config& config) {
     tokens = std::move(tf).value();
     for (const auto& w : tokens.warnings) TUG_LOG(WARNING, "authn") << w;
     TUG_LOG(INFO, "authn") << "loaded static tokens" << kv("count", tokens.users.size());
+  }
+  // The agent join token: an agent identity in system:nodes (and system:masters until RBAC
+  // exists). One token for every agent, so the user is not one node's system:node:<name>.
+  {
+    auto token = EnsureAgentToken(config.data_dir);
+    if (!token.ok()) return fail("agent token: " + token.status().message());
+    tokens.users[*token] = apiserver::UserInfo{"system:tug-agent", "", {"system:nodes", "system:masters"}};
   }
   auto authenticator = std::make_unique<apiserver::authn::Authenticator>(std::move(tokens));
 
@@ -217,11 +265,47 @@ int RunServer(const Config& config) {
     stops.Push("control-loops", [&] { loops->Stop(); });
   }
 
+  // 8. The node agent for this machine, over its own loopback client as node
+  //    system:node:<name>. It stops first on teardown (containers keep running, as kubelet),
+  //    while the API handler still serves its last writes.
+  std::unique_ptr<client::Client> agent_client;
+  std::unique_ptr<kubelet::Agent> agent;
+  if (!config.disable_agent) {
+    kubelet::AgentOptions ao;
+    ao.node_name = config.node_name.empty() ? LowerHostName() : config.node_name;
+    ao.node_ip = config.node_ip;
+    ao.pod_cidr = config.pod_cidr;
+    ao.cluster_cidr = config.cluster_cidr;
+    ao.data_dir = config.data_dir + "/agent";
+    ao.runtime_state_dir = config.run_dir + "/runtime";
+    ao.ns_root = config.run_dir;
+    ao.kubelet_port = config.kubelet_port;
+    ao.cni_bridge = config.cni_bridge;
+    ao.cgroup_parent = config.cgroup_parent;
+    auto ca = apiserver::pki::ReadFile(pki->ca_cert);
+    auto ca_key = apiserver::pki::ReadFile(pki->ca_key);
+    if (!ca.ok() || !ca_key.ok()) return fail("agent: cannot read the cluster CA in " + config.data_dir + "/tls");
+    ao.ca_cert_pem = *ca;
+    ao.ca_key_pem = *ca_key;
+    agent_client = std::make_unique<client::Client>(client::NewLoopbackTransport(
+        **rest, apiserver::UserInfo{"system:node:" + ao.node_name, "", {"system:nodes", "system:authenticated"}}));
+    auto a = kubelet::StartAgent(*agent_client, ao);
+    if (!a.ok()) return fail("node agent: " + a.status().message() + " (pass --disable-agent to run without it)");
+    agent = std::move(a).value();
+    stops.Push("agent", [&] {
+      agent->Stop();
+      agent.reset();
+      agent_client.reset();
+    });
+  }
+
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   TUG_VLOG(2, kComponent) << "server ready" << kv("url", pki->server_url) << kv("kubeconfig", pki->kubeconfig)
                           << kv("startup_ms", ms);
 
-  // 8. Wait for SIGTERM/SIGINT, then stop everything in reverse order.
+  if (agent) std::cout << "node agent ready: node " << agent->node_name() << std::endl;
+
+  // 9. Wait for SIGTERM/SIGINT, then stop everything in reverse order.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

@@ -1,5 +1,6 @@
 // The node agent's kubelet core: registers the Node (NodeStatusManager), runs the pods bound to
-// it (PodWorkers) on the OCI runtime with CNI networking and the node's image store.
+// it (PodWorkers) on the OCI runtime with CNI networking and the node's image store, and serves
+// the kubelet HTTPS port (kubelet/server: logs, exec, attach) that the API server proxies to.
 //
 //   ASSIGN_OR_RETURN(auto agent, kubelet::StartAgent(client, {.node_name = "n1", ...}));
 //   ...
@@ -33,6 +34,17 @@ struct AgentOptions {
   std::string cni_bridge = "tug0";
   std::string cgroup_parent = "/tug";
   int workers = 4;
+  // The kubelet HTTPS server. Port 0: a free port (tests); -1: not started. The Node's
+  // status.daemonEndpoints.kubeletEndpoint.Port is the port actually bound.
+  int kubelet_port = 10250;
+  std::string kubelet_bind_address = "0.0.0.0";
+  // The cluster CA (PEM). Clients of the kubelet port must present a certificate it signed (the
+  // API server uses the admin client certificate). Empty: the kubelet port is not started (it
+  // would serve exec to anyone), with a warning.
+  std::string ca_cert_pem;
+  // The CA's key (PEM), only where the agent runs beside the CA (inside `tug server`): the
+  // serving certificate is then signed by the cluster CA; otherwise it is self-signed.
+  std::string ca_key_pem;
 };
 
 class Agent {
@@ -41,6 +53,8 @@ class Agent {
   // Stops the workers and heartbeats; never stops or removes containers.
   virtual void Stop() = 0;
   virtual const std::string& node_name() const = 0;
+  // The kubelet HTTPS port bound (0 when not started).
+  virtual int kubelet_port() const = 0;
 };
 
 Result<std::unique_ptr<Agent>> StartAgent(const client::Client& client, AgentOptions options);

@@ -231,7 +231,7 @@ Json BuildNodeStatus(const MachineInfo& m, const NodeStatusOptions& o, SystemTim
               {"allocatable", allocatable},
               {"conditions", conditions},
               {"addresses", addresses},
-              {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
+              {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", o.kubelet_port}}}}},
               {"nodeInfo",
                {{"machineID", m.machine_id},
                 {"systemUUID", m.system_uuid},
@@ -350,6 +350,11 @@ Status NodeStatusManager::EnsurePodCidr(Json& node) {
 void NodeStatusManager::SetContainerRuntimeVersion(std::string v) {
   std::lock_guard l(mu_);
   opts_.container_runtime_version = std::move(v);
+}
+
+void NodeStatusManager::SetKubeletPort(int port) {
+  std::lock_guard l(mu_);
+  opts_.kubelet_port = port;
 }
 
 Status NodeStatusManager::SyncNodeStatus() {

@@ -64,6 +64,7 @@ struct NodeStatusOptions {
   std::string container_runtime_version = "runc://unknown";
   std::string kubelet_version = "v1.33.0+tug";
   int64_t max_pods = 110;
+  int kubelet_port = 10250;  // status.daemonEndpoints.kubeletEndpoint.Port
   std::map<std::string, std::string> extra_labels;
   std::chrono::seconds status_interval{10};
   std::chrono::seconds lease_renew_interval{10};
@@ -94,6 +95,8 @@ class NodeStatusManager {
   Status SyncNodeStatus();
   Status RenewLease();
   void SetContainerRuntimeVersion(std::string v);
+  // The port the kubelet server bound (reported from the next status sync on).
+  void SetKubeletPort(int port);
   // The Node's podCIDR after Start().
   std::string pod_cidr() const;
 

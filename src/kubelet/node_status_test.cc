@@ -102,6 +102,13 @@ TEST(NodeStatusBuild, CapacityConditionsInfo) {
   EXPECT_EQ(p["conditions"][1]["status"], "True");
 }
 
+TEST(NodeStatusBuild, KubeletEndpointPort) {
+  NodeStatusOptions o = Opts("box");
+  EXPECT_EQ(BuildNodeStatus(FakeMachine(), o, SystemTime{})["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10250);
+  o.kubelet_port = 41234;
+  EXPECT_EQ(BuildNodeStatus(FakeMachine(), o, SystemTime{})["daemonEndpoints"]["kubeletEndpoint"]["Port"], 41234);
+}
+
 TEST(NodeStatusBuild, TransitionTimesKept) {
   Json old = BuildNodeStatus(FakeMachine(), Opts("box"), SystemTime{} + std::chrono::hours(1));
   Json now = BuildNodeStatus(FakeMachine(), Opts("box"), SystemTime{} + std::chrono::hours(2));
@@ -159,6 +166,11 @@ TEST(NodeStatusManagerTest, RegistersNodeLeaseAndCidrs) {
   for (const Json& c : n2.value()["status"]["conditions"]) count += c["type"] == "NetworkUnavailable";
   EXPECT_EQ(count, 1);
   EXPECT_EQ(n2.value()["status"]["conditions"].size(), 5u);
+  // The kubelet port bound later is what the Node reports.
+  a2.SetKubeletPort(40123);
+  ASSERT_TRUE(a2.SyncNodeStatus().ok());
+  auto n3 = api.client().Get(client::kNodes, "", "node-a");
+  EXPECT_EQ(n3.value()["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"], 40123);
 }
 
 TEST(NodeStatusManagerTest, ExplicitPodCidrAndRealMachine) {
