@@ -5,7 +5,10 @@
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <future>
 #include <thread>
+
+#include "apiserver/server/server.h"
 
 #include <gtest/gtest.h>
 
@@ -252,6 +255,228 @@ TEST(Proxy, RejectsUnscheduledPodAndUnreachableKubelet) {
   auto w2 = std::make_shared<RecordingWriter>();
   proxy.ServePodStream(LogRequest({}), PodTarget{"default", "web-1", "log", Pod(kRunningA, kRunningA), Node(dead_port)}, w2);
   EXPECT_EQ(w2->code, 503);
+}
+
+// ---------------------------------------------------------------- upgrades (exec/attach/portforward)
+
+// A kubelet that answers an upgrade: 101 then upper-cases what it reads until EOF, then "BYE"; or
+// refuses with 404 text when the target contains "refuse". Records the request head.
+class FakeUpgradeKubelet {
+ public:
+  FakeUpgradeKubelet() : acc_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    port_ = acc_.local_endpoint().port();
+    th_ = std::thread([this] {
+      beast::error_code ec;
+      tcp::socket s(ioc_);
+      acc_.accept(s, ec);
+      if (ec) return;
+      std::string got;
+      char buf[4096];
+      while (got.find("\r\n\r\n") == std::string::npos) {
+        size_t n = s.read_some(asio::buffer(buf), ec);
+        if (ec) return;
+        got.append(buf, n);
+      }
+      head.set_value(got.substr(0, got.find("\r\n\r\n") + 4));
+      if (got.find("refuse") != std::string::npos) {
+        std::string body = "container not found (\"c\")\n";
+        asio::write(s, asio::buffer("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+                                    std::to_string(body.size()) + "\r\n\r\n" + body), ec);
+        return;
+      }
+      asio::write(s, asio::buffer(std::string("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n")), ec);
+      for (;;) {
+        size_t n = s.read_some(asio::buffer(buf), ec);
+        if (ec) break;
+        for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(buf[i])));
+        asio::write(s, asio::buffer(buf, n), ec);
+      }
+      asio::write(s, asio::buffer(std::string("BYE")), ec);
+      s.shutdown(tcp::socket::shutdown_send, ec);
+    });
+  }
+  ~FakeUpgradeKubelet() {
+    beast::error_code ec;
+    tcp::socket s(ioc_);
+    s.connect(acc_.local_endpoint(), ec);  // unblocks an accept that never got its connection
+    th_.join();
+  }
+  int port() const { return port_; }
+  std::promise<std::string> head;
+
+ private:
+  asio::io_context ioc_;
+  tcp::acceptor acc_;
+  int port_;
+  std::thread th_;
+};
+
+// Serves pods/exec on a real transport through PodStreamProxy, for pod web-1 on node n1.
+class ExecHandler : public Handler {
+ public:
+  explicit ExecHandler(int kubelet_port) : port_(kubelet_port), proxy_([] {
+    ProxyOptions o;
+    o.tls = false;
+    o.upgrade_linger_seconds = 2;
+    return o;
+  }()) {}
+  void Handle(Request req, ResponseWriterPtr w) override {
+    proxy_.ServePodStream(req, PodTarget{"default", "web-1", "exec", Pod(kRunningA, kRunningA), Node(port_)}, w);
+  }
+
+ private:
+  int port_;
+  PodStreamProxy proxy_;
+};
+
+std::string ReadSome(tcp::socket& s, const std::string& until) {
+  std::string got;
+  char buf[4096];
+  while (got.find(until) == std::string::npos) {
+    beast::error_code ec;
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    got.append(buf, n);
+    if (ec) break;
+  }
+  return got;
+}
+
+TEST(ProxyUpgrade, RelaysThe101ThenSplicesBothWays) {
+  FakeUpgradeKubelet k;
+  ExecHandler h(k.port());
+  server::ServerOptions so;
+  so.bind_address = "127.0.0.1";
+  so.port = 0;
+  so.tls = false;
+  auto srv = server::StartServer(so, h);
+  ASSERT_TRUE(srv.ok());
+  asio::io_context ioc;
+  tcp::socket c(ioc);
+  c.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), (*srv)->port()));
+  asio::write(c, asio::buffer(std::string(
+                     "POST /api/v1/namespaces/default/pods/web-1/exec?command=ls&command=-l&stdout=true HTTP/1.1\r\n"
+                     "Host: api\r\nAuthorization: Bearer secret\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                     "X-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n")));
+  std::string head = ReadSome(c, "\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Upgrade: SPDY/3.1"), std::string::npos) << head;
+  auto kh = k.head.get_future().get();
+  EXPECT_EQ(kh.rfind("POST /exec/default/web-1/a?command=ls&command=-l&stdout=true HTTP/1.1\r\n", 0), 0u) << kh;
+  EXPECT_NE(kh.find("X-Stream-Protocol-Version: v4.channel.k8s.io"), std::string::npos) << kh;
+  EXPECT_EQ(kh.find("secret"), std::string::npos) << "the client's credentials must not reach the kubelet: " << kh;
+  asio::write(c, asio::buffer(std::string("spdy-bytes")));
+  EXPECT_EQ(ReadSome(c, "SPDY-BYTES"), "SPDY-BYTES");
+  c.shutdown(tcp::socket::shutdown_send);  // client done: the kubelet sees EOF, says BYE, closes
+  EXPECT_EQ(ReadSome(c, "\x01never"), "BYE");
+}
+
+TEST(ProxyUpgrade, RefusalIsRelayedAndNothingIsTunnelled) {
+  FakeUpgradeKubelet k;
+  ExecHandler h(k.port());
+  server::ServerOptions so;
+  so.bind_address = "127.0.0.1";
+  so.port = 0;
+  so.tls = false;
+  auto srv = server::StartServer(so, h);
+  ASSERT_TRUE(srv.ok());
+  asio::io_context ioc;
+  tcp::socket c(ioc);
+  c.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), (*srv)->port()));
+  asio::write(c, asio::buffer(std::string("GET /api/v1/namespaces/default/pods/web-1/exec?command=refuse HTTP/1.1\r\n"
+                                          "Host: api\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                                          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")));
+  std::string all = ReadSome(c, "\x01never");  // to EOF: the connection is closed after the answer
+  EXPECT_EQ(all.rfind("HTTP/1.1 404 ", 0), 0u) << all;
+  EXPECT_NE(all.find("container not found (\"c\")"), std::string::npos) << all;
+  EXPECT_NE(all.find("Connection: close"), std::string::npos) << all;
+}
+
+TEST(ProxyUpgrade, NonUpgradeExecIsRejected) {
+  ProxyOptions o;
+  o.tls = false;
+  PodStreamProxy proxy(o);
+  auto w = std::make_shared<RecordingWriter>();
+  Request r;
+  r.method = "POST";
+  r.path = "/api/v1/namespaces/default/pods/web-1/exec";
+  proxy.ServePodStream(r, PodTarget{"default", "web-1", "exec", Pod(kRunningA, kRunningA), Node(1)}, w);
+  EXPECT_EQ(w->code, 400);
+  EXPECT_NE(w->body.find("Upgrade request required"), std::string::npos) << w->body;
+  auto w2 = std::make_shared<RecordingWriter>();
+  r.query = {{"container", "zz"}};
+  proxy.ServePodStream(r, PodTarget{"default", "web-1", "attach", Pod(kRunningA, kRunningA), Node(1)}, w2);
+  EXPECT_EQ(w2->code, 400);
+  EXPECT_NE(w2->body.find("container zz is not valid for pod web-1"), std::string::npos) << w2->body;
+}
+
+// ---------------------------------------------------------------- proxy locations
+
+TEST(ProxyLocation, SplitSchemeNamePort) {
+  struct Case {
+    const char* id;
+    bool ok;
+    const char *scheme, *name, *port;
+  } cases[] = {
+      {"web", true, "", "web", ""},          {"web:80", true, "", "web", "80"},
+      {"https:web:443", true, "https", "web", "443"}, {"http:web:", true, "http", "web", ""},
+      {"ftp:web:21", false, "", "", ""},     {":80", false, "", "", ""},
+      {"a:b:c:d", false, "", "", ""},
+  };
+  for (const auto& c : cases) {
+    std::string s, n, p;
+    EXPECT_EQ(SplitSchemeNamePort(c.id, &s, &n, &p), c.ok) << c.id;
+    if (!c.ok) continue;
+    EXPECT_EQ(s, c.scheme) << c.id;
+    EXPECT_EQ(n, c.name) << c.id;
+    EXPECT_EQ(p, c.port) << c.id;
+  }
+}
+
+TEST(ProxyLocation, PodDefaultsToFirstDeclaredPortAndNeedsAnIP) {
+  Json pod = Json::parse(R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"a"},{"name":"b","ports":[{"containerPort":8080},{"containerPort":9}]}]},"status":{"podIP":"10.42.0.7"}})");
+  auto l = PodProxyLocation(pod, "", "");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->host, "10.42.0.7");
+  EXPECT_EQ(l->port, 8080);
+  EXPECT_EQ(l->scheme, "http");
+  l = PodProxyLocation(pod, "https", "8443");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->port, 8443);
+  EXPECT_EQ(l->scheme, "https");
+  pod["status"].erase("podIP");
+  l = PodProxyLocation(pod, "", "");
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().message(), "address not allowed");
+}
+
+TEST(ProxyLocation, ServiceEndpoints) {
+  Json svc = Json::parse(R"({"metadata":{"name":"web"},"spec":{"ports":[{"name":"http","port":80,"targetPort":8080},{"name":"m","port":9090}]}})");
+  Json eps = Json::parse(R"({"subsets":[{"notReadyAddresses":[{"ip":"10.42.0.9"}],"ports":[{"name":"http","port":8080}]},
+                                        {"addresses":[{"ip":"10.42.0.5"}],"ports":[{"name":"http","port":8080},{"name":"m","port":9090}]}]})");
+  struct Case {
+    std::string id, port;
+    Json eps;
+    bool ok;
+    std::string want;  // host:port, or the error message
+  } cases[] = {
+      {"web:80", "80", eps, true, "10.42.0.5:8080"},
+      {"web:http", "http", eps, true, "10.42.0.5:8080"},
+      {"web:9090", "9090", eps, true, "10.42.0.5:9090"},
+      {"web:81", "81", eps, false, "no service port 81 found for service \"web\""},
+      {"web:80", "80", Json(), false, "no endpoints available for service \"web\""},
+      {"web:80", "80", Json::parse(R"({"subsets":[]})"), false, "no endpoints available for service \"web\""},
+      {"web:other", "other", eps, false, "no endpoints available for service \"web:other\""},
+  };
+  for (const auto& c : cases) {
+    auto l = ServiceProxyLocation(svc, c.eps, c.id, "", c.port);
+    ASSERT_EQ(l.ok(), c.ok) << c.id;
+    if (c.ok) {
+      EXPECT_EQ(l->host + ":" + std::to_string(l->port), c.want) << c.id;
+    } else {
+      EXPECT_EQ(l.status().code(), StatusCode::kUnavailable) << c.id;
+      EXPECT_EQ(l.status().message(), c.want) << c.id;
+    }
+  }
 }
 
 }  // namespace
