@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "apiserver/pki/pki.h"
 #include "base/log.h"
 #include "client/client.h"
 #include "client/leader_election.h"
@@ -72,6 +73,8 @@ ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
         [&m](const client::Client& c) -> Status {
           controllers::Options o;
           o.enabled = m.config.controllers;
+          // --root-ca-file: the cluster CA, published as kube-root-ca.crt in every namespace.
+          if (auto ca = apiserver::pki::ReadFile(m.config.data_dir + "/tls/ca.crt"); ca.ok()) o.root_ca_pem = *ca;
           ASSIGN_OR_RETURN(auto mgr, controllers::StartControllers(c, o));
           std::lock_guard<std::mutex> lock(m.mu);
           m.manager = std::move(mgr);

@@ -37,6 +37,9 @@ struct Options {
   std::vector<std::string> enabled;
   Clock* clock = nullptr;  // null: RealClock()
   std::chrono::minutes informer_sync_timeout{2};
+  // The cluster CA bundle (PEM), as kube-controller-manager's --root-ca-file: published in every
+  // namespace as ConfigMap kube-root-ca.crt. Empty: that controller does not run.
+  std::string root_ca_pem;
 };
 
 class ControllerManager {

@@ -54,6 +54,8 @@ struct ControllerContext {
   const client::Client* client = nullptr;           // not owned; outlives the controller
   client::InformerFactory* informers = nullptr;     // shared by all controllers; not owned
   Clock* clock = nullptr;                           // null: RealClock()
+  // The cluster CA bundle (PEM) published as kube-root-ca.crt (Options::root_ca_pem).
+  std::string root_ca_pem;
   // Base delay of the workqueue's per-key back-off (tests shorten the max).
   std::chrono::milliseconds queue_base_delay{5};
   std::chrono::milliseconds queue_max_delay{1000 * 1000};
