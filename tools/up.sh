@@ -9,12 +9,15 @@
 #
 # Environment: TUG_DATA_DIR (default /var/lib/tug), TUG_REGISTRY_DIR (default
 # $TUG_DATA_DIR/registry), TUG_REGISTRY_PORT (default: the port used last time, else 5000, else
-# the next free one), TUG_SKIP_DEPS=1 (do not check packages), TUG_SKIP_BUILD=1 (use ./build/tug).
+# the next free one), TUG_SKIP_DEPS=1 (do not check packages), TUG_SKIP_BUILD=1 (use the existing
+# binary), BUILD_DIR (default build).
 # Idempotent: a second run reuses the packages, the build, the images, the registry and the
 # cluster's data; if the cluster is already running it only prints how to use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+BUILD_DIR=${BUILD_DIR:-build}
+export BUILD_DIR
 DATA_DIR=${TUG_DATA_DIR:-/var/lib/tug}
 REG_DIR=${TUG_REGISTRY_DIR:-$DATA_DIR/registry}
 KUBECONFIG_PATH=$DATA_DIR/admin.kubeconfig
@@ -53,7 +56,7 @@ if [ "${TUG_SKIP_BUILD:-0}" != 1 ]; then
   step "building tug (tools/build.sh; the first build takes a while)"
   bash tools/build.sh --target tug
 fi
-[ -x build/tug ] || { echo "up.sh: build/tug is missing" >&2; exit 1; }
+[ -x "$BUILD_DIR/tug" ] || { echo "up.sh: $BUILD_DIR/tug is missing" >&2; exit 1; }
 mkdir -p "$DATA_DIR/agent"
 chmod 700 "$DATA_DIR"
 
@@ -80,7 +83,7 @@ if [ -f "$DATA_DIR/tug.lock" ] && ! flock -n "$DATA_DIR/tug.lock" true; then
 fi
 
 step "starting tug server (log: $LOG)"
-"$ROOT/build/tug" server --data-dir "$DATA_DIR" "$@" >>"$LOG" 2>&1 &
+"$ROOT/$BUILD_DIR/tug" server --data-dir "$DATA_DIR" "$@" >>"$LOG" 2>&1 &
 PID=$!
 stop() {
   echo
