@@ -220,6 +220,7 @@ class InformerImpl : public Informer {
           // List items may come without their kind; handlers expect whole objects.
           if (!item.contains("kind")) item["kind"] = resource_.kind;
           if (!item.contains("apiVersion")) item["apiVersion"] = resource_.ApiVersion();
+          if (opts_.transform) opts_.transform(item);
           items.push_back(std::make_shared<const Json>(std::move(item)));
         }
       }
@@ -278,6 +279,7 @@ class InformerImpl : public Informer {
             Delta::Kind k = ev.type == WatchEvent::kAdded    ? Delta::kAdded
                             : ev.type == WatchEvent::kDeleted ? Delta::kDeleted
                                                               : Delta::kModified;
+            if (opts_.transform) opts_.transform(ev.object);
             Push(Delta{k, std::make_shared<const Json>(std::move(ev.object)), {}, {}});
           }
           std::lock_guard<std::mutex> lock(es->mu);
@@ -527,7 +529,17 @@ struct InformerFactory::Impl {
   std::condition_variable cv;
   std::map<std::string, std::unique_ptr<InformerImpl>> informers;
   bool started = false;
+  std::function<void(Json&)> transform;
 };
+
+void StripManagedFields(Json& obj) {
+  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) m->erase("managedFields");
+}
+
+void InformerFactory::SetTransform(std::function<void(Json&)> transform) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->transform = std::move(transform);
+}
 
 InformerFactory::InformerFactory(const Client& client) : impl_(std::make_unique<Impl>(client)) {}
 
@@ -538,6 +550,7 @@ Informer& InformerFactory::For(const Resource& r, InformerOptions opts) {
   std::string key = FactoryKey(r, opts);
   auto it = impl_->informers.find(key);
   if (it != impl_->informers.end()) return *it->second;
+  if (!opts.transform) opts.transform = impl_->transform;
   auto inf = std::make_unique<InformerImpl>(impl_->client, r, std::move(opts));
   if (impl_->started) inf->Start();
   return *impl_->informers.emplace(key, std::move(inf)).first->second;

@@ -85,7 +85,15 @@ struct InformerOptions {
   std::string label_selector;
   std::string field_selector;
   std::chrono::seconds resync{0};        // 0 = no periodic resync (on_update(old==new) to handlers)
+  // Applied to every object before it is cached (client-go's SetTransform), e.g.
+  // StripManagedFields. Empty: the factory's transform, if any.
+  std::function<void(Json&)> transform;
 };
+
+// Removes metadata.managedFields: controllers never read them, and they are a large part of
+// every cached object (upstream's controller manager and scheduler strip them too). Updates
+// sent without managedFields keep the stored ones.
+void StripManagedFields(Json& obj);
 
 class InformerFactory {
  public:
@@ -94,6 +102,8 @@ class InformerFactory {
   InformerFactory(const InformerFactory&) = delete;
   InformerFactory& operator=(const InformerFactory&) = delete;
 
+  // A transform for every informer created after this call that sets none of its own.
+  void SetTransform(std::function<void(Json&)> transform);
   // The shared informer for a resource (created on first call; same options only).
   Informer& For(const Resource& r, InformerOptions opts = {});
   // Starts every informer created so far (and later ones on creation).

@@ -249,6 +249,31 @@ TEST_F(InformerTest, LateHandlerGetsSyntheticAdds) {
   EXPECT_THAT(rec.Get(), ElementsAre("add default/a", "add default/b"));
 }
 
+TEST_F(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
+  InformerFactory f(*client_);
+  f.SetTransform(StripManagedFields);
+  Informer& inf = f.For(kConfigMaps);
+  Recorder rec;
+  inf.AddHandler(rec.Handler());
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ObjectPtr a = inf.Get("default/a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_FALSE((*a)["metadata"].contains("managedFields"));  // listed
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "b")).ok());
+  ASSERT_TRUE(rec.WaitSize(2));
+  EXPECT_FALSE((*inf.Get("default/b"))["metadata"].contains("managedFields"));  // watched
+  EXPECT_TRUE(c().Get(kConfigMaps, "default", "b")->at("metadata").contains("managedFields"));
+  // Writing back a stripped object keeps the stored managedFields.
+  Json upd = *a;
+  upd["data"] = {{"k", "v"}};
+  ASSERT_TRUE(c().Update(kConfigMaps, "default", upd).ok());
+  auto stored = c().Get(kConfigMaps, "default", "a");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE((*stored)["metadata"]["managedFields"].empty());
+}
+
 TEST_F(InformerTest, SelectorsAndIndexers) {
   InformerFactory f(*client_);
   Informer& inf = f.For(kConfigMaps, {.label_selector = "team"});

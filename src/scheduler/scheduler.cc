@@ -104,6 +104,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     }
 
     factory_ = std::make_unique<client::InformerFactory>(client_);
+    factory_->SetTransform(client::StripManagedFields);  // never read; a large part of each object
     pods_ = &factory_->For(client::kPods);
     nodes_ = &factory_->For(client::kNodes);
     pvcs_ = &factory_->For(client::kPersistentVolumeClaims);
