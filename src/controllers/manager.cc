@@ -11,6 +11,7 @@
 #include "controllers/namespace/namespace.h"
 #include "controllers/replicaset/replica_set.h"
 #include "controllers/serviceaccount/service_account.h"
+#include "controllers/rootcacert/root_ca_cert.h"
 // ---- ctrl-b: include your headers here ----
 #include "controllers/cronjob/cronjob_controller.h"
 #include "controllers/daemonset/daemonset_controller.h"
@@ -47,6 +48,7 @@ const std::vector<Registration>& Registry() {
       {"garbagecollector", [](const framework::ControllerContext& c) { return garbagecollector::NewGarbageCollector(c); }},
       {"namespace", [](const framework::ControllerContext& c) { return namespaces::NewNamespaceController(c); }},
       {"serviceaccount", Wrap(serviceaccount::NewServiceAccountController)},
+      {"root-ca-cert-publisher", Wrap(rootcacert::NewRootCaCertPublisher)},  // sa-tokens
       // ---- ctrl-b: add {"name", factory} lines here ----
       {"job", Wrap(job::NewJobController)},  // includes ttl-after-finished
       {"cronjob", Wrap(cronjob::NewCronJobController)},
@@ -121,7 +123,8 @@ Result<std::unique_ptr<ControllerManager>> StartControllers(const client::Client
   std::unique_ptr<ControllerManager> m(new ControllerManager());
   m->informers_ = std::make_unique<client::InformerFactory>(client);
   m->informers_->SetTransform(client::StripManagedFields);  // never read; a large part of each object
-  framework::ControllerContext ctx{.client = &client, .informers = m->informers_.get(), .clock = opts.clock};
+  framework::ControllerContext ctx{
+      .client = &client, .informers = m->informers_.get(), .clock = opts.clock, .root_ca_pem = opts.root_ca_pem};
   for (const auto& r : Registry()) {
     if (!on.count(r.name)) continue;
     auto c = r.factory(ctx);
@@ -130,6 +133,7 @@ Result<std::unique_ptr<ControllerManager>> StartControllers(const client::Client
                                     << kv("error", c.status().ToString());
       return c.status();
     }
+    if (!*c) continue;  // not configured here (root-ca-cert-publisher without a CA)
     m->controllers_.push_back(std::move(*c));
   }
   m->informers_->Start();
