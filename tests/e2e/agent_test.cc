@@ -266,6 +266,16 @@ class AgentTestBase : public ::testing::Test {
     return l;
   }
 
+  // Pods are admitted once the namespace's default ServiceAccount exists (the controllers
+  // create it shortly after start).
+  void WaitDefaultServiceAccount() {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Kubectl({"get", "serviceaccount", "default"}).rc == 0) return;
+      std::this_thread::sleep_for(250ms);
+    }
+  }
+
   void StopEverything() {
     if (server_ && server_->pid() > 0) {
       auto r = Kubectl({"delete", "pods", "--all", "--wait=true", "--timeout=60s"}, 90s);
@@ -300,6 +310,7 @@ class BuiltinAgentE2E : public AgentTestBase {
     std::string why;
     ASSERT_TRUE(server_->Start(&why)) << why;
     ASSERT_TRUE(WaitForLog("node agent ready", 60s)) << server_->log();
+    WaitDefaultServiceAccount();
   }
 
   void TearDown() override {
@@ -471,6 +482,7 @@ class TokenAgentE2E : public AgentTestBase {
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     token_ = token;
     StartAgent();
+    WaitDefaultServiceAccount();
   }
 
   void StartAgent() {
