@@ -1,0 +1,391 @@
+// Issue 5 items 3-4 (owner: probes): probes, lifecycle hooks, graceful termination and
+// termination reasons with real pods: `tug server --disable-agent` + `tug agent --token`, pods
+// bound to the agent's node by spec.nodeName, driven by the real kubectl.
+//
+//   ProbesE2E.LivenessRestartsReadinessFlipsHttpStartup
+//       an always-failing exec liveness probe restarts the container (restartCount grows,
+//       Unhealthy and Killing events with kubelet's messages); a readiness probe on a file a
+//       loop creates and deletes flips the container's ready and the pod's Ready condition both
+//       ways; httpGet startup + tcpSocket readiness against busybox httpd make it Ready.
+//   ProbesE2E.OomPreStopGraceInitFailures
+//       a pod over its memory limit is OOMKilled (exit 137); `kubectl delete pod` runs the
+//       preStop hook (its output lands in the CRI log) and SIGKILLs after the grace period;
+//       a failing postStart hook kills the container (FailedPostStartHook); a failing init
+//       container fails a restartPolicy Never pod and crash-loops (Init:CrashLoopBackOff)
+//       otherwise.
+//
+// Needs root, runc, conmon, the CNI plugins and the test-image tools; skipped otherwise. Own
+// node name, bridge, pod CIDR, cgroup parent and temp dirs; everything is removed in TearDown.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness.h"
+
+namespace tug::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+std::string SourceDir() { return TUG_SOURCE_DIR; }
+
+std::string ReadAll(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    out.push_back(it->path().filename().string());
+  return out;
+}
+
+std::vector<std::string> MountsUnder(const std::vector<std::string>& prefixes) {
+  std::vector<std::string> out;
+  std::istringstream in(ReadAll("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, devno, root, mp;
+    f >> id >> parent >> devno >> root >> mp;
+    for (const auto& p : prefixes)
+      if (!p.empty() && (mp == p || mp.rfind(p + "/", 0) == 0)) out.push_back(mp);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  return out;
+}
+
+void RemoveCgroupTree(const std::string& parent) {
+  std::vector<std::string> roots = {"/sys/fs/cgroup" + parent};
+  for (const auto& h : Entries("/sys/fs/cgroup")) roots.push_back("/sys/fs/cgroup/" + h + parent);
+  for (const auto& r : roots) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(r, ec)) continue;
+    std::vector<std::string> dirs;
+    for (auto it = std::filesystem::recursive_directory_iterator(r, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_directory()) dirs.push_back(it->path());
+    std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    dirs.push_back(r);
+    for (const auto& d : dirs) ::rmdir(d.c_str());
+  }
+}
+
+// The registry with the busybox test images, once for the whole binary.
+class Registry : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (geteuid() != 0) return;
+    dir_ = MakeTempDir("tug-probes-reg");
+    port_ = FreePort();
+    auto r = e2e::Run({SourceDir() + "/tools/test-images.sh", "--port", std::to_string(port_), "--dir", dir_}, "", {}, 300s);
+    if (r.rc != 0) {
+      error_ = r.out + r.err;
+      port_ = 0;
+    }
+  }
+  void TearDown() override {
+    if (!dir_.empty()) {
+      e2e::Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", dir_ + "/registry"});
+      RemoveTree(dir_);
+    }
+  }
+  static int port() { return port_; }
+  static const std::string& error() { return error_; }
+
+ private:
+  std::string dir_;
+  static inline int port_ = 0;
+  static inline std::string error_;
+};
+
+::testing::Environment* const kRegistry = ::testing::AddGlobalTestEnvironment(new Registry);
+
+class ProbesE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    for (const char* p : {"/usr/sbin/runc", "/usr/bin/conmon", "/usr/lib/cni/bridge"})
+      if (access(p, X_OK) != 0) GTEST_SKIP() << "missing " << p;
+    ASSERT_NE(Registry::port(), 0) << "test images: " << Registry::error();
+    run_dir_ = MakeTempDir("tug-probes-run");
+    data_dir_ = MakeTempDir("tug-probes-agent");
+    std::ofstream(data_dir_ + "/registries.yaml")
+        << "mirrors:\n  docker.io:\n    endpoint:\n      - \"http://127.0.0.1:" << Registry::port() << "\"\n";
+    server_ = std::make_unique<TugServer>();  // --disable-agent
+    std::string why;
+    ASSERT_TRUE(server_->Start(&why)) << why;
+    std::string token = ReadAll(server_->data_dir() + "/agent-token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    agent_ = std::make_unique<Background>(std::vector<std::string>{
+        TugBinary(), "agent", "--server", "https://127.0.0.1:" + std::to_string(server_->port()), "--token", token,
+        "--ca-file", server_->data_dir() + "/tls/ca.crt", "--node-name", kNode, "--data-dir", data_dir_, "--run-dir",
+        run_dir_, "--kubelet-port", "0", "--cni-bridge", kBridge, "--cluster-cidr", "10.233.0.0/16",
+        "--cgroup-parent", kCgroupParent});
+    ASSERT_TRUE(agent_->WaitFor("agent ready", 60s)) << agent_->Output();
+  }
+
+  void TearDown() override {
+    if (server_ && server_->pid() > 0 && agent_)
+      Kubectl({"delete", "pods", "--all", "--grace-period=1", "--wait=true", "--timeout=60s"}, 90s);
+    if (agent_) agent_->Stop();
+    agent_.reset();
+    if (!run_dir_.empty()) {
+      std::string root = run_dir_ + "/runtime/runc";
+      std::istringstream in(e2e::Run({"runc", "--root", root, "list", "-q"}).out);
+      std::string id;
+      while (std::getline(in, id)) {
+        if (id.empty()) continue;
+        e2e::Run({"runc", "--root", root, "kill", id, "KILL"});
+        e2e::Run({"runc", "--root", root, "delete", "-f", id});
+      }
+      for (const auto& m : MountsUnder({run_dir_, data_dir_})) e2e::Run({"umount", "-l", m});
+      e2e::Run({"ip", "link", "del", kBridge});
+      RemoveCgroupTree(kCgroupParent);
+      RemoveTree(run_dir_);
+      RemoveTree(data_dir_);
+    }
+    if (server_) server_->Stop();
+    server_.reset();
+  }
+
+  RunResult Kubectl(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
+    args.insert(args.begin(), "kubectl");
+    return e2e::Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
+  }
+
+  json GetJson(const std::vector<std::string>& args) {
+    auto r = Kubectl(args);
+    if (r.rc != 0) return nullptr;
+    auto j = json::parse(r.out, nullptr, false);
+    return j.is_discarded() ? json(nullptr) : j;
+  }
+
+  template <typename Pred>
+  json WaitPod(const std::string& name, Pred pred, std::chrono::seconds timeout = 90s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    json pod;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pod = GetJson({"get", "pod", name, "-o", "json"});
+      if (!pod.is_null() && pred(pod)) return pod;
+      std::this_thread::sleep_for(250ms);  // polling interval
+    }
+    return pod;
+  }
+
+  // Messages of the events of `reason` about pod `name`.
+  std::vector<std::string> Events(const std::string& name, const std::string& reason) {
+    std::vector<std::string> out;
+    auto l = GetJson({"get", "events", "-o", "json"});
+    if (l.is_null()) return out;
+    for (const auto& e : l["items"])
+      if (e["involvedObject"].value("name", "") == name && e.value("reason", "") == reason)
+        out.push_back(e.value("message", ""));
+    return out;
+  }
+
+  template <typename Pred>
+  bool WaitEvent(const std::string& name, const std::string& reason, Pred pred, std::chrono::seconds timeout = 60s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& m : Events(name, reason))
+        if (pred(m)) return true;
+      std::this_thread::sleep_for(500ms);
+    }
+    return false;
+  }
+
+  void Apply(const std::string& name, const std::string& yaml) {
+    std::string file = run_dir_ + "/" + name + ".yaml";
+    std::ofstream(file) << yaml;
+    auto r = Kubectl({"apply", "-f", file});
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+
+  std::string PodHeader(const std::string& name, const std::string& extra_spec = "") {
+    return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\nspec:\n  nodeName: " + kNode + "\n" + extra_spec;
+  }
+
+  static bool Condition(const json& pod, const std::string& type) {
+    for (const auto& c : pod["status"].value("conditions", json::array()))
+      if (c.value("type", "") == type) return c.value("status", "") == "True";
+    return false;
+  }
+  static const json& Status0(const json& pod) {
+    static const json empty = json::object();
+    const auto& cs = pod["status"]["containerStatuses"];
+    return cs.is_array() && !cs.empty() ? cs[0] : empty;
+  }
+  std::string Tail() {
+    std::string o = agent_ ? agent_->Output() : "";
+    return o.substr(o.size() > 6000 ? o.size() - 6000 : 0);
+  }
+
+  static constexpr const char* kNode = "e2e-probes";
+  static constexpr const char* kBridge = "tugpr0";
+  static constexpr const char* kCgroupParent = "/tug-e2e-probes";
+  std::string run_dir_, data_dir_;
+  std::unique_ptr<TugServer> server_;
+  std::unique_ptr<Background> agent_;
+};
+
+TEST_F(ProbesE2E, LivenessRestartsReadinessFlipsHttpStartup) {
+  Apply("live", PodHeader("live", "  terminationGracePeriodSeconds: 30\n") +
+                    "  containers:\n  - name: live\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n"
+                    "    livenessProbe:\n      exec:\n        command: [\"cat\", \"/tmp/healthy\"]\n"
+                    "      periodSeconds: 1\n      failureThreshold: 2\n      terminationGracePeriodSeconds: 1\n");
+  Apply("ready", PodHeader("ready") +
+                     "  containers:\n  - name: ready\n    image: busybox\n"
+                     "    command: [\"sh\", \"-c\", \"while true; do touch /tmp/ready; sleep 4; rm -f /tmp/ready; sleep 4; done\"]\n"
+                     "    readinessProbe:\n      exec:\n        command: [\"cat\", \"/tmp/ready\"]\n"
+                     "      periodSeconds: 1\n      timeoutSeconds: 5\n");
+  Apply("web", PodHeader("web") +
+                   "  containers:\n  - name: web\n    image: busybox\n"
+                   "    command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/etc\"]\n"
+                   "    ports:\n    - name: http\n      containerPort: 8080\n"
+                   "    startupProbe:\n      httpGet:\n        path: /hostname\n        port: http\n"
+                   "      periodSeconds: 1\n      failureThreshold: 30\n"
+                   "    readinessProbe:\n      tcpSocket:\n        port: 8080\n      periodSeconds: 1\n      timeoutSeconds: 5\n");
+
+  // Liveness: killed and restarted, again and again.
+  auto live = WaitPod("live", [](const json& p) { return Status0(p).value("restartCount", 0) >= 2; }, 120s);
+  EXPECT_GE(Status0(live).value("restartCount", 0), 2) << live.dump(2) << Tail();
+  EXPECT_TRUE(WaitEvent("live", "Unhealthy", [](const std::string& m) {
+    return m.rfind("Liveness probe failed: ", 0) == 0 && m.find("/tmp/healthy") != std::string::npos;
+  })) << Tail();
+  EXPECT_TRUE(WaitEvent("live", "Killing", [](const std::string& m) {
+    return m == "Container live failed liveness probe, will be restarted";
+  }));
+  // The probe's own grace period (1 s, raised to kubelet's 2 s minimum) applies, not the pod's 30 s:
+  // sleep ignores SIGTERM as PID 1, so the kill is a SIGKILL (137) after ~2 s.
+  const json& last = Status0(live)["lastState"]["terminated"];
+  EXPECT_EQ(last.value("exitCode", 0), 137) << live.dump(2);
+  EXPECT_EQ(last.value("reason", ""), "Error") << live.dump(2);
+
+  // Readiness follows the file: Ready, then not, then Ready again; never restarted.
+  bool saw_ready = false, saw_unready_after = false, saw_ready_again = false;
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (std::chrono::steady_clock::now() < deadline && !saw_ready_again) {
+    auto p = GetJson({"get", "pod", "ready", "-o", "json"});
+    if (!p.is_null() && p["status"].value("phase", "") == "Running") {
+      bool r = Condition(p, "Ready");
+      EXPECT_EQ(r, Condition(p, "ContainersReady"));
+      EXPECT_EQ(r, Status0(p).value("ready", false));
+      EXPECT_TRUE(Status0(p).value("started", false));
+      if (r && !saw_ready) saw_ready = true;
+      else if (!r && saw_ready) saw_unready_after = true;
+      else if (r && saw_unready_after) saw_ready_again = true;
+    }
+    std::this_thread::sleep_for(250ms);
+  }
+  EXPECT_TRUE(saw_ready && saw_unready_after && saw_ready_again) << saw_ready << saw_unready_after << Tail();
+  auto ready = GetJson({"get", "pod", "ready", "-o", "json"});
+  EXPECT_EQ(Status0(ready).value("restartCount", -1), 0);
+  EXPECT_TRUE(WaitEvent("ready", "Unhealthy", [](const std::string& m) {
+    return m.rfind("Readiness probe failed: ", 0) == 0;
+  }));
+
+  // httpGet startup (named port) then tcpSocket readiness.
+  auto web = WaitPod("web", [](const json& p) { return Condition(p, "Ready"); });
+  EXPECT_TRUE(Condition(web, "Ready")) << web.dump(2) << Tail();
+  EXPECT_TRUE(Status0(web).value("started", false));
+  EXPECT_EQ(Status0(web).value("restartCount", -1), 0);
+  // kubectl's READY column agrees.
+  auto wide = Kubectl({"get", "pod", "web"});
+  EXPECT_NE(wide.out.find("1/1"), std::string::npos) << wide.out;
+}
+
+TEST_F(ProbesE2E, OomPreStopGraceInitFailures) {
+  Apply("oom", PodHeader("oom", "  restartPolicy: Never\n") +
+                   "  containers:\n  - name: oom\n    image: busybox\n"
+                   "    command: [\"sh\", \"-c\", \"x=aaaaaaaaaaaaaaaa; while true; do x=\\\"$x$x\\\"; done\"]\n"
+                   "    resources:\n      limits:\n        memory: 32Mi\n");
+  Apply("stop", PodHeader("stop", "  terminationGracePeriodSeconds: 10\n") +
+                    "  containers:\n  - name: stop\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n"
+                    "    lifecycle:\n      preStop:\n        exec:\n"
+                    "          command: [\"sh\", \"-c\", \"echo prestop-ran > /proc/1/fd/1; sleep 4\"]\n");
+  Apply("hook", PodHeader("hook", "  restartPolicy: Never\n  terminationGracePeriodSeconds: 2\n") +
+                    "  containers:\n  - name: hook\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n"
+                    "    lifecycle:\n      postStart:\n        exec:\n          command: [\"sh\", \"-c\", \"exit 7\"]\n");
+  Apply("initfail", PodHeader("initfail", "  restartPolicy: Never\n") +
+                        "  initContainers:\n  - name: init\n    image: busybox\n    command: [\"sh\", \"-c\", \"exit 2\"]\n"
+                        "  containers:\n  - name: app\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n");
+  Apply("initloop", PodHeader("initloop") +
+                        "  initContainers:\n  - name: init\n    image: busybox\n    command: [\"sh\", \"-c\", \"exit 2\"]\n"
+                        "  containers:\n  - name: app\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n");
+
+  // OOMKilled.
+  auto oom = WaitPod("oom", [](const json& p) { return p["status"].value("phase", "") == "Failed"; });
+  const json& term = Status0(oom)["state"]["terminated"];
+  EXPECT_EQ(term.value("reason", ""), "OOMKilled") << oom.dump(2) << Tail();
+  EXPECT_EQ(term.value("exitCode", 0), 137) << oom.dump(2);
+
+  // Failing init container: Failed with Never, Init:CrashLoopBackOff otherwise.
+  auto initfail = WaitPod("initfail", [](const json& p) { return p["status"].value("phase", "") == "Failed"; });
+  EXPECT_EQ(initfail["status"].value("phase", ""), "Failed") << initfail.dump(2);
+  EXPECT_EQ(initfail["status"]["initContainerStatuses"][0]["state"]["terminated"].value("exitCode", 0), 2);
+  bool crash_loop = false;
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (!crash_loop && std::chrono::steady_clock::now() < deadline) {
+    auto r = Kubectl({"get", "pod", "initloop"});
+    crash_loop = r.out.find("Init:CrashLoopBackOff") != std::string::npos;
+    if (!crash_loop) std::this_thread::sleep_for(500ms);
+  }
+  EXPECT_TRUE(crash_loop) << Kubectl({"get", "pod", "initloop", "-o", "yaml"}).out;
+
+  // postStart failure: event, container killed.
+  EXPECT_TRUE(WaitEvent("hook", "FailedPostStartHook", [](const std::string& m) {
+    return m.find("Exec lifecycle hook ([sh -c exit 7]) for Container \"hook\"") == 0 &&
+           m.find("exited with 7") != std::string::npos;
+  })) << Tail();
+  auto hook = WaitPod("hook", [](const json& p) { return Status0(p)["state"].contains("terminated"); });
+  EXPECT_TRUE(Status0(hook)["state"].contains("terminated")) << hook.dump(2);
+  EXPECT_EQ(hook["status"].value("phase", ""), "Failed") << hook.dump(2);
+
+  // preStop on delete, then SIGKILL after the grace period (sleep ignores SIGTERM as PID 1).
+  auto stop = WaitPod("stop", [](const json& p) { return p["status"].value("phase", "") == "Running"; });
+  ASSERT_EQ(stop["status"].value("phase", ""), "Running") << stop.dump(2) << Tail();
+  std::string uid = stop["metadata"].value("uid", "");
+  std::string log = data_dir_ + "/pods/default_stop_" + uid + "/stop/0.log";
+  ASSERT_TRUE(std::filesystem::exists(log)) << log;
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(Kubectl({"delete", "pod", "stop", "--wait=false"}).rc, 0);
+  bool prestop_logged = false;
+  bool gone = false;
+  deadline = t0 + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!prestop_logged) prestop_logged = ReadAll(log).find("prestop-ran") != std::string::npos;
+    auto r = Kubectl({"get", "pod", "stop", "-o", "name"});
+    if (r.rc != 0 && r.err.find("NotFound") != std::string::npos) {
+      gone = true;
+      break;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(prestop_logged) << Tail();
+  ASSERT_TRUE(gone);
+  // preStop (~4 s) then the rest of the 10 s grace period before SIGKILL; not the default 30 s.
+  EXPECT_GE(took, 9s);
+  EXPECT_LT(took, 25s);
+  EXPECT_TRUE(WaitEvent("stop", "Killing", [](const std::string& m) { return m == "Stopping container stop"; }));
+}
+
+}  // namespace
+}  // namespace tug::e2e
