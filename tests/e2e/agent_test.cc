@@ -39,6 +39,12 @@ using nlohmann::json;
 
 std::string SourceDir() { return TUG_SOURCE_DIR; }
 
+// j at a JSON pointer ("/status/phase"), or null: const operator[] asserts on missing keys.
+json At(const json& j, const std::string& ptr) {
+  json::json_pointer p(ptr);
+  return j.contains(p) ? j.at(p) : json(nullptr);
+}
+
 std::string ReadAll(const std::string& p) {
   std::ifstream f(p);
   std::stringstream ss;
@@ -240,7 +246,7 @@ class AgentTestBase : public ::testing::Test {
     return pod;
   }
 
-  static bool Running(const json& p) { return p["status"].value("phase", "") == "Running"; }
+  static bool Running(const json& p) { return At(p, "/status/phase") == "Running"; }
 
   // Polls until there are no pods left (the agent removes the objects after killing them).
   bool WaitNoPods(std::chrono::seconds timeout = 120s) {
@@ -393,7 +399,7 @@ TEST_F(BuiltinAgentE2E, NodeReadyPodsRunWithOldAndNewKubectl) {
   ASSERT_EQ(Kubectl({"run", "client", "--image=busybox", "--restart=Never", "--", "wget", "-q", "-O", "-",
                      "http://" + web_ip + ":8080/hostname"}).rc, 0);
   auto client = WaitPod("client", [](const json& p) {
-    auto ph = p["status"].value("phase", "");
+    auto ph = At(p, "/status/phase");
     return ph == "Succeeded" || ph == "Failed";
   });
   EXPECT_EQ(client["status"].value("phase", ""), "Succeeded") << client.dump(2);
@@ -401,14 +407,12 @@ TEST_F(BuiltinAgentE2E, NodeReadyPodsRunWithOldAndNewKubectl) {
   // Crash loop.
   ASSERT_EQ(Kubectl({"run", "crash", "--image=busybox", "--", "sh", "-c", "exit 3"}).rc, 0);
   auto crash = WaitPod("crash", [](const json& p) {
-    const auto& cs = p["status"]["containerStatuses"];
-    return cs.is_array() && !cs.empty() && cs[0]["state"].contains("waiting") &&
-           cs[0]["state"]["waiting"].value("reason", "") == "CrashLoopBackOff";
+    return At(p, "/status/containerStatuses/0/state/waiting/reason") == "CrashLoopBackOff";
   }, 60s);
   ASSERT_TRUE(crash["status"]["containerStatuses"].is_array()) << crash.dump(2);
   EXPECT_EQ(crash["status"]["containerStatuses"][0]["state"]["waiting"].value("reason", ""), "CrashLoopBackOff")
       << crash.dump(2);
-  EXPECT_EQ(crash["status"]["containerStatuses"][0]["lastState"]["terminated"].value("exitCode", 0), 3);
+  EXPECT_EQ(At(crash, "/status/containerStatuses/0/lastState/terminated/exitCode"), 3) << crash.dump(2);
 
   // A restarted server (SIGTERM: the agent stops, containers keep running) adopts its pods.
   std::string cid = WaitPod("b33", Running)["status"]["containerStatuses"][0].value("containerID", "");
@@ -548,7 +552,7 @@ TEST_F(TokenAgentE2E, KillNineAdoptsRunningAndCleansVanished) {
 
   StartAgent();
   auto again = WaitPod("keep", [&](const json& p) {
-    return Running(p) && p["status"]["containerStatuses"][0].value("containerID", "") == cid;
+    return Running(p) && At(p, "/status/containerStatuses/0/containerID") == cid;
   });
   EXPECT_TRUE(Running(again)) << again.dump(2);
   EXPECT_EQ(again["status"]["containerStatuses"][0].value("containerID", ""), cid) << again.dump(2);
