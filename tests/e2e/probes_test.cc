@@ -136,7 +136,7 @@ class ProbesE2E : public ::testing::Test {
     agent_ = std::make_unique<Background>(std::vector<std::string>{
         TugBinary(), "agent", "--server", "https://127.0.0.1:" + std::to_string(server_->port()), "--token", token,
         "--ca-file", server_->data_dir() + "/tls/ca.crt", "--node-name", kNode, "--data-dir", data_dir_, "--run-dir",
-        run_dir_, "--kubelet-port", "0", "--cni-bridge", kBridge, "--cluster-cidr", "10.233.0.0/16",
+        run_dir_, "--kubelet-port", "0", "--cni-bridge", kBridge, "--cluster-cidr", "10.247.0.0/16",
         "--cgroup-parent", kCgroupParent});
     ASSERT_TRUE(agent_->WaitFor("agent ready", 60s)) << agent_->Output();
   }
@@ -303,7 +303,9 @@ TEST_F(ProbesE2E, LivenessRestartsReadinessFlipsHttpStartup) {
 
   // httpGet startup (named port) then tcpSocket readiness.
   auto web = WaitPod("web", [](const json& p) { return Condition(p, "Ready"); });
-  EXPECT_TRUE(Condition(web, "Ready")) << web.dump(2) << Tail();
+  std::string web_events;
+  for (const auto& m : Events("web", "Unhealthy")) web_events += m + "\n";
+  EXPECT_TRUE(Condition(web, "Ready")) << web["status"].dump(2) << web_events << Tail();
   EXPECT_TRUE(Status0(web).value("started", false));
   EXPECT_EQ(Status0(web).value("restartCount", -1), 0);
   // kubectl's READY column agrees.
