@@ -615,6 +615,9 @@ class ServerImpl final : public KubeletServer {
       return;
     }
     RemoteCommandOptions o = CommandOptions(p);
+    // The client opens one stream per requested channel: absent means not requested.
+    o.stdout = p.q.True("stdout");
+    o.stderr = !o.tty && p.q.True("stderr");
     if (is_exec && o.command.empty()) {
       Reply(s, req, 400, "you must specify at least one command for the container\n");
       return;

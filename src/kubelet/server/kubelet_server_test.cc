@@ -10,7 +10,21 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <map>
+#include <set>
+#include <sstream>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +32,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "kubelet/server/spdy.h"
 
 extern char** environ;
 
@@ -95,7 +111,17 @@ class FakeRuntime : public runtime::Runtime {
   Status StopPodSandbox(const std::string&, std::chrono::seconds) override { return Unimpl(); }
   Status RemovePodSandbox(const std::string&) override { return Unimpl(); }
   Result<runtime::PodSandboxStatus> PodSandboxStatusOf(const std::string&) override { return Unimpl(); }
-  Result<std::vector<runtime::PodSandboxStatus>> ListPodSandboxes() override { return Unimpl(); }
+  std::string netns_path;  // the sandbox's network namespace (port-forward tests)
+  Result<std::vector<runtime::PodSandboxStatus>> ListPodSandboxes() override {
+    runtime::PodSandboxStatus s;
+    s.id = "sb-1";
+    s.config.namespace_ = "default";
+    s.config.name = "web";
+    s.config.uid = "uid-1";
+    s.state = runtime::SandboxState::kReady;
+    s.netns_path = netns_path;
+    return std::vector<runtime::PodSandboxStatus>{s};
+  }
   Result<std::string> CreateContainer(const std::string&, const runtime::ContainerConfig&) override { return Unimpl(); }
   Status StartContainer(const std::string&) override { return Unimpl(); }
   Status StopContainer(const std::string&, std::chrono::seconds) override { return Unimpl(); }
@@ -346,6 +372,450 @@ TEST_F(KubeletServerTest, ExecRejectsUnknownContainerAndProtocol) {
                boost::system::system_error);
   auto [code, body] = Get("/exec/default/web/app?command=true");
   EXPECT_EQ(code, 400);
+}
+
+
+// ---------------------------------------------------------------- SPDY and port-forward
+
+namespace spdyc {
+
+using spdy::Frame;
+using spdy::FrameParser;
+using spdy::FrameWriter;
+using spdy::Headers;
+
+// A blocking SPDY/3.1 client over TCP (after an HTTP upgrade) or over a WebSocket.
+class Client {
+ public:
+  // HTTP upgrade on a fresh TCP connection. Returns the response head.
+  std::string Upgrade(int port, const std::string& target, const std::string& protocols) {
+    sock_ = std::make_unique<tcp::socket>(ioc_);
+    sock_->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    timeval tv{10, 0};
+    ::setsockopt(sock_->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string req = "POST " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n";
+    std::stringstream ss(protocols);
+    std::string tok;
+    while (std::getline(ss, tok, ',')) req += "X-Stream-Protocol-Version: " + tok + "\r\n";
+    req += "Content-Length: 0\r\n\r\n";
+    asio::write(*sock_, asio::buffer(req));
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      boost::system::error_code ec;
+      size_t n = sock_->read_some(asio::buffer(&c, 1), ec);
+      if (ec || n == 0) break;
+      head += c;
+    }
+    return head;
+  }
+  // Tunnelled in a WebSocket (subprotocol SPDY/3.1+portforward.k8s.io).
+  std::string WebSocket(int port, const std::string& target) {
+    sock_ = std::make_unique<tcp::socket>(ioc_);
+    sock_->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    timeval tv{10, 0};
+    ::setsockopt(sock_->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ws_ = std::make_unique<websocket::stream<tcp::socket&>>(*sock_);
+    ws_->set_option(websocket::stream_base::decorator([](websocket::request_type& r) {
+      r.set(http::field::sec_websocket_protocol, "SPDY/3.1+portforward.k8s.io");
+    }));
+    websocket::response_type res;
+    ws_->handshake(res, "localhost", target);
+    ws_->binary(true);
+    return std::string(res[http::field::sec_websocket_protocol]);
+  }
+
+  void Write(const std::string& bytes) {
+    if (ws_) {
+      // Split at arbitrary points, as kubectl's tunnel does.
+      for (size_t i = 0; i < bytes.size(); i += 3) ws_->write(asio::buffer(bytes.substr(i, 3)));
+    } else {
+      asio::write(*sock_, asio::buffer(bytes));
+    }
+  }
+  void Open(uint32_t id, const Headers& h, bool fin = false) {
+    auto f = w_.SynStream(id, 0, 0, fin ? spdy::kFlagFin : 0, h);
+    ASSERT_TRUE(f.ok());
+    Write(*f);
+  }
+  void Data(uint32_t id, const std::string& d, bool fin = false) {
+    Write(FrameWriter::Data(id, fin ? spdy::kFlagFin : 0, d));
+  }
+
+  // Reads the next frame (false on EOF/timeout), recording DATA and FIN per stream.
+  bool Next(Frame* f, int timeout_ms = 10000) {
+    for (;;) {
+      bool got = false;
+      EXPECT_TRUE(p_.Next(f, &got).ok());
+      if (got) {
+        Record(*f);
+        return true;
+      }
+      boost::system::error_code ec;
+      if (ws_) {
+        beast::flat_buffer b;
+        ws_->read(b, ec);
+        if (ec == asio::error::interrupted) continue;
+        if (ec) return false;
+        p_.Feed(beast::buffers_to_string(b.data()));
+      } else {
+        pollfd pfd{sock_->native_handle(), POLLIN, 0};
+        int pr = ::poll(&pfd, 1, timeout_ms);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) return false;  // timed out
+        char buf[65536];
+        size_t n = sock_->read_some(asio::buffer(buf), ec);
+        if (ec == asio::error::interrupted) continue;  // SIGCHLD from the fake runtime's processes
+        if (ec || n == 0) return false;
+        p_.Feed(std::string_view(buf, n));
+      }
+    }
+  }
+  // Reads until every stream in ids has FIN (or the connection ends).
+  void UntilFin(std::initializer_list<uint32_t> ids) {
+    auto all = [&] {
+      for (uint32_t id : ids)
+        if (!fin_.count(id)) return false;
+      return true;
+    };
+    Frame f;
+    while (!all() && Next(&f)) {
+    }
+  }
+
+  std::map<uint32_t, std::string> data_;
+  std::set<uint32_t> fin_, replies_, resets_;
+  int goaways_ = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> window_updates_;
+  std::unique_ptr<tcp::socket> sock_;
+
+ private:
+  void Record(const Frame& f) {
+    if (!f.control) {
+      data_[f.stream_id] += f.data;
+      if (f.flags & spdy::kFlagFin) fin_.insert(f.stream_id);
+    } else if (f.type == spdy::kSynReply) {
+      replies_.insert(f.stream_id);
+    } else if (f.type == spdy::kRstStream) {
+      resets_.insert(f.stream_id);
+    } else if (f.type == spdy::kGoAway) {
+      ++goaways_;
+    } else if (f.type == spdy::kWindowUpdate) {
+      window_updates_.emplace_back(f.stream_id, f.value);
+    }
+  }
+
+  asio::io_context ioc_;
+  std::unique_ptr<websocket::stream<tcp::socket&>> ws_;
+  FrameWriter w_;
+  FrameParser p_;
+};
+
+Headers Stream(const std::string& type) { return {{"streamType", type}}; }
+Headers PortStream(const std::string& type, int port, const std::string& rid) {
+  return {{"streamType", type}, {"port", std::to_string(port)}, {"requestID", rid}};
+}
+
+}  // namespace spdyc
+
+TEST_F(KubeletServerTest, SpdyExecV4StreamsAndExitCode) {
+  spdyc::Client c;
+  std::string head = c.Upgrade(srv_->port(),
+                               "/exec/default/web/app?command=echo+out%3B+echo+err+%3E%262%3B+read+x%3B+echo+got+%24x%3B+exit+3"
+                               "&stdin=true&stdout=true&stderr=true",
+                               "v5.channel.k8s.io,v4.channel.k8s.io,v3.channel.k8s.io");
+  ASSERT_NE(head.find("101"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Stream-Protocol-Version: v4.channel.k8s.io"), std::string::npos) << head;
+  c.Open(1, spdyc::Stream("error"));
+  c.Open(3, spdyc::Stream("stdin"));
+  c.Open(5, spdyc::Stream("stdout"));
+  c.Open(7, spdyc::Stream("stderr"));
+  c.Data(3, "hello\n", true);
+  c.UntilFin({1, 5, 7});
+  EXPECT_EQ(c.replies_, (std::set<uint32_t>{1, 3, 5, 7}));
+  EXPECT_EQ(c.data_[5], "out\ngot hello\n");
+  EXPECT_EQ(c.data_[7], "err\n");
+  EXPECT_NE(c.data_[1].find("\"reason\":\"NonZeroExitCode\""), std::string::npos) << c.data_[1];
+  EXPECT_NE(c.data_[1].find("{\"message\":\"3\",\"reason\":\"ExitCode\"}"), std::string::npos) << c.data_[1];
+  spdy::Frame f;
+  while (c.goaways_ == 0 && c.Next(&f)) {
+  }
+  EXPECT_EQ(c.goaways_, 1);
+}
+
+TEST_F(KubeletServerTest, SpdyExecOlderProtocolsAndNegotiation) {
+  {
+    spdyc::Client c;  // v2: no resize stream, errors as text, nothing on success
+    std::string head = c.Upgrade(srv_->port(), "/exec/default/web/app?command=echo+hi&stdout=true&stderr=true",
+                                 "v2.channel.k8s.io,channel.k8s.io");
+    EXPECT_NE(head.find("X-Stream-Protocol-Version: v2.channel.k8s.io"), std::string::npos) << head;
+    c.Open(1, spdyc::Stream("error"));
+    c.Open(3, spdyc::Stream("stdout"));
+    c.Open(5, spdyc::Stream("stderr"));
+    c.UntilFin({1, 3, 5});
+    EXPECT_EQ(c.data_[3], "hi\n");
+    EXPECT_EQ(c.data_[1], "");
+  }
+  {
+    spdyc::Client c;
+    c.Upgrade(srv_->port(), "/exec/default/web/app?command=exit+4&stdout=true", "v3.channel.k8s.io");
+    c.Open(1, spdyc::Stream("error"));
+    c.Open(3, spdyc::Stream("stdout"));
+    c.UntilFin({1});
+    EXPECT_EQ(c.data_[1], "command terminated with non-zero exit code: exit code 4");
+  }
+  struct Case {
+    std::string target, protocols;
+    std::string want;
+  } cases[] = {
+      {"/exec/default/web/app?command=true", "v9.channel.k8s.io", "HTTP/1.1 403"},
+      {"/exec/default/web/app?command=true", "", "HTTP/1.1 400"},
+      {"/exec/default/web/nope?command=true&stdout=true", "v4.channel.k8s.io", "HTTP/1.1 404"},
+      {"/exec/default/web/app?command=true", "v4.channel.k8s.io", "HTTP/1.1 400"},  // no stream requested
+      {"/portForward/default/other", "portforward.k8s.io", "HTTP/1.1 404"},
+      {"/portForward/default/web", "v4.channel.k8s.io", "HTTP/1.1 403"},
+  };
+  for (auto& k : cases) {
+    spdyc::Client c;
+    std::string head = c.Upgrade(srv_->port(), k.target, k.protocols);
+    EXPECT_EQ(head.substr(0, k.want.size()), k.want) << k.target << " " << k.protocols << "\n" << head;
+  }
+}
+
+TEST_F(KubeletServerTest, SpdyFlowControlWindows) {
+  spdyc::Client c;
+  c.Upgrade(srv_->port(), "/exec/default/web/app?command=head+-c+40000+%3E/dev/null%3B+head+-c+5000+/dev/zero&stdin=true&stdout=true",
+            "v4.channel.k8s.io");
+  // A peer that sends SETTINGS implements flow control: 1000-byte stream windows.
+  c.Write(spdy::FrameWriter::Settings({{spdy::kSettingsInitialWindowSize, 1000}}));
+  c.Open(1, spdyc::Stream("error"));
+  c.Open(3, spdyc::Stream("stdin"));
+  c.Open(5, spdyc::Stream("stdout"));
+  // 40000 bytes of stdin: the server opens our windows as the process consumes them.
+  c.Data(3, std::string(40000, 'x'));
+  spdy::Frame f;
+  while (c.data_[5].size() < 1000 && c.Next(&f)) {
+  }
+  ASSERT_EQ(c.data_[5].size(), 1000u);
+  // Nothing more arrives until the window opens.
+  while (c.Next(&f, 300)) {
+  }
+  EXPECT_EQ(c.data_[5].size(), 1000u);
+  c.Write(spdy::FrameWriter::WindowUpdate(5, 4000));
+  c.Data(3, "", true);
+  c.UntilFin({5, 1});
+  EXPECT_EQ(c.data_[5], std::string(5000, '\0'));
+  EXPECT_EQ(c.data_[1], "{\"metadata\":{},\"status\":\"Success\"}");
+  bool stream_update = false, conn_update = false;
+  for (auto [id, delta] : c.window_updates_) {
+    if (id == 3 && delta > 0) stream_update = true;
+    if (id == 0 && delta > 0) conn_update = true;
+  }
+  EXPECT_TRUE(stream_update && conn_update);
+}
+
+// A network namespace of its own (held by a parked thread) with lo up and a listener.
+class TestNetns {
+ public:
+  TestNetns() {
+    std::promise<void> ready;
+    auto fut = ready.get_future();
+    t_ = std::thread([this, &ready] {
+      if (::unshare(CLONE_NEWNET) == 0) {
+        int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ifreq ifr{};
+        std::strcpy(ifr.ifr_name, "lo");
+        ::ioctl(s, SIOCGIFFLAGS, &ifr);
+        ifr.ifr_flags |= IFF_UP;
+        ::ioctl(s, SIOCSIFFLAGS, &ifr);
+        ::close(s);
+        listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::listen(listen_, 8);
+        socklen_t l = sizeof a;
+        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &l);
+        port_ = ntohs(a.sin_port);
+        path_ = "/proc/" + std::to_string(::getpid()) + "/task/" + std::to_string(::gettid()) + "/ns/net";
+      }
+      ready.set_value();
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [this] { return stop_; });
+    });
+    fut.wait();
+  }
+  ~TestNetns() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    t_.join();
+    if (listen_ >= 0) ::close(listen_);
+  }
+  const std::string& path() const { return path_; }
+  int port() const { return port_; }
+  // Accepts one connection (10 s limit); -1 on timeout.
+  int Accept() {
+    pollfd p{listen_, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) return -1;
+    return ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+
+ private:
+  std::thread t_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  int listen_ = -1, port_ = 0;
+  std::string path_;
+};
+
+// Serves one connection: reads until EOF (or the first read), answers "pong:<what it read>",
+// closes.
+std::thread EchoOnce(TestNetns& ns, bool until_eof = true) {
+  return std::thread([&ns, until_eof] {
+    int fd = ns.Accept();
+    if (fd < 0) return;
+    std::string got;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+      got.append(buf, static_cast<size_t>(n));
+      if (!until_eof) break;
+    }
+    std::string reply = "pong:" + got;
+    (void)!::write(fd, reply.data(), reply.size());
+    ::close(fd);
+  });
+}
+
+TEST_F(KubeletServerTest, SpdyPortForwardIntoPodNetns) {
+  TestNetns ns;
+  ASSERT_FALSE(ns.path().empty()) << "unshare(CLONE_NEWNET) failed (needs root)";
+  rt_.netns_path = ns.path();
+  std::thread echo = EchoOnce(ns);
+  spdyc::Client c;
+  std::string head = c.Upgrade(srv_->port(), "/portForward/default/web", "portforward.k8s.io");
+  ASSERT_NE(head.find("101"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Stream-Protocol-Version: portforward.k8s.io"), std::string::npos);
+  c.Open(1, spdyc::PortStream("error", ns.port(), "0"));
+  c.Open(3, spdyc::PortStream("data", ns.port(), "0"));
+  c.Data(3, "ping", true);  // half-close: the pod sees EOF and still answers
+  c.UntilFin({3, 1});
+  echo.join();
+  EXPECT_EQ(c.data_[3], "pong:ping");
+  EXPECT_EQ(c.data_[1], "");
+
+  // A second connection on the same SPDY session: nothing listens on port 1 in the pod.
+  c.Open(5, spdyc::PortStream("error", 1, "1"));
+  c.Open(7, spdyc::PortStream("data", 1, "1"));
+  c.UntilFin({5, 7});
+  EXPECT_NE(c.data_[5].find("error forwarding port 1 to pod sb-1, uid : failed to execute portforward in network namespace \"" +
+                            ns.path() + "\""),
+            std::string::npos)
+      << c.data_[5];
+  EXPECT_NE(c.data_[5].find("dial tcp4 127.0.0.1:1: connect: connection refused"), std::string::npos) << c.data_[5];
+
+  // Streams without a port or with an unknown type are refused.
+  c.Open(9, {{"streamType", "data"}});
+  c.Open(11, spdyc::PortStream("bogus", 80, "2"));
+  spdy::Frame f;
+  while (c.resets_.size() < 2 && c.Next(&f)) {
+  }
+  EXPECT_EQ(c.resets_, (std::set<uint32_t>{9, 11}));
+}
+
+TEST_F(KubeletServerTest, SpdyPortForwardResetClosesPodConnection) {
+  TestNetns ns;
+  ASSERT_FALSE(ns.path().empty());
+  rt_.netns_path = ns.path();
+  std::atomic<bool> saw_eof{false};
+  std::thread pod([&] {
+    int fd = ns.Accept();
+    if (fd < 0) return;
+    (void)!::write(fd, "hi", 2);
+    char buf[64];
+    pollfd p{fd, POLLIN, 0};
+    while (::poll(&p, 1, 10000) == 1) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) {
+        saw_eof = true;
+        break;
+      }
+    }
+    ::close(fd);
+  });
+  spdyc::Client c;
+  c.Upgrade(srv_->port(), "/portForward/default/web", "portforward.k8s.io");
+  c.Open(1, spdyc::PortStream("error", ns.port(), "0"));
+  c.Open(3, spdyc::PortStream("data", ns.port(), "0"));
+  spdy::Frame f;
+  while (c.data_[3] != "hi" && c.Next(&f)) {
+  }
+  EXPECT_EQ(c.data_[3], "hi");
+  c.Write(spdy::FrameWriter::RstStream(3, spdy::kCancel));
+  pod.join();
+  EXPECT_TRUE(saw_eof);
+  c.UntilFin({1});  // the error stream is ended too
+  EXPECT_TRUE(c.fin_.count(1));
+}
+
+TEST_F(KubeletServerTest, WebSocketTunnelledSpdyPortForward) {
+  TestNetns ns;
+  ASSERT_FALSE(ns.path().empty());
+  rt_.netns_path = ns.path();
+  std::thread echo = EchoOnce(ns);
+  spdyc::Client c;
+  EXPECT_EQ(c.WebSocket(srv_->port(), "/portForward/default/web"), "SPDY/3.1+portforward.k8s.io");
+  c.Open(1, spdyc::PortStream("error", ns.port(), "0"));
+  c.Open(3, spdyc::PortStream("data", ns.port(), "0"));
+  c.Data(3, "abc", true);
+  c.UntilFin({3, 1});
+  echo.join();
+  EXPECT_EQ(c.data_[3], "pong:abc");
+}
+
+TEST_F(KubeletServerTest, WebSocketChannelPortForward) {
+  TestNetns ns;
+  ASSERT_FALSE(ns.path().empty());
+  rt_.netns_path = ns.path();
+  std::thread echo = EchoOnce(ns, false);
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv_->port())));
+  websocket::stream<tcp::socket&> ws(sock);
+  ws.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& r) { r.set(http::field::sec_websocket_protocol, "v4.channel.k8s.io"); }));
+  websocket::response_type res;
+  ws.handshake(res, "localhost", "/portForward/default/web?port=" + std::to_string(ns.port()));
+  EXPECT_EQ(res[http::field::sec_websocket_protocol], "v4.channel.k8s.io");
+  ws.binary(true);
+  std::string port_le = {static_cast<char>(ns.port() & 0xff), static_cast<char>(ns.port() >> 8)};
+  std::map<int, std::string> got;
+  auto read = [&] {
+    beast::flat_buffer b;
+    beast::error_code ec;
+    ws.read(b, ec);
+    if (ec) return false;
+    std::string m = beast::buffers_to_string(b.data());
+    if (!m.empty()) got[static_cast<unsigned char>(m[0])] += m.substr(1);
+    return true;
+  };
+  ASSERT_TRUE(read() && read());
+  EXPECT_EQ(got[0], port_le);
+  EXPECT_EQ(got[1], port_le);
+  got.clear();
+  std::string msg = std::string(1, '\0') + "xyz";
+  ws.write(asio::buffer(msg));
+  // The pod answers and closes; the server then ends the WebSocket (every port is done).
+  while (read()) {
+  }
+  echo.join();
+  EXPECT_EQ(got[0], "pong:xyz");
+  EXPECT_EQ(got[1], "");
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <array>
@@ -50,6 +52,13 @@ std::string FailureJson(const std::string& msg) {
 }
 
 void WriteAll(int fd, std::string_view data) {
+  // A process that exited leaves a broken pipe: take EPIPE instead of a process-wide SIGPIPE
+  // (SIGPIPE from write() goes to the writing thread, so blocking it here is enough).
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  bool broken = false;
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n > 0) {
@@ -60,9 +69,15 @@ void WriteAll(int fd, std::string_view data) {
       pollfd p{fd, POLLOUT, 0};
       ::poll(&p, 1, 1000);
     } else {
-      return;
+      broken = n < 0 && errno == EPIPE;
+      break;
     }
   }
+  if (broken) {
+    timespec zero{0, 0};
+    sigtimedwait(&pipe_set, nullptr, &zero);  // drop the SIGPIPE left pending on this thread
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 Result<std::unique_ptr<RemoteProcess>> StartRemoteProcess(runtime::Runtime& rt, const std::string& cid, bool exec,
