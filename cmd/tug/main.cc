@@ -7,6 +7,8 @@
 
 #include <malloc.h>
 
+#include <csignal>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -43,6 +45,10 @@ int main(int argc, char** argv) {
   // buffers always mmapped (returned to the kernel on free).
   mallopt(M_ARENA_MAX, 2);
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // A write to a pipe whose reader is gone (an exec'd process that exited, a CNI plugin) must be
+  // an EPIPE for the writer, not the end of the whole server or agent. Children get SIG_DFL back
+  // (runtime/oci/sys.cc, network/cni) before exec.
+  signal(SIGPIPE, SIG_IGN);
   // Before any thread exists, so every thread inherits the mask and only sigwait sees them.
   tug::cmd::BlockTerminationSignals();
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -70,6 +70,7 @@ Result<ProcResult> RunArgv(const std::vector<std::string>& args, const std::vect
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, nullptr);
+    signal(SIGPIPE, SIG_DFL);  // tug ignores it; plugins get the default back
     dup2(in_r.fd, 0);
     dup2(out_w.fd, 1);
     dup2(err_w.fd, 2);
