@@ -395,6 +395,23 @@ TEST_F(CrdRestTest, DeletingCrdDeletesInstancesThenTheCrd) {
   EXPECT_EQ(Do("GET", kWidgets).body["items"].size(), 0u);
 }
 
+TEST_F(CrdRestTest, DefaultsAddedToTheSchemaApplyOnRead) {
+  Json crd = WidgetCrd();
+  for (auto& v : crd["spec"]["versions"]) v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["mode"].erase("default");
+  CreateCrd(crd);
+  ASSERT_EQ(Do("POST", kWidgets, Widget("old", R"({"size":1})")).code, 201);
+  EXPECT_FALSE(Do("GET", std::string(kWidgets) + "/old").body["spec"].contains("mode"));
+  Json cur = Do("GET", std::string(kCrds) + "/widgets.example.com").body;
+  for (auto& v : cur["spec"]["versions"]) v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["mode"]["default"] = "manual";
+  Resp r = Do("PUT", std::string(kCrds) + "/widgets.example.com", DumpJson(cur));
+  ASSERT_EQ(r.code, 200) << r.raw;
+  EXPECT_EQ(r.body["metadata"]["generation"], 2);
+  EXPECT_EQ(Do("GET", std::string(kWidgets) + "/old").body["spec"]["mode"], "manual");
+  Resp list = Do("GET", kWidgets);
+  ASSERT_EQ(list.body["items"].size(), 1u);
+  EXPECT_EQ(list.body["items"][0]["spec"]["mode"], "manual");
+}
+
 TEST_F(CrdRestTest, CrdsAreServedAfterRestart) {
   CreateCrd();
   ASSERT_EQ(Do("POST", kWidgets, Widget("keep", R"({"size":2})")).code, 201);
