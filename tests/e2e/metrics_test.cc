@@ -101,7 +101,7 @@ class Registry : public ::testing::Environment {
     if (geteuid() != 0) return;
     dir_ = MakeTempDir("tug-metrics-reg");
     port_ = FreePort();
-    auto r = Run({SourceDir() + "/tools/test-images.sh", "--port", std::to_string(port_), "--dir", dir_}, "", {}, 300s);
+    auto r = tug::e2e::Run({SourceDir() + "/tools/test-images.sh", "--port", std::to_string(port_), "--dir", dir_}, "", {}, 300s);
     if (r.rc != 0) {
       error_ = r.out + r.err;
       port_ = 0;
@@ -109,7 +109,7 @@ class Registry : public ::testing::Environment {
   }
   void TearDown() override {
     if (!dir_.empty()) {
-      Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", dir_ + "/registry"});
+      tug::e2e::Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", dir_ + "/registry"});
       RemoveTree(dir_);
     }
   }
@@ -155,15 +155,15 @@ class MetricsE2E : public ::testing::Test {
     agent_.reset();
     if (!run_dir_.empty()) {
       std::string root = run_dir_ + "/runtime/runc";
-      std::istringstream in(Run({"runc", "--root", root, "list", "-q"}).out);
+      std::istringstream in(tug::e2e::Run({"runc", "--root", root, "list", "-q"}).out);
       std::string id;
       while (std::getline(in, id)) {
         if (id.empty()) continue;
-        Run({"runc", "--root", root, "kill", id, "KILL"});
-        Run({"runc", "--root", root, "delete", "-f", id});
+        tug::e2e::Run({"runc", "--root", root, "kill", id, "KILL"});
+        tug::e2e::Run({"runc", "--root", root, "delete", "-f", id});
       }
-      for (const auto& m : MountsUnder({run_dir_, data_dir_})) Run({"umount", "-l", m});
-      Run({"ip", "link", "del", kBridge});
+      for (const auto& m : MountsUnder({run_dir_, data_dir_})) tug::e2e::Run({"umount", "-l", m});
+      tug::e2e::Run({"ip", "link", "del", kBridge});
       RemoveCgroupTree(kCgroupParent);
       RemoveTree(run_dir_);
       RemoveTree(data_dir_);
@@ -175,7 +175,7 @@ class MetricsE2E : public ::testing::Test {
   RunResult Kubectl(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s,
                     const std::string& kubectl = "kubectl") {
     args.insert(args.begin(), kubectl);
-    return Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
+    return tug::e2e::Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
   }
 
   std::string Tail() {
@@ -288,10 +288,10 @@ TEST(MetricsNoAgentE2E, NotAvailableYet) {
   ASSERT_TRUE(server.Start(&why)) << why;
   for (const auto& kubectl : kKubectls) {
     SCOPED_TRACE(kubectl);
-    auto r = Run({kubectl, "top", "node"}, "", {{"KUBECONFIG", server.kubeconfig()}}, 60s);
+    auto r = tug::e2e::Run({kubectl, "top", "node"}, "", {{"KUBECONFIG", server.kubeconfig()}}, 60s);
     EXPECT_NE(r.rc, 0);
     EXPECT_NE(r.err.find("error: metrics not available yet"), std::string::npos) << r.out << r.err;
-    auto p = Run({kubectl, "top", "pod"}, "", {{"KUBECONFIG", server.kubeconfig()}}, 60s);
+    auto p = tug::e2e::Run({kubectl, "top", "pod"}, "", {{"KUBECONFIG", server.kubeconfig()}}, 60s);
     EXPECT_NE(p.err.find("No resources found in default namespace."), std::string::npos) << p.out << p.err;
   }
 }

@@ -76,12 +76,12 @@ class CaptureWriter final : public ResponseWriter {
  public:
   void Send(int code, std::string content_type, std::string body,
             std::vector<std::pair<std::string, std::string>> extra_headers) override {
-    std::lock_guard<std::mutex> l(mu_);
+    std::unique_lock<std::mutex> l(mu_);
     code_ = code;
     content_type_ = std::move(content_type);
     body_ = std::move(body);
     headers_ = std::move(extra_headers);
-    Complete();
+    Complete(l);
   }
   void StartStream(int code, std::string content_type) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -94,8 +94,8 @@ class CaptureWriter final : public ResponseWriter {
     return !done_;
   }
   void Finish() override {
-    std::lock_guard<std::mutex> l(mu_);
-    Complete();
+    std::unique_lock<std::mutex> l(mu_);
+    Complete(l);
   }
   void OnClose(std::function<void()> cb) override {
     std::unique_lock<std::mutex> l(mu_);
@@ -114,23 +114,26 @@ class CaptureWriter final : public ResponseWriter {
   bool Wait(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> l(mu_);
     if (cv_.wait_for(l, timeout, [this] { return done_; })) return true;
-    Complete();
+    Complete(l);
     return false;
   }
+  // Read after Wait() returned true (no writer touches them then).
   int code() const { return code_; }
   const std::string& content_type() const { return content_type_; }
   std::string& body() { return body_; }
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
 
  private:
-  void Complete() {  // holds mu_
+  // Marks the response complete and runs the OnClose callbacks outside the lock (`l` holds mu_
+  // on entry and is released).
+  void Complete(std::unique_lock<std::mutex>& l) {
     if (done_) return;
     done_ = true;
     cv_.notify_all();
-    // Callbacks run outside any lock of ours would be nicer, but none of the handlers'
-    // callbacks call back into this writer.
-    for (auto& cb : on_close_) cb();
+    std::vector<std::function<void()>> cbs = std::move(on_close_);
     on_close_.clear();
+    l.unlock();
+    for (auto& cb : cbs) cb();
   }
   mutable std::mutex mu_;
   std::condition_variable cv_;
