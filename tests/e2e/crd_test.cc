@@ -112,7 +112,7 @@ class CrdE2ETest : public ::testing::TestWithParam<KubectlVersion> {
     slug = slug.substr(0, 30);
     group_ = slug + "-" + GetParam().name;
     for (char& c : group_)
-      if (c == '.') c = '-';
+      if (c == '.' || c == '_') c = '-';  // "v1_27": '_' is not valid in an API group
     group_ += ".example.com";
     ns_ = "crd-" + slug;
     ASSERT_OK(K({"create", "namespace", ns_}));
