@@ -10,6 +10,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <future>
+#include <limits>
 #include <optional>
 #include <thread>
 #include <boost/asio.hpp>
@@ -190,7 +191,7 @@ void Relay(S& s, const std::string& host, const std::string& target, ResponseWri
   if (ec) return SendStatus(w, UnavailableError("error talking to the kubelet: " + ec.message()));
   beast::flat_buffer buf;
   http::response_parser<http::buffer_body> p;
-  p.body_limit(boost::none);
+  p.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: Boost 1.74 compares Content-Length > none as true
   http::read_header(s, buf, p, ec);
   if (ec) return SendStatus(w, UnavailableError("error reading the kubelet's answer: " + ec.message()));
   int code = p.get().result_int();
@@ -823,7 +824,7 @@ void PodStreamProxy::ServeProxy(const Request& req, const ProxyLocation& loc, bo
   if (ec) return SendStatus(*w, UnavailableError("error trying to reach " + what + ": " + ec.message()));
   beast::flat_buffer fb;
   http::response_parser<http::buffer_body> p;
-  p.body_limit(boost::none);
+  p.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: Boost 1.74 compares Content-Length > none as true
   if (req.method == "HEAD") p.skip(true);
   http::read_header(s, fb, p, ec);
   if (ec) return SendStatus(*w, UnavailableError("error trying to reach " + what + ": " + ec.message()));

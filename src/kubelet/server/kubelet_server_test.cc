@@ -33,6 +33,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "kubelet/server/spdy.h"
 
 extern char** environ;
@@ -245,7 +247,7 @@ class StreamReader {
     sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     http::request<http::empty_body> req{http::verb::get, target, 11};
     http::write(sock_, req);
-    p_.body_limit(boost::none);
+    p_.body_limit(std::numeric_limits<std::uint64_t>::max());
     http::read_header(sock_, b_, p_);
   }
   int code() { return p_.get().result_int(); }
