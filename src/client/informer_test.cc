@@ -251,10 +251,10 @@ TEST_F(InformerTest, LateHandlerGetsSyntheticAdds) {
 
 TEST_F(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
+  Recorder rec;  // outlives the factory: the update below may still be dispatched at the end
   InformerFactory f(*client_);
   f.SetTransform(StripManagedFields);
   Informer& inf = f.For(kConfigMaps);
-  Recorder rec;
   inf.AddHandler(rec.Handler());
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
