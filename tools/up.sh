@@ -56,7 +56,8 @@ if [ "${TUG_SKIP_BUILD:-0}" != 1 ]; then
   step "building tug (tools/build.sh; the first build takes a while)"
   bash tools/build.sh --target tug
 fi
-[ -x "$BUILD_DIR/tug" ] || { echo "up.sh: $BUILD_DIR/tug is missing" >&2; exit 1; }
+case "$BUILD_DIR" in /*) TUG_BIN="$BUILD_DIR/tug" ;; *) TUG_BIN="$ROOT/$BUILD_DIR/tug" ;; esac
+[ -x "$TUG_BIN" ] || { echo "up.sh: $TUG_BIN is missing" >&2; exit 1; }
 mkdir -p "$DATA_DIR/agent"
 chmod 700 "$DATA_DIR"
 
@@ -83,7 +84,7 @@ if [ -f "$DATA_DIR/tug.lock" ] && ! flock -n "$DATA_DIR/tug.lock" true; then
 fi
 
 step "starting tug server (log: $LOG)"
-"$ROOT/$BUILD_DIR/tug" server --data-dir "$DATA_DIR" "$@" >>"$LOG" 2>&1 &
+"$TUG_BIN" server --data-dir "$DATA_DIR" "$@" >>"$LOG" 2>&1 &
 PID=$!
 stop() {
   echo
