@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "bench_util.h"
 #include "e2e/harness.h"
 
 namespace {
@@ -34,31 +35,11 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 using tug::Json;
 namespace client = tug::client;
+using tug::bench::IntFlag;
+using tug::bench::ProcStats;
+using tug::bench::ReadProc;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-struct ProcStats {
-  double rss_mb = 0;
-  double cpu_s = 0;
-};
-
-ProcStats ReadProc(pid_t pid) {
-  ProcStats out;
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0) out.rss_mb = std::stod(line.substr(6)) / 1024.0;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
-  auto close = s.rfind(')');
-  if (close != std::string::npos) {
-    std::istringstream rest(s.substr(close + 2));
-    std::vector<std::string> f;
-    for (std::string x; rest >> x;) f.push_back(x);
-    if (f.size() > 12) out.cpu_s = (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
-  }
-  return out;
-}
 
 Json Deployment(const std::string& ns, const std::string& name, int replicas) {
   return {{"apiVersion", "apps/v1"},
@@ -136,16 +117,6 @@ void Figure(const std::string& name, double v, const char* unit, const std::stri
   else
     std::printf("%-44s %10.2f %s%s%s\n", name.c_str(), v, unit, note.empty() ? "" : "  ", note.c_str());
   std::fflush(stdout);
-}
-
-int IntFlag(const std::vector<std::string>& args, const std::string& name, int def) {
-  for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == name) {
-      int v = def;
-      std::from_chars(args[i + 1].data(), args[i + 1].data() + args[i + 1].size(), v);
-      return v;
-    }
-  return def;
 }
 
 }  // namespace

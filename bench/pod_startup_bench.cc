@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "client/client.h"
 #include "e2e/harness.h"
 
@@ -50,13 +51,6 @@ double Pct(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
-}
-
-double RssMb(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return -1;
 }
 
 Json Pod(const std::string& name) {
@@ -142,21 +136,11 @@ void Report(const std::string& what, const std::vector<double>& ms, int want, do
   std::printf("\n");
 }
 
-int IntFlag(const std::vector<std::string>& args, const std::string& name, int def) {
-  for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == name) {
-      int v = def;
-      std::from_chars(args[i + 1].data(), args[i + 1].data() + args[i + 1].size(), v);
-      return v;
-    }
-  return def;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  const int n = IntFlag(args, "--pods", 30);
+  const int n = tug::bench::IntFlag(args, "--pods", 30);
   if (geteuid() != 0) {
     std::cerr << "pod_startup_bench: needs root\n";
     return 1;
@@ -243,14 +227,14 @@ int main(int argc, char** argv) {
                              "--cgroup-parent", kAgentCgroup});
       if (agent.WaitFor("agent ready", 60s)) {
         std::this_thread::sleep_for(10s);  // idle: heartbeats and lease renewals only
-        std::printf("%-40s %7.1f MB  (target < 25 MB)\n", "agent idle RSS (tug agent, no pods)", RssMb(agent.pid()));
+        std::printf("%-40s %7.1f MB  (target < 25 MB)\n", "agent idle RSS (tug agent, no pods)", tug::bench::ReadProc(agent.pid()).rss_mb);
       } else {
         std::cerr << "tug agent did not start:\n" << agent.Output() << "\n";
         rc = 1;
       }
       agent.Stop();
     }
-    std::printf("%-40s %7.1f MB\n", "tug server RSS (control plane + agent)", RssMb(server.pid()));
+    std::printf("%-40s %7.1f MB\n", "tug server RSS (control plane + agent)", tug::bench::ReadProc(server.pid()).rss_mb);
     server.Stop();
     e2e::Run({"umount", "-R", "-l", agent_dir});
     e2e::RemoveTree(agent_dir);
