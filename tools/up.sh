@@ -26,6 +26,9 @@ LOG=$DATA_DIR/tug.log
 step() { echo "==> $*"; }
 
 usage_banner() {
+  # The API port is the one in admin.kubeconfig's server URL (--port may have changed it).
+  local api_port
+  api_port=$(awk '$1 == "server:" {n = split($2, a, ":"); print a[n]; exit}' "$KUBECONFIG_PATH" 2>/dev/null)
   cat <<EOF
 
 tug is running (node $(hostname | tr 'A-Z' 'a-z'), data in $DATA_DIR, log $LOG).
@@ -39,7 +42,7 @@ In another shell:
 Images: docker.io (busybox) comes from the local registry http://127.0.0.1:$(cat "$REG_DIR/registry/port" 2>/dev/null)
 (mirror config: $DATA_DIR/agent/registries.yaml). Join more machines with:
 
-    tug agent --server https://$(hostname -I 2>/dev/null | awk '{print $1}'):PORT --token \$(sudo cat $DATA_DIR/agent-token)
+    tug agent --server https://$(hostname -I 2>/dev/null | awk '{print $1}'):${api_port:-6443} --token \$(sudo cat $DATA_DIR/agent-token)
 EOF
 }
 
