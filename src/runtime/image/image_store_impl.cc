@@ -30,7 +30,7 @@ constexpr const char* kMediaDockerConfig = "application/vnd.docker.container.ima
 constexpr const char* kMediaDockerLayer = "application/vnd.docker.image.rootfs.diff.tar";
 constexpr const char* kMediaDockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string Errno(const std::string& what) { return what + ": " + ErrnoText(errno); }
 
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -235,7 +235,7 @@ class ImageStoreImpl final : public ImageStore {
     std::string dir = NewTmp("import");
     std::error_code ec;
     fs::create_directories(dir, ec);
-    if (ec) return InternalError("create " + dir + ": " + ec.message());
+    if (ec) return InternalError("create " + dir + ": " + ErrnoText(ec.value()));
     struct Cleanup {
       std::string d;
       ~Cleanup() {
@@ -445,7 +445,7 @@ class ImageStoreImpl final : public ImageStore {
     std::string tmp = NewTmp("layer");
     std::error_code ec;
     fs::create_directories(tmp + "/fs", ec);
-    if (ec) return InternalError("create " + tmp + ": " + ec.message());
+    if (ec) return InternalError("create " + tmp + ": " + ErrnoText(ec.value()));
     auto fail = [&](Status st) {
       std::error_code e2;
       fs::remove_all(tmp, e2);

@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -59,7 +60,7 @@ Status CheckParents(const std::string& root, const std::string& rel) {
     struct stat st;
     if (::lstat(cur.c_str(), &st) != 0) {
       if (errno == ENOENT) return Status::Ok();
-      return InternalError("lstat " + cur + ": " + std::strerror(errno));
+      return InternalError("lstat " + cur + ": " + ErrnoText(errno));
     }
     if (S_ISLNK(st.st_mode)) return InvalidError("layer entry \"" + rel + "\" goes through a symlink");
     if (!S_ISDIR(st.st_mode)) return InvalidError("layer entry \"" + rel + "\": parent is not a directory");
@@ -76,7 +77,7 @@ Status MkdirAll(const std::string& root, const std::string& rel) {
     if (j == std::string::npos) j = rel.size();
     cur += "/" + rel.substr(i, j - i);
     if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-      return InternalError("mkdir " + cur + ": " + std::strerror(errno));
+      return InternalError("mkdir " + cur + ": " + ErrnoText(errno));
     struct stat st;
     if (::lstat(cur.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
       return InvalidError("layer path " + cur + " is not a directory");
@@ -87,7 +88,18 @@ Status MkdirAll(const std::string& root, const std::string& rel) {
 
 std::string ArchiveError(archive* a) {
   const char* e = archive_error_string(a);
-  return e ? e : "unknown archive error";
+  std::string text = e ? e : "unknown archive error";
+  int err = archive_errno(a);
+  if (err > 0 && err != EINVAL && err != EILSEQ) text += ": " + ErrnoText(err);
+  return text;
+}
+
+// libarchive reports a failed write(2) as ARCHIVE_WARN ("Write failed"), which the lenient
+// checks below would let through, leaving a short file in the layer: errors of the disk itself
+// always fail the layer.
+bool DiskError(archive* a) {
+  int err = archive_errno(a);
+  return err == ENOSPC || err == EDQUOT || err == EIO || err == EROFS || err == EFBIG;
 }
 
 ReadPtr OpenRead(const std::string& path, bool raw, Status* st) {
@@ -108,6 +120,13 @@ ReadPtr OpenRead(const std::string& path, bool raw, Status* st) {
 }
 
 }  // namespace
+
+std::string ErrnoText(int err) {
+  std::string s = std::strerror(err);
+  // "No space left on device" -> "no space left on device", as Go's syscall table spells it.
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
 
 Result<std::string> ComputeDiffId(const std::string& blob_path) {
   if (::access(blob_path.c_str(), R_OK) != 0) return NotFoundError("no such blob: " + blob_path);
@@ -130,7 +149,7 @@ Result<std::string> ComputeDiffId(const std::string& blob_path) {
 Result<int64_t> UnpackLayer(const std::string& blob_path, const std::string& dest_in, const UnpackOptions& opt) {
   // libarchive's symlink check walks the whole path, so the destination must be canonical.
   char real[PATH_MAX];
-  if (!::realpath(dest_in.c_str(), real)) return InternalError("realpath " + dest_in + ": " + std::strerror(errno));
+  if (!::realpath(dest_in.c_str(), real)) return InternalError("realpath " + dest_in + ": " + ErrnoText(errno));
   const std::string dest = real;
   Status st;
   ReadPtr in = OpenRead(blob_path, /*raw=*/false, &st);
@@ -156,12 +175,12 @@ Result<int64_t> UnpackLayer(const std::string& blob_path, const std::string& des
       std::string dir = parent.empty() ? dest : dest + "/" + parent;
       if (base == ".wh..wh..opq") {
         if (::lsetxattr(dir.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0)
-          return InternalError("set opaque xattr on " + dir + ": " + std::strerror(errno));
+          return InternalError("set opaque xattr on " + dir + ": " + ErrnoText(errno));
       } else if (base.rfind(".wh..wh.", 0) != 0) {
         std::string target = dir + "/" + base.substr(4);
         ::unlink(target.c_str());
         if (::mknod(target.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0)
-          return InternalError("whiteout " + target + ": " + std::strerror(errno));
+          return InternalError("whiteout " + target + ": " + ErrnoText(errno));
       }
       continue;
     }
@@ -182,22 +201,26 @@ Result<int64_t> UnpackLayer(const std::string& blob_path, const std::string& des
     std::string full = dest + "/" + rel;
     archive_entry_set_pathname(e, full.c_str());
     r = archive_write_header(out.get(), e);
+    if (r < ARCHIVE_OK && DiskError(out.get()))
+      return InternalError("extract \"" + rel + "\": " + ArchiveError(out.get()));
     if (r < ARCHIVE_WARN) return InvalidError("extract \"" + rel + "\": " + ArchiveError(out.get()));
     if (archive_entry_size(e) > 0 && !archive_entry_hardlink(e)) {
       const void* buf;
       size_t size;
       la_int64_t off;
       while ((r = archive_read_data_block(in.get(), &buf, &size, &off)) == ARCHIVE_OK) {
-        if (archive_write_data_block(out.get(), buf, size, off) < ARCHIVE_WARN)
+        if (archive_write_data_block(out.get(), buf, size, off) < ARCHIVE_OK)
           return InternalError("write \"" + rel + "\": " + ArchiveError(out.get()));
       }
       if (r != ARCHIVE_EOF) return InvalidError("read layer " + blob_path + ": " + ArchiveError(in.get()));
       if (type == AE_IFREG) total += archive_entry_size(e);
     }
-    if (archive_write_finish_entry(out.get()) < ARCHIVE_WARN)
+    int fr = archive_write_finish_entry(out.get());
+    if (fr < ARCHIVE_WARN || (fr < ARCHIVE_OK && DiskError(out.get())))
       return InternalError("finish \"" + rel + "\": " + ArchiveError(out.get()));
   }
-  if (archive_write_close(out.get()) < ARCHIVE_WARN)
+  int cr = archive_write_close(out.get());
+  if (cr < ARCHIVE_WARN || (cr < ARCHIVE_OK && DiskError(out.get())))
     return InternalError("finish layer: " + ArchiveError(out.get()));
   return total;
 }

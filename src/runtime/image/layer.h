@@ -24,6 +24,10 @@ namespace tug::runtime::image {
 // compression / corrupt stream), NotFound.
 Result<std::string> ComputeDiffId(const std::string& blob_path);
 
+// strerror(err) in the lower-case form Docker and containerd print ("no space left on device"),
+// so pull errors read the same in events as upstream's.
+std::string ErrnoText(int err);
+
 struct UnpackOptions {
   // Layer semantics (whiteouts). False for plain archives (image tarballs being imported).
   bool whiteouts = true;
@@ -32,7 +36,8 @@ struct UnpackOptions {
 };
 
 // Unpacks into dest_dir (must exist). Returns the sum of regular file sizes.
-// Errors: Invalid (corrupt archive, path escaping the directory), Internal (I/O).
+// Errors: Invalid (corrupt archive, path escaping the directory), Internal (I/O; a full disk
+// reads "...: no space left on device" and is never ignored, so a short file cannot pass).
 Result<int64_t> UnpackLayer(const std::string& blob_path, const std::string& dest_dir,
                             const UnpackOptions& options = {});
 

@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "runtime/image/digest.h"
+#include "runtime/image/layer.h"
 
 namespace tug::runtime::image {
 namespace {
@@ -332,7 +333,7 @@ RegistryClient::HttpResult RegistryClient::Perform(const Endpoint& ep, const std
     if (code == 200 && tr->offset > 0 && tr->written == 0 && !tr->truncated) {
       // The server ignored our Range: start over.
       if (::ftruncate(tr->fd, 0) != 0 || ::lseek(tr->fd, 0, SEEK_SET) != 0) {
-        tr->io_error = InternalError(std::string("truncate: ") + std::strerror(errno));
+        tr->io_error = InternalError(std::string("truncate: ") + ErrnoText(errno));
         return 0;
       }
       tr->offset = 0;
@@ -343,7 +344,7 @@ RegistryClient::HttpResult RegistryClient::Perform(const Endpoint& ep, const std
       ssize_t w = ::write(tr->fd, p + done, len - done);
       if (w < 0) {
         if (errno == EINTR) continue;
-        tr->io_error = InternalError(std::string("write blob: ") + std::strerror(errno));
+        tr->io_error = InternalError(std::string("write blob: ") + ErrnoText(errno));
         return 0;
       }
       done += static_cast<size_t>(w);
@@ -553,7 +554,7 @@ Status RegistryClient::FetchBlob(const ResolvedManifest& m, const Descriptor& d,
   std::string tmp = tmp_dir + "/" + std::to_string(::getpid()) + "-blob-" + DigestHex(d.digest).substr(0, 16) + "-" +
                     std::to_string(counter++);
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return InternalError("create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return InternalError("create " + tmp + ": " + ErrnoText(errno));
   auto fail = [&](Status st) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -594,7 +595,7 @@ Status RegistryClient::FetchBlob(const ResolvedManifest& m, const Descriptor& d,
       ++restarts;
       TUG_LOG(WARNING, kLog) << "blob digest mismatch, discarding" << kv("digest", d.digest) << kv("bytes", t.offset);
       if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0)
-        return fail(InternalError(std::string("truncate: ") + std::strerror(errno)));
+        return fail(InternalError(std::string("truncate: ") + ErrnoText(errno)));
       t.offset = 0;
       if (attempt == options_.max_attempts || restarts >= 2)
         return fail(InvalidError("blob " + d.digest + " of " + m.ref.String() +
@@ -604,7 +605,7 @@ Status RegistryClient::FetchBlob(const ResolvedManifest& m, const Descriptor& d,
     if (r.curl == CURLE_OK && r.code == 416) {
       // Our offset is past the end (the blob changed?): restart.
       if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0)
-        return fail(InternalError(std::string("truncate: ") + std::strerror(errno)));
+        return fail(InternalError(std::string("truncate: ") + ErrnoText(errno)));
       t.offset = 0;
       continue;
     }
@@ -625,12 +626,12 @@ Status RegistryClient::FetchBlob(const ResolvedManifest& m, const Descriptor& d,
   }
   if (t.offset != d.size && d.size >= 0)
     return fail(UnavailableError("blob " + d.digest + ": incomplete after retries"));
-  if (::fsync(fd) != 0) return fail(InternalError(std::string("fsync blob: ") + std::strerror(errno)));
+  if (::fsync(fd) != 0) return fail(InternalError(std::string("fsync blob: ") + ErrnoText(errno)));
   ::close(fd);
   if (::rename(tmp.c_str(), dest_path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
-    return InternalError("rename blob to " + dest_path + ": " + std::strerror(e));
+    return InternalError("rename blob to " + dest_path + ": " + ErrnoText(e));
   }
   TUG_LOG(INFO, kLog) << "pulled blob" << kv("digest", d.digest) << kv("bytes", t.offset);
   return Status::Ok();
