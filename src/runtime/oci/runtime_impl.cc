@@ -18,6 +18,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -33,6 +34,8 @@ namespace tug::runtime {
 namespace {
 
 constexpr const char* kLog = "runtime";
+constexpr const char* kMonitorLost = "monitor-lost";  // bundle file: why the exit file is tug's
+constexpr const char* kStartError = "start-error";    // bundle file: runc start failed (its message)
 
 int64_t ToNanos(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -340,6 +343,7 @@ class OciRuntime : public Runtime {
     c.stop_signal = config.image_config.stop_signal;
     c.cgroup = sb.cgroup + "/" + c.id;
     c.tty = config.tty;
+    c.stdin_once = config.stdin_once;
     auto clock = Lock(c.id);
     RETURN_IF_ERROR(MakeDirs(Bundle(c.id), 0711));
     RETURN_IF_ERROR(SaveContainer(c));  // first, so a crash leaves a record to clean
@@ -363,7 +367,19 @@ class OciRuntime : public Runtime {
     // Taken before runc start: the process may run and exit before runc returns.
     SystemTime started_at = clock_->Now();
     ASSIGN_OR_RETURN(auto r, RunCommand(Runc({"start", id}), std::chrono::seconds(60)));
-    if (r.exit_code != 0) return InternalError("runc start: " + Trim(r.err.empty() ? r.out : r.err));
+    if (r.exit_code != 0) {
+      std::string why = Trim(r.err.empty() ? r.out : r.err);
+      if (why.empty())
+        why = r.signal ? "killed by signal " + std::to_string(r.signal) : "exit status " + std::to_string(r.exit_code);
+      // Never leave a container that will not start waiting in "created": end runc's init and
+      // report the container exited (128, StartError, as containerd does), so the kubelet
+      // restarts it per restartPolicy instead of waiting for it forever.
+      why = "runc start: " + why;
+      Status marked = WriteFileAtomic(Bundle(id) + "/" + kStartError, why);
+      if (!marked.ok()) TUG_LOG(WARNING, kLog) << "record start error" << kv("id", id) << kv("err", marked.ToString());
+      StopContainerLocked(id, std::chrono::seconds(0)).IgnoreError();
+      return InternalError(why);
+    }
     c.started = true;
     c.started_at = started_at;
     return SaveContainer(c);
@@ -386,6 +402,7 @@ class OciRuntime : public Runtime {
   Result<ContainerStatus> ContainerStatusOf(const std::string& id) override {
     if (!ValidId(id)) return NotFoundError("container " + id + " not found");
     ASSIGN_OR_RETURN(auto c, LoadContainer(id));
+    SettleLostMonitor(c);
     return ToStatus(c);
   }
 
@@ -395,6 +412,7 @@ class OciRuntime : public Runtime {
       auto c = LoadContainer(id);
       if (!c.ok()) continue;
       if (!sandbox_id.empty() && c->sandbox_id != sandbox_id) continue;
+      SettleLostMonitor(*c);
       out.push_back(ToStatus(*c));
     }
     return out;
@@ -481,7 +499,7 @@ class OciRuntime : public Runtime {
     std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
     if (connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
       return InternalError(ErrnoMessage("connect attach socket"));
-    return AttachConnection{s.Release()};
+    return AttachConnection{s.Release(), c.tty, c.stdin_once};
   }
 
   Status ResizeContainerTerminal(const std::string& id, uint16_t rows, uint16_t cols) override {
@@ -602,7 +620,7 @@ class OciRuntime : public Runtime {
     uint32_t attempt = 0;
     std::map<std::string, std::string> labels, annotations;
     SystemTime created_at{}, started_at{};
-    bool created = false, started = false, tty = false;
+    bool created = false, started = false, tty = false, stdin_once = false;
     int pid = 0, conmon_pid = 0;
     uint64_t pid_start = 0, conmon_start = 0;
   };
@@ -622,6 +640,19 @@ class OciRuntime : public Runtime {
       m = slot;
     }
     std::unique_lock<std::mutex> l(*m);
+    return IdLock{std::move(m), std::move(l)};
+  }
+  // As Lock, but gives up at once when another call holds the id.
+  std::optional<IdLock> TryLock(const std::string& id) {
+    std::shared_ptr<std::mutex> m;
+    {
+      std::lock_guard<std::mutex> g(locks_mu_);
+      auto& slot = locks_[id];
+      if (!slot) slot = std::make_shared<std::mutex>();
+      m = slot;
+    }
+    std::unique_lock<std::mutex> l(*m, std::try_to_lock);
+    if (!l.owns_lock()) return std::nullopt;
     return IdLock{std::move(m), std::move(l)};
   }
   void Forget(const std::string& id) {
@@ -681,7 +712,7 @@ class OciRuntime : public Runtime {
               {"cgroup", c.cgroup}, {"labels", StringMap(c.labels)},
               {"annotations", StringMap(c.annotations)}, {"createdAt", ToNanos(c.created_at)},
               {"startedAt", ToNanos(c.started_at)}, {"created", c.created}, {"started", c.started},
-              {"tty", c.tty}, {"pid", c.pid}, {"pidStart", c.pid_start},
+              {"tty", c.tty}, {"stdinOnce", c.stdin_once}, {"pid", c.pid}, {"pidStart", c.pid_start},
               {"conmonPid", c.conmon_pid}, {"conmonStart", c.conmon_start}};
     return WriteFileAtomic(Bundle(c.id) + "/meta.json", j.dump(), 0600);
   }
@@ -706,6 +737,7 @@ class OciRuntime : public Runtime {
     c.created = b("created");
     c.started = b("started");
     c.tty = b("tty");
+    c.stdin_once = b("stdinOnce");
     c.pid = Num<int>(j, "pid");
     c.pid_start = Num<uint64_t>(j, "pidStart");
     c.conmon_pid = Num<int>(j, "conmonPid");
@@ -724,6 +756,37 @@ class OciRuntime : public Runtime {
     s.netns_path = r.netns;
     s.cgroup_path = r.cgroup;
     return s;
+  }
+
+  // conmon gone without an exit file (killed or crashed): nobody watches the container any more,
+  // copies its output or will record its exit. As CRI-O, the container then counts as exited;
+  // a process still running is killed first, so that the restart the kubelet does next never
+  // runs beside an orphan writing to nowhere. The exit file written here makes that final (a
+  // stable finishedAt), and kMonitorLost keeps the reason for ToStatus. Skipped while another
+  // call works on the container (it will be settled by a later status call).
+  void SettleLostMonitor(const ContainerRecord& c) {
+    if (!c.created || c.conmon_pid <= 0 || PathExists(ExitFile(c.id))) return;
+    if (ProcessAlive(c.conmon_pid, c.conmon_start)) return;
+    auto lock = TryLock(c.id);
+    if (!lock) return;
+    // conmon writes the exit file and then exits: look again now that it is surely gone.
+    if (PathExists(ExitFile(c.id)) || !PathExists(Bundle(c.id))) return;
+    int code = 255;  // exit code unknown
+    std::string what = "container monitor (conmon) died; exit code unknown";
+    if (UniqueFd pidfd = OpenPidfd(c.pid, c.pid_start)) {
+      syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+      if (!WaitPidfd(pidfd.get(), std::chrono::seconds(10))) {
+        TUG_LOG(WARNING, kLog) << "container of a dead conmon does not die" << kv("id", c.id) << kv("pid", c.pid);
+        return;
+      }
+      code = 128 + SIGKILL;
+      what = "container monitor (conmon) died; the container was killed";
+    }
+    TUG_LOG(WARNING, kLog) << "conmon died" << kv("id", c.id) << kv("name", c.name) << kv("conmon_pid", c.conmon_pid)
+                           << kv("exit_code", code);
+    Status st = WriteFileAtomic(Bundle(c.id) + "/" + kMonitorLost, what);
+    if (st.ok()) st = WriteFileAtomic(ExitFile(c.id), std::to_string(code));
+    if (!st.ok()) TUG_LOG(WARNING, kLog) << "record lost conmon" << kv("id", c.id) << kv("err", st.ToString());
   }
 
   ContainerStatus ToStatus(const ContainerRecord& c) const {
@@ -749,6 +812,12 @@ class OciRuntime : public Runtime {
       if (s.finished_at < s.started_at) s.finished_at = s.started_at;
       bool oom = PathExists(Bundle(c.id) + "/oom") || cg_.OomKillCount(c.cgroup) > 0;
       s.reason = oom ? "OOMKilled" : s.exit_code == 0 ? "Completed" : "Error";
+      if (auto lost = ReadFile(Bundle(c.id) + "/" + kMonitorLost); lost.ok()) s.message = *lost;
+      if (auto failed = ReadFile(Bundle(c.id) + "/" + kStartError); failed.ok()) {
+        s.exit_code = 128;
+        s.reason = "StartError";
+        s.message = *failed;
+      }
       if (!c.started) s.started_at = SystemTime{};
       return s;
     }
@@ -764,7 +833,7 @@ class OciRuntime : public Runtime {
       s.pid = alive ? c.pid : 0;
       return s;
     }
-    // Both gone and no exit file: conmon was killed, the exit code is lost.
+    // Both gone and no exit file, and SettleLostMonitor could not record it yet.
     s.state = ContainerState::kExited;
     s.exit_code = 255;
     s.reason = "Error";
@@ -993,7 +1062,10 @@ class OciRuntime : public Runtime {
     auto parsed = ParseJson(line);
     if (!parsed.ok() || !Find(*parsed, "data")) {
       auto log = ReadFile(bundle + "/conmon.log");
-      return InternalError("conmon failed: " + Trim(log.ok() ? *log : msg));
+      std::string why = Trim(log.ok() && !Trim(*log).empty() ? *log : msg);
+      // A killed conmon or runc reports nothing: say so rather than leave the reason empty.
+      if (why.empty()) why = "conmon or runc exited without reporting the container (killed?)";
+      return InternalError("conmon failed: " + why);
     }
     int cpid = Num<int>(*parsed, "data", -1);
     if (cpid <= 0) return InternalError("runc create: " + Trim(GetString(*parsed, "message")));

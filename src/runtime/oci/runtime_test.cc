@@ -96,6 +96,7 @@ class RuntimeTest : public ::testing::Test {
     o.ns_root = base_ + "/ns";
     o.managed_cgroup_parents = {cgroup_parent_};
     o.log_size_max_bytes = log_size_max_;
+    if (!runc_path_.empty()) o.runc_path = runc_path_;
     auto rt = NewOciRuntime(o, std::make_unique<CniPodNetwork>(std::move(*cni)));
     EXPECT_TRUE(rt.ok()) << rt.status().ToString();
     return rt.ok() ? std::move(*rt) : nullptr;
@@ -178,6 +179,7 @@ class RuntimeTest : public ::testing::Test {
   static std::string rootfs_;
   std::string suffix_, base_, cgroup_parent_, bridge_, pod_cidr_;
   int64_t log_size_max_ = 0;
+  std::string runc_path_;  // empty: the default
   std::unique_ptr<Runtime> rt_;
 };
 std::string RuntimeTest::rootfs_;
@@ -501,6 +503,101 @@ TEST_F(RuntimeTest, BadInputFailsCleanly) {
   ASSERT_TRUE(rt_->RemovePodSandbox(sb).ok());
   ExpectNoLeftovers();
 }
+
+// ---- faults: conmon, the container process or runc killed
+
+TEST_F(RuntimeTest, ConmonKilledCountsAsExitedAndTheContainerIsKilled) {
+  std::string sb = MustSandbox("conmonkill");
+  std::string id = MustStart(sb, Ctr("k", {"sleep", "3600"}));
+  auto running = rt_->ContainerStatusOf(id);
+  ASSERT_TRUE(running.ok());
+  ASSERT_EQ(running->state, ContainerState::kRunning);
+  auto conmon_pid = ReadFile(base_ + "/state/containers/" + id + "/conmon.pid");
+  ASSERT_TRUE(conmon_pid.ok());
+  ASSERT_EQ(kill(std::atoi(conmon_pid->c_str()), SIGKILL), 0);
+  // The container's process outlives its monitor; the runtime must not report it Running.
+  auto s = WaitExited(id);
+  EXPECT_EQ(s.exit_code, 137);
+  EXPECT_EQ(s.reason, "Error");
+  EXPECT_THAT(s.message, HasSubstr("conmon"));
+  EXPECT_EQ(ProcessStartTime(running->pid), 0u) << "the orphaned container process is killed";
+  auto again = rt_->ContainerStatusOf(id);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->finished_at, s.finished_at) << "the exit is recorded once";
+  auto listed = rt_->ListContainers(sb);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state, ContainerState::kExited);
+  // The restart the kubelet does next works in the same sandbox.
+  std::string id2 = MustStart(sb, Ctr("k", {"sleep", "3600"}));
+  EXPECT_EQ(rt_->ContainerStatusOf(id2)->state, ContainerState::kRunning);
+  ASSERT_TRUE(rt_->RemovePodSandbox(sb).ok());
+  ExpectNoLeftovers();
+}
+
+TEST_F(RuntimeTest, ContainerProcessKilledIs137) {
+  std::string sb = MustSandbox("pkill");
+  std::string id = MustStart(sb, Ctr("p", {"sleep", "3600"}));
+  auto running = rt_->ContainerStatusOf(id);
+  ASSERT_TRUE(running.ok());
+  ASSERT_GT(running->pid, 0);
+  ASSERT_EQ(kill(running->pid, SIGKILL), 0);
+  auto s = WaitExited(id);
+  EXPECT_EQ(s.exit_code, 137);
+  EXPECT_EQ(s.reason, "Error");
+  EXPECT_EQ(s.message, "") << "conmon saw the exit itself";
+  ASSERT_TRUE(rt_->RemovePodSandbox(sb).ok());
+  ExpectNoLeftovers();
+}
+
+// A runc wrapper (RuntimeOptions::runc_path) that is SIGKILLed once in the middle of `verb`:
+// for create, while the real runc is setting the container up; for start, before it runs.
+struct RuncKillCase {
+  const char* verb;
+};
+class RuncKilledTest : public RuntimeTest, public ::testing::WithParamInterface<RuncKillCase> {};
+
+TEST_P(RuncKilledTest, FailsCleanlyAndTheNextTrySucceeds) {
+  const std::string verb = GetParam().verb;
+  std::string wrapper = base_ + "/runc-wrapper", marker = base_ + "/runc-killed";
+  std::ofstream(wrapper) << "#!/bin/sh\n"
+                            "case \" $* \" in *\" " << verb << " \"*) ;; *) exec /usr/sbin/runc \"$@\";; esac\n"
+                            "[ -e " << marker << " ] && exec /usr/sbin/runc \"$@\"\n"
+                            ": > " << marker << "\n"
+                         << (verb == "create" ? "/usr/sbin/runc \"$@\" &\nsleep 0.05\nkill -9 $! $$\n" : "kill -9 $$\n");
+  ASSERT_EQ(chmod(wrapper.c_str(), 0755), 0);
+  runc_path_ = wrapper;
+  rt_ = NewRuntime();
+  ASSERT_NE(rt_, nullptr);
+  std::string sb = MustSandbox("runckill");
+  auto c = Ctr("r", {"sleep", "3600"});
+  auto id = rt_->CreateContainer(sb, c);
+  Status st = id.ok() ? rt_->StartContainer(*id) : id.status();
+  ASSERT_TRUE(PathExists(marker)) << "the wrapper ran";
+  ASSERT_FALSE(st.ok()) << "runc was killed; the container cannot be running";
+  EXPECT_EQ(st.code(), StatusCode::kInternal) << st.ToString();
+  if (verb == "start") {
+    // Not left waiting in "created": exited with containerd's StartError.
+    auto s = WaitExited(*id);
+    EXPECT_EQ(s.exit_code, 128);
+    EXPECT_EQ(s.reason, "StartError");
+    EXPECT_THAT(s.message, HasSubstr("runc start"));
+    ASSERT_TRUE(rt_->RemoveContainer(*id).ok());
+  } else {
+    EXPECT_TRUE(rt_->ListContainers(sb)->empty()) << "a failed create leaves no container";
+  }
+  EXPECT_EQ(Sh("/usr/sbin/runc --root " + base_ + "/state/runc list -q"), "");
+  Cgroups cg;
+  EXPECT_THAT(cg.Children(cgroup_parent_ + "/pod" + Pod("runckill").uid), ::testing::ElementsAre("conmon"));
+  // The next try goes through.
+  std::string ok = MustStart(sb, c);
+  EXPECT_EQ(rt_->ContainerStatusOf(ok)->state, ContainerState::kRunning);
+  ASSERT_TRUE(rt_->RemovePodSandbox(sb).ok());
+  ExpectNoLeftovers();
+}
+
+INSTANTIATE_TEST_SUITE_P(Verbs, RuncKilledTest, ::testing::Values(RuncKillCase{"create"}, RuncKillCase{"start"}),
+                         [](const ::testing::TestParamInfo<RuncKillCase>& i) { return std::string(i.param.verb); });
 
 }  // namespace
 }  // namespace tug::runtime
