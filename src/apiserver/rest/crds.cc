@@ -212,6 +212,11 @@ const CustomResourceStrategy* ApiSnapshot::CustomStrategy(const api::ResourceDef
   return it == custom.end() ? nullptr : it->second.get();
 }
 
+const api::ResourceDef* ApiSnapshot::UnservedStorage(const api::ResourceDef& served) const {
+  auto it = unserved_storage.find(served.storage_group + "/" + served.storage_version + "/" + served.plural);
+  return it == unserved_storage.end() ? nullptr : it->second.get();
+}
+
 const api::OpenApiV3& ApiSnapshot::OpenApiV3() const {
   std::call_once(v3_once_, [&] { v3_ = api::BuildOpenApiV3(*reg); });
   return v3_;
@@ -253,6 +258,16 @@ std::shared_ptr<const ApiSnapshot> ApiSnapshot::Build(std::shared_ptr<const api:
     for (const auto& r : s->reg->Resources()) {
       if (r->group != group || r->plural != plural) continue;
       s->custom[r->group + "/" + r->version + "/" + r->plural] = std::make_unique<CustomResourceStrategy>(crd, *r);
+      if (r->IsStorageVersion() || s->reg->ByResource(r->storage_group, r->storage_version, r->plural)) continue;
+      // Served only in other versions: a definition of the storage version for conversion
+      // (with conversion strategy None only apiVersion differs; the served version's schema
+      // type stands in for the storage version's).
+      std::string key = r->storage_group + "/" + r->storage_version + "/" + r->plural;
+      if (s->unserved_storage.count(key)) continue;
+      auto def = std::make_unique<api::ResourceDef>(*r);
+      def->version = r->storage_version;
+      def->group = r->storage_group;
+      s->unserved_storage.emplace(std::move(key), std::move(def));
     }
   }
   return s;
@@ -468,9 +483,12 @@ bool RestHandlerImpl::ReconcileCrds() {
       auto snap = ApiSnapshot::Build(*reg, established, opts_.server_address);
       {
         std::lock_guard<std::mutex> lock(api_mu_);
-        api_ = std::move(snap);
+        api_ = snap;
       }
       published_crds_ = fingerprint;
+      // Watches of custom resources no longer served end (as upstream tears down the storage of
+      // a deleted CRD or an unserved version); clients re-discover and re-list.
+      EndWatchesIf([&](const Ctx& c) { return c.custom && !snap->CustomStrategy(Served(c)); });
       TUG_LOG(INFO, "rest") << "custom resources published" << kv("crds", established.size());
     }
   }

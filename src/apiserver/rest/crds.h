@@ -95,6 +95,13 @@ struct ApiSnapshot {
 
   const CustomResourceStrategy* CustomStrategy(const api::ResourceDef& res) const;
 
+  // The storage version of a custom resource whose storage version is not served (a CRD with
+  // v1 `storage: true, served: false` and v2 served): not in `reg` (not discoverable), but
+  // requests at the served versions are converted to and from it. Null when not custom or
+  // when the storage version is served (then it is in `reg`).
+  const api::ResourceDef* UnservedStorage(const api::ResourceDef& served) const;
+  std::map<std::string, std::unique_ptr<api::ResourceDef>, std::less<>> unserved_storage;  // by group/version/plural
+
   // OpenAPI documents, built on first use.
   const api::OpenApiV3& OpenApiV3() const;
   const api::OpenApiV2& OpenApiV2() const;

@@ -34,7 +34,19 @@ class Writer : public ResponseWriter {
     cv_.notify_all();
     return true;
   }
-  void Finish() override {}
+  void Finish() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ = true;
+    cv_.notify_all();
+  }
+  bool WaitFinished() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return finished_; });
+  }
+  bool finished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finished_;
+  }
   void OnClose(std::function<void()>) override {}
   bool Closed() const override { return false; }
   std::vector<Json> Events(size_t n) {
@@ -50,6 +62,7 @@ class Writer : public ResponseWriter {
   std::string body_;
   std::vector<std::pair<std::string, std::string>> headers_;
   std::vector<std::string> chunks_;
+  bool finished_ = false;
 };
 
 struct Resp {
@@ -393,6 +406,97 @@ TEST_F(CrdRestTest, DeletingCrdDeletesInstancesThenTheCrd) {
   // Recreated: empty.
   CreateCrd();
   EXPECT_EQ(Do("GET", kWidgets).body["items"].size(), 0u);
+}
+
+TEST_F(CrdRestTest, DeletingCrdEndsWatchesOfItsResources) {
+  CreateCrd();
+  auto watch = [&](const std::string& target) {
+    auto w = std::make_shared<Writer>();
+    h_->Handle(MakeRequest("GET", target, "", {}), w);
+    return w;
+  };
+  auto v1 = watch(std::string(kWidgets) + "?watch=true");
+  auto v1beta1 = watch("/apis/example.com/v1beta1/widgets?watch=true&allowWatchBookmarks=true");
+  auto cms = watch("/api/v1/namespaces/default/configmaps?watch=true");
+  ASSERT_EQ(Do("POST", kWidgets, Widget("a", R"({"size":1})")).code, 201);
+  ASSERT_EQ(v1beta1->Events(1).size(), 1u);
+  ASSERT_EQ(Do("DELETE", std::string(kCrds) + "/widgets.example.com").code, 200);
+  for (int i = 0; i < 50 && Do("GET", std::string(kCrds) + "/widgets.example.com").code != 404; ++i) h_->SyncForTest();
+  ASSERT_EQ(Do("GET", std::string(kCrds) + "/widgets.example.com").code, 404);
+  EXPECT_TRUE(v1->WaitFinished());
+  EXPECT_TRUE(v1beta1->WaitFinished());
+  // The instance's deletion was delivered before the end.
+  auto ev = v1->Events(2);
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_EQ(ev[1]["type"], "DELETED");
+  // Other resources' watches stay open.
+  EXPECT_FALSE(cms->finished());
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"c"}})").code, 201);
+  EXPECT_EQ(cms->Events(1).size(), 1u);
+}
+
+TEST_F(CrdRestTest, UnservedVersionEndsItsWatchesOnly) {
+  CreateCrd();
+  auto w = std::make_shared<Writer>();
+  h_->Handle(MakeRequest("GET", "/apis/example.com/v1beta1/namespaces/default/widgets?watch=true", "", {}), w);
+  auto w1 = std::make_shared<Writer>();
+  h_->Handle(MakeRequest("GET", std::string(kWidgets) + "?watch=true", "", {}), w1);
+  Json crd = Do("GET", std::string(kCrds) + "/widgets.example.com").body;
+  crd["spec"]["versions"][1]["served"] = false;
+  ASSERT_EQ(Do("PUT", std::string(kCrds) + "/widgets.example.com", DumpJson(crd)).code, 200);
+  EXPECT_TRUE(w->WaitFinished());
+  EXPECT_FALSE(w1->finished());
+  ASSERT_EQ(Do("POST", kWidgets, Widget("b", R"({"size":1})")).code, 201);
+  EXPECT_EQ(w1->Events(1).size(), 1u);
+}
+
+// A CRD whose storage version is not served: every served version reads and writes (converted
+// to and from the storage version, which is what is stored).
+TEST_F(CrdRestTest, StorageVersionNotServed) {
+  Json crd = WidgetCrd(false);
+  crd["spec"]["versions"][0].erase("subresources");
+  crd["spec"]["versions"][0]["served"] = false;
+  Json v2 = crd["spec"]["versions"][1];
+  v2["name"] = "v2";
+  crd["spec"]["versions"].push_back(v2);
+  CreateCrd(crd);
+  const std::string beta = "/apis/example.com/v1beta1/namespaces/default/widgets";
+  const std::string two = "/apis/example.com/v2/namespaces/default/widgets";
+  EXPECT_EQ(Do("GET", kWidgets).code, 404);  // v1 itself is not served
+  Resp r = Do("POST", beta, R"({"apiVersion":"example.com/v1beta1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":3}})");
+  ASSERT_EQ(r.code, 201) << r.raw;
+  EXPECT_EQ(r.body["apiVersion"], "example.com/v1beta1");
+  int size = 3;
+  for (const std::string& base : {beta, two}) {
+    SCOPED_TRACE(base);
+    std::string version = base == beta ? "v1beta1" : "v2";
+    r = Do("GET", base + "/w");
+    ASSERT_EQ(r.code, 200) << r.raw;
+    EXPECT_EQ(r.body["apiVersion"], "example.com/" + version);
+    EXPECT_EQ(r.body["spec"]["size"], size);
+    r = Do("GET", base);
+    ASSERT_EQ(r.code, 200) << r.raw;
+    ASSERT_EQ(r.body["items"].size(), 1u);
+    EXPECT_EQ(r.body["items"][0]["apiVersion"], "example.com/" + version);
+    r = Do("GET", base + "/w", "", {{"Accept", kTableAccept}});
+    EXPECT_EQ(r.code, 200) << r.raw;
+    r = Do("PATCH", base + "/w", R"({"spec":{"size":)" + std::to_string(++size) + "}}",
+           {{"Content-Type", "application/merge-patch+json"}});
+    ASSERT_EQ(r.code, 200) << r.raw;
+    EXPECT_EQ(r.body["spec"]["size"], size);
+    EXPECT_EQ(r.body["apiVersion"], "example.com/" + version);
+    auto w = std::make_shared<Writer>();
+    h_->Handle(MakeRequest("GET", base + "?watch=true", "", {}), w);
+    auto ev = w->Events(1);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["object"]["apiVersion"], "example.com/" + version);
+  }
+  // Stored at the storage version.
+  auto got = store_->Get("/registry/example.com/widgets/default/w");
+  ASSERT_TRUE(got.ok());
+  EXPECT_THAT(*got->value, HasSubstr(R"("apiVersion":"example.com/v1")"));
+  EXPECT_EQ(Do("DELETE", two + "/w").code, 200);
+  EXPECT_EQ(Do("GET", beta + "/w").code, 404);
 }
 
 TEST_F(CrdRestTest, DefaultsAddedToTheSchemaApplyOnRead) {

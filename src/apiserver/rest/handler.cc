@@ -186,7 +186,23 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
   }
 
   bool OnEvent(const CacheEvent& ev) override {
-    if (from_rev_ > 0 && ev.rv <= from_rev_) return true;  // already seen by the client
+    std::string line;
+    AppendEvent(ev, line);
+    return line.empty() || WriteLine(std::move(line));
+  }
+
+  // A store batch goes out as one chunk.
+  bool OnEvents(std::span<const CacheEvent> evs) override {
+    std::string lines;
+    for (const CacheEvent& ev : evs) AppendEvent(ev, lines);
+    return lines.empty() || WriteLine(std::move(lines));
+  }
+
+  // Appends the watch event line for ev when this watcher sees it. The object's bytes are the
+  // cached ones for the stored version; other served versions are converted once per event and
+  // shared with every watcher of that version (CacheEvent::Served).
+  void AppendEvent(const CacheEvent& ev, std::string& out) {
+    if (from_rev_ > 0 && ev.rv <= from_rev_) return;  // already seen by the client
     const char* type = nullptr;
     bool now = ev.obj && Matches(*ev.obj);
     bool before = ev.prev && Matches(*ev.prev);
@@ -199,16 +215,18 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
         break;
       case WatchEventType::kDeleted: if (ev.obj && Matches(*ev.obj)) type = "DELETED"; break;
     }
-    if (!type) return true;
-    std::string obj_json;
+    if (!type) return;
+    std::string table;
+    const std::string* obj_json = &ev.obj->bytes;
     if (table_) {
       auto t = h_.TableFromCached(c_, {ev.obj}, std::to_string(ev.obj->rv), "", table_version_, "");
-      if (!t.ok()) return true;
-      obj_json = std::move(t).value();
-    } else {
-      obj_json = h_.ServedBytes(c_, *ev.obj);
+      if (!t.ok()) return;
+      table = std::move(t).value();
+      obj_json = &table;
+    } else if (c_.served) {
+      obj_json = &ev.Served(c_.served, [&] { return h_.ServedBytes(c_, *ev.obj); });
     }
-    return WriteLine(std::string("{\"type\":\"") + type + "\",\"object\":" + obj_json + "}\n");
+    out.append("{\"type\":\"").append(type).append("\",\"object\":").append(*obj_json).append("}\n");
   }
 
   bool OnProgress(int64_t rev) override {
@@ -253,6 +271,7 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
     w_->Finish();
   }
 
+  const Ctx& ctx() const { return c_; }
   bool Expired(std::chrono::steady_clock::time_point now) const { return deadline_ && now >= *deadline_; }
   bool bookmarks() const { return bookmarks_; }
   bool done() {
@@ -365,8 +384,9 @@ void RestHandlerImpl::TickForTest() {
     }
     if (s->bookmarks() && now - s->last_bookmark >= opts_.bookmark_interval) {
       s->last_bookmark = now;
-      // A bookmark at the cache revision: the watcher has seen every event up to it.
-      if (!s->SendBookmark(s->cache->Revision(), false)) {
+      // A bookmark at the cache revision, between dispatch rounds: the watcher has been given
+      // every event up to it.
+      if (!s->cache->CallBetweenEvents([&](int64_t rev) { return s->SendBookmark(rev, false); })) {
         s->cache->RemoveWatcher(s->cache_id);
         UnregisterStream(s->id);
       }
@@ -394,6 +414,26 @@ void RestHandlerImpl::SyncForTest() {
 
 void RestHandlerImpl::NoteWrite(const api::ResourceDef& res, int64_t rev) {
   if (WatchCache* c = CacheFor(res)) c->NoteWrite(rev);
+}
+
+void RestHandlerImpl::EndWatchesIf(const std::function<bool(const Ctx&)>& pred) {
+  std::vector<std::shared_ptr<WatchStream>> ending;
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    for (auto it = streams_.begin(); it != streams_.end();) {
+      auto s = it->second.lock();
+      if (s && !pred(s->ctx())) {
+        ++it;
+        continue;
+      }
+      if (s) ending.push_back(std::move(s));
+      it = streams_.erase(it);
+    }
+  }
+  for (auto& s : ending) {
+    s->Finish();
+    if (s->cache) s->cache->RemoveWatcher(s->cache_id);
+  }
 }
 
 void RestHandlerImpl::RegisterStream(const std::shared_ptr<WatchStream>& s) {
@@ -685,6 +725,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
 
   if (api::conversion::NeedsConversion(*c.res)) {
     const api::ResourceDef* stored = api::conversion::StorageResource(reg, *c.res);
+    if (!stored) stored = snap->UnservedStorage(*c.res);  // a CRD whose storage version is not served
     if (!stored) return SendStatus(*w, ResourceNotFound());
     c.served = c.res;
     c.res = stored;
@@ -1063,6 +1104,9 @@ void RestHandlerImpl::Watch(const Request& req, Ctx& c, const ResponseWriterPtr&
   }
   s->cache_id = *id;
   RegisterStream(s);
+  // Its CRD may have gone since the request started (EndWatchesIf ran before we registered).
+  if (c.custom && !Api()->CustomStrategy(Served(c)))
+    EndWatchesIf([&](const Ctx& other) { return &other == &s->ctx(); });
   std::weak_ptr<WatchStream> weak = s;
   // The transport may run this from inside Write (under the cache lock), so it only marks the
   // stream; the next event or timer tick removes it.

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -154,6 +155,9 @@ class RestHandlerImpl final : public RestHandler {
 
   void TimerLoop();
   void RegisterStream(const std::shared_ptr<WatchStream>& s);
+  // Ends (and unregisters) every open watch whose request context matches pred: the watches of
+  // custom resources that are no longer served.
+  void EndWatchesIf(const std::function<bool(const Ctx&)>& pred);
   void UnregisterStream(uint64_t id);
 
   store::Store& store_;

@@ -102,6 +102,19 @@ Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const 
   return CachedObjectPtr(std::move(obj));
 }
 
+namespace {
+std::atomic<size_t> g_watch_conversions{0};
+}  // namespace
+
+EventForms& CacheEvent::ScratchForms() {
+  thread_local EventForms f;
+  return f;
+}
+
+void CacheEvent::CountWatchConversion() { g_watch_conversions.fetch_add(1, std::memory_order_relaxed); }
+
+size_t WatchConversionsForTest() { return g_watch_conversions.load(); }
+
 WatchCache::WatchCache(store::Store& store, std::string prefix, size_t window)
     : store_(store), prefix_(std::move(prefix)), window_(window) {}
 
@@ -133,6 +146,7 @@ void WatchCache::Stop() {
   store::WatchHandlePtr h;
   std::map<uint64_t, std::shared_ptr<CacheWatcher>> ws;
   {
+    std::lock_guard<std::mutex> dispatch(dispatch_mu_);
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
     h = std::move(handle_);
@@ -148,14 +162,13 @@ int64_t WatchCache::Revision() const {
 }
 
 void WatchCache::NoteWrite(int64_t rev) {
-  std::lock_guard<std::mutex> lock(mu_);
-  last_write_ = std::max(last_write_, rev);
+  // Lock-free: a write's request thread never waits for a dispatch round.
+  int64_t cur = last_write_.load(std::memory_order_relaxed);
+  while (cur < rev && !last_write_.compare_exchange_weak(cur, rev, std::memory_order_relaxed)) {
+  }
 }
 
-int64_t WatchCache::LastWrite() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return last_write_;
-}
+int64_t WatchCache::LastWrite() const { return last_write_.load(std::memory_order_relaxed); }
 
 bool WatchCache::WaitForRevision(int64_t rev, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
@@ -178,8 +191,13 @@ std::vector<CachedObjectPtr> WatchCache::Snapshot(std::string_view key_prefix, i
 }
 
 void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t progress_rev) {
-  std::lock_guard<std::mutex> lock(mu_);
+  // The state changes under mu_; the watchers are called after it is released (holding only
+  // dispatch_mu_), so reads, NoteWrite and WaitForRevision never wait for socket writes.
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (stopped_) return;
+  std::vector<CacheEvent> batch;
+  batch.reserve(events.size());
   for (const auto& e : events) {
     CacheEvent ce;
     ce.rv = e.kv.mod_revision;
@@ -217,22 +235,30 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
       window_start_ = events_.front().rv;
       events_.pop_front();
     }
-    DispatchLocked(ce);
+    ce.forms = std::make_shared<EventForms>();  // the window's copy (above) keeps no encodings
+    batch.push_back(std::move(ce));
   }
   if (progress_rev > rev_) rev_ = progress_rev;
+  std::vector<std::pair<uint64_t, std::shared_ptr<CacheWatcher>>> ws;
+  if (!batch.empty()) ws.assign(watchers_.begin(), watchers_.end());
+  lock.unlock();
   cv_.notify_all();
+  if (!batch.empty()) Dispatch(ws, [&](CacheWatcher& w) { return w.OnEvents(batch); });
 }
 
-void WatchCache::DispatchLocked(const CacheEvent& ev) {
-  for (auto it = watchers_.begin(); it != watchers_.end();) {
-    if (!it->second->OnEvent(ev))
-      it = watchers_.erase(it);
-    else
-      ++it;
-  }
+void WatchCache::Dispatch(const std::vector<std::pair<uint64_t, std::shared_ptr<CacheWatcher>>>& ws,
+                          const std::function<bool(CacheWatcher&)>& call) {
+  std::vector<uint64_t> dropped;
+  for (const auto& [id, w] : ws)
+    if (!call(*w)) dropped.push_back(id);
+  if (dropped.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint64_t id : dropped) watchers_.erase(id);
 }
 
 Result<uint64_t> WatchCache::AddWatcher(int64_t from_rev, std::shared_ptr<CacheWatcher> w, int64_t* start_rev) {
+  // Between dispatch rounds: the watcher sees every event exactly once (replayed or live).
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) return UnavailableError("watch cache is stopped");
   if (from_rev == 0) {
@@ -266,13 +292,20 @@ void WatchCache::RemoveWatcher(uint64_t id) {
 }
 
 void WatchCache::Progress() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = watchers_.begin(); it != watchers_.end();) {
-    if (!it->second->OnProgress(rev_))
-      it = watchers_.erase(it);
-    else
-      ++it;
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  std::vector<std::pair<uint64_t, std::shared_ptr<CacheWatcher>>> ws;
+  int64_t rev = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ws.assign(watchers_.begin(), watchers_.end());
+    rev = rev_;
   }
+  Dispatch(ws, [rev](CacheWatcher& w) { return w.OnProgress(rev); });
+}
+
+bool WatchCache::CallBetweenEvents(const std::function<bool(int64_t rev)>& fn) {
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  return fn(Revision());
 }
 
 size_t WatchCache::WatcherCount() const {

@@ -8,10 +8,13 @@
 //
 // Ownership: the cache owns its store WatchHandle; Stop() (or the destructor) cancels it and
 // drops every watcher.
-// Thread-safety: all methods are thread-safe. Watchers are called with the cache lock held,
-// in revision order, from the store's watch thread (or the caller of AddWatcher for the
-// replayed part); they must not block and must not call back into the cache. A watcher that
-// returns false is removed.
+// Thread-safety: all methods are thread-safe. Watchers are called in revision order, one
+// dispatch round at a time (the dispatch lock), from the store's watch thread (or the caller of
+// AddWatcher for the replayed part); the state lock is not held then, so LIST/GET snapshots,
+// NoteWrite and WaitForRevision never wait for watchers. Watchers must not block and must not
+// call back into the cache. A watcher that returns false is removed; a removed watcher may
+// still get the round in progress. Live events reach each watcher one store batch at a time
+// (OnEvents), so a burst of writes costs one write per watcher, not one per event.
 #pragma once
 
 #include <atomic>
@@ -19,9 +22,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,21 +72,57 @@ Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const 
 
 enum class WatchEventType { kAdded, kModified, kDeleted };
 
+// Encodings of one event's object made for watchers and shared by all of them: an old API
+// version's conversion (apps/v1beta1, ...) is made once per event and served version, not once
+// per watcher. Only touched within one dispatch round of the owning cache (serialized).
+struct EventForms {
+  std::vector<std::pair<const void*, std::string>> served;  // by the served version's identity
+};
+
 struct CacheEvent {
   WatchEventType type;
   CachedObjectPtr obj;   // new state; for kDeleted the last state with rv = the delete's revision
   CachedObjectPtr prev;  // previous state (null for kAdded)
   int64_t rv = 0;
+  std::shared_ptr<EventForms> forms;  // null for synthetic events (the initial ADDED list)
+
+  // obj's bytes as made by `make` for the served version `key`, made once per event (when
+  // `forms` is set) and counted by WatchConversionsForTest.
+  template <typename Make>
+  const std::string& Served(const void* key, Make&& make) const {
+    EventForms& f = forms ? *forms : ScratchForms();
+    if (forms)
+      for (const auto& [k, bytes] : f.served)
+        if (k == key) return bytes;
+    if (!forms) f.served.clear();
+    CountWatchConversion();
+    f.served.emplace_back(key, make());
+    return f.served.back().second;
+  }
+
+ private:
+  static EventForms& ScratchForms();
+  static void CountWatchConversion();
 };
+
+// How many served-version conversions watch events needed, process-wide (tests).
+size_t WatchConversionsForTest();
 
 class CacheWatcher {
  public:
   virtual ~CacheWatcher() = default;
   // Returns false to be removed (client gone / fell behind).
   virtual bool OnEvent(const CacheEvent& ev) = 0;
+  // The events of one store batch, in order (a watcher can write them at once). Returns false
+  // to be removed. The default calls OnEvent for each.
+  virtual bool OnEvents(std::span<const CacheEvent> evs) {
+    for (const CacheEvent& ev : evs)
+      if (!OnEvent(ev)) return false;
+    return true;
+  }
   // No events up to rev (for bookmarks). Returns false to be removed.
   virtual bool OnProgress(int64_t rev) { return true; }
-  // Called once, under the cache lock, after the initial/replayed events and before any live
+  // Called once, in AddWatcher's round, after the initial/replayed events and before any live
   // event (for the k8s.io/initial-events-end bookmark). Returns false to be dropped.
   virtual bool OnReplayDone(int64_t rev) { return true; }
 };
@@ -119,21 +160,27 @@ class WatchCache {
   void RemoveWatcher(uint64_t id);
   // Calls OnProgress(revision) on every watcher (bookmark timer).
   void Progress();
+  // Runs fn(revision) between dispatch rounds: every watcher has been given every event up to
+  // revision and nothing after it (for one watcher's bookmark). Returns what fn returns.
+  bool CallBetweenEvents(const std::function<bool(int64_t rev)>& fn);
   size_t WatcherCount() const;
 
  private:
   void OnStoreEvents(std::span<const store::Event> events, int64_t progress_rev);
-  void DispatchLocked(const CacheEvent& ev);
+  // Calls `call` on each of ws (outside mu_, under dispatch_mu_) and removes those refusing.
+  void Dispatch(const std::vector<std::pair<uint64_t, std::shared_ptr<CacheWatcher>>>& ws,
+                const std::function<bool(CacheWatcher&)>& call);
 
   store::Store& store_;
   const std::string prefix_;
   const size_t window_;
+  std::mutex dispatch_mu_;  // one dispatch round (or replay + registration) at a time; before mu_
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, CachedObjectPtr, std::less<>> objects_;  // GUARDED_BY(mu_)
   std::deque<CacheEvent> events_;                                // GUARDED_BY(mu_)
   int64_t rev_ = 0;                                              // GUARDED_BY(mu_)
-  int64_t last_write_ = 0;                                       // GUARDED_BY(mu_)
+  std::atomic<int64_t> last_write_{0};
   int64_t window_start_ = 0;  // events with rv > window_start_ are all in events_
   std::map<uint64_t, std::shared_ptr<CacheWatcher>> watchers_;  // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;
