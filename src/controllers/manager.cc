@@ -12,6 +12,8 @@
 #include "controllers/replicaset/replica_set.h"
 #include "controllers/serviceaccount/service_account.h"
 #include "controllers/rootcacert/root_ca_cert.h"
+#include "controllers/endpoints/endpoints_controller.h"
+#include "controllers/endpoints/endpointslice_controller.h"
 // ---- ctrl-b: include your headers here ----
 #include "controllers/cronjob/cronjob_controller.h"
 #include "controllers/daemonset/daemonset_controller.h"
@@ -49,6 +51,8 @@ const std::vector<Registration>& Registry() {
       {"namespace", [](const framework::ControllerContext& c) { return namespaces::NewNamespaceController(c); }},
       {"serviceaccount", Wrap(serviceaccount::NewServiceAccountController)},
       {"root-ca-cert-publisher", Wrap(rootcacert::NewRootCaCertPublisher)},  // sa-tokens
+      {"endpoints", Wrap(endpoints::NewEndpointsController)},
+      {"endpointslice", Wrap(endpoints::NewEndpointSliceController)},
       // ---- ctrl-b: add {"name", factory} lines here ----
       {"job", Wrap(job::NewJobController)},  // includes ttl-after-finished
       {"cronjob", Wrap(cronjob::NewCronJobController)},
