@@ -9,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "base/testing/fake_clock.h"
@@ -20,6 +19,7 @@ namespace tug::runtime::image {
 namespace {
 
 using testing::TarBuilder;
+using testing::RandomBytes;
 namespace fs = std::filesystem;
 
 std::string ReadAll(const std::string& p) {
@@ -27,16 +27,6 @@ std::string ReadAll(const std::string& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&s[i], &v, 8);
-  }
-  return s;
 }
 
 // An OCI image layout, in memory: file name -> bytes.

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "runtime/image/digest.h"
@@ -23,22 +22,14 @@ namespace {
 
 using testing::FlakyRegistry;
 using testing::TarBuilder;
+using testing::CountEntries;
+using testing::RandomBytes;
 using Fault = FlakyRegistry::Fault;
 namespace fs = std::filesystem;
 
 constexpr const char* kTarLayer = "application/vnd.docker.image.rootfs.diff.tar";
 constexpr const char* kGzipLayer = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 constexpr int kMaxAttempts = 4;
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&s[i], &v, 8);
-  }
-  return s;
-}
 
 std::string ConfigFor(const std::vector<std::string>& uncompressed_layers) {
   Json c = {{"architecture", Platform::Host().architecture},
@@ -47,13 +38,6 @@ std::string ConfigFor(const std::vector<std::string>& uncompressed_layers) {
             {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}}};
   for (const auto& l : uncompressed_layers) c["rootfs"]["diff_ids"].push_back(DigestOf(l));
   return c.dump();
-}
-
-size_t CountEntries(const std::string& dir) {
-  std::error_code ec;
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir, ec)) ++n;
-  return n;
 }
 
 class PullFaultsTest : public ::testing::Test {

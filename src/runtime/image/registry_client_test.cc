@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "runtime/image/digest.h"
@@ -22,6 +21,7 @@ namespace {
 using testing::Compression;
 using testing::RegistryFixture;
 using testing::TarBuilder;
+using testing::CountEntries;
 namespace fs = std::filesystem;
 
 std::string ReadAll(const std::string& p) {
@@ -44,13 +44,6 @@ std::string ConfigFor(const std::vector<std::string>& uncompressed_layers, const
             {"rootfs", {{"type", "layers"}, {"diff_ids", Json::array()}}}};
   for (const auto& l : uncompressed_layers) c["rootfs"]["diff_ids"].push_back(DigestOf(l));
   return c.dump();
-}
-
-size_t CountEntries(const std::string& dir) {
-  std::error_code ec;
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir, ec)) ++n;
-  return n;
 }
 
 class RegistryTest : public ::testing::Test {
@@ -208,12 +201,7 @@ TEST_F(RegistryTest, CorruptBlobIsRejectedAndNotKept) {
 }
 
 TEST_F(RegistryTest, RegistryKilledMidPullIsRetried) {
-  std::mt19937_64 rng(42);
-  std::string big(24 << 20, '\0');
-  for (size_t i = 0; i + 8 <= big.size(); i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&big[i], &v, 8);
-  }
+  std::string big = testing::RandomBytes(24 << 20, 42);
   std::string layer = TarBuilder().File("random.bin", big).Build();
   big.clear();
   auto m = reg_->PushImage("big", "latest", ConfigFor({layer}), {layer}, "application/vnd.docker.image.rootfs.diff.tar");

@@ -6,6 +6,9 @@
 #include <sys/sysmacros.h>
 
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
 #include <cstdlib>
 
 namespace tug::runtime::image::testing {
@@ -99,6 +102,23 @@ std::string TarBuilder::Gzip(const std::string& bytes) {
   archive_write_close(a);
   archive_write_free(a);
   return out;
+}
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+size_t CountEntries(const std::string& dir) {
+  std::error_code ec;
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir, ec)) ++n;
+  return n;
 }
 
 }  // namespace tug::runtime::image::testing

@@ -36,4 +36,9 @@ class TarBuilder {
   std::vector<Entry> entries_;
 };
 
+// n pseudo-random (incompressible) bytes, the same for the same seed.
+std::string RandomBytes(size_t n, uint64_t seed);
+// Entries of a directory (0 when it does not exist): "nothing left in tmp/".
+size_t CountEntries(const std::string& dir);
+
 }  // namespace tug::runtime::image::testing
