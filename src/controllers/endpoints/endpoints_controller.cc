@@ -48,16 +48,7 @@ class EndpointsController final : public framework::Controller {
     pods_ = &Informer(client::kPods);
     endpoints_ = &Informer(client::kEndpoints);
     services_->AddHandler(EnqueueHandler());
-    pods_->AddHandler(client::EventHandler{
-        .on_add = [this](const ObjectPtr& p) { EnqueueServices(*p, nullptr); },
-        .on_update =
-            [this](const ObjectPtr& o, const ObjectPtr& n) {
-              if (GetStringPath(*o, {"metadata", "resourceVersion"}) == GetStringPath(*n, {"metadata", "resourceVersion"}))
-                return;  // resync: nothing changed
-              EnqueueServices(*n, o.get());
-            },
-        .on_delete = [this](const ObjectPtr& p) { EnqueueServices(*p, nullptr); },
-    });
+    pods_->AddHandler(PodToServicesHandler(*services_, [this](const std::string& k) { Enqueue(k); }));
     // A deleted Endpoints object of a selector Service is recreated (upstream onEndpointsDelete).
     endpoints_->AddHandler(client::EventHandler{
         .on_add = nullptr, .on_update = nullptr, .on_delete = [this](const ObjectPtr& e) { Enqueue(*e); }});
@@ -67,10 +58,6 @@ class EndpointsController final : public framework::Controller {
   Status Sync(const std::string& key) override;
 
  private:
-  void EnqueueServices(const Json& pod, const Json* old_pod) {
-    for (const std::string& k : ServicesForPod(*services_, pod, old_pod)) Enqueue(k);
-  }
-
   // Upstream checkLeftoverEndpoints, once, on the first sync (the informers have synced by
   // then): Endpoints whose Service is gone are queued, and their sync deletes them.
   void CheckLeftoverEndpoints() {

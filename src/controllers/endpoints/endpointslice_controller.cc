@@ -296,16 +296,7 @@ class EndpointSliceController final : public framework::Controller {
     slices_ = &Informer(client::kEndpointSlices);
     nodes_ = &Informer(client::kNodes);
     services_->AddHandler(EnqueueHandler());
-    pods_->AddHandler(client::EventHandler{
-        .on_add = [this](const ObjectPtr& p) { EnqueueServices(*p, nullptr); },
-        .on_update =
-            [this](const ObjectPtr& o, const ObjectPtr& n) {
-              if (GetStringPath(*o, {"metadata", "resourceVersion"}) == GetStringPath(*n, {"metadata", "resourceVersion"}))
-                return;
-              EnqueueServices(*n, o.get());
-            },
-        .on_delete = [this](const ObjectPtr& p) { EnqueueServices(*p, nullptr); },
-    });
+    pods_->AddHandler(PodToServicesHandler(*services_, [this](const std::string& k) { Enqueue(k); }));
     auto on_slice = [this](const ObjectPtr& s) {
       std::string key = ServiceKeyOf(*s);
       if (!key.empty() && tracker_.ShouldSync(key, *s)) Enqueue(key);
@@ -325,10 +316,6 @@ class EndpointSliceController final : public framework::Controller {
   Status Sync(const std::string& key) override;
 
  private:
-  void EnqueueServices(const Json& pod, const Json* old_pod) {
-    for (const std::string& k : ServicesForPod(*services_, pod, old_pod)) Enqueue(k);
-  }
-
   int max_per_slice_;
   client::Informer* services_;
   client::Informer* pods_;

@@ -114,6 +114,23 @@ std::set<std::string> ServicesForPod(const client::Informer& services, const Jso
   return out;
 }
 
+client::EventHandler PodToServicesHandler(const client::Informer& services,
+                                          std::function<void(const std::string&)> enqueue) {
+  auto each = [&services, enqueue](const Json& pod, const Json* old_pod) {
+    for (const std::string& k : ServicesForPod(services, pod, old_pod)) enqueue(k);
+  };
+  return client::EventHandler{
+      .on_add = [each](const client::ObjectPtr& p) { each(*p, nullptr); },
+      .on_update =
+          [each](const client::ObjectPtr& o, const client::ObjectPtr& n) {
+            if (GetStringPath(*o, {"metadata", "resourceVersion"}) == GetStringPath(*n, {"metadata", "resourceVersion"}))
+              return;  // resync: nothing changed
+            each(*n, o.get());
+          },
+      .on_delete = [each](const client::ObjectPtr& p) { each(*p, nullptr); },
+  };
+}
+
 namespace {
 std::optional<SystemTime> TimeOf(const Json* v) {
   if (!v || !v->is_string()) return std::nullopt;

@@ -8,6 +8,7 @@
 // one service are serialized by the workqueue, as upstream assumes).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -66,6 +67,12 @@ bool IsHeadless(const Json& service);
 // Keys ("ns/name") of the Services in `services` (the pod's namespace) whose selector matches the
 // labels of `pod` or of `old_pod` (when given): the services an event for the pod can change.
 std::set<std::string> ServicesForPod(const client::Informer& services, const Json& pod, const Json* old_pod);
+
+// The pod handler both controllers use: every pod add/delete and every real update (not a
+// resync) enqueues, through `enqueue`, the keys of the Services selecting the old or new pod.
+// `services` must outlive the handler.
+client::EventHandler PodToServicesHandler(const client::Informer& services,
+                                          std::function<void(const std::string&)> enqueue);
 
 // Upstream's TriggerTimeTracker: the earliest change among the pods and the Service since the
 // controller's previous sync of that Service, for the last-change-trigger-time annotation. A pod
