@@ -608,6 +608,89 @@ spec:
   }, kConverge)) << Get({"pods", "-o", "wide"});
 }
 
+// The endpoints and endpointslice controllers: `kubectl expose` gives a Service whose Endpoints
+// and EndpointSlices list the ready pods' IP:port and follow the Deployment's scale.
+TEST_P(ControlPlaneTest, ExposeDeploymentEndpointsFollowScale) {
+  ASSERT_OK(KN({"create", "deployment", "web", "--image=nginx:1.25", "--replicas=2", "--port=8080"}));
+  REQUIRE_COMPONENT(Eventually([&] { return !Items({"rs", "-l", "app=web"}).empty(); }, kProbe),
+                    "the Deployment controller");
+  REQUIRE_COMPONENT(Scheduled("app=web"), "the scheduler");
+  auto r = KN({"expose", "deployment", "web", "--port=80", "--target-port=8080"});
+  ASSERT_OK(r);
+  EXPECT_EQ(r.out, "service/web exposed\n");
+  // The ready pods' IP:8080, sorted, as "a:8080,b:8080".
+  auto want = [&] {
+    std::vector<std::string> ips;
+    for (const Json& p : LivePods("app=web"))
+      if (PodReady(p)) ips.push_back(Str(p, {"status", "podIP"}) + ":8080");
+    std::sort(ips.begin(), ips.end());
+    return ips;
+  };
+  // kubectl prints Endpoints' addresses as "ip:port,ip:port" (at most three, then "+ N more...").
+  auto endpoints = [&] {
+    Json ep = Json::parse(KN({"get", "endpoints", "web", "-o", "json"}).out, nullptr, false);
+    std::vector<std::string> got;
+    if (ep.is_discarded()) return got;
+    for (const Json& s : ep.value("subsets", Json::array()))
+      for (const Json& a : s.value("addresses", Json::array()))
+        for (const Json& p : s.value("ports", Json::array())) got.push_back(a.value("ip", "") + ":" + p["port"].dump());
+    std::sort(got.begin(), got.end());
+    return got;
+  };
+  auto slice_ips = [&] {
+    std::vector<std::string> got;
+    for (const Json& sl : Items({"endpointslices", "-l", "kubernetes.io/service-name=web"}))
+      for (const Json& e : sl.value("endpoints", Json::array()))
+        if (e["conditions"].value("ready", false))
+          for (const Json& p : sl.value("ports", Json::array()))
+            got.push_back(e["addresses"][0].get<std::string>() + ":" + p["port"].dump());
+    std::sort(got.begin(), got.end());
+    return got;
+  };
+  auto converged = [&](size_t n) {
+    return Eventually([&] {
+      auto w = want();
+      return w.size() == n && endpoints() == w && slice_ips() == w;
+    }, kConverge);
+  };
+  REQUIRE_COMPONENT(Eventually([&] { return !KN({"get", "endpoints", "web"}).out.empty() && !endpoints().empty(); },
+                               kProbe), "the endpoints controller");
+  ASSERT_TRUE(converged(2)) << Get({"endpoints", "web"}) << Get({"endpointslices"}) << Get({"pods", "-o", "wide"});
+
+  // The table kubectl prints: NAME ENDPOINTS AGE with "ip:8080,ip:8080".
+  auto w = want();
+  std::string table = Get({"endpoints", "web"});
+  EXPECT_THAT(table, ::testing::MatchesRegex("NAME +ENDPOINTS +AGE\nweb +[0-9.:,]+ +[0-9a-z]+\n")) << table;
+  for (const std::string& a : w) EXPECT_THAT(table, HasSubstr(a));
+  table = Get({"endpointslices", "-l", "kubernetes.io/service-name=web"});
+  EXPECT_THAT(table, ::testing::MatchesRegex("NAME +ADDRESSTYPE +PORTS +ENDPOINTS +AGE\nweb-[a-z0-9]{5} +IPv4 +8080 +"
+                                             "[0-9.,]+ +[0-9a-z]+\n")) << table;
+  Json slice = Items({"endpointslices", "-l", "kubernetes.io/service-name=web"}).at(0);
+  EXPECT_EQ(Str(slice, {"metadata", "labels", "endpointslice.kubernetes.io/managed-by"}), "endpointslice-controller.k8s.io");
+  EXPECT_EQ(Str(slice["metadata"]["ownerReferences"][0], {"kind"}), "Service");
+  std::string describe = KN({"describe", "svc", "web"}).out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(describe, m, std::regex("\nEndpoints: +([^\n]*)\n"))) << describe;
+  for (const std::string& a : w) EXPECT_THAT(m[1].str(), HasSubstr(a)) << describe;
+
+  // Scaling the Deployment changes them; the slice is updated in place.
+  std::string slice_name = Str(slice, {"metadata", "name"});
+  ASSERT_OK(KN({"scale", "deployment", "web", "--replicas=3"}));
+  EXPECT_TRUE(converged(3)) << Get({"endpoints", "web"}) << Get({"pods", "-o", "wide"});
+  ASSERT_OK(KN({"scale", "deployment", "web", "--replicas=1"}));
+  EXPECT_TRUE(Eventually([&] { return LivePods("app=web").size() == 1; }, kConverge));
+  EXPECT_TRUE(converged(1)) << Get({"endpoints", "web"}) << Get({"pods", "-o", "wide"});
+  auto slices = Items({"endpointslices", "-l", "kubernetes.io/service-name=web"});
+  ASSERT_EQ(slices.size(), 1u);
+  EXPECT_EQ(Str(slices[0], {"metadata", "name"}), slice_name);
+
+  // Deleting the Service removes its Endpoints and (garbage collector) its slices.
+  ASSERT_OK(KN({"delete", "service", "web"}));
+  EXPECT_TRUE(Eventually([&] { return KN({"get", "endpoints", "web"}).rc != 0; }, kConverge));
+  EXPECT_TRUE(Eventually([&] { return Items({"endpointslices", "-l", "kubernetes.io/service-name=web"}).empty(); },
+                         kConverge)) << Get({"endpointslices"});
+}
+
 INSTANTIATE_TEST_SUITE_P(Kubectl, ControlPlaneVersionsTest, ::testing::ValuesIn(KubectlVersions()),
                          [](const auto& info) { return info.param.name; });
 INSTANTIATE_TEST_SUITE_P(Kubectl, ControlPlaneTest,
