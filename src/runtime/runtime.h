@@ -97,6 +97,12 @@ struct PodSandboxConfig {
   std::map<std::string, std::string> sysctls;  // namespaced sysctls applied to every container
   bool host_network = false, host_ipc = false;
   int64_t shm_size_bytes = 64 << 20;
+  // RunPodSandbox returns once the namespaces, cgroup and /dev/shm exist and sets the network
+  // up (CNI) in the background, so the caller can create containers meanwhile; StartContainer,
+  // PodSandboxStatusOf and WaitPodSandboxNetwork wait for it. A failed network leaves the
+  // sandbox NotReady. Not recorded: a sandbox whose network was still being set up when the
+  // process died is NotReady after a restart.
+  bool network_in_background = false;
 };
 
 enum class SandboxState { kReady, kNotReady };
@@ -238,6 +244,12 @@ class Runtime {
   // error for the caller to retry on.
   virtual Status RemovePodSandbox(const std::string& id) = 0;
   virtual Result<PodSandboxStatus> PodSandboxStatusOf(const std::string& id) = 0;
+  // Waits for a network set up in the background (network_in_background) and returns its
+  // result (the CNI error when it failed); OK at once for any other sandbox.
+  virtual Status WaitPodSandboxNetwork(const std::string& id) {
+    (void)id;
+    return Status::Ok();
+  }
   virtual Result<std::vector<PodSandboxStatus>> ListPodSandboxes() = 0;
 
   virtual Result<std::string> CreateContainer(const std::string& sandbox_id,

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -238,6 +239,15 @@ class OciRuntime : public Runtime {
   OciRuntime(RuntimeOptions o, std::unique_ptr<PodNetwork> net)
       : o_(std::move(o)), net_(std::move(net)), cg_(o_.cgroup_mount),
         clock_(o_.clock ? o_.clock : &RealClock()) {}
+  ~OciRuntime() override {
+    // Background network setups finish (and their threads are joined) before net_ goes.
+    std::map<std::string, std::shared_future<Status>> pending;
+    {
+      std::lock_guard<std::mutex> l(net_mu_);
+      pending.swap(pending_net_);
+    }
+    for (auto& [id, f] : pending) f.wait();
+  }
 
   Status Init() {
     for (const char* d : {"sandboxes", "containers", "exits", "runc", "sockets"})
@@ -304,8 +314,14 @@ class OciRuntime : public Runtime {
 
   Result<PodSandboxStatus> PodSandboxStatusOf(const std::string& id) override {
     if (!ValidId(id)) return NotFoundError("sandbox " + id + " not found");
+    AwaitNetwork(id).IgnoreError();  // the IP, or NotReady when the network failed
     ASSIGN_OR_RETURN(auto rec, LoadSandbox(id));
     return ToStatus(rec);
+  }
+
+  Status WaitPodSandboxNetwork(const std::string& id) override {
+    if (!ValidId(id)) return NotFoundError("sandbox " + id + " not found");
+    return AwaitNetwork(id);
   }
 
   Result<std::vector<PodSandboxStatus>> ListPodSandboxes() override {
@@ -378,6 +394,10 @@ class OciRuntime : public Runtime {
     ASSIGN_OR_RETURN(auto c, LoadContainer(id));
     if (c.started) return InvalidError("container " + id + " already started");
     if (auto failed = ReadFile(Bundle(id) + "/" + kStartError); failed.ok()) return InternalError(*failed);
+    // The pod's network may still be coming up (network_in_background): the process must not
+    // run before its interfaces exist.
+    if (Status net = AwaitNetwork(c.sandbox_id); !net.ok())
+      return Status(net.code(), "pod network: " + net.message());
     // Taken before runc start: the process may run and exit before runc returns.
     SystemTime started_at = clock_->Now();
     ASSIGN_OR_RETURN(auto r, RunCommand(Runc({"start", id}), std::chrono::seconds(60)));
@@ -628,6 +648,7 @@ class OciRuntime : public Runtime {
     std::vector<std::string> ips;
     std::string netns, ipcns, utsns, shm, cgroup;
     bool network_up = false;
+    bool network_pending = false;  // set up in the background, not finished yet
   };
   struct ContainerRecord {
     std::string id, sandbox_id, name, image, log_path, stop_signal, cgroup;
@@ -697,7 +718,8 @@ class OciRuntime : public Runtime {
     Json j = {{"id", r.id}, {"config", SandboxConfigJson(r.config)}, {"ready", r.ready},
               {"createdAt", ToNanos(r.created_at)}, {"ip", r.ip}, {"ips", r.ips},
               {"gateway", r.gateway}, {"netns", r.netns}, {"ipcns", r.ipcns}, {"utsns", r.utsns},
-              {"shm", r.shm}, {"cgroup", r.cgroup}, {"networkUp", r.network_up}};
+              {"shm", r.shm}, {"cgroup", r.cgroup}, {"networkUp", r.network_up},
+              {"networkPending", r.network_pending}};
     return WriteFileAtomic(SandboxDir(r.id) + "/sandbox.json", j.dump(), 0600);
   }
   Result<SandboxRecord> LoadSandbox(const std::string& id) {
@@ -709,6 +731,7 @@ class OciRuntime : public Runtime {
     if (auto* c = Find(j, "config")) r.config = SandboxConfigFrom(*c);
     if (auto* v = Find(j, "ready"); v && v->is_boolean()) r.ready = v->get<bool>();
     if (auto* v = Find(j, "networkUp"); v && v->is_boolean()) r.network_up = v->get<bool>();
+    if (auto* v = Find(j, "networkPending"); v && v->is_boolean()) r.network_pending = v->get<bool>();
     r.created_at = FromNanos(Num<int64_t>(j, "createdAt"));
     r.ip = GetString(j, "ip");
     r.ips = ReadStrings(j, "ips");
@@ -764,6 +787,12 @@ class OciRuntime : public Runtime {
     s.id = r.id;
     s.config = r.config;
     s.state = r.ready ? SandboxState::kReady : SandboxState::kNotReady;
+    if (r.network_pending) {
+      // Pending in this process: ready for containers to be created. Pending in a process that
+      // died: the setup never finished.
+      std::lock_guard<std::mutex> l(net_mu_);
+      if (!pending_net_.count(r.id)) s.state = SandboxState::kNotReady;
+    }
     s.created_at = r.created_at;
     s.ip = r.ip;
     s.ips = r.ips;
@@ -903,6 +932,13 @@ class OciRuntime : public Runtime {
     RETURN_IF_ERROR(cg_.Create(rec.cgroup + "/conmon", Resources{}));
     if (own_net && net_) {
       rec.network_up = true;  // recorded first: a crash during SetUp must still tear down
+      if (cfg.network_in_background) {
+        rec.network_pending = true;
+        rec.ready = true;
+        RETURN_IF_ERROR(SaveSandbox(rec));
+        SetUpNetworkInBackground(rec);
+        return Status::Ok();
+      }
       RETURN_IF_ERROR(SaveSandbox(rec));
       ASSIGN_OR_RETURN(auto st, net_->SetUp(NetRequest(rec)));
       rec.ip = st.ip;
@@ -911,6 +947,64 @@ class OciRuntime : public Runtime {
     }
     rec.ready = true;
     return SaveSandbox(rec);
+  }
+
+  // CNI ADD on its own thread. Its result goes into the record under net_mu_; every other
+  // writer of the record (stop, remove) waits for it first (AwaitNetwork), so they never race.
+  void SetUpNetworkInBackground(const SandboxRecord& rec) {
+    std::string id = rec.id;
+    std::shared_future<Status> f =
+        std::async(std::launch::async, [this, id, req = NetRequest(rec)]() -> Status {
+          auto st = net_->SetUp(req);
+          std::lock_guard<std::mutex> l(net_mu_);
+          auto r = LoadSandbox(id);
+          if (!r.ok()) return st.ok() ? r.status() : st.status();
+          r->network_pending = false;
+          if (st.ok()) {
+            r->ip = st->ip;
+            r->ips = st->ips;
+            r->gateway = st->gateway;
+          } else {
+            r->ready = false;
+            TUG_LOG(WARNING, kLog) << "sandbox network setup failed" << kv("id", id)
+                                   << kv("err", st.status().ToString());
+          }
+          Status saved = SaveSandbox(*r);
+          if (!st.ok()) return st.status();
+          if (saved.ok()) {
+            TUG_VLOG(2, kLog) << "sandbox network ready" << kv("pod", r->config.namespace_ + "/" + r->config.name)
+                              << kv("id", id) << kv("ip", r->ip);
+          }
+          return saved;
+        }).share();
+    std::lock_guard<std::mutex> l(net_mu_);
+    pending_net_[id] = std::move(f);
+  }
+
+  // Waits for the sandbox's background network setup, if any, and returns its result. A
+  // success is forgotten (its thread joined); a failure stays until the sandbox is removed.
+  Status AwaitNetwork(const std::string& id) {
+    std::shared_future<Status> f;
+    {
+      std::lock_guard<std::mutex> l(net_mu_);
+      auto it = pending_net_.find(id);
+      if (it == pending_net_.end()) return Status::Ok();
+      f = it->second;
+    }
+    Status st = f.get();
+    if (st.ok()) {
+      std::lock_guard<std::mutex> l(net_mu_);
+      pending_net_.erase(id);
+    }
+    return st;
+  }
+  void ForgetNetwork(const std::string& id) {
+    std::shared_future<Status> f;  // destroyed outside the lock (joins a finished thread)
+    std::lock_guard<std::mutex> l(net_mu_);
+    if (auto it = pending_net_.find(id); it != pending_net_.end()) {
+      f = std::move(it->second);
+      pending_net_.erase(it);
+    }
   }
 
   PodNetworkRequest NetRequest(const SandboxRecord& rec) const {
@@ -925,6 +1019,7 @@ class OciRuntime : public Runtime {
   }
 
   Status StopSandboxLocked(const std::string& id, std::chrono::seconds timeout) {
+    AwaitNetwork(id).IgnoreError();  // its result is in the record: torn down below either way
     ASSIGN_OR_RETURN(auto rec, LoadSandbox(id));
     // Containers get their grace periods concurrently, as the kubelet kills a pod's containers.
     auto ids = ContainerIdsOf(id);
@@ -973,6 +1068,7 @@ class OciRuntime : public Runtime {
     if (!rec->cgroup.empty()) RETURN_IF_ERROR(cg_.Remove(rec->cgroup));
     for (const auto& m : MountsUnder(SandboxDir(id))) RETURN_IF_ERROR(Unmount(m));
     RETURN_IF_ERROR(RemoveAll(SandboxDir(id)));
+    ForgetNetwork(id);
     TUG_VLOG(2, kLog) << "sandbox removed" << kv("id", id);
     return Status::Ok();
   }
@@ -1195,6 +1291,10 @@ class OciRuntime : public Runtime {
   Clock* clock_;
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;
+  // Network setups running in the background (network_in_background), by sandbox id; also
+  // serializes their record updates. Mutable: ToStatus (const) asks whether one is pending.
+  mutable std::mutex net_mu_;
+  std::map<std::string, std::shared_future<Status>> pending_net_;
 };
 
 }  // namespace

@@ -9,14 +9,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <random>
 #include <regex>
 #include <sstream>
 #include <thread>
 
+#include "base/json.h"
 #include "network/cni/cni.h"
 #include "runtime/oci/cgroups.h"
 #include "runtime/oci/runtime_impl.h"
@@ -202,6 +206,100 @@ TEST_F(RuntimeTest, SandboxGetsIpAndLoopback) {
   EXPECT_EQ((*list)[0].config.uid, "uid-net-" + suffix_);
   ASSERT_TRUE(rt_->RemovePodSandbox(sb).ok());
   EXPECT_EQ(rt_->PodSandboxStatusOf(sb).status().code(), StatusCode::kNotFound);
+  ExpectNoLeftovers();
+}
+
+// network_in_background: the container is created while CNI runs; its process starts only once
+// eth0 has the pod's address. A sandbox whose setup was cut short by a restart is NotReady.
+TEST_F(RuntimeTest, BackgroundNetworkIsUpBeforeTheProcessStarts) {
+  PodSandboxConfig p = Pod("bgnet");
+  p.network_in_background = true;
+  auto sb = rt_->RunPodSandbox(p);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  auto listed = rt_->ListPodSandboxes();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state, SandboxState::kReady);  // containers may be created meanwhile
+  std::string id = MustStart(*sb, Ctr("ip", {"sh", "-c", "ip -o -4 addr show eth0"}));
+  auto st = rt_->PodSandboxStatusOf(*sb);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->state, SandboxState::kReady);
+  ASSERT_FALSE(st->ip.empty());
+  EXPECT_TRUE(rt_->WaitPodSandboxNetwork(*sb).ok());
+  EXPECT_EQ(WaitExited(id).exit_code, 0);
+  auto log = ReadFile(base_ + "/logs/ip.log");
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(*log, HasSubstr("inet " + st->ip + "/"));
+
+  // As if the agent had died during CNI ADD: the record still says pending.
+  std::string rec_path = base_ + "/state/sandboxes/" + *sb + "/sandbox.json";
+  auto rec = ReadFile(rec_path);
+  ASSERT_TRUE(rec.ok());
+  auto j = ParseJson(*rec);
+  ASSERT_TRUE(j.ok());
+  (*j)["networkPending"] = true;
+  ASSERT_TRUE(WriteFileAtomic(rec_path, j->dump()).ok());
+  rt_ = NewRuntime();
+  ASSERT_NE(rt_, nullptr);
+  EXPECT_EQ(rt_->PodSandboxStatusOf(*sb)->state, SandboxState::kNotReady);
+  ASSERT_TRUE(rt_->RemovePodSandbox(*sb).ok());
+  ExpectNoLeftovers();
+}
+
+// A PodNetwork whose ADD fails once Release() is called (the test creates the container first).
+class FailingNetwork : public PodNetwork {
+ public:
+  Result<PodNetworkStatus> SetUp(const PodNetworkRequest&) override {
+    go_.wait();
+    return InternalError("plugin type=\"bridge\" failed (add): no luck");
+  }
+  void Release() {
+    std::call_once(once_, [this] { release_.set_value(); });
+  }
+  Status TearDown(const PodNetworkRequest&) override {
+    ++teardowns;
+    return Status::Ok();
+  }
+  Status GarbageCollect(const std::set<std::string>&) override { return Status::Ok(); }
+  std::atomic<int> teardowns{0};
+
+ private:
+  std::promise<void> release_;
+  std::shared_future<void> go_ = release_.get_future().share();
+  std::once_flag once_;
+};
+
+TEST_F(RuntimeTest, BackgroundNetworkFailureFailsTheStartAndTheSandbox) {
+  RuntimeOptions o;
+  o.state_dir = base_ + "/state";
+  o.storage_dir = base_ + "/storage";
+  o.ns_root = base_ + "/ns";
+  o.managed_cgroup_parents = {cgroup_parent_};
+  auto net = std::make_unique<FailingNetwork>();
+  FailingNetwork* fake = net.get();
+  // Released on every path, or the runtime's destructor would wait for the ADD forever.
+  struct Releaser {
+    FailingNetwork* n;
+    ~Releaser() { n->Release(); }
+  } releaser{fake};
+  auto made = NewOciRuntime(o, std::move(net));
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  rt_ = std::move(*made);
+  PodSandboxConfig p = Pod("bgfail");
+  p.network_in_background = true;
+  auto sb = rt_->RunPodSandbox(p);
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  auto id = rt_->CreateContainer(*sb, Ctr("c", {"sleep", "3600"}));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  fake->Release();
+  Status started = rt_->StartContainer(*id);
+  EXPECT_FALSE(started.ok());
+  EXPECT_THAT(started.message(), HasSubstr("pod network: plugin type=\"bridge\" failed (add): no luck"));
+  EXPECT_THAT(rt_->WaitPodSandboxNetwork(*sb).message(), HasSubstr("no luck"));
+  EXPECT_EQ(rt_->PodSandboxStatusOf(*sb)->state, SandboxState::kNotReady);
+  ASSERT_TRUE(rt_->RemovePodSandbox(*sb).ok());
+  EXPECT_GE(fake->teardowns.load(), 1);  // the failed ADD's allocations are released
+  EXPECT_EQ(rt_->PodSandboxStatusOf(*sb).status().code(), StatusCode::kNotFound);
   ExpectNoLeftovers();
 }
 
