@@ -1,6 +1,7 @@
 #include "controllers/endpoints/endpoints_controller.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -50,8 +51,15 @@ class EndpointsController final : public framework::Controller {
     services_->AddHandler(EnqueueHandler());
     pods_->AddHandler(PodToServicesHandler(*services_, [this](const std::string& k) { Enqueue(k); }));
     // A deleted Endpoints object of a selector Service is recreated (upstream onEndpointsDelete).
+    // Until the first sync, Endpoints without a Service are queued: that first sync runs the
+    // leftover check (nothing else may be queued when no Service exists).
     endpoints_->AddHandler(client::EventHandler{
-        .on_add = nullptr, .on_update = nullptr, .on_delete = [this](const ObjectPtr& e) { Enqueue(*e); }});
+        .on_add =
+            [this](const ObjectPtr& e) {
+              if (!leftover_checked_ && !services_->Get(client::KeyOf(*e))) Enqueue(*e);
+            },
+        .on_update = nullptr,
+        .on_delete = [this](const ObjectPtr& e) { Enqueue(*e); }});
   }
 
  protected:
@@ -61,6 +69,7 @@ class EndpointsController final : public framework::Controller {
   // Upstream checkLeftoverEndpoints, once, on the first sync (the informers have synced by
   // then): Endpoints whose Service is gone are queued, and their sync deletes them.
   void CheckLeftoverEndpoints() {
+    leftover_checked_ = true;
     for (const ObjectPtr& ep : endpoints_->List()) {
       // Leader-election locks of old components live in Endpoints objects: not ours.
       if (FindPath(*ep, {"metadata", "annotations", "control-plane.alpha.kubernetes.io/leader"})) continue;
@@ -74,6 +83,7 @@ class EndpointsController final : public framework::Controller {
   client::Informer* endpoints_;
   TriggerTimeTracker triggers_;
   std::once_flag leftover_once_;
+  std::atomic<bool> leftover_checked_{false};
 };
 
 Status EndpointsController::Sync(const std::string& key) {
