@@ -219,8 +219,11 @@ struct ExecOptions {
 
 // A connection to conmon's attach socket (SOCK_SEQPACKET): reads return packets whose first
 // byte is the stream (2 = stdout, 3 = stderr) followed by data; writes are stdin bytes.
+// Closing the write side (shutdown(SHUT_WR)) tells conmon the client's stdin ended: it closes the
+// container's stdin when the container was created with stdin_once.
 struct AttachConnection {
   int fd = -1;  // owned by the caller: close() when done
+  bool tty = false, stdin_once = false;  // the container's ContainerConfig values
 };
 
 struct RuntimeVersion {
