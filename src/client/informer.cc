@@ -8,7 +8,10 @@
 // point of the event sequence, then every later event.
 #include "client/informer.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -40,6 +43,13 @@ std::pair<std::string, std::string> SplitKey(std::string_view key) {
 namespace {
 
 constexpr const char* kLog = "client";
+constexpr int64_t kListPageSize = 500;
+constexpr size_t kTrimAfterListOf = 2000;
+
+// A scope's indexer name inside the shared informer.
+std::string ScopedName(uint64_t scope, std::string_view name) {
+  return "scope" + std::to_string(scope) + "/" + std::string(name);
+}
 
 std::string ResourceVersionOf(const Json& obj) { return GetStringPath(obj, {"metadata", "resourceVersion"}); }
 
@@ -50,6 +60,7 @@ struct Delta {
   ObjectPtr obj;                  // kAdded/kModified/kDeleted
   std::vector<ObjectPtr> items;   // kReplace: a full list
   EventHandler handler;           // kAddHandler
+  uint64_t scope = 0;             // kAddHandler: the handler's scope (0: the factory's own)
 };
 
 class InformerImpl : public Informer {
@@ -60,9 +71,22 @@ class InformerImpl : public Informer {
 
   // ---- Informer -------------------------------------------------------------------------------
 
-  void AddHandler(EventHandler h) override {
-    Delta d{Delta::kAddHandler, nullptr, {}, std::move(h)};
-    Push(std::move(d));
+  void AddHandler(EventHandler h) override { AddScopedHandler(std::move(h), 0); }
+
+  void AddScopedHandler(EventHandler h, uint64_t scope) {
+    Push(Delta{Delta::kAddHandler, nullptr, {}, std::move(h), scope});
+  }
+
+  // Removes the scope's handlers (queued ones included) and its indexers (named "<scope>/...");
+  // when it returns none of its handlers runs. Not from a handler of this informer.
+  void RemoveScope(uint64_t scope) {
+    {
+      std::lock_guard<std::mutex> lock(handlers_mu_);
+      removed_scopes_.insert(scope);
+      std::erase_if(handlers_, [&](const ScopedHandler& h) { return h.scope == scope; });
+    }
+    std::unique_lock<std::shared_mutex> lock(cache_mu_);
+    std::erase_if(indices_, [&](const auto& kv) { return kv.first.starts_with(ScopedName(scope, "")); });
   }
 
   void AddIndexer(std::string name, std::function<std::vector<std::string>(const Json&)> fn) override {
@@ -168,6 +192,11 @@ class InformerImpl : public Informer {
     std::unordered_map<std::string, std::unordered_set<std::string>> values;
   };
 
+  struct ScopedHandler {
+    uint64_t scope;
+    EventHandler h;
+  };
+
   void Push(Delta d) {
     std::lock_guard<std::mutex> lock(q_mu_);
     queue_.push_back(std::move(d));
@@ -200,22 +229,18 @@ class InformerImpl : public Informer {
     return o;
   }
 
-  void ReflectorLoop() {
-    std::mt19937 rng(std::random_device{}());
-    int zero_rv_lists = 0;
-    while (!Stopping()) {
-      // LIST
-      auto list = client_.ListAll(resource_, opts_.ns, BaseOptions());
-      if (!list.ok()) {
-        TUG_LOG(WARNING, kLog) << "list failed" << kv("resource", resource_.plural)
-                               << kv("error", list.status().ToString());
-        Backoff();
-        continue;
-      }
-      std::string rv = GetStringPath(*list, {"metadata", "resourceVersion"});
-      std::vector<ObjectPtr> items;
-      if (auto it = list->find("items"); it != list->end() && it->is_array()) {
-        items.reserve(it->size());
+  // LISTs in pages of kListPageSize (as client-go's reflector), transforming each page's items
+  // before reading the next, so a big re-list never holds every object untransformed at once.
+  // The pages of one list are consistent (one resourceVersion); an expired continue token fails
+  // the whole list (the caller lists again).
+  Status ListPaged(std::string& rv, std::vector<ObjectPtr>& items) {
+    ListOptions o = BaseOptions();
+    o.limit = kListPageSize;
+    while (true) {
+      ASSIGN_OR_RETURN(Json page, client_.List(resource_, opts_.ns, o));
+      rv = GetStringPath(page, {"metadata", "resourceVersion"});
+      if (auto it = page.find("items"); it != page.end() && it->is_array()) {
+        items.reserve(items.size() + it->size());
         for (Json& item : *it) {
           // List items may come without their kind; handlers expect whole objects.
           if (!item.contains("kind")) item["kind"] = resource_.kind;
@@ -224,7 +249,29 @@ class InformerImpl : public Informer {
           items.push_back(std::make_shared<const Json>(std::move(item)));
         }
       }
-      Push(Delta{Delta::kReplace, nullptr, std::move(items), {}});
+      std::string cont = GetStringPath(page, {"metadata", "continue"});
+      if (cont.empty()) return Status::Ok();
+      o.continue_token = std::move(cont);
+    }
+  }
+
+  void ReflectorLoop() {
+    std::mt19937 rng(std::random_device{}());
+    int zero_rv_lists = 0;
+    while (!Stopping()) {
+      // LIST
+      std::string rv;
+      std::vector<ObjectPtr> items;
+      if (Status st = ListPaged(rv, items); !st.ok()) {
+        TUG_LOG(WARNING, kLog) << "list failed" << kv("resource", resource_.plural) << kv("error", st.ToString());
+        Backoff();
+        continue;
+      }
+      const bool big = items.size() >= kTrimAfterListOf;
+      Push(Delta{Delta::kReplace, nullptr, std::move(items), {}, 0});
+      // A big list's response bodies and untransformed pages were freed in the middle of the
+      // heap, among the cached objects: give those pages back (glibc keeps them otherwise).
+      if (big) malloc_trim(0);
       backoff_ = std::chrono::milliseconds(100);
       if ((rv.empty() || rv == "0") && ++zero_rv_lists < 20) {
         // A list must name the revision it is consistent at; a watch from "0" would mean "any
@@ -280,7 +327,7 @@ class InformerImpl : public Informer {
                             : ev.type == WatchEvent::kDeleted ? Delta::kDeleted
                                                               : Delta::kModified;
             if (opts_.transform) opts_.transform(ev.object);
-            Push(Delta{k, std::make_shared<const Json>(std::move(ev.object)), {}, {}});
+            Push(Delta{k, std::make_shared<const Json>(std::move(ev.object)), {}, {}, 0});
           }
           std::lock_guard<std::mutex> lock(es->mu);
           if (!erv.empty()) es->rv = std::move(erv);
@@ -353,7 +400,9 @@ class InformerImpl : public Informer {
       notes.clear();
       switch (d.kind) {
         case Delta::kAddHandler: {
-          EventHandler& h = handlers_.emplace_back(std::move(d.handler));
+          std::lock_guard<std::mutex> lock(handlers_mu_);
+          if (removed_scopes_.count(d.scope)) continue;  // its scope stopped before it was added
+          EventHandler& h = handlers_.emplace_back(ScopedHandler{d.scope, std::move(d.handler)}).h;
           if (h.on_add)
             for (const ObjectPtr& o : List("", nullptr)) h.on_add(o);
           continue;
@@ -369,8 +418,9 @@ class InformerImpl : public Informer {
           Replace(std::move(d.items), notes);
           break;
       }
+      std::lock_guard<std::mutex> lock(handlers_mu_);
       for (const Notification& n : notes) {
-        for (const EventHandler& h : handlers_) {
+        for (const auto& [scope, h] : handlers_) {
           switch (n.kind) {
             case Notification::kAdd:
               if (h.on_add) h.on_add(n.obj);
@@ -390,8 +440,9 @@ class InformerImpl : public Informer {
   }
 
   void Resync() {
+    std::lock_guard<std::mutex> lock(handlers_mu_);
     for (const ObjectPtr& o : List("", nullptr))
-      for (const EventHandler& h : handlers_)
+      for (const auto& [scope, h] : handlers_)
         if (h.on_update) h.on_update(o, o);
   }
 
@@ -503,7 +554,11 @@ class InformerImpl : public Informer {
   std::deque<Delta> queue_;
   bool q_stop_ = false;
 
-  std::vector<EventHandler> handlers_;  // dispatch thread only
+  // Written by the dispatch thread and RemoveScope; held while handlers run, so a removed
+  // handler is never running once RemoveScope returns.
+  std::mutex handlers_mu_;
+  std::vector<ScopedHandler> handlers_;         // GUARDED_BY(handlers_mu_)
+  std::unordered_set<uint64_t> removed_scopes_;  // GUARDED_BY(handlers_mu_)
 
   mutable std::mutex run_mu_;
   std::condition_variable run_cv_;
@@ -516,6 +571,31 @@ class InformerImpl : public Informer {
   std::thread dispatcher_;
 };
 
+// A scope's view of a shared informer: reads go to the shared cache; handlers and indexers are
+// registered under the scope (indexer names prefixed, so scopes cannot replace each other's).
+class ScopedInformer : public Informer {
+ public:
+  ScopedInformer(InformerImpl& target, uint64_t scope) : t_(target), scope_(scope) {}
+  void AddHandler(EventHandler h) override { t_.AddScopedHandler(std::move(h), scope_); }
+  void AddIndexer(std::string name, std::function<std::vector<std::string>(const Json&)> fn) override {
+    t_.AddIndexer(ScopedName(scope_, name), std::move(fn));
+  }
+  bool HasSynced() const override { return t_.HasSynced(); }
+  ObjectPtr Get(std::string_view key) const override { return t_.Get(key); }
+  std::vector<ObjectPtr> List(std::string_view ns, const LabelSelector* selector) const override {
+    return t_.List(ns, selector);
+  }
+  std::vector<ObjectPtr> ByIndex(std::string_view index, std::string_view value) const override {
+    return t_.ByIndex(ScopedName(scope_, index), value);
+  }
+  const Resource& resource() const override { return t_.resource(); }
+  InformerImpl& target() const { return t_; }
+
+ private:
+  InformerImpl& t_;
+  const uint64_t scope_;
+};
+
 std::string FactoryKey(const Resource& r, const InformerOptions& o) {
   return r.group + "/" + r.version + "/" + r.plural + "|" + o.ns + "|" + o.label_selector + "|" + o.field_selector;
 }
@@ -523,13 +603,37 @@ std::string FactoryKey(const Resource& r, const InformerOptions& o) {
 }  // namespace
 
 struct InformerFactory::Impl {
-  explicit Impl(const Client& c) : client(c) {}
-  const Client& client;
+  explicit Impl(const Client& c) : client(&c) {}
+  Impl(Impl& root, uint64_t id) : root(&root), scope(id) {}
+  const Client* client = nullptr;  // a root factory's
+  Impl* const root = nullptr;      // a scope's shared factory
+  const uint64_t scope = 0;
   std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::string, std::unique_ptr<InformerImpl>> informers;
-  bool started = false;
-  std::function<void(Json&)> transform;
+  std::map<std::string, std::unique_ptr<InformerImpl>> informers;    // root
+  std::map<std::string, std::unique_ptr<ScopedInformer>> scoped;     // scope
+  bool started = false;                     // root
+  std::function<void(Json&)> transform;     // root
+
+  // Root: the informer for (r, opts), created (and started, once the factory is) on first use.
+  InformerImpl& Shared(const Resource& r, InformerOptions opts) {
+    std::lock_guard<std::mutex> lock(mu);
+    std::string key = FactoryKey(r, opts);
+    auto it = informers.find(key);
+    if (it != informers.end()) return *it->second;
+    if (!opts.transform) opts.transform = transform;
+    auto inf = std::make_unique<InformerImpl>(*client, r, std::move(opts));
+    if (started) inf->Start();
+    return *informers.emplace(key, std::move(inf)).first->second;
+  }
+
+  // The informers this factory (root: all; scope: those it used) reads from.
+  std::vector<InformerImpl*> Targets() {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<InformerImpl*> out;
+    for (auto& [k, inf] : informers) out.push_back(inf.get());
+    for (auto& [k, inf] : scoped) out.push_back(&inf->target());
+    return out;
+  }
 };
 
 void StripManagedFields(Json& obj) {
@@ -537,40 +641,50 @@ void StripManagedFields(Json& obj) {
 }
 
 void InformerFactory::SetTransform(std::function<void(Json&)> transform) {
+  if (impl_->root) return;  // a scope uses the shared factory's transform
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->transform = std::move(transform);
 }
 
 InformerFactory::InformerFactory(const Client& client) : impl_(std::make_unique<Impl>(client)) {}
 
+InformerFactory::InformerFactory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
 InformerFactory::~InformerFactory() { Stop(); }
 
+std::unique_ptr<InformerFactory> InformerFactory::NewScope() {
+  static std::atomic<uint64_t> next_scope{1};
+  Impl& root = impl_->root ? *impl_->root : *impl_;
+  return std::unique_ptr<InformerFactory>(new InformerFactory(std::make_unique<Impl>(root, next_scope.fetch_add(1))));
+}
+
 Informer& InformerFactory::For(const Resource& r, InformerOptions opts) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (!impl_->root) return impl_->Shared(r, std::move(opts));
   std::string key = FactoryKey(r, opts);
-  auto it = impl_->informers.find(key);
-  if (it != impl_->informers.end()) return *it->second;
-  if (!opts.transform) opts.transform = impl_->transform;
-  auto inf = std::make_unique<InformerImpl>(impl_->client, r, std::move(opts));
-  if (impl_->started) inf->Start();
-  return *impl_->informers.emplace(key, std::move(inf)).first->second;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (auto it = impl_->scoped.find(key); it != impl_->scoped.end()) return *it->second;
+  }
+  InformerImpl& target = impl_->root->Shared(r, std::move(opts));  // not under our lock: lock order
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto [it, inserted] = impl_->scoped.try_emplace(key, nullptr);
+  if (inserted) it->second = std::make_unique<ScopedInformer>(target, impl_->scope);
+  return *it->second;
 }
 
 void InformerFactory::Start() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->started = true;
-  for (auto& [k, inf] : impl_->informers) inf->Start();
+  Impl& root = impl_->root ? *impl_->root : *impl_;
+  std::lock_guard<std::mutex> lock(root.mu);
+  root.started = true;
+  for (auto& [k, inf] : root.informers) inf->Start();
 }
 
 bool InformerFactory::WaitForSync(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     bool all = true;
-    {
-      std::lock_guard<std::mutex> lock(impl_->mu);
-      for (auto& [k, inf] : impl_->informers)
-        if (inf->started() && !inf->HasSynced()) all = false;
-    }
+    for (InformerImpl* inf : impl_->Targets())
+      if (inf->started() && !inf->HasSynced()) all = false;
     if (all) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -578,6 +692,11 @@ bool InformerFactory::WaitForSync(std::chrono::milliseconds timeout) {
 }
 
 void InformerFactory::Stop() {
+  if (impl_->root) {
+    // A scope: its handlers and indexers leave the shared informers, which keep running.
+    for (InformerImpl* inf : impl_->Targets()) inf->RemoveScope(impl_->scope);
+    return;
+  }
   // Stopped outside the lock: a handler that calls For() must not deadlock the join.
   std::vector<InformerImpl*> all;
   {

@@ -1,6 +1,7 @@
 // Informers and listers: a local, always-current cache of one resource kept by LIST + WATCH,
-// with event handlers, as client-go's shared informers (re-list on 410 Gone or connection loss,
-// periodic resync to handlers).
+// with event handlers, as client-go's shared informers (LIST in pages of 500, each page
+// transformed before the next is read; re-list on 410 Gone or connection loss, periodic resync
+// to handlers).
 //
 //   client::InformerFactory f(client);
 //   client::Informer& pods = f.For(client::kPods);
@@ -112,8 +113,21 @@ class InformerFactory {
   bool WaitForSync(std::chrono::milliseconds timeout = std::chrono::minutes(5));
   void Stop();
 
+  // A scope over this factory's informers, for one component of a process that shares one
+  // cache (DESIGN.md §4: the controller manager and the scheduler of `tug server`). The scope's
+  // For() returns this factory's informer for the same resource and options (so the cache and
+  // its objects exist once); handlers added through it belong to the scope. The scope's Start()
+  // starts this factory, its WaitForSync() waits for the informers the scope used, and its Stop()
+  // (or destructor) removes the scope's handlers — when it returns none of them runs or will run
+  // again — but leaves the informers running for the other scopes. SetTransform on a scope does
+  // nothing: transforms are the shared factory's (set one that serves every scope).
+  // The scope borrows this factory, which must outlive it. Stop() of a scope must not be called
+  // from an informer handler.
+  std::unique_ptr<InformerFactory> NewScope();
+
  private:
   struct Impl;
+  explicit InformerFactory(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

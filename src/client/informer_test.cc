@@ -274,6 +274,85 @@ TEST_F(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
   EXPECT_FALSE((*stored)["metadata"]["managedFields"].empty());
 }
 
+// Scopes (one per component of a process) share the root factory's informers: one LIST and
+// one watch per resource, the same snapshots; each scope's handlers and indexers are its own,
+// and stopping a scope removes its handlers while the others keep receiving events.
+TEST_F(InformerTest, ScopesShareOneCacheAndStopIndependently) {
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a", {{"team", "red"}})).ok());
+  Recorder ra, rb;  // outlive the factory
+  InformerFactory root(*client_);
+  root.SetTransform(StripManagedFields);
+  auto a = root.NewScope();
+  auto b = root.NewScope();
+  a->SetTransform([](Json& o) { o["scoped"] = true; });  // ignored: transforms are the root's
+  Informer& ia = a->For(kConfigMaps);
+  Informer& ib = b->For(kConfigMaps);
+  EXPECT_EQ(&ia, &a->For(kConfigMaps));
+  EXPECT_NE(&ia, &ib);  // per-scope views ...
+  ia.AddHandler(ra.Handler());
+  ib.AddHandler(rb.Handler());
+  ia.AddIndexer("k", [](const Json& o) { return std::vector<std::string>{GetStringPath(o, {"metadata", "labels", "team"})}; });
+  ib.AddIndexer("k", [](const Json& o) { return std::vector<std::string>{GetStringPath(o, {"metadata", "name"})}; });
+  a->Start();
+  ASSERT_TRUE(a->WaitForSync(10s));
+  ASSERT_TRUE(b->WaitForSync(10s));  // started through a: the same informer
+  ASSERT_TRUE(ra.WaitSize(1));
+  ASSERT_TRUE(rb.WaitSize(1));
+  EXPECT_EQ(ia.Get("default/a"), ib.Get("default/a"));  // ... of one cache: the same snapshot
+  EXPECT_FALSE((*ia.Get("default/a"))["metadata"].contains("managedFields"));
+  EXPECT_FALSE(ia.Get("default/a")->contains("scoped"));
+  EXPECT_EQ(flaky_->lists_.load(), 1);
+  EXPECT_EQ(flaky_->watches_.load(), 1);
+  // Indexers are per scope, even under the same name.
+  EXPECT_EQ(ia.ByIndex("k", "red").size(), 1u);
+  EXPECT_TRUE(ia.ByIndex("k", "a").empty());
+  EXPECT_EQ(ib.ByIndex("k", "a").size(), 1u);
+  EXPECT_TRUE(ib.ByIndex("k", "red").empty());
+
+  a->Stop();  // a's handlers are gone once Stop returns; b and the informer go on
+  ra.Clear();
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "b")).ok());
+  ASSERT_TRUE(rb.WaitSize(2));
+  EXPECT_THAT(rb.Get(), ElementsAre("add default/a", "add default/b"));
+  EXPECT_NE(ib.Get("default/b"), nullptr);
+  EXPECT_TRUE(ra.Get().empty());
+  EXPECT_TRUE(ia.ByIndex("k", "red").empty());  // a's indexer left with it
+  // A handler added to a stopped scope never runs.
+  ia.AddHandler(ra.Handler());
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "c")).ok());
+  ASSERT_TRUE(rb.WaitSize(3));
+  EXPECT_TRUE(ra.Get().empty());
+  // A scope created later gets synthetic adds from the running cache, without a new LIST.
+  Recorder rc;
+  auto c2 = root.NewScope();
+  c2->For(kConfigMaps).AddHandler(rc.Handler());
+  c2->Start();
+  ASSERT_TRUE(c2->WaitForSync(10s));
+  ASSERT_TRUE(rc.WaitSize(3));
+  EXPECT_EQ(flaky_->lists_.load(), 1);
+  c2.reset();
+  b->Stop();
+  root.Stop();
+}
+
+// The reflector LISTs in pages of 500 (one consistent list: every page at one revision).
+TEST_F(InformerTest, ListsInPages) {
+  ASSERT_TRUE(c().Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "paged"}}}}).ok());
+  for (int i = 0; i < 1100; ++i)
+    ASSERT_TRUE(c().Create(kConfigMaps, "paged", ConfigMap("paged", "cm-" + std::to_string(i))).ok());
+  InformerFactory f(*client_);
+  Informer& inf = f.For(kConfigMaps, {.ns = "paged"});
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(30s));
+  EXPECT_EQ(flaky_->lists_.load(), 3);
+  EXPECT_EQ(inf.List().size(), 1100u);
+  ASSERT_NE(inf.Get("paged/cm-1099"), nullptr);
+  EXPECT_EQ((*inf.Get("paged/cm-1099"))["kind"], "ConfigMap");
+  // The watch starts where the list was consistent: nothing is missed after it.
+  ASSERT_TRUE(c().Create(kConfigMaps, "paged", ConfigMap("paged", "late")).ok());
+  ASSERT_TRUE(Eventually([&] { return inf.Get("paged/late") != nullptr; }));
+}
+
 TEST_F(InformerTest, SelectorsAndIndexers) {
   InformerFactory f(*client_);
   Informer& inf = f.For(kConfigMaps, {.label_selector = "team"});

@@ -125,8 +125,12 @@ std::vector<std::string> ControllerManager::Running() const {
 Result<std::unique_ptr<ControllerManager>> StartControllers(const client::Client& client, const Options& opts) {
   ASSIGN_OR_RETURN(std::set<std::string> on, Enabled(opts.enabled));
   std::unique_ptr<ControllerManager> m(new ControllerManager());
-  m->informers_ = std::make_unique<client::InformerFactory>(client);
-  m->informers_->SetTransform(client::StripManagedFields);  // never read; a large part of each object
+  if (opts.shared_informers) {
+    m->informers_ = opts.shared_informers->NewScope();
+  } else {
+    m->informers_ = std::make_unique<client::InformerFactory>(client);
+    m->informers_->SetTransform(client::StripManagedFields);  // never read; a large part of each object
+  }
   framework::ControllerContext ctx{
       .client = &client, .informers = m->informers_.get(), .clock = opts.clock, .root_ca_pem = opts.root_ca_pem};
   for (const auto& r : Registry()) {

@@ -11,7 +11,7 @@
 // enabled or disabled with Options::enabled like `--controllers=*,-foo` upstream.
 //
 // Ownership: the manager borrows the Client (it must outlive the manager) and owns the factory
-// and the controllers. Thread-safety: Stop() from any one thread; idempotent.
+// (or its scope of Options::shared_informers) and the controllers. Thread-safety: Stop() from any one thread; idempotent.
 #pragma once
 
 #include <chrono>
@@ -40,6 +40,12 @@ struct Options {
   // The cluster CA bundle (PEM), as kube-controller-manager's --root-ca-file: published in every
   // namespace as ConfigMap kube-root-ca.crt. Empty: that controller does not run.
   std::string root_ca_pem;
+  // A process-wide informer factory shared with other components (the scheduler in `tug
+  // server`): the manager then uses a scope over it (InformerFactory::NewScope), so each object
+  // is cached once per process; its Stop() removes the controllers' handlers and leaves the
+  // shared informers running. Null: the manager owns a factory on `client`. Borrowed; it must
+  // outlive the manager, and its transform must keep what the controllers read.
+  client::InformerFactory* shared_informers = nullptr;
 };
 
 class ControllerManager {

@@ -103,8 +103,12 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       events_ = std::make_unique<client::EventRecorder>(client_, src);
     }
 
-    factory_ = std::make_unique<client::InformerFactory>(client_);
-    factory_->SetTransform(client::StripManagedFields);  // never read; a large part of each object
+    if (opts_.shared_informers) {
+      factory_ = opts_.shared_informers->NewScope();
+    } else {
+      factory_ = std::make_unique<client::InformerFactory>(client_);
+      factory_->SetTransform(client::StripManagedFields);  // never read; a large part of each object
+    }
     pods_ = &factory_->For(client::kPods);
     nodes_ = &factory_->For(client::kNodes);
     pvcs_ = &factory_->For(client::kPersistentVolumeClaims);

@@ -33,6 +33,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "client/client.h"
+#include "client/informer.h"
 #include "scheduler/framework/framework.h"
 
 namespace tug::scheduler {
@@ -49,6 +50,11 @@ struct SchedulerOptions {
   bool record_events = true;
   std::chrono::milliseconds informer_sync_timeout{60000};
   Clock* clock = nullptr;  // null: RealClock()
+  // A process-wide informer factory shared with other components (the controller manager in
+  // `tug server`): the scheduler then uses a scope over it (InformerFactory::NewScope), so each
+  // object is cached once per process. Null: the scheduler owns a factory on its client.
+  // Borrowed; it must outlive the scheduler, and its transform must keep what the scheduler reads.
+  client::InformerFactory* shared_informers = nullptr;
 };
 
 struct SchedulerStats {
