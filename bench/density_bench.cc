@@ -5,7 +5,9 @@
 //   2. churn: --churn Deployments x 3 replicas created at once -> time until all Available;
 //   3. density: Deployments of 100 replicas until --pods pods exist (churn pods included)
 //      -> time until all Available; server RSS and CPU time at that density;
-//   4. a 30-replica Deployment created on the full cluster -> time until Available.
+//   4. a 30-replica Deployment created on the full cluster -> time until Available;
+//   5. where the memory goes: per resource, objects, JSON bytes and the parsed-tree cost of one
+//      informer copy (DESIGN.md §4 budget: resident cost of a cached object <= 3x its JSON).
 //
 // Prints one line per figure. A phase that does not converge within its bound prints
 // "timeout" and the bench goes on (controllers or scheduler may be missing from the binary).
@@ -28,6 +30,7 @@
 
 #include "client/client.h"
 #include "bench_util.h"
+#include "object_memory.h"
 #include "e2e/harness.h"
 
 namespace {
@@ -141,6 +144,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   client::Client c(client::NewHttpsTransport(*config));
+  ProcStats idle = ReadProc(server.pid());
+  Figure("idle: server RSS", idle.rss_mb, "MB");
   for (const char* ns : {"churn", "density"})
     (void)c.Create(client::kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
 
@@ -182,6 +187,11 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(30));
   ProcStats later = ReadProc(server_pid);
   Figure("density: server CPU at rest (30 s window)", 100.0 * (later.cpu_s - at.cpu_s) / 30.0, "% of a core");
+  Figure("density: server RSS per pod above the idle server", (at.rss_mb - idle.rss_mb) * 1024.0 / std::max(1, fill * 100 + churn * 3),
+         "KiB");
+  tug::bench::MemoryBreakdown(c, [](const std::string& what, double v, const char* unit, const std::string& note) {
+    Figure("memory: " + what, v, unit, note);
+  });
 
   // 4. one more Deployment on the full cluster.
   t0 = SteadyClock::now();

@@ -10,6 +10,7 @@
 #include "apiserver/pki/pki.h"
 #include "base/log.h"
 #include "client/client.h"
+#include "client/informer.h"
 #include "client/leader_election.h"
 #include "client/loopback.h"
 #include "controllers/manager.h"
@@ -42,6 +43,11 @@ struct ControlLoops::Impl {
   Impl(apiserver::Handler& a, const Config& c) : api(a), config(c) {}
   apiserver::Handler& api;
   Config config;
+  // One informer cache for both loops (DESIGN.md §4, one copy of each object per process): the
+  // controller manager and the scheduler each take a scope over it. It starts with the first
+  // elected loop and runs until Stop(); declared before the loops' components, destroyed after.
+  std::unique_ptr<client::Client> informer_client;
+  std::unique_ptr<client::InformerFactory> informers;
   std::vector<std::unique_ptr<Loop>> loops;
   std::unique_ptr<controllers::ControllerManager> manager;
   std::unique_ptr<scheduler::Scheduler> sched;
@@ -67,12 +73,18 @@ struct ControlLoops::Impl {
 ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
     : impl_(std::make_unique<Impl>(api, config)) {
   Impl& m = *impl_;
+  m.informer_client = std::make_unique<client::Client>(client::NewLoopbackTransport(
+      api, apiserver::UserInfo{"system:tug-control-loops", "", {"system:authenticated"}}));
+  m.informers = std::make_unique<client::InformerFactory>(*m.informer_client);
+  // What every loop reads: managedFields are never read (and are a large part of each object).
+  m.informers->SetTransform(client::StripManagedFields);
   if (!config.disable_controllers) {
     m.Add(
         "kube-controller-manager", "system:kube-controller-manager",
         [&m](const client::Client& c) -> Status {
           controllers::Options o;
           o.enabled = m.config.controllers;
+          o.shared_informers = m.informers.get();
           // --root-ca-file: the cluster CA, published as kube-root-ca.crt in every namespace.
           if (auto ca = apiserver::pki::ReadFile(m.config.data_dir + "/tls/ca.crt"); ca.ok()) o.root_ca_pem = *ca;
           ASSIGN_OR_RETURN(auto mgr, controllers::StartControllers(c, o));
@@ -93,7 +105,9 @@ ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
     m.Add(
         "kube-scheduler", "system:kube-scheduler",
         [&m](const client::Client& c) -> Status {
-          ASSIGN_OR_RETURN(auto s, scheduler::StartScheduler(c, {}));
+          scheduler::SchedulerOptions so;
+          so.shared_informers = m.informers.get();
+          ASSIGN_OR_RETURN(auto s, scheduler::StartScheduler(c, std::move(so)));
           std::lock_guard<std::mutex> lock(m.mu);
           m.sched = std::move(s);
           return Status::Ok();
@@ -139,6 +153,7 @@ void ControlLoops::Stop() {
   for (auto& l : impl_->loops)
     if (l->thread.joinable()) l->thread.join();
   for (auto& l : impl_->loops) l->stop();  // in case the elector never called it
+  impl_->informers->Stop();
 }
 
 }  // namespace tug::cmd

@@ -2,7 +2,9 @@
 // Each talks to this process's API handler through its own loopback client (as a remote
 // component would over HTTPS, DESIGN.md §2) and runs only while it holds its Lease
 // (kube-system/kube-controller-manager, kube-system/kube-scheduler), so a second server on the
-// same store would stand by instead of acting twice.
+// same store would stand by instead of acting twice. Both read one shared informer cache
+// (client::InformerFactory::NewScope), so each object is held once in the process; it is
+// started by the first elected loop and stopped by Stop().
 //
 // Ownership: borrows the API handler (it must outlive Stop()). Thread-safety: Start/Stop from
 // the composition root's thread.

@@ -1,0 +1,85 @@
+// Where a control plane's memory goes, estimated from the objects themselves (DESIGN.md §4:
+// the resident cost of a cached object should stay within 3x its JSON size). For the resources
+// that hold many objects at density: how many, their compact JSON size as stored (the store's
+// current state and each watch cache hold these bytes) and without managedFields (what the
+// control loops' informers keep), and what one object costs as the parsed tug::Json tree an
+// informer caches — measured by building the trees in the calling process (mallinfo2).
+// Header-only; used by density_bench and control_loops_memory_bench. Not thread-safe (the heap
+// figure is the whole process's: call it while no other thread allocates much).
+#pragma once
+
+#include <malloc.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/json.h"
+#include "client/client.h"
+
+namespace tug::bench {
+
+// Heap bytes in use in this process (all arenas, mmapped chunks included).
+inline size_t HeapInUse() {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+struct ResourceMemory {
+  size_t count = 0;
+  double json_bytes = 0;      // average, as stored
+  double stripped_bytes = 0;  // average, without metadata.managedFields
+  double tree_bytes = 0;      // average heap bytes of the stripped object as a tug::Json tree
+};
+
+inline ResourceMemory MeasureResource(const client::Client& c, const client::Resource& r) {
+  ResourceMemory m;
+  auto list = c.ListAll(r, "");
+  if (!list.ok() || !(*list)["items"].is_array()) return m;
+  Json& items = (*list)["items"];
+  m.count = items.size();
+  if (m.count == 0) return m;
+  std::vector<std::string> stripped;
+  stripped.reserve(m.count);
+  double json = 0, str = 0;
+  for (Json& item : items) {
+    json += static_cast<double>(DumpJson(item).size());
+    if (auto meta = item.find("metadata"); meta != item.end() && meta->is_object()) meta->erase("managedFields");
+    stripped.push_back(DumpJson(item));
+    str += static_cast<double>(stripped.back().size());
+  }
+  *list = Json();  // released before measuring
+  std::vector<Json> trees;
+  trees.reserve(stripped.size());
+  size_t before = HeapInUse();
+  for (const std::string& s : stripped) trees.push_back(ParseJson(s).value());
+  size_t after = HeapInUse();
+  m.json_bytes = json / static_cast<double>(m.count);
+  m.stripped_bytes = str / static_cast<double>(m.count);
+  m.tree_bytes = static_cast<double>(after - before) / static_cast<double>(m.count);
+  return m;
+}
+
+// figure(what, value, unit, note): one line per resource, then the totals: store + watch caches
+// (2 x the stored bytes) and one informer cache (the trees; Events are in no control loop's cache).
+using FigureFn = std::function<void(const std::string& what, double v, const char* unit, const std::string& note)>;
+
+inline void MemoryBreakdown(const client::Client& c, const FigureFn& figure) {
+  double store_mb = 0, informer_mb = 0;
+  for (const client::Resource* r : {&client::kPods, &client::kEvents, &client::kReplicaSets, &client::kDeployments,
+                                    &client::kNodes, &client::kLeases}) {
+    ResourceMemory m = MeasureResource(c, *r);
+    if (m.count == 0) continue;
+    char note[200];
+    std::snprintf(note, sizeof note, "(%zu objects; JSON %.0f B, %.0f B without managedFields; tree %.1fx)", m.count,
+                  m.json_bytes, m.stripped_bytes, m.stripped_bytes > 0 ? m.tree_bytes / m.stripped_bytes : 0);
+    figure(r->plural + " informer tree per object", m.tree_bytes / 1024.0, "KiB", note);
+    store_mb += 2 * m.json_bytes * static_cast<double>(m.count) / (1 << 20);
+    if (r != &client::kEvents) informer_mb += m.tree_bytes * static_cast<double>(m.count) / (1 << 20);
+  }
+  figure("store + watch caches, object bytes (est.)", store_mb, "MB", "");
+  figure("one informer cache of these (est.)", informer_mb, "MB", "");
+}
+
+}  // namespace tug::bench
