@@ -7,9 +7,10 @@
 //   separate  the controller manager and the scheduler each own an informer factory (baseline)
 //   shared    both take a scope over one factory (cmd/tug/control_loops.cc)
 //
-// Prints per variant: RSS and malloc'd heap after the fill, RSS per pod, time until all
-// Deployments are Available, and the time for one more 30-replica Deployment; then the ratio
-// shared/separate of the heap above the idle process.
+// Prints per variant: RSS and malloc'd heap after the fill (and after compacting the store's
+// history), RSS per pod, time until all Deployments are Available, and the time for one more
+// 30-replica Deployment; then the ratio shared/separate of the heap above the idle process, and
+// (object_memory.h) per resource: objects, JSON bytes, and the tree cost of one informer copy.
 //
 //   control_loops_memory_bench [--nodes 100] [--pods 5000] [--variant both|shared|separate]
 //                              [--timeout-minutes 10]
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "object_memory.h"
 #include "client/informer.h"
 #include "client/testing/test_api_server.h"
 #include "controllers/manager.h"
@@ -42,10 +44,7 @@ namespace client = tug::client;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-double HeapMb() {
-  struct mallinfo2 mi = mallinfo2();
-  return static_cast<double>(mi.uordblks + mi.hblkhd) / (1 << 20);
-}
+double HeapMb() { return static_cast<double>(tug::bench::HeapInUse()) / (1 << 20); }
 
 Json Deployment(const std::string& name, int replicas) {
   return {{"apiVersion", "apps/v1"},
@@ -144,12 +143,20 @@ double RunVariant(const std::string& variant, int nodes, int pods, std::chrono::
   Line(variant, std::to_string(fill * 100) + " pods on " + std::to_string(nodes) + " nodes Available", fill_s, "s");
   // Settle (controllers' follow-up status writes, scheduler events), then measure.
   std::this_thread::sleep_for(std::chrono::seconds(5));
+  Line(variant, "heap in use above idle, before compaction", HeapMb() - idle_heap, "MB");
+  // The memory store keeps every revision until compacted (`tug server`'s SQLite store keeps at
+  // most 10,000 in memory): compact, so what remains is the current state and the caches.
+  (void)api.store().Compact(api.store().CurrentRevision());
   malloc_trim(0);
   double rss = tug::bench::ReadProc(getpid()).rss_mb;
   double heap = HeapMb();
   Line(variant, "RSS (whole process)", rss, "MB");
   Line(variant, "RSS per pod above idle", (rss - idle_rss) * 1024.0 / (fill * 100), "KiB");
   Line(variant, "heap in use above idle", heap - idle_heap, "MB");
+  if (shared)
+    tug::bench::MemoryBreakdown(c, [&](const std::string& what, double v, const char* unit, const std::string& note) {
+      std::printf("%-9s %-40s %10.2f %s  %s\n", "objects", what.c_str(), v, unit, note.c_str());
+    });
 
   t0 = SteadyClock::now();
   (void)c.Create(client::kDeployments, "density", Deployment("probe-30", 30));
