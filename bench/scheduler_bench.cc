@@ -5,11 +5,15 @@
 // `tug server` uses) over the loopback transport. The baseline, measured in the same run, is a
 // trivial round-robin binder that POSTs the same number of bindings with the same number of
 // threads: the API's floor for binding M pods. The ratio scheduler/baseline says how close the
-// scheduler comes to that floor.
+// scheduler comes to that floor. On a shared, overloaded host wall-clock rates swing with the
+// load, so each phase also reports the process CPU time it used per pod (baseline: binding
+// only; scheduler: scheduling + binding + events + the scheduler's watches), and the scheduling
+// thread's own CPU per cycle, i.e. the rate one core could schedule at if binding were free.
 //
 //   scheduler_bench [--nodes 5000] [--pods 10000] [--store sqlite|memory] [--bind-workers 16]
-//                   [--no-events]
+//                   [--no-events] [--parallelism P]
 // Prints one line per figure.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +62,14 @@ Json Pod(const std::string& ns, const std::string& name, const std::string& sche
   return p;
 }
 
+// CPU time (user + system) of this process so far, seconds.
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 // Runs fn(i) for i in [0, n) on `threads` threads; returns false on the first error.
 bool Parallel(int n, int threads, const std::function<Status(int)>& fn) {
   std::atomic<int> next{0};
@@ -80,7 +92,7 @@ bool Parallel(int n, int threads, const std::function<Status(int)>& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int nodes = 5000, pods = 10000, bind_workers = 16;
+  int nodes = 5000, pods = 10000, bind_workers = 16, parallelism = 0;
   std::string store_kind = "sqlite";
   bool events = true;
   for (int i = 1; i < argc; ++i) {
@@ -91,8 +103,9 @@ int main(int argc, char** argv) {
     else if (a == "--store") store_kind = next();
     else if (a == "--bind-workers") bind_workers = std::atoi(next().c_str());
     else if (a == "--no-events") events = false;
+    else if (a == "--parallelism") parallelism = std::atoi(next().c_str());
     else {
-      std::fprintf(stderr, "usage: %s [--nodes N] [--pods M] [--store sqlite|memory] [--bind-workers K] [--no-events]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--nodes N] [--pods M] [--store sqlite|memory] [--bind-workers K] [--no-events] [--parallelism P]\n", argv[0]);
       return 2;
     }
   }
@@ -146,6 +159,7 @@ int main(int argc, char** argv) {
         }))
       return 1;
     auto b0 = Clk::now();
+    double bcpu0 = ProcessCpuSeconds();
     if (!Parallel(pods, bind_workers, [&](int i) {
           std::string name = "b-" + std::to_string(i);
           Json binding = {{"apiVersion", "v1"}, {"kind", "Binding"}, {"metadata", {{"name", name}, {"namespace", "baseline"}}},
@@ -155,7 +169,9 @@ int main(int argc, char** argv) {
       return 1;
     double base_s = std::chrono::duration<double>(Clk::now() - b0).count();
     double base_rate = pods / base_s;
+    double base_cpu_us = (ProcessCpuSeconds() - bcpu0) * 1e6 / pods;
     std::printf("baseline_round_robin_bind %d pods in %.3f s = %.0f pods/s\n", pods, base_s, base_rate);
+    std::printf("baseline_cpu_per_pod %.0f us\n", base_cpu_us);
 
     // The scheduler: M pending pods exist before it starts.
     auto p0 = Clk::now();
@@ -166,6 +182,7 @@ int main(int argc, char** argv) {
     scheduler::SchedulerOptions so;
     so.bind_workers = bind_workers;
     so.record_events = events;
+    so.parallelism = parallelism;
     auto s0 = Clk::now();
     auto sr = scheduler::StartScheduler(c, so);
     if (!sr.ok()) {
@@ -175,13 +192,18 @@ int main(int argc, char** argv) {
     auto sched = std::move(sr).value();
     auto started = Clk::now();
     Clk::time_point first{}, last{};
+    double cpu_first = 0, cpu_last = 0;
     auto deadline = Clk::now() + std::chrono::minutes(10);
     uint64_t total = static_cast<uint64_t>(pods);
     while (Clk::now() < deadline) {
       uint64_t b = sched->Stats().bound;
-      if (b >= 1 && first == Clk::time_point{}) first = Clk::now();
+      if (b >= 1 && first == Clk::time_point{}) {
+        first = Clk::now();
+        cpu_first = ProcessCpuSeconds();
+      }
       if (b >= total) {
         last = Clk::now();
+        cpu_last = ProcessCpuSeconds();
         break;
       }
       std::this_thread::sleep_for(std::chrono::microseconds(500));
@@ -202,6 +224,12 @@ int main(int argc, char** argv) {
       std::printf("scheduler_cycle_time_per_pod %.1f us, bind_time_per_pod %.1f us (%d bind threads)\n",
                   stats.cycle_seconds * 1e6 / stats.attempts, stats.bind_seconds * 1e6 / std::max<uint64_t>(1, stats.bound),
                   bind_workers);
+      double sched_cpu_us = (cpu_last - cpu_first) * 1e6 / (pods - 1);
+      double cycle_cpu_us = stats.cycle_cpu_seconds * 1e6 / std::max<uint64_t>(1, stats.attempts);
+      std::printf("scheduler_cpu_per_pod %.0f us (process, first to last binding); vs baseline %.2fx\n", sched_cpu_us,
+                  sched_cpu_us / base_cpu_us);
+      std::printf("scheduler_cycle_cpu_per_pod %.1f us = %.0f pods/s per core (scheduling alone); %.2f of baseline_cpu_per_pod\n",
+                  cycle_cpu_us, 1e6 / std::max(cycle_cpu_us, 1e-3), cycle_cpu_us / base_cpu_us);
     }
     sched->Stop();
     sched.reset();

@@ -44,6 +44,9 @@ struct SchedulerOptions {
   framework::Profile profile;
   // Bind requests in flight at once.
   int bind_workers = 16;
+  // Threads that filter and score the nodes of one cycle, the scheduling thread included
+  // (upstream's parallelism, 16). 0: min(16, hardware threads); 1: all on the scheduling thread.
+  int parallelism = 0;
   std::chrono::milliseconds initial_backoff{1000};
   std::chrono::milliseconds max_backoff{10000};
   std::chrono::milliseconds max_in_unschedulable{5 * 60 * 1000};
@@ -64,6 +67,7 @@ struct SchedulerStats {
   uint64_t errors = 0;         // cycles or bindings that ended with an error
   uint64_t preemptions = 0;    // pods nominated after evicting victims
   double cycle_seconds = 0;    // wall time spent in scheduling cycles (scheduling thread)
+  double cycle_cpu_seconds = 0;  // CPU time of the scheduling thread in those cycles
   double bind_seconds = 0;     // wall time spent binding, summed over bind threads
 };
 

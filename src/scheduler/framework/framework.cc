@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "scheduler/framework/parallelizer.h"
+
 namespace tug::scheduler::framework {
 
 std::string PluginStatus::Message() const {
@@ -18,6 +20,8 @@ CycleState CycleState::Clone() const {
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i]) c.slots_[i] = slots_[i]->Clone();
   c.skip_filter = skip_filter;
+  c.active_filters = active_filters;
+  c.active_filters_set = active_filters_set;
   c.skip_score = skip_score;
   return c;
 }
@@ -122,6 +126,7 @@ Result<std::unique_ptr<Framework>> Framework::Create(const Registry& reg, const 
 
 PluginStatus Framework::RunPreFilter(CycleState& st, const PodInfo& pod, const Handle& h) const {
   st.skip_filter.assign(plugins_.size(), false);
+  st.active_filters_set = false;
   for (const PreFilterPlugin* p : pre_filter_) {
     PluginStatus s = p->PreFilter(st, pod, h);
     if (s.IsSkip()) {
@@ -130,12 +135,17 @@ PluginStatus Framework::RunPreFilter(CycleState& st, const PodInfo& pod, const H
     }
     if (!s.ok()) return s.WithPlugin(std::string(p->Name()));
   }
+  st.active_filters.clear();
+  for (const FilterPlugin* p : filter_)
+    if (!st.skip_filter[p->slot()]) st.active_filters.push_back(p);
+  st.active_filters_set = true;
   return {};
 }
 
 PluginStatus Framework::RunFilter(const CycleState& st, const PodInfo& pod, const NodeInfo& node) const {
-  for (const FilterPlugin* p : filter_) {
-    if (p->slot() < st.skip_filter.size() && st.skip_filter[p->slot()]) continue;
+  const bool listed = st.active_filters_set;
+  for (const FilterPlugin* p : listed ? st.active_filters : filter_) {
+    if (!listed && p->slot() < st.skip_filter.size() && st.skip_filter[p->slot()]) continue;
     PluginStatus s = p->Filter(st, pod, node);
     if (!s.ok()) {
       // An Error from a filter is kept as is; the cycle aborts on it.
@@ -169,19 +179,37 @@ PluginStatus Framework::RunPostFilter(CycleState& st, const PodInfo& pod,
 }
 
 std::vector<int64_t> Framework::RunScore(CycleState& st, const PodInfo& pod, const std::vector<const NodeInfo*>& nodes,
-                                         const Handle& h) const {
+                                         const Handle& h, Parallelizer* par) const {
   std::vector<int64_t> total(nodes.size(), 0);
   st.skip_score.assign(plugins_.size(), false);
   for (const PreScorePlugin* p : pre_score_) {
     PluginStatus s = p->PreScore(st, pod, nodes, h);
     if (s.IsSkip() || !s.ok()) st.skip_score[p->slot()] = true;
   }
-  std::vector<NodeScore> scores(nodes.size());
-  for (const auto& [p, weight] : score_) {
-    if (st.skip_score[p->slot()]) continue;
-    for (size_t i = 0; i < nodes.size(); ++i) scores[i] = {nodes[i], p->Score(st, pod, *nodes[i])};
-    p->NormalizeScore(st, pod, scores);
-    for (size_t i = 0; i < nodes.size(); ++i) total[i] += scores[i].score * weight;
+  std::vector<std::pair<const ScorePlugin*, int32_t>> active;
+  for (const auto& pw : score_)
+    if (!st.skip_score[pw.first->slot()]) active.push_back(pw);
+  if (active.empty()) return total;
+  // Raw scores of every active plugin (one row each), computed node chunk by node chunk, then
+  // normalized and weighted plugin by plugin.
+  std::vector<std::vector<NodeScore>> raw(active.size(), std::vector<NodeScore>(nodes.size()));
+  constexpr size_t kChunk = 64;
+  size_t chunks = (nodes.size() + kChunk - 1) / kChunk;
+  const CycleState& cst = st;
+  auto score_chunk = [&](size_t c) {
+    size_t end = std::min(nodes.size(), (c + 1) * kChunk);
+    for (size_t k = 0; k < active.size(); ++k)
+      for (size_t i = c * kChunk; i < end; ++i) raw[k][i] = {nodes[i], active[k].first->Score(cst, pod, *nodes[i])};
+    return true;
+  };
+  if (par && chunks > 1) {
+    par->Until(chunks, score_chunk);
+  } else {
+    for (size_t c = 0; c < chunks; ++c) score_chunk(c);
+  }
+  for (size_t k = 0; k < active.size(); ++k) {
+    active[k].first->NormalizeScore(st, pod, raw[k]);
+    for (size_t i = 0; i < nodes.size(); ++i) total[i] += raw[k][i].score * active[k].second;
   }
   return total;
 }

@@ -81,6 +81,10 @@ class CycleState {
   CycleState Clone() const;
   // Plugins that were skipped in PreFilter/PreScore for this cycle.
   std::vector<bool> skip_filter, skip_score;
+  // Set by RunPreFilter: the filter plugins that run for this pod, in order (RunFilter walks
+  // this instead of testing skip_filter per plugin and node). Unset: every unskipped plugin.
+  std::vector<const class FilterPlugin*> active_filters;
+  bool active_filters_set = false;
 
  private:
   std::vector<std::unique_ptr<StateData>> slots_;
@@ -114,6 +118,8 @@ class Handle {
   // Pending pods nominated to this node by an earlier preemption (status.nominatedNodeName).
   // Filtering counts those with a priority >= the pod's as if they were already there.
   virtual std::vector<PodInfoPtr> NominatedPodsForNode(const std::string& node) const { return {}; }
+  // False when no pod is nominated anywhere: a cycle then skips the per-node lookups above.
+  virtual bool HasNominatedPods() const { return true; }
 };
 
 // --- plugin interfaces -----------------------------------------------------------------------
@@ -265,8 +271,9 @@ class Framework {
                              const std::map<std::string, PluginStatus, std::less<>>& statuses,
                              PostFilterPlugin::Result* result) const;
   // PreScore + Score + NormalizeScore + weights: the total score of each node (same order).
+  // par: score chunks of nodes on several threads (Score is const; NormalizeScore runs after).
   std::vector<int64_t> RunScore(CycleState& st, const PodInfo& pod, const std::vector<const NodeInfo*>& nodes,
-                                const Handle& h) const;
+                                const Handle& h, class Parallelizer* par = nullptr) const;
   PluginStatus RunReserve(CycleState& st, const PodInfo& pod, const std::string& node) const;
   void RunUnreserve(CycleState& st, const PodInfo& pod, const std::string& node) const;
   PluginStatus RunPermit(CycleState& st, const PodInfo& pod, const std::string& node) const;

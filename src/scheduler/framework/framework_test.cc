@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <set>
+
 #include "scheduler/framework/schedule_pod.h"
 #include "scheduler/testing/fixtures.h"
 
@@ -128,6 +132,83 @@ TEST(SchedulePod, NominatedPodsReserveTheirSpace) {
     ScheduleResult r = testing::Schedule(*fw, c, cs.pod);
     EXPECT_EQ(!r.node.empty(), cs.fits) << cs.name << ": " << r.status.Message();
   }
+}
+
+TEST(Parallelizer, RunsEveryChunkOnceAndStopsOnAPrefix) {
+  for (int par : {1, 2, 4}) {
+    Parallelizer p(par);
+    EXPECT_EQ(p.parallelism(), par);
+    for (int round = 0; round < 20; ++round) {  // reuse across jobs, as the scheduler does
+      std::mutex mu;
+      std::multiset<size_t> ran;
+      size_t handed = p.Until(100, [&](size_t c) {
+        std::lock_guard<std::mutex> l(mu);
+        ran.insert(c);
+        return true;
+      });
+      EXPECT_EQ(handed, 100u);
+      ASSERT_EQ(ran.size(), 100u) << par;
+      for (size_t c = 0; c < 100; ++c) EXPECT_EQ(ran.count(c), 1u) << par << " chunk " << c;
+
+      ran.clear();
+      handed = p.Until(100, [&](size_t c) {
+        std::lock_guard<std::mutex> l(mu);
+        ran.insert(c);
+        return c < 10;  // chunk 10 stops the hand-out
+      });
+      EXPECT_GE(handed, 11u);
+      EXPECT_LE(handed, 11u + static_cast<size_t>(par));
+      ASSERT_EQ(ran.size(), handed) << par;
+      for (size_t c = 0; c < handed; ++c) EXPECT_EQ(ran.count(c), 1u) << par << " chunk " << c;
+    }
+    EXPECT_EQ(p.Until(0, [](size_t) { return true; }), 0u);
+  }
+}
+
+// Filter and Score on several threads give exactly the sequential result: same node, same
+// sample (evaluated/feasible), same rotation, same fit error.
+TEST(SchedulePod, ParallelMatchesSequential) {
+  FakeCluster c;
+  for (int i = 0; i < 1500; ++i) {
+    NodeBuilder n("n" + std::to_string(i), i % 7 == 0 ? "1" : std::to_string(2 + i % 5), "16Gi");
+    if (i % 11 == 0) n.Taint("dedicated", "db", "NoSchedule");
+    c.AddNode(n);
+  }
+  for (int i = 0; i < 1500; i += 3) c.AddPod(PodBuilder("busy" + std::to_string(i)).NodeName("n" + std::to_string(i)).Req("cpu", "1"));
+  auto fw = testing::MakeDefaultFramework(c);
+  ASSERT_TRUE(fw);
+  Parallelizer par(4);
+  ScheduleState seq, con;
+  con.parallel = &par;
+  struct Case {
+    const char* name;
+    Json pod;
+  } cases[] = {
+      {"small", PodBuilder("a").Req("cpu", "500m").Req("memory", "1Gi")},
+      {"only big nodes", PodBuilder("b").Req("cpu", "3500m")},
+      {"fits nowhere", PodBuilder("c").Req("cpu", "64")},
+      {"tolerates the taint", PodBuilder("d").Req("cpu", "1").Toleration("dedicated", "Equal", "db", "NoSchedule")},
+  };
+  for (int round = 0; round < 3; ++round)
+    for (const auto& cs : cases) {
+      PodInfoPtr p = PodInfo::Build(std::make_shared<const Json>(cs.pod));
+      CycleState st1(fw->NumSlots()), st2(fw->NumSlots());
+      ScheduleResult a = SchedulePod(*fw, st1, *p, c, seq);
+      ScheduleResult b = SchedulePod(*fw, st2, *p, c, con);
+      EXPECT_EQ(a.node, b.node) << cs.name;
+      EXPECT_EQ(a.evaluated, b.evaluated) << cs.name;
+      EXPECT_EQ(a.feasible, b.feasible) << cs.name;
+      EXPECT_EQ(a.fit_error, b.fit_error) << cs.name;
+      EXPECT_EQ(a.status.Message(), b.status.Message()) << cs.name;
+      EXPECT_EQ(a.diagnosis.node_to_status.size(), b.diagnosis.node_to_status.size()) << cs.name;
+      EXPECT_EQ(seq.next_start_index, con.next_start_index) << cs.name;
+    }
+  // The sample really is partial at this size, and a fit error covers every node.
+  PodInfoPtr small = PodBuilder("s").Req("cpu", "100m").Info();
+  CycleState st(fw->NumSlots());
+  ScheduleResult r = SchedulePod(*fw, st, *small, c, con);
+  EXPECT_LT(r.evaluated, 1500u);
+  EXPECT_EQ(r.feasible, NumFeasibleNodesToFind(1500, 0));
 }
 
 }  // namespace
