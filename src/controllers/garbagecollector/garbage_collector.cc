@@ -3,6 +3,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "api/schema.h"
@@ -63,6 +64,34 @@ std::string Uid(const Json& o) { return GetStringPath(o, {"metadata", "uid"}); }
 std::string Ns(const Json& o) { return GetStringPath(o, {"metadata", "namespace"}); }
 std::string Name(const Json& o) { return GetStringPath(o, {"metadata", "name"}); }
 
+const client::Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
+                             false};
+
+// The collection a CRD serves its objects from: the storage version when it is served, else the
+// first served version (conversion strategy None: every version holds the same objects).
+std::optional<client::Resource> CustomResourceOf(const Json& crd) {
+  const Json* spec = Find(crd, "spec");
+  if (!spec) return std::nullopt;
+  bool established = false;
+  if (const Json* cs = FindPath(crd, {"status", "conditions"}); cs && cs->is_array())
+    for (const Json& c : *cs)
+      if (GetString(c, "type") == "Established" && GetString(c, "status") == "True") established = true;
+  if (!established || framework::IsBeingDeleted(crd)) return std::nullopt;
+  std::string version;
+  if (const Json* vs = Find(*spec, "versions"); vs && vs->is_array()) {
+    for (const Json& v : *vs) {
+      const Json* served = Find(v, "served");
+      if (!served || !served->is_boolean() || !served->get<bool>()) continue;
+      const Json* storage = Find(v, "storage");
+      if (version.empty() || (storage && storage->is_boolean() && storage->get<bool>())) version = GetString(v, "name");
+    }
+  }
+  client::Resource r{GetString(*spec, "group"), version, GetStringPath(*spec, {"names", "plural"}),
+                     GetStringPath(*spec, {"names", "kind"}), GetString(*spec, "scope") != "Cluster"};
+  if (r.group.empty() || r.version.empty() || r.plural.empty() || r.kind.empty()) return std::nullopt;
+  return r;
+}
+
 class GarbageCollector final : public framework::Controller {
  public:
   GarbageCollector(const framework::ControllerContext& ctx, std::shared_ptr<const api::Registry> reg)
@@ -74,26 +103,18 @@ class GarbageCollector final : public framework::Controller {
           def = r.get();
           break;
         }
-      if (!def) continue;
-      Watched w;
-      w.res = ToResource(*def);
-      w.id = group + "/" + plural;
-      w.informer = &Informer(w.res);
-      w.informer->AddIndexer(kOwnerIndex, [](const Json& obj) {
-        std::vector<std::string> uids;
-        if (const Json* refs = FindPath(obj, {"metadata", "ownerReferences"}); refs && refs->is_array())
-          for (const Json& r : *refs) uids.push_back(GetString(r, "uid"));
-        return uids;
-      });
-      watched_.push_back(std::move(w));
+      if (def) AddWatched(ToResource(*def));
     }
-    for (size_t i = 0; i < watched_.size(); ++i) {
-      watched_[i].informer->AddHandler(client::EventHandler{
-          .on_add = [this, i](const ObjectPtr& o) { OnChange(i, nullptr, *o); },
-          .on_update = [this, i](const ObjectPtr& old, const ObjectPtr& o) { OnChange(i, old.get(), *o); },
-          .on_delete = [this, i](const ObjectPtr& o) { OnDelete(i, *o); },
-      });
-    }
+    // Custom resources are watched from the moment their CRD is established (upstream finds
+    // them by periodic discovery; the CRD informer tells us at once).
+    auto on_crd = [this](const ObjectPtr& crd) {
+      if (auto r = CustomResourceOf(*crd)) AddWatched(*r);
+    };
+    Informer(kCrds).AddHandler(client::EventHandler{
+        .on_add = on_crd,
+        .on_update = [on_crd](const ObjectPtr&, const ObjectPtr& n) { on_crd(n); },
+        .on_delete = {},
+    });
   }
 
  protected:
@@ -106,40 +127,88 @@ class GarbageCollector final : public framework::Controller {
     client::Informer* informer = nullptr;
   };
 
-  std::string KeyFor(size_t i, const Json& obj) const { return watched_[i].id + "|" + client::KeyOf(obj); }
+  // Starts watching a collection (once per group/plural): informer, owner-uid index, handlers.
+  void AddWatched(const client::Resource& res) {
+    std::string id = res.group + "/" + res.plural;
+    Watched* w = nullptr;
+    {
+      std::lock_guard<std::mutex> l(watched_mu_);
+      if (by_id_.count(id)) return;
+      auto owned = std::make_unique<Watched>();
+      owned->id = id;
+      owned->res = res;
+      owned->informer = &Informer(res);
+      w = owned.get();
+      watched_.push_back(std::move(owned));
+      by_id_[id] = w;
+      by_group_kind_[res.group + "/" + res.kind] = w;
+    }
+    if (!res.group.empty() && !registry_->ByResource(res.group, res.version, res.plural)) {
+      TUG_VLOG(2, "garbagecollector") << "watching custom resource" << kv("resource", res.plural + "." + res.group);
+    }
+    w->informer->AddIndexer(kOwnerIndex, [](const Json& obj) {
+      std::vector<std::string> uids;
+      if (const Json* refs = FindPath(obj, {"metadata", "ownerReferences"}); refs && refs->is_array())
+        for (const Json& r : *refs) uids.push_back(GetString(r, "uid"));
+      return uids;
+    });
+    w->informer->AddHandler(client::EventHandler{
+        .on_add = [this, w](const ObjectPtr& o) { OnChange(*w, nullptr, *o); },
+        .on_update = [this, w](const ObjectPtr& old, const ObjectPtr& o) { OnChange(*w, old.get(), *o); },
+        .on_delete = [this, w](const ObjectPtr& o) { OnDelete(*w, *o); },
+    });
+  }
 
-  // The watched collection for an ownerReference's apiVersion/kind, or npos.
-  size_t WatchedIndexOf(const std::string& api_version, const std::string& kind) const {
-    const api::ResourceDef* def = registry_->ByApiVersionKind(api_version, kind);
-    if (!def) return std::string::npos;
-    for (size_t i = 0; i < watched_.size(); ++i)
-      if (watched_[i].res.group == def->group && watched_[i].res.plural == def->plural) return i;
-    return std::string::npos;
+  // Every watched collection (the list only grows; entries live as long as the collector).
+  std::vector<const Watched*> AllWatched() const {
+    std::lock_guard<std::mutex> l(watched_mu_);
+    std::vector<const Watched*> out;
+    for (const auto& w : watched_) out.push_back(w.get());
+    return out;
+  }
+
+  static std::string KeyFor(const Watched& w, const Json& obj) { return w.id + "|" + client::KeyOf(obj); }
+
+  // The collection of an ownerReference's apiVersion/kind (built-in through the registry,
+  // custom through the established CRDs), and its watched entry when watched (else null).
+  std::optional<client::Resource> OwnerResource(const std::string& api_version, const std::string& kind,
+                                                const Watched** watched) const {
+    *watched = nullptr;
+    if (const api::ResourceDef* def = registry_->ByApiVersionKind(api_version, kind)) {
+      std::lock_guard<std::mutex> l(watched_mu_);
+      if (auto it = by_id_.find(def->group + "/" + def->plural); it != by_id_.end()) *watched = it->second;
+      return ToResource(*def);
+    }
+    std::string group = api_version.find('/') == std::string::npos ? "" : api_version.substr(0, api_version.find('/'));
+    std::lock_guard<std::mutex> l(watched_mu_);
+    auto it = by_group_kind_.find(group + "/" + kind);
+    if (it == by_group_kind_.end()) return std::nullopt;
+    *watched = it->second;
+    return it->second->res;
   }
 
   void EnqueueOwners(const Json& obj) {
     const Json* refs = FindPath(obj, {"metadata", "ownerReferences"});
     if (!refs || !refs->is_array()) return;
     for (const Json& r : *refs) {
-      size_t i = WatchedIndexOf(GetString(r, "apiVersion"), GetString(r, "kind"));
-      if (i == std::string::npos) continue;
-      std::string key = watched_[i].id + "|" + (watched_[i].res.namespaced ? Ns(obj) + "/" : "") + GetString(r, "name");
-      Enqueue(key);
+      const Watched* w = nullptr;
+      if (!OwnerResource(GetString(r, "apiVersion"), GetString(r, "kind"), &w) || !w) continue;
+      Enqueue(w->id + "|" + (w->res.namespaced ? Ns(obj) + "/" : "") + GetString(r, "name"));
     }
   }
 
   void EnqueueDependents(const std::string& uid) {
-    for (size_t i = 0; i < watched_.size(); ++i)
-      for (const ObjectPtr& d : watched_[i].informer->ByIndex(kOwnerIndex, uid)) Enqueue(KeyFor(i, *d));
+    for (const Watched* w : AllWatched())
+      for (const ObjectPtr& d : w->informer->ByIndex(kOwnerIndex, uid)) Enqueue(KeyFor(*w, *d));
   }
 
-  void OnChange(size_t i, const Json* old, const Json& obj) {
+  void OnChange(const Watched& w, const Json* old, const Json& obj) {
     if (old && GetStringPath(*old, {"metadata", "resourceVersion"}) == GetStringPath(obj, {"metadata", "resourceVersion"}))
       return;
     bool deleting = framework::IsBeingDeleted(obj);
     bool has_refs = FindPath(obj, {"metadata", "ownerReferences"}) != nullptr;
     if (has_refs || (deleting && (HasFinalizer(obj, kOrphanFinalizer) || HasFinalizer(obj, kForegroundFinalizer))))
-      Enqueue(KeyFor(i, obj));
+      Enqueue(KeyFor(w, obj));
     // An owner that started foreground deletion: its dependents must go now.
     if (deleting && HasFinalizer(obj, kForegroundFinalizer) &&
         !(old && framework::IsBeingDeleted(*old) && HasFinalizer(*old, kForegroundFinalizer)))
@@ -148,7 +217,7 @@ class GarbageCollector final : public framework::Controller {
     if (old) EnqueueOwners(*old);
   }
 
-  void OnDelete(size_t i, const Json& obj) {
+  void OnDelete(const Watched&, const Json& obj) {
     {
       std::lock_guard<std::mutex> l(absent_mu_);
       NoteAbsentLocked(Uid(obj));
@@ -177,7 +246,10 @@ class GarbageCollector final : public framework::Controller {
   Status DeleteObject(const Watched& w, const Json& obj, const std::string& policy);
 
   std::shared_ptr<const api::Registry> registry_;
-  std::vector<Watched> watched_;
+  mutable std::mutex watched_mu_;
+  std::vector<std::unique_ptr<Watched>> watched_;       // GUARDED_BY(watched_mu_); append-only
+  std::map<std::string, Watched*> by_id_;               // GUARDED_BY(watched_mu_): "group/plural"
+  std::map<std::string, Watched*> by_group_kind_;       // GUARDED_BY(watched_mu_): "group/Kind"
   std::mutex absent_mu_;
   std::set<std::string> absent_;     // uids known to be gone (upstream's absentOwnerCache)
   std::deque<std::string> absent_order_;
@@ -189,22 +261,22 @@ Result<GarbageCollector::OwnerState> GarbageCollector::Classify(const Json& depe
     std::lock_guard<std::mutex> l(absent_mu_);
     if (absent_.count(uid)) return OwnerState::kDangling;
   }
-  const api::ResourceDef* def = registry_->ByApiVersionKind(GetString(ref, "apiVersion"), GetString(ref, "kind"));
-  if (!def) {
+  const Watched* w = nullptr;
+  std::optional<client::Resource> res = OwnerResource(GetString(ref, "apiVersion"), GetString(ref, "kind"), &w);
+  if (!res) {
     // An owner kind this server does not serve: never collect on a guess.
     return NotFoundError("unknown owner kind " + GetString(ref, "apiVersion") + "/" + GetString(ref, "kind"));
   }
-  std::string ns = def->namespaced ? Ns(dependent) : "";
-  if (def->namespaced && ns.empty()) return OwnerState::kDangling;  // a namespaced owner of a cluster-scoped object
+  std::string ns = res->namespaced ? Ns(dependent) : "";
+  if (res->namespaced && ns.empty()) return OwnerState::kDangling;  // a namespaced owner of a cluster-scoped object
   ObjectPtr cached;
-  size_t i = WatchedIndexOf(GetString(ref, "apiVersion"), GetString(ref, "kind"));
-  if (i != std::string::npos) cached = watched_[i].informer->Get((ns.empty() ? "" : ns + "/") + GetString(ref, "name"));
+  if (w) cached = w->informer->Get((ns.empty() ? "" : ns + "/") + GetString(ref, "name"));
   Json owner;
   if (cached && Uid(*cached) == uid) {
     owner = *cached;
   } else {
     // The cache may lag (a dependent seen before its owner): ask the API server.
-    auto live = client().Get(ToResource(*def), ns, GetString(ref, "name"));
+    auto live = client().Get(*res, ns, GetString(ref, "name"));
     if (!live.ok()) {
       if (live.status().code() != StatusCode::kNotFound) return live.status();
       std::lock_guard<std::mutex> l(absent_mu_);
@@ -265,8 +337,8 @@ Status GarbageCollector::AttemptToDelete(const Watched& w, const Json& obj) {
     return PatchOwnerRefs(w, obj, patch_refs);
   }
   bool has_dependents = false;
-  for (const Watched& x : watched_)
-    if (!x.informer->ByIndex(kOwnerIndex, Uid(obj)).empty()) has_dependents = true;
+  for (const Watched* x : AllWatched())
+    if (!x->informer->ByIndex(kOwnerIndex, Uid(obj)).empty()) has_dependents = true;
   if (!waiting.empty() && has_dependents) {
     // Our owner waits for us, and we have dependents of our own: delete in the foreground too,
     // so the chain unwinds from the leaves.
@@ -302,9 +374,9 @@ Status GarbageCollector::RemoveFinalizer(const Watched& w, const Json& owner, st
 Status GarbageCollector::OrphanDependents(const Watched& w, const Json& owner) {
   std::string uid = Uid(owner);
   Status first;
-  for (const Watched& x : watched_) {
-    for (const ObjectPtr& d : x.informer->ByIndex(kOwnerIndex, uid)) {
-      Status st = PatchOwnerRefs(x, *d, Json::array({Json{{"$patch", "delete"}, {"uid", uid}}}));
+  for (const Watched* x : AllWatched()) {
+    for (const ObjectPtr& d : x->informer->ByIndex(kOwnerIndex, uid)) {
+      Status st = PatchOwnerRefs(*x, *d, Json::array({Json{{"$patch", "delete"}, {"uid", uid}}}));
       if (!st.ok() && first.ok()) first = st;
     }
   }
@@ -315,8 +387,8 @@ Status GarbageCollector::OrphanDependents(const Watched& w, const Json& owner) {
 Status GarbageCollector::ProcessDeletingDependents(const Watched& w, const Json& owner) {
   std::string uid = Uid(owner);
   bool blocked = false;
-  for (size_t i = 0; i < watched_.size(); ++i) {
-    for (const ObjectPtr& d : watched_[i].informer->ByIndex(kOwnerIndex, uid)) {
+  for (const Watched* x : AllWatched()) {
+    for (const ObjectPtr& d : x->informer->ByIndex(kOwnerIndex, uid)) {
       const Json* refs = FindPath(*d, {"metadata", "ownerReferences"});
       for (const Json& r : *refs) {
         if (GetString(r, "uid") != uid) continue;
@@ -324,7 +396,7 @@ Status GarbageCollector::ProcessDeletingDependents(const Watched& w, const Json&
         if (b && b->is_boolean() && b->get<bool>()) blocked = true;
       }
       // Every dependent goes (its own sync decides how); those already going are left alone.
-      if (!framework::IsBeingDeleted(*d)) Enqueue(KeyFor(i, *d));
+      if (!framework::IsBeingDeleted(*d)) Enqueue(KeyFor(*x, *d));
     }
   }
   if (blocked) return Status::Ok();  // dependent deletions re-enqueue this owner
@@ -336,8 +408,10 @@ Status GarbageCollector::Sync(const std::string& key) {
   if (bar == std::string::npos) return Status::Ok();
   std::string id = key.substr(0, bar), okey = key.substr(bar + 1);
   const Watched* w = nullptr;
-  for (const Watched& x : watched_)
-    if (x.id == id) w = &x;
+  {
+    std::lock_guard<std::mutex> l(watched_mu_);
+    if (auto it = by_id_.find(id); it != by_id_.end()) w = it->second;
+  }
   if (!w) return Status::Ok();
   ObjectPtr obj = w->informer->Get(okey);
   if (!obj) return Status::Ok();

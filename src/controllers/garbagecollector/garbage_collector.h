@@ -13,9 +13,11 @@
 //   delete.
 //
 // Which resources are watched: kWatched in garbage_collector.cc (the built-in kinds that carry
-// ownerReferences in practice; resolved through api::Registry). Owners of other kinds are looked
-// up with a live GET (their kind resolved through the registry), as upstream does for owners
-// missing from its graph.
+// ownerReferences in practice; resolved through api::Registry), and the custom resources of every
+// established CustomResourceDefinition (a CRD informer adds them as they appear; upstream finds
+// them by periodic discovery). Owners of other kinds are looked up with a live GET (their kind
+// resolved through the registry or the CRDs), as upstream does for owners missing from its graph;
+// an owner of a kind nobody serves is never collected on a guess.
 //
 // Ownership and threading: see framework/controller.h.
 #pragma once

@@ -155,5 +155,47 @@ TEST(GarbageCollectorTest, CascadeOrphanLeavesReplicaSetsAndPods) {
   EXPECT_EQ(h.LivePods("default", "app=keep").size(), 2u);
 }
 
+// Custom objects take part in both directions: a custom object owned by a ConfigMap, and a
+// ConfigMap owned by a custom object (the CRD is created while the collector runs).
+TEST(GarbageCollectorTest, CustomResourcesAsDependentsAndOwners) {
+  Harness h({"garbagecollector"});
+  const client::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false};
+  const client::Resource gizmos{"gc.example.com", "v1", "gizmos", "Gizmo", true};
+  Json crd = Json::parse(R"({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+    "metadata":{"name":"gizmos.gc.example.com"},
+    "spec":{"group":"gc.example.com","scope":"Namespaced",
+      "names":{"plural":"gizmos","singular":"gizmo","kind":"Gizmo"},
+      "versions":[{"name":"v1","served":true,"storage":true,
+        "schema":{"openAPIV3Schema":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}]}})");
+  ASSERT_TRUE(h.c().Create(crds, "", crd).ok());
+  ASSERT_TRUE(Harness::WaitFor([&] { return h.c().List(gizmos, "default").ok(); }));
+
+  auto owner = h.c().Create(client::kConfigMaps, "default", ConfigMap("cm-owner"));
+  ASSERT_TRUE(owner.ok());
+  Json own = *owner;
+  own["apiVersion"] = "v1";
+  own["kind"] = "ConfigMap";
+  Json dep = {{"apiVersion", "gc.example.com/v1"}, {"kind", "Gizmo"},
+              {"metadata", {{"name", "owned"}, {"ownerReferences", Json::array({RefTo(own)})}}}};
+  ASSERT_TRUE(h.c().Create(gizmos, "default", dep).ok());
+  auto g = h.c().Create(gizmos, "default", Json{{"apiVersion", "gc.example.com/v1"}, {"kind", "Gizmo"}, {"metadata", {{"name", "boss"}}}});
+  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(h.c().Create(client::kConfigMaps, "default", ConfigMap("cm-of-gizmo", Json::array({RefTo(*g)}))).ok());
+
+  // A live custom owner keeps its dependent.
+  ASSERT_TRUE(h.c().Create(client::kConfigMaps, "default", ConfigMap("probe", Json::array({RefTo(own)}))).ok());
+  client::DeleteOptions bg;
+  bg.propagation_policy = "Background";
+  ASSERT_TRUE(h.c().Delete(client::kConfigMaps, "default", "cm-owner", bg).ok());
+  EXPECT_TRUE(Harness::WaitFor([&] {
+    auto r = h.c().Get(gizmos, "default", "owned");
+    return !r.ok() && r.status().code() == StatusCode::kNotFound && Gone(h, "probe");
+  })) << h.Get(gizmos, "default", "owned").dump();
+  EXPECT_FALSE(Gone(h, "cm-of-gizmo"));
+
+  ASSERT_TRUE(h.c().Delete(gizmos, "default", "boss", bg).ok());
+  EXPECT_TRUE(Harness::WaitFor([&] { return Gone(h, "cm-of-gizmo"); }));
+}
+
 }  // namespace
 }  // namespace tug::controllers::garbagecollector

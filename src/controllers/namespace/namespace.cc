@@ -26,6 +26,57 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
+// The namespaced, deletable resources of API groups that the built-in registry does not have
+// (CustomResourceDefinitions), by discovery at each group's preferred version, as upstream's
+// ServerPreferredNamespacedResources. Discovery runs at every sync, so CRDs created or removed
+// since are seen. Unreadable groups are reported in *failures (NamespaceDeletionDiscoveryFailure).
+std::vector<client::Resource> DiscoverCustom(const client::Client& c, const api::Registry& builtin,
+                                             std::vector<std::string>* failures) {
+  std::vector<client::Resource> out;
+  client::HttpRequest req;
+  req.path = "/apis";
+  auto groups = c.DoJson(req);
+  if (!groups.ok()) {
+    failures->push_back("/apis: " + groups.status().message());
+    return out;
+  }
+  std::set<std::string> known;
+  for (const auto& r : builtin.Resources()) known.insert(r->group);
+  const Json* gs = Find(*groups, "groups");
+  if (!gs || !gs->is_array()) return out;
+  for (const Json& g : *gs) {
+    std::string name = GetString(g, "name");
+    if (known.count(name)) continue;
+    const Json* pv = Find(g, "preferredVersion");
+    std::string gv = pv ? GetString(*pv, "groupVersion") : "";
+    if (gv.empty()) continue;
+    req.path = "/apis/" + gv;
+    auto list = c.DoJson(req);
+    if (!list.ok()) {
+      if (list.status().code() != StatusCode::kNotFound) failures->push_back(gv + ": " + list.status().message());
+      continue;
+    }
+    const Json* rs = Find(*list, "resources");
+    if (!rs || !rs->is_array()) continue;
+    std::string version = gv.substr(gv.find('/') + 1);
+    for (const Json& r : *rs) {
+      std::string plural = GetString(r, "name");
+      if (plural.empty() || plural.find('/') != std::string::npos) continue;  // subresources
+      const Json* ns = Find(r, "namespaced");
+      if (!ns || !ns->is_boolean() || !ns->get<bool>()) continue;
+      bool list_verb = false, delete_verb = false;
+      if (const Json* vs = Find(r, "verbs"); vs && vs->is_array())
+        for (const Json& v : *vs) {
+          list_verb |= v == Json("list");
+          delete_verb |= v == Json("delete");
+        }
+      if (!list_verb || !delete_verb) continue;
+      out.push_back(client::Resource{name, version, plural, GetString(r, "kind"), true});
+    }
+  }
+  return out;
+}
+
 class NamespaceController final : public framework::Controller {
  public:
   NamespaceController(const framework::ControllerContext& ctx, NamespaceOptions opts,
@@ -110,7 +161,9 @@ Status NamespaceController::Sync(const std::string& name) {
   std::map<std::string, int> remaining;   // "pods." -> count
   std::map<std::string, int> finalizers;  // finalizer -> count
   int64_t max_grace = 0;
-  for (const client::Resource& r : resources_) {
+  std::vector<client::Resource> resources = resources_;
+  for (client::Resource& r : DiscoverCustom(client(), *registry_, &list_failures)) resources.push_back(std::move(r));
+  for (const client::Resource& r : resources) {
     auto list = client().List(r, name);
     if (!list.ok()) {
       if (list.status().code() != StatusCode::kNotFound && list.status().code() != StatusCode::kMethodNotAllowed)

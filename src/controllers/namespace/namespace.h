@@ -1,6 +1,7 @@
 // Namespace controller (upstream's namespace-controller): finishes `kubectl delete namespace`.
 // For a namespace with a deletionTimestamp whose spec.finalizers still holds "kubernetes", it
-// deletes every object of every namespaced resource in it (api::Registry lists them), records the
+// deletes every object of every namespaced resource in it (api::Registry lists the built-in
+// ones; the groups of CustomResourceDefinitions are found by discovery at each sync), records the
 // deletion status conditions on the namespace (NamespaceDeletionDiscoveryFailure,
 // NamespaceDeletionGroupVersionParsingFailure, NamespaceDeletionContentFailure,
 // NamespaceContentRemaining, NamespaceFinalizersRemaining, with upstream's reasons and messages)

@@ -61,5 +61,36 @@ TEST(NamespaceControllerTest, ConditionsWhileContentWithFinalizersRemains) {
   EXPECT_TRUE(Harness::WaitFor([&] { return NamespaceGone(h, "t2"); }));
 }
 
+// Custom objects are found through discovery: the CRD is created after the controller started.
+TEST(NamespaceControllerTest, DeletionRemovesCustomObjects) {
+  Harness h({"namespace"});
+  const client::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false};
+  const client::Resource things{"ns.example.com", "v1", "things", "Thing", true};
+  Json crd = Json::parse(R"({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+    "metadata":{"name":"things.ns.example.com"},
+    "spec":{"group":"ns.example.com","scope":"Namespaced","names":{"plural":"things","kind":"Thing"},
+      "versions":[{"name":"v1","served":true,"storage":true,
+        "schema":{"openAPIV3Schema":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}]}})");
+  ASSERT_TRUE(h.c().Create(crds, "", crd).ok());
+  ASSERT_TRUE(Harness::WaitFor([&] { return h.c().List(things, "default").ok(); }));
+  Populate(h, "t3");
+  Json thing = {{"apiVersion", "ns.example.com/v1"}, {"kind", "Thing"}, {"metadata", {{"name", "x"}}}};
+  ASSERT_TRUE(h.c().Create(things, "t3", thing).ok());
+  thing["metadata"]["finalizers"] = Json::array({"test.tug.dev/hold"});
+  thing["metadata"]["name"] = "held";
+  ASSERT_TRUE(h.c().Create(things, "t3", thing).ok());
+  ASSERT_TRUE(h.c().Delete(client::kNamespaces, "", "t3").ok());
+  // The held object is marked deleted and reported; the other one is gone.
+  ASSERT_TRUE(Harness::WaitFor([&] {
+    Json ns = h.Get(client::kNamespaces, "", "t3");
+    const Json* c = framework::FindCondition(ns, "NamespaceContentRemaining");
+    return c && GetString(*c, "message") == "Some resources are remaining: things.ns.example.com has 1 resource instances";
+  })) << h.Get(client::kNamespaces, "", "t3").dump();
+  EXPECT_TRUE(h.List(things, "t3").size() == 1);
+  ASSERT_TRUE(h.c().Patch(things, "t3", "held", client::PatchType::kMerge, R"({"metadata":{"finalizers":null}})").ok());
+  EXPECT_TRUE(Harness::WaitFor([&] { return NamespaceGone(h, "t3"); }));
+  EXPECT_TRUE(h.List(things, "t3").empty());
+}
+
 }  // namespace
 }  // namespace tug::controllers::namespaces
