@@ -4,6 +4,12 @@
 // measured in the same run (raw SQLite inserts with the same durability).
 //
 //   apiserver_bench [--tug PATH] [--creates-seconds 5] [--pods 10000] [--idle-seconds 60]
+//                   [--client asio|curl] [--client-threads 1] [--creates-only] [--keep]
+//
+// The create load measures the server, so its client is cheap: `--client asio` (default) runs
+// the 64 keep-alive TLS connections on one event-loop thread (Boost.Asio/Beast, pre-built
+// request bodies). `--client curl` is the older load: 64 OS threads, one libcurl handle each;
+// on a 2-core machine that client used about as much CPU as the server it measured.
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,8 +28,16 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>  // before Boost 1.74 asio (awaitable.hpp needs std::exchange)
 #include <vector>
 
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "bench_util.h"
 #include "raw_sqlite.h"
 
 extern char** environ;
@@ -140,11 +154,14 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
 }
 
 // Starts the server and returns seconds until /readyz answered ok (or -1).
-double StartServer(const std::string& tug, Server& s, Creds* creds) {
+// `extra` replaces --disable-agent (e.g. the agent's own flags).
+double StartServer(const std::string& tug, Server& s, Creds* creds, const std::vector<std::string>& extra = {}) {
   auto t0 = Clock::now();
-  s.pid = Spawn({tug, "server", "--data-dir", s.dir, "--bind-address", "127.0.0.1", "--port", std::to_string(s.port),
-                 "--disable-agent"},
-                s.dir + "/../server.log");
+  std::vector<std::string> argv = {tug, "server", "--data-dir", s.dir, "--bind-address", "127.0.0.1", "--port",
+                                   std::to_string(s.port)};
+  if (extra.empty()) argv.push_back("--disable-agent");
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  s.pid = Spawn(argv, s.dir + "/../server.log");
   std::string kc_path = s.dir + "/admin.kubeconfig";
   while (Seconds(Clock::now() - t0) < 30) {
     if (access(kc_path.c_str(), R_OK) == 0) {
@@ -226,6 +243,102 @@ FileState Stat(const std::string& p) {
   return {st.st_size, st.st_mtim.tv_sec * 1000000000L + st.st_mtim.tv_nsec};
 }
 
+// ---- the efficient create load: N keep-alive TLS connections on a few event-loop threads.
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+struct LoadCounters {
+  std::atomic<bool> stop{false};
+  std::atomic<long> done{0};
+  std::atomic<long> fails{0};
+  std::atomic<int> connected{0};
+};
+
+// One connection: handshake once, then POST, read the answer, POST the next, until stop.
+class LoadConn : public std::enable_shared_from_this<LoadConn> {
+ public:
+  LoadConn(asio::io_context& ioc, asio::ssl::context& ssl, int id, const std::string& path, LoadCounters& k)
+      : s_(asio::make_strand(ioc), ssl), id_(id), path_(path), k_(k) {}
+
+  void Start(const asio::ip::tcp::endpoint& ep) {
+    beast::get_lowest_layer(s_).async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->Fail("connect", ec);
+      beast::get_lowest_layer(self->s_).socket().set_option(asio::ip::tcp::no_delay(true));
+      self->s_.async_handshake(asio::ssl::stream_base::client, [self](beast::error_code ec) {
+        if (ec) return self->Fail("handshake", ec);
+        self->k_.connected.fetch_add(1);
+        self->Next();
+      });
+    });
+  }
+
+ private:
+  void Fail(const char* what, beast::error_code ec) {
+    std::fprintf(stderr, "load connection %d: %s: %s\n", id_, what, ec.message().c_str());
+    k_.fails.fetch_add(1);
+  }
+  void Next() {
+    if (k_.stop.load(std::memory_order_relaxed)) return;
+    req_ = {};
+    req_.method(http::verb::post);
+    req_.target(path_);
+    req_.version(11);
+    req_.set(http::field::host, "127.0.0.1");
+    req_.set(http::field::content_type, "application/json");
+    req_.set(http::field::accept, "application/json");
+    req_.body() = ConfigMapBody("c-" + std::to_string(id_) + "-" + std::to_string(seq_++));
+    req_.prepare_payload();
+    http::async_write(s_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Fail("write", ec);
+      self->res_ = {};
+      http::async_read(self->s_, self->buf_, self->res_, [self](beast::error_code ec, size_t) {
+        if (ec) return self->Fail("read", ec);
+        if (self->res_.result_int() == 201) self->k_.done.fetch_add(1, std::memory_order_relaxed);
+        else self->k_.fails.fetch_add(1);
+        self->Next();
+      });
+    });
+  }
+
+  beast::ssl_stream<beast::tcp_stream> s_;
+  const int id_;
+  const std::string path_;
+  LoadCounters& k_;
+  long seq_ = 0;
+  beast::flat_buffer buf_;
+  http::request<http::string_body> req_;
+  http::response<http::string_body> res_;
+};
+
+// Runs `conns` connections on `threads` threads creating ConfigMaps at `path` for `seconds`
+// (counted from when every connection finished its handshake). Returns creates per second.
+double AsioCreateLoad(int port, const Creds& creds, const std::string& path, int conns, int threads, double seconds,
+                      LoadCounters& k) {
+  asio::ssl::context ssl(asio::ssl::context::tls_client);
+  ssl.load_verify_file(creds.ca);
+  ssl.use_certificate_chain_file(creds.cert);
+  ssl.use_private_key_file(creds.key, asio::ssl::context::pem);
+  ssl.set_verify_mode(asio::ssl::verify_peer);
+  asio::io_context ioc(threads);
+  asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+  for (int i = 0; i < conns; ++i) std::make_shared<LoadConn>(ioc, ssl, i, path, k)->Start(ep);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) ts.emplace_back([&] { ioc.run(); });
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (k.connected.load() + k.fails.load() < conns && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  long d0 = k.done.load();
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  long d1 = k.done.load();
+  double secs = Seconds(Clock::now() - t0);
+  k.stop = true;
+  for (auto& t : ts) t.join();
+  return (d1 - d0) / secs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -233,16 +346,25 @@ int main(int argc, char** argv) {
   double creates_seconds = 5;
   long pods = 10000;
   int idle_seconds = 60;
-  bool keep = false;  // --keep: leave the data dir (to profile a restart by hand)
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--keep") keep = true;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--keep") { --i; continue; }
+  bool keep = false;          // --keep: leave the data dir (to profile a restart by hand)
+  bool creates_only = false;  // --creates-only: start, creates, stop (for profiling the write path)
+  bool startup_only = false;  // --startup-only: start, idle RSS, idle writes, restart (no load)
+  bool agent = false;         // --agent: the server also runs its node agent (root; own bridge/CIDR)
+  std::string client = "asio";
+  int client_threads = 1;
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--tug") tug = argv[i + 1];
-    else if (a == "--creates-seconds") creates_seconds = std::stod(argv[i + 1]);
-    else if (a == "--pods") pods = std::stol(argv[i + 1]);
-    else if (a == "--idle-seconds") idle_seconds = std::stoi(argv[i + 1]);
+    if (a == "--keep") keep = true;
+    else if (a == "--creates-only") creates_only = true;
+    else if (a == "--startup-only") startup_only = true;
+    else if (a == "--agent") agent = true;
+    else if (i + 1 >= argc) break;
+    else if (a == "--tug") tug = argv[++i];
+    else if (a == "--creates-seconds") creates_seconds = std::stod(argv[++i]);
+    else if (a == "--pods") pods = std::stol(argv[++i]);
+    else if (a == "--idle-seconds") idle_seconds = std::stoi(argv[++i]);
+    else if (a == "--client") client = argv[++i];
+    else if (a == "--client-threads") client_threads = std::stoi(argv[++i]);
   }
   curl_global_init(CURL_GLOBAL_ALL);
   char tmpl[] = "/tmp/tug-bench-XXXXXX";
@@ -256,12 +378,17 @@ int main(int argc, char** argv) {
   double raw = tug::bench::RawSqliteInsertsPerSec(root + "/raw.db", std::string(1024, 'x'));
   std::printf("raw_sqlite_durable_inserts_per_s %.0f\n", raw);
 
-  double first_start = StartServer(tug, s, &creds);
+  std::vector<std::string> extra;
+  if (agent)
+    extra = {"--node-name", "apiperf-bench", "--run-dir", root + "/run", "--cni-bridge", "tugapb0", "--pod-cidr",
+             "10.252.7.0/24", "--kubelet-port", std::to_string(s.port + 1)};
+  double first_start = StartServer(tug, s, &creds, extra);
   if (first_start < 0) {
     std::fprintf(stderr, "server did not start; see %s/server.log\n", root.c_str());
     return 1;
   }
   std::printf("start_to_ready_fresh_ms %.1f\n", first_start * 1000);
+  if (creates_only) idle_seconds = 0;
   std::this_thread::sleep_for(std::chrono::seconds(2));
   std::printf("idle_rss_mib %.1f\n", RssKiB(s.pid) / 1024.0);
 
@@ -272,6 +399,21 @@ int main(int argc, char** argv) {
   bool changed = db0.size != db1.size || db0.mtime_ns != db1.mtime_ns || wal0.size != wal1.size ||
                  wal0.mtime_ns != wal1.mtime_ns;
   std::printf("idle_store_file_changes_in_%ds %d\n", idle_seconds, changed ? 1 : 0);
+  if (idle_seconds > 0) std::printf("idle_rss_after_%ds_mib %.1f\n", idle_seconds, RssKiB(s.pid) / 1024.0);
+  if (startup_only) {
+    StopServer(s);
+    // Three restarts on the existing data dir; the median.
+    std::vector<double> ms;
+    for (int i = 0; i < 3; ++i) {
+      ms.push_back(StartServer(tug, s, &creds, extra) * 1000);
+      StopServer(s);
+    }
+    std::printf("start_to_ready_existing_data_dir_ms %.1f (median of 3%s)\n", Percentile(ms, 0.5),
+                agent ? ", with agent" : "");
+    if (!keep) std::filesystem::remove_all(root);
+    curl_global_cleanup();
+    return 0;
+  }
 
   const std::string base = "https://127.0.0.1:" + std::to_string(s.port);
   {
@@ -281,10 +423,13 @@ int main(int argc, char** argv) {
   }
   // Durable creates with 64 concurrent clients for ~creates_seconds.
   std::atomic<long> fails{0};
-  std::atomic<bool> stop{false};
-  std::atomic<long> done{0};
-  auto t0 = Clock::now();
-  {
+  double create_rate = 0;
+  long total_done = 0;
+  auto cpu0 = tug::bench::ReadProc(s.pid);
+  if (client == "curl") {
+    std::atomic<bool> stop{false};
+    std::atomic<long> done{0};
+    auto t0 = Clock::now();
     std::vector<std::thread> ts;
     for (int t = 0; t < 64; ++t) {
       ts.emplace_back([&, t] {
@@ -301,10 +446,28 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::duration<double>(creates_seconds));
     stop = true;
     for (auto& t : ts) t.join();
+    total_done = done.load();
+    create_rate = total_done / Seconds(Clock::now() - t0);
+  } else {
+    LoadCounters k;
+    create_rate = AsioCreateLoad(s.port, creds, "/api/v1/namespaces/bench/configmaps", 64, client_threads,
+                                 creates_seconds, k);
+    fails = k.fails.load();
+    total_done = k.done.load();
   }
-  double create_rate = done.load() / Seconds(Clock::now() - t0);
-  std::printf("configmap_creates_per_s_64_clients %.0f (failures %ld)\n", create_rate, fails.load());
+  auto cpu1 = tug::bench::ReadProc(s.pid);
+  std::printf("configmap_creates_per_s_64_clients %.0f (failures %ld, client %s)\n", create_rate, fails.load(),
+              client.c_str());
   std::printf("configmap_creates_ratio_to_raw_sqlite %.2f\n", create_rate / raw);
+  // Server CPU per create: steadier than the rate on a shared machine (it includes the load's
+  // connection set-up, which is small against thousands of creates).
+  std::printf("server_cpu_us_per_create %.0f\n", (cpu1.cpu_s - cpu0.cpu_s) * 1e6 / std::max(1L, total_done));
+  if (creates_only) {
+    StopServer(s);
+    if (!keep) std::filesystem::remove_all(root);
+    curl_global_cleanup();
+    return 0;
+  }
 
   // 10,000 pods, then LIST latency as JSON and as Table.
   fails = 0;
@@ -353,7 +516,7 @@ int main(int argc, char** argv) {
 
   // Restart on the existing data dir.
   StopServer(s);
-  double restart = StartServer(tug, s, &creds);
+  double restart = StartServer(tug, s, &creds, extra);
   std::printf("start_to_ready_existing_data_dir_ms %.1f\n", restart * 1000);
   StopServer(s);
   if (keep)

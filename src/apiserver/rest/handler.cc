@@ -489,6 +489,14 @@ std::string RestHandlerImpl::ObjectJson(const Ctx& c, Json obj) const {
   return DumpJson(obj);
 }
 
+std::string RestHandlerImpl::WrittenJson(const Ctx& c) const {
+  // The stored bytes are the answer for the stored version (DecodeBody set apiVersion/kind);
+  // another served version is converted from the object instead.
+  if (c.served || !c.written.bytes) return "";
+  auto o = MakeCachedObject(c.written.key, *c.written.bytes, c.written.rev);
+  return o.ok() ? std::move((*o)->bytes) : "";
+}
+
 std::string RestHandlerImpl::ServedBytes(const Ctx& c, const CachedObject& o) const {
   if (!c.served) return o.bytes;
   auto j = ParseJson(o.bytes);
@@ -1184,7 +1192,12 @@ Status RestHandlerImpl::CheckNamespace(Ctx& c) {
       return NotFoundError("namespaces \"" + c.ns + "\" not found").WithDetails(Details(c.ns, "", "namespaces"));
     return kv.status();
   }
-  auto ns = ParseJson(*kv->value);
+  // Parse the namespace only when its bytes can say it is terminating (this runs on every
+  // create; almost no namespace is).
+  const std::string& nsb = *kv->value;
+  if (nsb.find("deletionTimestamp") == std::string::npos && nsb.find("Terminating") == std::string::npos)
+    return Status::Ok();
+  auto ns = ParseJson(nsb);
   if (ns.ok() && (FindPath(*ns, {"metadata", "deletionTimestamp"}) || GetStringPath(*ns, {"status", "phase"}) == "Terminating"))
     return ForbiddenError(QualifiedResource(*c.res) + " \"" + c.name +
                           "\" is forbidden: unable to create new content in namespace " + c.ns +
@@ -1255,12 +1268,15 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   for (int attempt = 0;; ++attempt) {
     c.name = GetString(obj["metadata"], "name");
     std::string key = Key(*c.res, c.ns, c.name);
-    Json stored = obj;
-    stored["metadata"].erase("resourceVersion");
-    auto rev = store_.Create(key, std::make_shared<const std::string>(DumpJson(stored)));
+    // Serialized once: these bytes are stored, and Create answers with them (plus the
+    // resourceVersion spliced in) instead of encoding the object again.
+    obj["metadata"].erase("resourceVersion");
+    auto bytes = std::make_shared<const std::string>(DumpJson(obj));
+    auto rev = store_.Create(key, bytes);
     if (rev.ok()) {
       NoteWrite(*c.res, *rev);
       obj["metadata"]["resourceVersion"] = std::to_string(*rev);
+      c.written = {key, std::move(bytes), *rev};
       return obj;
     }
     if (rev.status().code() == StatusCode::kAlreadyExists && name_for_validation.empty() && !gen.empty() && attempt < 8) {
@@ -1304,6 +1320,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Create(const Request& req, Ctx& 
     return Reply{201, ObjectJson(c, std::move(obj))};
   }
   ASSIGN_OR_RETURN(Json created, CreateObject(c, std::move(obj)));
+  if (std::string body = WrittenJson(c); !body.empty()) return Reply{201, std::move(body)};
   return Reply{201, ObjectJson(c, std::move(created))};
 }
 
@@ -1319,6 +1336,7 @@ Status RestHandlerImpl::DeleteStored(const api::ResourceDef& res, const std::str
 
 Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_rev, Json obj, bool* wrote) {
   *wrote = false;
+  c.written = {};
   Json& meta = Meta(obj);
   const Json& old_meta = old["metadata"];
   std::string body_name = GetString(meta, "name");
@@ -1396,9 +1414,9 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
     if (svc) alloc_->Undo(taken);
     return obj;
   }
-  Json stored = obj;
-  stored["metadata"].erase("resourceVersion");
-  auto rev = store_.Update(key, std::make_shared<const std::string>(DumpJson(stored)), mod_rev);
+  obj["metadata"].erase("resourceVersion");  // serialized once, as in CreateObject
+  auto bytes = std::make_shared<const std::string>(DumpJson(obj));
+  auto rev = store_.Update(key, bytes, mod_rev);
   if (!rev.ok()) {
     if (svc) alloc_->Undo(taken);
     if (rev.status().code() == StatusCode::kConflict) return ConflictModified(*c.res, c.name);
@@ -1408,6 +1426,8 @@ Result<Json> RestHandlerImpl::UpdateObject(Ctx& c, const Json& old, int64_t mod_
   NoteWrite(*c.res, *rev);
   if (svc) alloc_->Release(old, &obj);
   obj["metadata"]["resourceVersion"] = std::to_string(*rev);
+  // (An object stored under an older apiVersion is answered through ObjectJson.)
+  if (GetString(obj, "apiVersion") == c.res->ApiVersion()) c.written = {key, std::move(bytes), *rev};
   *wrote = true;
   return obj;
 }
@@ -1422,6 +1442,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Update(const Request& req, Ctx& 
     auto r = UpdateObject(c, l.obj, l.mod_rev, obj, &wrote);
     if (!r.ok() && r.status().code() == StatusCode::kConflict && unconditional && attempt < 5) continue;
     if (!r.ok()) return r.status();
+    if (std::string body = WrittenJson(c); !body.empty()) return Reply{200, std::move(body)};
     return Reply{200, ObjectJson(c, std::move(r).value())};
   }
 }
@@ -1479,6 +1500,7 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::Patch(const Request& req, Ctx& c
         GetStringPath(patch, {"metadata", "resourceVersion"}).empty())
       continue;
     if (!r.ok()) return r.status();
+    if (std::string body = WrittenJson(c); !body.empty()) return Reply{200, std::move(body)};
     return Reply{200, ObjectJson(c, std::move(r).value())};
   }
 }

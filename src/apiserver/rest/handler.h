@@ -48,6 +48,13 @@ struct Ctx {
   Json apply_managed;                      // Apply: the managedFields computed by api::apply::Apply
   std::string managed_sub;                 // subresource recorded in managedFields when not `sub` (scale)
   std::vector<std::string> warnings;
+  // What the last successful store write of this request wrote (bytes without resourceVersion),
+  // so the response can reuse the serialized object (RestHandlerImpl::WrittenJson).
+  struct Written {
+    std::string key;
+    std::shared_ptr<const std::string> bytes;
+    int64_t rev = 0;
+  } written;
 };
 
 class RestHandlerImpl final : public RestHandler {
@@ -120,6 +127,9 @@ class RestHandlerImpl final : public RestHandler {
   // The resource version the client asked for (c.served, else c.res).
   static const api::ResourceDef& Served(const Ctx& c) { return c.served ? *c.served : *c.res; }
   // A cached object's bytes in the version the client asked for.
+  // The response body for c.written (stored bytes with the resourceVersion spliced in), or ""
+  // when it cannot be used (another served version; nothing written).
+  std::string WrittenJson(const Ctx& c) const;
   std::string ServedBytes(const Ctx& c, const CachedObject& o) const;
   // Decodes a create/update body in the served version and converts it to the stored one.
   Result<Json> DecodeObject(const Request& req, Ctx& c);

@@ -61,16 +61,19 @@ class WorkerPool {
   ~WorkerPool() { Stop(); }
 
   void Submit(std::function<void()> fn) {
+    bool queued = false, wake = false;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (!stopping_) {
         queue_.push_back(std::move(fn));
+        queued = true;
         if (idle_ < queue_.size() && threads_.size() < static_cast<size_t>(max_)) SpawnLocked();
-        cv_.notify_one();
-        return;
+        wake = idle_ > 0;
       }
     }
-    fn();  // after Stop: run inline (only OnClose callbacks can arrive this late)
+    // Notified after unlocking: a worker woken under the lock would only block on it again.
+    if (wake) cv_.notify_one();
+    if (!queued) fn();  // after Stop: run inline (only OnClose callbacks can arrive this late)
   }
 
   void Stop() {

@@ -1,6 +1,9 @@
 #include "store/sqlite/sqlite_store.h"
 
+#include <linux/futex.h>
 #include <sqlite3.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -130,24 +133,26 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
  private:
-  // One-shot completion signal. The signaller notifies under the lock, so the waiter may
-  // destroy it as soon as Wait() returns.
+  // One-shot completion signal on a bare futex. Signal() sets the word and wakes the waiter
+  // without a mutex: with a condition variable notified under its lock the woken writer
+  // thread's caller ran straight into that lock and slept again (two extra context switches per
+  // write). The waiter may destroy the Completion as soon as Wait() returns; the FUTEX_WAKE that
+  // can follow then touches no memory (a private futex is keyed by address only), and a waiter
+  // that later reuses the address treats a stray wake-up as spurious (it re-checks the word).
   class Completion {
    public:
     void Signal() {
-      std::lock_guard<std::mutex> l(mu_);
-      done_ = true;
-      cv_.notify_one();
+      done_.store(1, std::memory_order_release);
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&done_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
     }
     void Wait() {
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return done_; });
+      while (done_.load(std::memory_order_acquire) == 0)
+        syscall(SYS_futex, reinterpret_cast<uint32_t*>(&done_), FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
     }
 
    private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
+    static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+    std::atomic<uint32_t> done_{0};
   };
   struct WriteReq {  // owned by the waiting caller
     Op op;
