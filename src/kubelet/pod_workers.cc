@@ -511,6 +511,7 @@ Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::st
   if (const Json* hook = FindPath(c, {"lifecycle", "postStart"}); hook && hook->is_object()) {
     // As kubelet: the hook runs right after the start; its failure kills the container, which
     // the restart policy then handles.
+  cfg.stdin_once = c.value("stdinOnce", false);
     std::string ip = PodIP(pod, sandbox_id);
     prober::HandlerContext ctx{id.value(), ip, c,
                                [this](const std::string& cid, const std::vector<std::string>& cmd,

@@ -15,21 +15,19 @@
 // Needs root, runc, conmon, the CNI plugins, umoci, skopeo and docker-registry; skipped
 // otherwise. Each test uses its own node name, bridge, pod CIDR, cgroup parent and temp dirs,
 // and removes everything it created even when it fails (HostCleanup).
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "harness.h"
+#include "node_env.h"
 
 namespace tug::e2e {
 namespace {
@@ -37,213 +35,31 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string SourceDir() { return TUG_SOURCE_DIR; }
-
 // j at a JSON pointer ("/status/phase"), or null: const operator[] asserts on missing keys.
 json At(const json& j, const std::string& ptr) {
   json::json_pointer p(ptr);
   return j.contains(p) ? j.at(p) : json(nullptr);
 }
 
-std::string ReadAll(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec))
-    out.push_back(it->path().filename().string());
-  return out;
-}
-
-// Mount points under any of `prefixes` (from /proc/self/mountinfo), deepest first.
-std::vector<std::string> MountsUnder(const std::vector<std::string>& prefixes) {
-  std::vector<std::string> out;
-  std::istringstream in(ReadAll("/proc/self/mountinfo"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mp;
-    f >> id >> parent >> devno >> root >> mp;
-    for (const auto& p : prefixes)
-      if (!p.empty() && (mp == p || mp.rfind(p + "/", 0) == 0)) out.push_back(mp);
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  return out;
-}
-
-// cgroup directories named pod* below <hierarchy>/<parent> in every mounted hierarchy.
-std::vector<std::string> PodCgroups(const std::string& parent) {
-  std::vector<std::string> out;
-  std::vector<std::string> roots = {"/sys/fs/cgroup" + parent};
-  for (const auto& h : Entries("/sys/fs/cgroup")) roots.push_back("/sys/fs/cgroup/" + h + parent);
-  for (const auto& r : roots) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(r, ec)) continue;
-    for (auto it = std::filesystem::recursive_directory_iterator(r, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_directory() && it->path().filename().string().rfind("pod", 0) == 0) out.push_back(it->path());
-  }
-  return out;
-}
-
-// Removes (depth first) every cgroup directory <hierarchy>/<parent>.
-void RemoveCgroupTree(const std::string& parent) {
-  std::vector<std::string> roots = {"/sys/fs/cgroup" + parent};
-  for (const auto& h : Entries("/sys/fs/cgroup")) roots.push_back("/sys/fs/cgroup/" + h + parent);
-  for (const auto& r : roots) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(r, ec)) continue;
-    std::vector<std::string> dirs;
-    for (auto it = std::filesystem::recursive_directory_iterator(r, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_directory()) dirs.push_back(it->path());
-    std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-    dirs.push_back(r);
-    for (const auto& d : dirs) ::rmdir(d.c_str());
-  }
-}
-
-// What one node leaves on the host; all empty on a clean node.
-struct Leftovers {
-  std::vector<std::string> mounts, netns, cgroups, veths, ips, runc;
-  bool empty() const {
-    return mounts.empty() && netns.empty() && cgroups.empty() && veths.empty() && ips.empty() && runc.empty();
-  }
-  std::string Describe() const {
-    std::string s;
-    auto add = [&s](const char* what, const std::vector<std::string>& v) {
-      for (const auto& x : v) s += std::string(what) + ": " + x + "\n";
-    };
-    add("mount", mounts);
-    add("netns", netns);
-    add("cgroup", cgroups);
-    add("veth", veths);
-    add("ip", ips);
-    add("runc", runc);
-    return s;
-  }
-};
-
-// A node's environment: distinct names so parallel helpers never collide.
-struct NodeEnv {
-  std::string name, bridge, cluster_cidr, cgroup_parent;
-  std::string data_dir;  // the agent's data dir
-  std::string run_dir;
-};
-
-Leftovers Inspect(const NodeEnv& n) {
-  Leftovers l;
-  // Pod mounts: namespace pins under the run dir, overlay rootfs under the data dir.
-  l.mounts = MountsUnder({n.run_dir, n.data_dir});
-  for (const auto& e : Entries(n.run_dir + "/netns")) l.netns.push_back(e);
-  l.cgroups = PodCgroups(n.cgroup_parent);
-  auto r = ::tug::e2e::Run({"ip", "-o", "link", "show", "master", n.bridge});
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) l.veths.push_back(line.substr(0, line.find('\\')));
-  for (const auto& net : Entries(n.data_dir + "/cni/ipam"))
-    for (const auto& e : Entries(n.data_dir + "/cni/ipam/" + net))
-      if (e.find('.') != std::string::npos && e.rfind("last_reserved_ip", 0) != 0) l.ips.push_back(net + "/" + e);
-  auto rl = ::tug::e2e::Run({"runc", "--root", n.run_dir + "/runtime/runc", "list", "-q"});
-  std::istringstream rin(rl.out);
-  while (std::getline(rin, line))
-    if (!line.empty()) l.runc.push_back(line);
-  return l;
-}
-
-// Removes whatever a node left behind (after its agent stopped): containers, mounts, the
-// bridge, the cgroup parent. Runs in TearDown whatever happened in the test.
-void HostCleanup(const NodeEnv& n) {
-  std::string root = n.run_dir + "/runtime/runc";
-  auto rl = ::tug::e2e::Run({"runc", "--root", root, "list", "-q"});
-  std::istringstream in(rl.out);
-  std::string id;
-  while (std::getline(in, id)) {
-    if (id.empty()) continue;
-    ::tug::e2e::Run({"runc", "--root", root, "kill", id, "KILL"});
-    ::tug::e2e::Run({"runc", "--root", root, "delete", "-f", id});
-  }
-  for (const auto& m : MountsUnder({n.run_dir, n.data_dir})) ::tug::e2e::Run({"umount", "-l", m});
-  ::tug::e2e::Run({"ip", "link", "del", n.bridge});
-  RemoveCgroupTree(n.cgroup_parent);
-}
-
-// The registry with the busybox test images, once for the whole binary.
-class Registry : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (geteuid() != 0) return;
-    dir_ = MakeTempDir("tug-wire-reg");
-    port_ = FreePort();
-    auto r = ::tug::e2e::Run({SourceDir() + "/tools/test-images.sh", "--port", std::to_string(port_), "--dir", dir_}, "", {}, 300s);
-    if (r.rc != 0) {
-      error_ = r.out + r.err;
-      port_ = 0;
-    }
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      ::tug::e2e::Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", dir_ + "/registry"});
-      RemoveTree(dir_);
-    }
-  }
-  static int port() { return port_; }
-  static const std::string& error() { return error_; }
-
- private:
-  std::string dir_;
-  static inline int port_ = 0;
-  static inline std::string error_;
-};
-
-::testing::Environment* const kRegistry = ::testing::AddGlobalTestEnvironment(new Registry);
-
-void WriteMirror(const std::string& agent_data_dir) {
-  std::filesystem::create_directories(agent_data_dir);
-  std::ofstream(agent_data_dir + "/registries.yaml")
-      << "mirrors:\n  docker.io:\n    endpoint:\n      - \"http://127.0.0.1:" << Registry::port() << "\"\n";
-}
+TestRegistry* const kRegistry = AddTestRegistry("tug-wire-reg");
 
 class AgentTestBase : public ::testing::Test {
  protected:
   void CheckPrerequisites() {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root";
-    for (const char* p : {"/usr/sbin/runc", "/usr/bin/conmon", "/usr/lib/cni/bridge"})
-      if (access(p, X_OK) != 0) GTEST_SKIP() << "missing " << p;
-    ASSERT_NE(Registry::port(), 0) << "test images: " << Registry::error();
+    if (auto why = NodePrerequisitesMissing(); !why.empty()) GTEST_SKIP() << why;
+    ASSERT_NE(kRegistry->port(), 0) << "test images: " << kRegistry->error();
   }
 
   RunResult Kubectl(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s,
                     const std::string& kubectl = "kubectl") {
-    args.insert(args.begin(), kubectl);
-    return ::tug::e2e::Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
+    return ::tug::e2e::Kubectl(*server_, std::move(args), "", timeout, kubectl);
   }
 
-  json GetJson(const std::vector<std::string>& args) {
-    auto r = Kubectl(args);
-    if (r.rc != 0) return nullptr;
-    auto j = json::parse(r.out, nullptr, false);
-    return j.is_discarded() ? json(nullptr) : j;
-  }
+  json GetJson(const std::vector<std::string>& args) { return KubectlJson(*server_, args); }
 
   // Polls until pred(pod) holds; returns the last pod seen.
-  template <typename Pred>
-  json WaitPod(const std::string& name, Pred pred, std::chrono::seconds timeout = 90s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    json pod;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pod = GetJson({"get", "pod", name, "-o", "json"});
-      if (!pod.is_null() && pred(pod)) return pod;
-      std::this_thread::sleep_for(250ms);  // polling interval, not a timing assumption
-    }
-    return pod;
+  json WaitPod(const std::string& name, const std::function<bool(const json&)>& pred, std::chrono::seconds timeout = 90s) {
+    return ::tug::e2e::WaitPod(*server_, name, pred, timeout);
   }
 
   static bool Running(const json& p) { return At(p, "/status/phase") == "Running"; }
@@ -259,19 +75,6 @@ class AgentTestBase : public ::testing::Test {
     return false;
   }
 
-  // Polls until the node's leftovers are gone (teardown of a deleted pod finishes after the
-  // object is removed... or before; either way it must end clean).
-  Leftovers WaitClean(const NodeEnv& n, std::chrono::seconds timeout = 30s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    Leftovers l;
-    while (std::chrono::steady_clock::now() < deadline) {
-      l = Inspect(n);
-      if (l.empty()) return l;
-      std::this_thread::sleep_for(250ms);
-    }
-    return l;
-  }
-
   // Pods are admitted once the namespace's default ServiceAccount exists (the controllers
   // create it shortly after start).
   void WaitDefaultServiceAccount() {
@@ -280,16 +83,6 @@ class AgentTestBase : public ::testing::Test {
       if (Kubectl({"get", "serviceaccount", "default"}).rc == 0) return;
       std::this_thread::sleep_for(250ms);
     }
-  }
-
-  void StopEverything() {
-    if (server_ && server_->pid() > 0) {
-      auto r = Kubectl({"delete", "pods", "--all", "--wait=true", "--timeout=60s"}, 90s);
-      (void)r;
-    }
-    if (agent_) agent_->Stop();
-    agent_.reset();
-    if (server_) server_->Stop();
   }
 
   std::unique_ptr<TugServer> server_;
@@ -308,25 +101,16 @@ class BuiltinAgentE2E : public AgentTestBase {
     node_.cluster_cidr = "10.231.0.0/16";
     node_.cgroup_parent = "/tug-e2e-wire-a";
     node_.run_dir = MakeTempDir("tug-wire-run");
-    server_ = std::make_unique<TugServer>(std::vector<std::string>{
-        "--disable-agent=false", "--node-name", node_.name, "--run-dir", node_.run_dir, "--kubelet-port", "0",
-        "--cni-bridge", node_.bridge, "--cluster-cidr", node_.cluster_cidr, "--cgroup-parent", node_.cgroup_parent});
-    node_.data_dir = server_->data_dir() + "/agent";
-    WriteMirror(node_.data_dir);
+    server_ = std::make_unique<TugServer>(BuiltinAgentFlags(node_));
+    node_.data_dir = AgentDataDir(*server_);
+    kRegistry->WriteMirror(node_.data_dir);
     std::string why;
     ASSERT_TRUE(server_->Start(&why)) << why;
     ASSERT_TRUE(WaitForLog("node agent ready", 60s)) << server_->log();
     WaitDefaultServiceAccount();
   }
 
-  void TearDown() override {
-    StopEverything();
-    if (!node_.run_dir.empty()) {
-      HostCleanup(node_);
-      RemoveTree(node_.run_dir);
-    }
-    server_.reset();  // removes the data dir (nothing is mounted there any more)
-  }
+  void TearDown() override { StopNode(node_, server_, agent_); }
 
   bool WaitForLog(const std::string& needle, std::chrono::seconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -474,39 +258,24 @@ class TokenAgentE2E : public AgentTestBase {
     node_.cgroup_parent = "/tug-e2e-wire-b";
     node_.run_dir = MakeTempDir("tug-wire-run");
     node_.data_dir = MakeTempDir("tug-wire-agent");
-    WriteMirror(node_.data_dir);
+    kRegistry->WriteMirror(node_.data_dir);
     server_ = std::make_unique<TugServer>();  // --disable-agent
     std::string why;
     ASSERT_TRUE(server_->Start(&why)) << why;
-    std::string token = ReadAll(server_->data_dir() + "/agent-token");
-    while (!token.empty() && token.back() == '\n') token.pop_back();
-    ASSERT_GE(token.size(), 32u);
+    ASSERT_GE(AgentToken(*server_).size(), 32u);
     struct stat st;
     ASSERT_EQ(stat((server_->data_dir() + "/agent-token").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    token_ = token;
     StartAgent();
     WaitDefaultServiceAccount();
   }
 
   void StartAgent() {
-    agent_ = std::make_unique<Background>(std::vector<std::string>{
-        TugBinary(), "agent", "--server", "https://127.0.0.1:" + std::to_string(server_->port()), "--token", token_,
-        "--ca-file", server_->data_dir() + "/tls/ca.crt", "--node-name", node_.name, "--data-dir", node_.data_dir,
-        "--run-dir", node_.run_dir, "--kubelet-port", "0", "--cni-bridge", node_.bridge, "--cluster-cidr",
-        node_.cluster_cidr, "--cgroup-parent", node_.cgroup_parent});
+    agent_ = std::make_unique<Background>(TokenAgentArgv(*server_, node_));
     ASSERT_TRUE(agent_->WaitFor("agent ready", 60s)) << agent_->Output();
   }
 
-  void TearDown() override {
-    StopEverything();
-    if (!node_.run_dir.empty() && !node_.data_dir.empty()) {
-      HostCleanup(node_);
-      RemoveTree(node_.run_dir);
-      RemoveTree(node_.data_dir);
-    }
-    server_.reset();
-  }
+  void TearDown() override { StopNode(node_, server_, agent_); }
 
   // The pod runs on our node (no scheduler decision to wait for).
   RunResult RunPod(const std::string& name) {
@@ -516,7 +285,6 @@ class TokenAgentE2E : public AgentTestBase {
   }
 
   NodeEnv node_;
-  std::string token_;
 };
 
 TEST_F(TokenAgentE2E, KillNineAdoptsRunningAndCleansVanished) {

@@ -13,9 +13,7 @@
 // otherwise. Own node name, bridge, pod CIDR, cgroup parent and temp dirs; all removed in TearDown.
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -23,7 +21,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "harness.h"
+#include "node_env.h"
 
 namespace tug::e2e {
 namespace {
@@ -31,57 +29,8 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string SourceDir() { return TUG_SOURCE_DIR; }
-
 const std::vector<std::string> kKubectls = {"/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
                                             "/usr/lib/google-cloud-sdk/bin/kubectl.1.27"};
-
-std::string ReadAll(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec))
-    out.push_back(it->path().filename().string());
-  return out;
-}
-
-std::vector<std::string> MountsUnder(const std::vector<std::string>& prefixes) {
-  std::vector<std::string> out;
-  std::istringstream in(ReadAll("/proc/self/mountinfo"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mp;
-    f >> id >> parent >> devno >> root >> mp;
-    for (const auto& p : prefixes)
-      if (!p.empty() && (mp == p || mp.rfind(p + "/", 0) == 0)) out.push_back(mp);
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  return out;
-}
-
-void RemoveCgroupTree(const std::string& parent) {
-  std::vector<std::string> roots = {"/sys/fs/cgroup" + parent};
-  for (const auto& h : Entries("/sys/fs/cgroup")) roots.push_back("/sys/fs/cgroup/" + h + parent);
-  for (const auto& r : roots) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(r, ec)) continue;
-    std::vector<std::string> dirs;
-    for (auto it = std::filesystem::recursive_directory_iterator(r, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_directory()) dirs.push_back(it->path());
-    std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-    dirs.push_back(r);
-    for (const auto& d : dirs) ::rmdir(d.c_str());
-  }
-}
 
 // Polls `f` until it returns true or the deadline passes.
 template <typename F>
@@ -95,87 +44,25 @@ bool Eventually(F f, std::chrono::seconds timeout) {
 }
 
 // The busybox test images in a local registry, once for the whole binary.
-class Registry : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (geteuid() != 0) return;
-    dir_ = MakeTempDir("tug-metrics-reg");
-    port_ = FreePort();
-    auto r = tug::e2e::Run({SourceDir() + "/tools/test-images.sh", "--port", std::to_string(port_), "--dir", dir_}, "", {}, 300s);
-    if (r.rc != 0) {
-      error_ = r.out + r.err;
-      port_ = 0;
-    }
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      tug::e2e::Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", dir_ + "/registry"});
-      RemoveTree(dir_);
-    }
-  }
-  static int port() { return port_; }
-  static const std::string& error() { return error_; }
-
- private:
-  std::string dir_;
-  static inline int port_ = 0;
-  static inline std::string error_;
-};
-
-::testing::Environment* const kRegistry = ::testing::AddGlobalTestEnvironment(new Registry);
+TestRegistry* const kRegistry = AddTestRegistry("tug-metrics-reg");
 
 class MetricsE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root";
-    for (const char* p : {"/usr/sbin/runc", "/usr/bin/conmon", "/usr/lib/cni/bridge"})
-      if (access(p, X_OK) != 0) GTEST_SKIP() << "missing " << p;
-    ASSERT_NE(Registry::port(), 0) << "test images: " << Registry::error();
-    run_dir_ = MakeTempDir("tug-metrics-run");
-    data_dir_ = MakeTempDir("tug-metrics-agent");
-    std::ofstream(data_dir_ + "/registries.yaml")
-        << "mirrors:\n  docker.io:\n    endpoint:\n      - \"http://127.0.0.1:" << Registry::port() << "\"\n";
-    server_ = std::make_unique<TugServer>();  // --disable-agent
-    std::string why;
-    ASSERT_TRUE(server_->Start(&why)) << why;
-    std::string token = ReadAll(server_->data_dir() + "/agent-token");
-    while (!token.empty() && token.back() == '\n') token.pop_back();
-    agent_ = std::make_unique<Background>(std::vector<std::string>{
-        TugBinary(), "agent", "--server", "https://127.0.0.1:" + std::to_string(server_->port()), "--token", token,
-        "--ca-file", server_->data_dir() + "/tls/ca.crt", "--node-name", kNode, "--data-dir", data_dir_, "--run-dir",
-        run_dir_, "--kubelet-port", "0", "--cni-bridge", kBridge, "--cluster-cidr", kClusterCidr, "--cgroup-parent",
-        kCgroupParent});
-    ASSERT_TRUE(agent_->WaitFor("agent ready", 60s)) << agent_->Output();
+    if (auto why = NodePrerequisitesMissing(); !why.empty()) GTEST_SKIP() << why;
+    ASSERT_NE(kRegistry->port(), 0) << "test images: " << kRegistry->error();
+    node_ = {.name = "e2e-metrics", .bridge = "tugmx0", .cluster_cidr = "10.234.0.0/16",
+             .cgroup_parent = "/tug-e2e-metrics", .data_dir = MakeTempDir("tug-metrics-agent"),
+             .run_dir = MakeTempDir("tug-metrics-run")};
+    auto why = StartServerWithAgent(*kRegistry, node_, AgentAuth::kToken, server_, agent_);
+    ASSERT_EQ(why, "");
   }
 
-  void TearDown() override {
-    if (server_ && server_->pid() > 0 && agent_)
-      Kubectl({"delete", "pods", "--all", "--grace-period=1", "--wait=true", "--timeout=60s"}, 90s);
-    if (agent_) agent_->Stop();
-    agent_.reset();
-    if (!run_dir_.empty()) {
-      std::string root = run_dir_ + "/runtime/runc";
-      std::istringstream in(tug::e2e::Run({"runc", "--root", root, "list", "-q"}).out);
-      std::string id;
-      while (std::getline(in, id)) {
-        if (id.empty()) continue;
-        tug::e2e::Run({"runc", "--root", root, "kill", id, "KILL"});
-        tug::e2e::Run({"runc", "--root", root, "delete", "-f", id});
-      }
-      for (const auto& m : MountsUnder({run_dir_, data_dir_})) tug::e2e::Run({"umount", "-l", m});
-      tug::e2e::Run({"ip", "link", "del", kBridge});
-      RemoveCgroupTree(kCgroupParent);
-      RemoveTree(run_dir_);
-      RemoveTree(data_dir_);
-    }
-    if (server_) server_->Stop();
-    server_.reset();
-  }
+  void TearDown() override { StopNode(node_, server_, agent_, /*grace_seconds=*/1); }
 
   RunResult Kubectl(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s,
                     const std::string& kubectl = "kubectl") {
-    args.insert(args.begin(), kubectl);
-    return tug::e2e::Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
+    return ::tug::e2e::Kubectl(*server_, std::move(args), "", timeout, kubectl);
   }
 
   std::string Tail() {
@@ -183,11 +70,7 @@ class MetricsE2E : public ::testing::Test {
     return o.substr(o.size() > 4000 ? o.size() - 4000 : 0);
   }
 
-  static constexpr const char* kNode = "e2e-metrics";
-  static constexpr const char* kBridge = "tugmx0";
-  static constexpr const char* kClusterCidr = "10.234.0.0/16";
-  static constexpr const char* kCgroupParent = "/tug-e2e-metrics";
-  std::string run_dir_, data_dir_;
+  NodeEnv node_;
   std::unique_ptr<TugServer> server_;
   std::unique_ptr<Background> agent_;
 };
@@ -213,9 +96,9 @@ long MilliCores(const std::string& q) {
 }
 
 TEST_F(MetricsE2E, TopNodeAndPod) {
-  std::string file = run_dir_ + "/burn.yaml";
+  std::string file = node_.run_dir + "/burn.yaml";
   std::ofstream(file) << "apiVersion: v1\nkind: Pod\nmetadata:\n  name: burn\n  labels:\n    app: burn\nspec:\n  nodeName: "
-                      << kNode
+                      << node_.name
                       << "\n  containers:\n  - name: burn\n    image: busybox\n"
                          "    command: [\"sh\", \"-c\", \"while true; do :; done\"]\n"
                          "  - name: idle\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n";
@@ -258,11 +141,11 @@ TEST_F(MetricsE2E, TopNodeAndPod) {
     ASSERT_TRUE(Eventually(
         [&] {
           node = Kubectl({"top", "node"}, 30s, kubectl);
-          return node.rc == 0 && Row(node.out, kNode).size() == 5;
+          return node.rc == 0 && Row(node.out, node_.name).size() == 5;
         },
         60s))
         << node.out << node.err;
-    auto nrow = Row(node.out, kNode);
+    auto nrow = Row(node.out, node_.name);
     EXPECT_GT(MilliCores(nrow[1]), 100) << node.out;
     EXPECT_NE(nrow[2].find('%'), std::string::npos) << node.out;
     EXPECT_NE(nrow[4].find('%'), std::string::npos) << node.out;

@@ -19,18 +19,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "harness.h"
+#include "node_env.h"
 
 namespace tug::e2e {
 namespace {
@@ -38,155 +37,32 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string SourceDir() { return TUG_SOURCE_DIR; }
-
-std::string ReadAll(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec))
-    out.push_back(it->path().filename().string());
-  return out;
-}
-
-std::vector<std::string> MountsUnder(const std::vector<std::string>& prefixes) {
-  std::vector<std::string> out;
-  std::istringstream in(ReadAll("/proc/self/mountinfo"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mp;
-    f >> id >> parent >> devno >> root >> mp;
-    for (const auto& p : prefixes)
-      if (!p.empty() && (mp == p || mp.rfind(p + "/", 0) == 0)) out.push_back(mp);
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  return out;
-}
-
-void RemoveCgroupTree(const std::string& parent) {
-  std::vector<std::string> roots = {"/sys/fs/cgroup" + parent};
-  for (const auto& h : Entries("/sys/fs/cgroup")) roots.push_back("/sys/fs/cgroup/" + h + parent);
-  for (const auto& r : roots) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(r, ec)) continue;
-    std::vector<std::string> dirs;
-    for (auto it = std::filesystem::recursive_directory_iterator(r, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_directory()) dirs.push_back(it->path());
-    std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-    dirs.push_back(r);
-    for (const auto& d : dirs) ::rmdir(d.c_str());
-  }
-}
-
 // The registry with the busybox test images, once for the whole binary.
-class Registry : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (geteuid() != 0) return;
-    dir_ = MakeTempDir("tug-probes-reg");
-    port_ = FreePort();
-    auto r = e2e::Run({SourceDir() + "/tools/test-images.sh", "--port", std::to_string(port_), "--dir", dir_}, "", {}, 300s);
-    if (r.rc != 0) {
-      error_ = r.out + r.err;
-      port_ = 0;
-    }
-  }
-  void TearDown() override {
-    if (!dir_.empty()) {
-      e2e::Run({SourceDir() + "/tools/registry.sh", "stop", "--dir", dir_ + "/registry"});
-      RemoveTree(dir_);
-    }
-  }
-  static int port() { return port_; }
-  static const std::string& error() { return error_; }
-
- private:
-  std::string dir_;
-  static inline int port_ = 0;
-  static inline std::string error_;
-};
-
-::testing::Environment* const kRegistry = ::testing::AddGlobalTestEnvironment(new Registry);
+TestRegistry* const kRegistry = AddTestRegistry("tug-probes-reg");
 
 class ProbesE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root";
-    for (const char* p : {"/usr/sbin/runc", "/usr/bin/conmon", "/usr/lib/cni/bridge"})
-      if (access(p, X_OK) != 0) GTEST_SKIP() << "missing " << p;
-    ASSERT_NE(Registry::port(), 0) << "test images: " << Registry::error();
-    run_dir_ = MakeTempDir("tug-probes-run");
-    data_dir_ = MakeTempDir("tug-probes-agent");
-    std::ofstream(data_dir_ + "/registries.yaml")
-        << "mirrors:\n  docker.io:\n    endpoint:\n      - \"http://127.0.0.1:" << Registry::port() << "\"\n";
-    server_ = std::make_unique<TugServer>();  // --disable-agent
-    std::string why;
-    ASSERT_TRUE(server_->Start(&why)) << why;
-    std::string token = ReadAll(server_->data_dir() + "/agent-token");
-    while (!token.empty() && token.back() == '\n') token.pop_back();
-    agent_ = std::make_unique<Background>(std::vector<std::string>{
-        TugBinary(), "agent", "--server", "https://127.0.0.1:" + std::to_string(server_->port()), "--token", token,
-        "--ca-file", server_->data_dir() + "/tls/ca.crt", "--node-name", kNode, "--data-dir", data_dir_, "--run-dir",
-        run_dir_, "--kubelet-port", "0", "--cni-bridge", kBridge, "--cluster-cidr", "10.247.0.0/16",
-        "--cgroup-parent", kCgroupParent});
-    ASSERT_TRUE(agent_->WaitFor("agent ready", 60s)) << agent_->Output();
+    if (auto why = NodePrerequisitesMissing(); !why.empty()) GTEST_SKIP() << why;
+    ASSERT_NE(kRegistry->port(), 0) << "test images: " << kRegistry->error();
+    node_ = {.name = "e2e-probes", .bridge = "tugpr0", .cluster_cidr = "10.247.0.0/16",
+             .cgroup_parent = "/tug-e2e-probes", .data_dir = MakeTempDir("tug-probes-agent"),
+             .run_dir = MakeTempDir("tug-probes-run")};
+    auto why = StartServerWithAgent(*kRegistry, node_, AgentAuth::kToken, server_, agent_);
+    ASSERT_EQ(why, "");
   }
 
-  void TearDown() override {
-    if (server_ && server_->pid() > 0 && agent_)
-      Kubectl({"delete", "pods", "--all", "--grace-period=1", "--wait=true", "--timeout=60s"}, 90s);
-    if (agent_) agent_->Stop();
-    agent_.reset();
-    if (!run_dir_.empty()) {
-      std::string root = run_dir_ + "/runtime/runc";
-      std::istringstream in(e2e::Run({"runc", "--root", root, "list", "-q"}).out);
-      std::string id;
-      while (std::getline(in, id)) {
-        if (id.empty()) continue;
-        e2e::Run({"runc", "--root", root, "kill", id, "KILL"});
-        e2e::Run({"runc", "--root", root, "delete", "-f", id});
-      }
-      for (const auto& m : MountsUnder({run_dir_, data_dir_})) e2e::Run({"umount", "-l", m});
-      e2e::Run({"ip", "link", "del", kBridge});
-      RemoveCgroupTree(kCgroupParent);
-      RemoveTree(run_dir_);
-      RemoveTree(data_dir_);
-    }
-    if (server_) server_->Stop();
-    server_.reset();
-  }
+  void TearDown() override { StopNode(node_, server_, agent_, /*grace_seconds=*/1); }
 
   RunResult Kubectl(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
-    args.insert(args.begin(), "kubectl");
-    return e2e::Run(args, "", {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
+    return ::tug::e2e::Kubectl(*server_, std::move(args), "", timeout);
   }
 
-  json GetJson(const std::vector<std::string>& args) {
-    auto r = Kubectl(args);
-    if (r.rc != 0) return nullptr;
-    auto j = json::parse(r.out, nullptr, false);
-    return j.is_discarded() ? json(nullptr) : j;
-  }
+  json GetJson(const std::vector<std::string>& args) { return KubectlJson(*server_, args); }
 
-  template <typename Pred>
-  json WaitPod(const std::string& name, Pred pred, std::chrono::seconds timeout = 90s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    json pod;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pod = GetJson({"get", "pod", name, "-o", "json"});
-      if (!pod.is_null() && pred(pod)) return pod;
-      std::this_thread::sleep_for(250ms);  // polling interval
-    }
-    return pod;
+  // Polls until pred(pod) holds; returns the last pod seen.
+  json WaitPod(const std::string& name, const std::function<bool(const json&)>& pred, std::chrono::seconds timeout = 90s) {
+    return ::tug::e2e::WaitPod(*server_, name, pred, timeout);
   }
 
   // Messages of the events of `reason` about pod `name`.
@@ -212,14 +88,14 @@ class ProbesE2E : public ::testing::Test {
   }
 
   void Apply(const std::string& name, const std::string& yaml) {
-    std::string file = run_dir_ + "/" + name + ".yaml";
+    std::string file = node_.run_dir + "/" + name + ".yaml";
     std::ofstream(file) << yaml;
     auto r = Kubectl({"apply", "-f", file});
     ASSERT_EQ(r.rc, 0) << r.err;
   }
 
   std::string PodHeader(const std::string& name, const std::string& extra_spec = "") {
-    return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\nspec:\n  nodeName: " + kNode + "\n" + extra_spec;
+    return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\nspec:\n  nodeName: " + node_.name + "\n" + extra_spec;
   }
 
   static bool Condition(const json& pod, const std::string& type) {
@@ -237,10 +113,7 @@ class ProbesE2E : public ::testing::Test {
     return o.substr(o.size() > 6000 ? o.size() - 6000 : 0);
   }
 
-  static constexpr const char* kNode = "e2e-probes";
-  static constexpr const char* kBridge = "tugpr0";
-  static constexpr const char* kCgroupParent = "/tug-e2e-probes";
-  std::string run_dir_, data_dir_;
+  NodeEnv node_;
   std::unique_ptr<TugServer> server_;
   std::unique_ptr<Background> agent_;
 };
@@ -364,7 +237,7 @@ TEST_F(ProbesE2E, OomPreStopGraceInitFailures) {
   auto stop = WaitPod("stop", [](const json& p) { return p["status"].value("phase", "") == "Running"; });
   ASSERT_EQ(stop["status"].value("phase", ""), "Running") << stop.dump(2) << Tail();
   std::string uid = stop["metadata"].value("uid", "");
-  std::string log = data_dir_ + "/pods/default_stop_" + uid + "/stop/0.log";
+  std::string log = node_.data_dir + "/pods/default_stop_" + uid + "/stop/0.log";
   ASSERT_TRUE(std::filesystem::exists(log)) << log;
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_EQ(Kubectl({"delete", "pod", "stop", "--wait=false"}).rc, 0);

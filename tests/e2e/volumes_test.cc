@@ -20,14 +20,13 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "harness.h"
+#include "node_env.h"
 
 namespace tug::e2e {
 namespace {
@@ -36,128 +35,32 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr const char* kNode = "e2e-volumes";
-constexpr const char* kBridge = "tugvol0";
-constexpr const char* kClusterCidr = "10.233.0.0/16";
-constexpr const char* kCgroupParent = "/tug-e2e-volumes";
-
-std::string ReadAll(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> MountsUnder(const std::vector<std::string>& prefixes) {
-  std::vector<std::string> out;
-  std::istringstream in(ReadAll("/proc/self/mountinfo"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mp;
-    f >> id >> parent >> devno >> root >> mp;
-    for (const auto& p : prefixes)
-      if (!p.empty() && (mp == p || mp.rfind(p + "/", 0) == 0)) out.push_back(mp);
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  return out;
-}
-
-void RemoveCgroups(const std::string& parent) {
-  std::vector<std::string> roots = {"/sys/fs/cgroup" + parent};
-  std::error_code ec;
-  for (auto it = fs::directory_iterator("/sys/fs/cgroup", ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-    roots.push_back(it->path().string() + parent);
-  for (const auto& r : roots) {
-    std::error_code e;
-    if (!fs::is_directory(r, e)) continue;
-    std::vector<std::string> dirs;
-    for (auto it = fs::recursive_directory_iterator(r, e); !e && it != fs::recursive_directory_iterator(); it.increment(e))
-      if (it->is_directory()) dirs.push_back(it->path());
-    std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-    dirs.push_back(r);
-    for (const auto& d : dirs) ::rmdir(d.c_str());
-  }
-}
-
-class Registry : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (geteuid() != 0) return;
-    dir_ = MakeTempDir("tug-vol-reg");
-    port_ = FreePort();
-    auto r = Run({std::string(TUG_SOURCE_DIR) + "/tools/test-images.sh", "--port", std::to_string(port_), "--dir", dir_},
-                 "", {}, 300s);
-    if (r.rc != 0) {
-      error_ = r.out + r.err;
-      port_ = 0;
-    }
-  }
-  void TearDown() override {
-    if (dir_.empty()) return;
-    Run({std::string(TUG_SOURCE_DIR) + "/tools/registry.sh", "stop", "--dir", dir_ + "/registry"});
-    RemoveTree(dir_);
-  }
-  static inline int port_ = 0;
-  static inline std::string error_;
-
- private:
-  std::string dir_;
-};
-
-::testing::Environment* const kRegistry = ::testing::AddGlobalTestEnvironment(new Registry);
+TestRegistry* const kRegistry = AddTestRegistry("tug-vol-reg");
 
 class VolumesE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root";
-    for (const char* p : {"/usr/sbin/runc", "/usr/bin/conmon", "/usr/lib/cni/bridge"})
-      if (access(p, X_OK) != 0) GTEST_SKIP() << "missing " << p;
+    if (auto why = NodePrerequisitesMissing(); !why.empty()) GTEST_SKIP() << why;
     auto help = ::tug::e2e::Run({TugBinary(), "agent", "--help"});
     if (help.out.find("--cni-bridge") == std::string::npos)
       GTEST_SKIP() << "tug agent has no --cni-bridge flag yet (needed to keep off other nodes' bridges)";
-    ASSERT_NE(Registry::port_, 0) << "test images: " << Registry::error_;
-    data_dir_ = MakeTempDir("tug-vol-agent");
-    run_dir_ = MakeTempDir("tug-vol-run");
+    ASSERT_NE(kRegistry->port(), 0) << "test images: " << kRegistry->error();
+    node_ = {.name = "e2e-volumes", .bridge = "tugvol0", .cluster_cidr = "10.233.0.0/16",
+             .cgroup_parent = "/tug-e2e-volumes", .data_dir = MakeTempDir("tug-vol-agent"),
+             .run_dir = MakeTempDir("tug-vol-run")};
     host_dir_ = MakeTempDir("tug-vol-host");
-    std::ofstream(data_dir_ + "/registries.yaml")
-        << "mirrors:\n  docker.io:\n    endpoint:\n      - \"http://127.0.0.1:" << Registry::port_ << "\"\n";
-    server_ = std::make_unique<TugServer>();  // --disable-agent
-    std::string why;
-    ASSERT_TRUE(server_->Start(&why)) << why;
-    agent_ = std::make_unique<Background>(std::vector<std::string>{
-        TugBinary(), "agent", "--kubeconfig", server_->kubeconfig(), "--node-name", kNode, "--data-dir", data_dir_,
-        "--run-dir", run_dir_, "--cni-bridge", kBridge, "--cluster-cidr", kClusterCidr, "--cgroup-parent",
-        kCgroupParent, "--kubelet-port", "0"});
-    ASSERT_TRUE(agent_->WaitFor("agent ready", 60s)) << agent_->Output();
+    auto why = StartServerWithAgent(*kRegistry, node_, AgentAuth::kKubeconfig, server_, agent_);
+    ASSERT_EQ(why, "");
   }
 
   void TearDown() override {
-    if (server_ && agent_) Kubectl({"delete", "pods", "--all", "--wait=true", "--timeout=60s"}, 90s);
-    if (agent_) agent_->Stop();
-    agent_.reset();
-    if (!run_dir_.empty()) {
-      std::string root = run_dir_ + "/runtime/runc";
-      std::istringstream in(::tug::e2e::Run({"runc", "--root", root, "list", "-q"}).out);
-      std::string id;
-      while (std::getline(in, id)) {
-        if (id.empty()) continue;
-        ::tug::e2e::Run({"runc", "--root", root, "kill", id, "KILL"});
-        ::tug::e2e::Run({"runc", "--root", root, "delete", "-f", id});
-      }
-      for (const auto& m : MountsUnder({run_dir_, data_dir_})) ::tug::e2e::Run({"umount", "-l", m});
-      ::tug::e2e::Run({"ip", "link", "del", kBridge});
-      RemoveCgroups(kCgroupParent);
-    }
-    server_.reset();
-    for (const auto& d : {data_dir_, run_dir_, host_dir_})
-      if (!d.empty()) RemoveTree(d);
+    StopNode(node_, server_, agent_);
+    if (!host_dir_.empty()) RemoveTree(host_dir_);
   }
 
   RunResult Kubectl(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s,
                     const std::string& stdin_text = "") {
-    args.insert(args.begin(), "kubectl");
-    return ::tug::e2e::Run(args, stdin_text, {{"KUBECONFIG", server_->kubeconfig()}}, timeout);
+    return ::tug::e2e::Kubectl(*server_, std::move(args), stdin_text, timeout);
   }
 
   void Apply(const json& obj) {
@@ -165,28 +68,16 @@ class VolumesE2E : public ::testing::Test {
     ASSERT_EQ(r.rc, 0) << r.err << obj.dump();
   }
 
-  json GetJson(const std::vector<std::string>& args) {
-    auto r = Kubectl(args);
-    if (r.rc != 0) return nullptr;
-    auto j = json::parse(r.out, nullptr, false);
-    return j.is_discarded() ? json(nullptr) : j;
-  }
+  json GetJson(const std::vector<std::string>& args) { return KubectlJson(*server_, args); }
 
-  template <typename Pred>
-  json WaitPod(const std::string& name, Pred pred, std::chrono::seconds timeout = 90s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    json pod;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pod = GetJson({"get", "pod", name, "-o", "json"});
-      if (!pod.is_null() && pred(pod)) return pod;
-      std::this_thread::sleep_for(250ms);  // polling interval, not a timing assumption
-    }
-    return pod;
+  // Polls until pred(pod) holds; returns the last pod seen.
+  json WaitPod(const std::string& name, const std::function<bool(const json&)>& pred, std::chrono::seconds timeout = 90s) {
+    return ::tug::e2e::WaitPod(*server_, name, pred, timeout);
   }
   static bool Running(const json& p) { return p["status"].value("phase", "") == "Running"; }
 
   std::string PodDir(const json& pod) {
-    return data_dir_ + "/pods/default_" + pod["metadata"].value("name", "") + "_" + pod["metadata"].value("uid", "");
+    return node_.data_dir + "/pods/default_" + pod["metadata"].value("name", "") + "_" + pod["metadata"].value("uid", "");
   }
   // The container's first CRI log file; polls until it contains `needle`.
   std::string WaitLog(const json& pod, const std::string& container, const std::string& needle,
@@ -207,7 +98,7 @@ class VolumesE2E : public ::testing::Test {
                 {"kind", "Pod"},
                 {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", {{"app", name}}}}},
                 {"spec",
-                 {{"nodeName", kNode},
+                 {{"nodeName", node_.name},
                   {"terminationGracePeriodSeconds", 1},
                   {"containers", containers},
                   {"volumes", volumes}}}};
@@ -226,7 +117,8 @@ class VolumesE2E : public ::testing::Test {
     EXPECT_FALSE(fs::exists(pod_dir));
   }
 
-  std::string data_dir_, run_dir_, host_dir_;
+  NodeEnv node_;
+  std::string host_dir_;
   std::unique_ptr<TugServer> server_;
   std::unique_ptr<Background> agent_;
 };

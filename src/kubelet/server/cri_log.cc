@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace tug::kubelet::server {
 
@@ -62,6 +63,11 @@ Result<int64_t> ParseRfc3339Nano(std::string_view s) {
   tm.tm_min = mi;
   tm.tm_sec = se;
   int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  // Nanoseconds since the epoch end in 2262: later (and much earlier) times saturate, so a
+  // sinceTime far in the future selects nothing instead of wrapping round to the past.
+  constexpr int64_t kMaxSecs = std::numeric_limits<int64_t>::max() / 1000000000LL - 1;
+  if (secs > kMaxSecs) return std::numeric_limits<int64_t>::max();
+  if (secs < -kMaxSecs) return std::numeric_limits<int64_t>::min();
   return secs * 1000000000LL + frac;
 }
 

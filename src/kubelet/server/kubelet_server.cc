@@ -151,6 +151,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
   void ReadOutput(std::shared_ptr<asio::posix::stream_descriptor> sd, uint8_t ch) {
     auto buf = std::make_shared<std::array<char, 32768>>();
     sd->async_read_some(asio::buffer(*buf), [self = this->shared_from_this(), sd, ch, buf](beast::error_code ec, size_t n) {
+      if (self->finishing_) return;  // the status is the last message
       if (ec || n == 0) {
         if (--self->open_outputs_ == 0) self->Finish();
         return;
@@ -191,6 +192,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
           }
         } else if (ch == 255 && self->v5_ && !body.empty() && body[0] == 0 && self->proc_.close_stdin) {
           self->proc_.close_stdin();
+          if (self->proc_.end_with_stdin) self->Finish();
         }
       }
       self->ReadClient();

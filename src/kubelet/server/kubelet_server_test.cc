@@ -225,6 +225,9 @@ TEST_F(KubeletServerTest, LogsWithOptions) {
       {"?tailLines=0", 200, ""},
       {"?sinceTime=2024-01-02T03:04:03Z", 200, "three\nfour\n"},
       {"?sinceTime=2024-01-02T05:04:03%2B02:00", 200, "three\nfour\n"},
+      // Past the end of int64 nanoseconds (2262): nothing, not everything (kubectl --since-time).
+      {"?sinceTime=2999-01-01T00%3A00%3A00Z", 200, ""},
+      {"?sinceTime=1066-10-14T09:00:00Z", 200, "one\ntwo\nthree\nfour\n"},
       {"?limitBytes=6", 200, "one\ntw"},
       {"?timestamps=true&tailLines=1", 200, "2024-01-02T03:04:04Z four\n"},
       {"?previous=true", 200, "old\n"},

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -109,7 +110,13 @@ Result<std::unique_ptr<RemoteProcess>> StartRemoteProcess(runtime::Runtime& rt, 
     int fd = ac.fd;
     proc.packets = true;
     proc.outputs.emplace_back(fd, 1);
-    if (o.stdin) proc.write_stdin = [fd](std::string_view d) { WriteAll(fd, d); };
+    if (o.stdin) {
+      proc.write_stdin = [fd](std::string_view d) { WriteAll(fd, d); };
+      // conmon reads the half-close as the end of this client's stdin (and closes the
+      // container's stdin when it is stdinOnce).
+      proc.close_stdin = [fd] { ::shutdown(fd, SHUT_WR); };
+      proc.end_with_stdin = !ac.stdin_once && !o.tty;
+    }
     if (o.tty) proc.resize = [rtp, cid](uint16_t r, uint16_t c) { (void)rtp->ResizeContainerTerminal(cid, r, c); };
     proc.wait = [rtp, cid]() -> Result<int> {
       auto st = rtp->ContainerStatusOf(cid);
@@ -210,8 +217,14 @@ class SpdyCommand : public std::enable_shared_from_this<SpdyCommand> {
   void OnFin(uint32_t id) {
     if (id == stdin_id_ && id != 0) {
       stdin_eof_ = true;
-      if (rp_ && rp_->proc.close_stdin) rp_->proc.close_stdin();
+      if (rp_) StdinEnded();
     }
+  }
+
+  // The client's stdin ended (after the process started).
+  void StdinEnded() {
+    if (rp_->proc.close_stdin) rp_->proc.close_stdin();
+    if (rp_->proc.end_with_stdin) Finish();
   }
 
   void OnReset(uint32_t id) {
@@ -255,9 +268,12 @@ class SpdyCommand : public std::enable_shared_from_this<SpdyCommand> {
     StreamProcess& proc = rp_->proc;
     if (!pending_stdin_.empty() && proc.write_stdin) proc.write_stdin(pending_stdin_);
     pending_stdin_.clear();
-    if (stdin_eof_ && proc.close_stdin) proc.close_stdin();
     if (pending_size_.first && proc.resize) proc.resize(pending_size_.first, pending_size_.second);
     ApplyResizes();
+    if (stdin_eof_) {
+      StdinEnded();
+      if (finished_) return;
+    }
     for (auto [fd, ch] : proc.outputs) {
       int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
       if (d < 0) continue;
@@ -272,7 +288,7 @@ class SpdyCommand : public std::enable_shared_from_this<SpdyCommand> {
   void ReadOutput(std::shared_ptr<asio::posix::stream_descriptor> sd, uint8_t ch) {
     auto buf = std::make_shared<std::array<char, 32768>>();
     sd->async_read_some(asio::buffer(*buf), [self = shared_from_this(), sd, ch, buf](boost::system::error_code ec, size_t n) {
-      if (self->done_) return;
+      if (self->done_ || self->finished_) return;
       if (ec || n == 0) {
         if (--self->open_outputs_ == 0) self->Finish();
         return;

@@ -41,6 +41,10 @@ struct StreamProcess {
   std::function<void()> close_stdin;
   std::function<void(uint16_t rows, uint16_t cols)> resize;
   std::function<Result<int>()> wait;  // exit code, after the outputs ended
+  // attach: the session ends when the client's stdin ends (close_stdin), without waiting for
+  // the outputs — as CRI-O and containerd end an attach whose container is neither stdinOnce
+  // nor attached with a tty (those keep streaming until the container's output ends).
+  bool end_with_stdin = false;
 };
 
 class RemoteProcess {
