@@ -10,7 +10,7 @@
 // Prints per variant: RSS and malloc'd heap after the fill (and after compacting the store's
 // history), RSS per pod, time until all Deployments are Available, and the time for one more
 // 30-replica Deployment; then the ratio shared/separate of the heap above the idle process, and
-// (object_memory.h) per resource: objects, JSON bytes, and the tree cost of one informer copy.
+// (density_util.h) per resource: objects, JSON bytes, and the tree cost of one informer copy.
 //
 //   control_loops_memory_bench [--nodes 100] [--pods 5000] [--variant both|shared|separate]
 //                              [--timeout-minutes 10]
@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "object_memory.h"
+#include "density_util.h"
 #include "client/informer.h"
 #include "client/testing/test_api_server.h"
 #include "controllers/manager.h"
@@ -45,21 +45,6 @@ namespace client = tug::client;
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 double HeapMb() { return static_cast<double>(tug::bench::HeapInUse()) / (1 << 20); }
-
-Json Deployment(const std::string& name, int replicas) {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "Deployment"},
-          {"metadata", {{"name", name}, {"namespace", "density"}}},
-          {"spec",
-           {{"replicas", replicas},
-            {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template",
-             {{"metadata", {{"labels", {{"app", name}}}}},
-              {"spec",
-               {{"containers", Json::array({{{"name", "c"},
-                                             {"image", "busybox:1.36"},
-                                             {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}})}}}}}}}};
-}
 
 // Deployments in "density" whose status caught up with spec and are all available.
 int Available(const client::Client& c) {
@@ -105,7 +90,10 @@ double RunVariant(const std::string& variant, int nodes, int pods, std::chrono::
   client::Client informer_client = api.NewClient("system:tug-control-loops");
   const client::Client& c = api.client();
 
-  tug::simnodes::SimNodes sim(sim_client, {.count = nodes, .startup_delay = std::chrono::milliseconds(200)});
+  tug::simnodes::Options sim_opts;
+  sim_opts.count = nodes;
+  sim_opts.startup_delay = std::chrono::milliseconds(200);
+  tug::simnodes::SimNodes sim(sim_client, sim_opts);
   if (tug::Status st = sim.Start(); !st.ok()) {
     std::cerr << "simnodes: " << st.ToString() << "\n";
     return -1;
@@ -134,9 +122,11 @@ double RunVariant(const std::string& variant, int nodes, int pods, std::chrono::
   std::vector<std::thread> creators;
   for (int w = 0; w < 4; ++w)
     creators.emplace_back([&] {
-      for (int i; (i = next.fetch_add(1)) < fill;)
-        if (auto r = c.Create(client::kDeployments, "density", Deployment("fill-" + std::to_string(i), 100)); !r.ok())
+      for (int i; (i = next.fetch_add(1)) < fill;) {
+        Json d = tug::bench::DensityDeployment("density", "fill-" + std::to_string(i), 100);
+        if (auto r = c.Create(client::kDeployments, "density", d); !r.ok())
           std::cerr << "create: " << r.status().ToString() << "\n";
+      }
     });
   for (auto& t : creators) t.join();
   double fill_s = WaitAvailable(c, fill, t0, limit);
@@ -159,7 +149,7 @@ double RunVariant(const std::string& variant, int nodes, int pods, std::chrono::
     });
 
   t0 = SteadyClock::now();
-  (void)c.Create(client::kDeployments, "density", Deployment("probe-30", 30));
+  (void)c.Create(client::kDeployments, "density", tug::bench::DensityDeployment("density", "probe-30", 30));
   Line(variant, "30-replica Deployment Available", WaitAvailable(c, fill + 1, t0, std::chrono::minutes(5)), "s");
 
   (*sched)->Stop();

@@ -30,7 +30,7 @@
 
 #include "client/client.h"
 #include "bench_util.h"
-#include "object_memory.h"
+#include "density_util.h"
 #include "e2e/harness.h"
 
 namespace {
@@ -43,21 +43,6 @@ using tug::bench::ProcStats;
 using tug::bench::ReadProc;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-Json Deployment(const std::string& ns, const std::string& name, int replicas) {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "Deployment"},
-          {"metadata", {{"name", name}, {"namespace", ns}}},
-          {"spec",
-           {{"replicas", replicas},
-            {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template",
-             {{"metadata", {{"labels", {{"app", name}}}}},
-              {"spec",
-               {{"containers", Json::array({{{"name", "c"},
-                                             {"image", "busybox:1.36"},
-                                             {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}})}}}}}}}};
-}
 
 // Creates `n` objects with `workers` threads; returns how many failed.
 int CreateAll(const client::Client& c, const client::Resource& r, const std::string& ns, int n, int workers,
@@ -163,7 +148,7 @@ int main(int argc, char** argv) {
   // 2. churn
   t0 = SteadyClock::now();
   int failed = CreateAll(c, client::kDeployments, "churn", churn, workers,
-                         [](int i) { return Deployment("churn", "churn-" + std::to_string(i), 3); });
+                         [](int i) { return tug::bench::DensityDeployment("churn", "churn-" + std::to_string(i), 3); });
   double create_s = Seconds(SteadyClock::now() - t0);
   double churn_s = WaitAvailable(c, "churn", churn, t0, limit, "churn");
   Figure("churn: " + std::to_string(churn) + " deployments x 3 all Available", churn_s, "s",
@@ -173,7 +158,7 @@ int main(int argc, char** argv) {
   const int fill = std::max(0, (pods - churn * 3 + 99) / 100);
   t0 = SteadyClock::now();
   failed = CreateAll(c, client::kDeployments, "density", fill, workers,
-                     [](int i) { return Deployment("density", "fill-" + std::to_string(i), 100); });
+                     [](int i) { return tug::bench::DensityDeployment("density", "fill-" + std::to_string(i), 100); });
   double fill_s = WaitAvailable(c, "density", fill, t0, limit, "density");
   Figure("density: " + std::to_string(fill * 100 + churn * 3) + " pods on " + std::to_string(nodes) +
              " nodes all Available",
@@ -195,7 +180,7 @@ int main(int argc, char** argv) {
 
   // 4. one more Deployment on the full cluster.
   t0 = SteadyClock::now();
-  auto created = c.Create(client::kDeployments, "density", Deployment("density", "probe-30", 30));
+  auto created = c.Create(client::kDeployments, "density", tug::bench::DensityDeployment("density", "probe-30", 30));
   if (!created.ok()) std::cerr << "create probe-30: " << created.status().ToString() << "\n";
   double probe_s = WaitAvailable(c, "density", fill + 1, t0, std::chrono::minutes(5), "probe");
   Figure("density: 30-replica Deployment Available", probe_s, "s");

@@ -1,10 +1,12 @@
-// Where a control plane's memory goes, estimated from the objects themselves (DESIGN.md §4:
+// Shared by the density benchmarks (density_bench, control_loops_memory_bench): the Deployment
+// they fill the cluster with, and where a control plane's memory goes, estimated from the
+// objects themselves (DESIGN.md §4:
 // the resident cost of a cached object should stay within 3x its JSON size). For the resources
 // that hold many objects at density: how many, their compact JSON size as stored (the store's
 // current state and each watch cache hold these bytes) and without managedFields (what the
 // control loops' informers keep), and what one object costs as the parsed tug::Json tree an
 // informer caches — measured by building the trees in the calling process (mallinfo2).
-// Header-only; used by density_bench and control_loops_memory_bench. Not thread-safe (the heap
+// Header-only. MeasureResource/MemoryBreakdown are not thread-safe (the heap
 // figure is the whole process's: call it while no other thread allocates much).
 #pragma once
 
@@ -19,6 +21,22 @@
 #include "client/client.h"
 
 namespace tug::bench {
+
+// A Deployment of `replicas` busybox pods (requests 10m CPU, 16Mi), selected by app=<name>.
+inline Json DensityDeployment(const std::string& ns, const std::string& name, int replicas) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"spec",
+           {{"replicas", replicas},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec",
+               {{"containers", Json::array({{{"name", "c"},
+                                             {"image", "busybox:1.36"},
+                                             {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}})}}}}}}}};
+}
 
 // Heap bytes in use in this process (all arenas, mmapped chunks included).
 inline size_t HeapInUse() {
