@@ -42,6 +42,11 @@ Json LabelsOf(const Json& obj) {
   return l && l->is_object() ? *l : Json::object();
 }
 
+// Leader-election locks of old components live in Endpoints objects: not ours to delete.
+bool IsLeaderLock(const Json& ep) {
+  return FindPath(ep, {"metadata", "annotations", "control-plane.alpha.kubernetes.io/leader"}) != nullptr;
+}
+
 class EndpointsController final : public framework::Controller {
  public:
   explicit EndpointsController(const framework::ControllerContext& ctx) : Controller("endpoints", ctx) {
@@ -56,7 +61,7 @@ class EndpointsController final : public framework::Controller {
     endpoints_->AddHandler(client::EventHandler{
         .on_add =
             [this](const ObjectPtr& e) {
-              if (!leftover_checked_ && !services_->Get(client::KeyOf(*e))) Enqueue(*e);
+              if (!leftover_checked_ && !IsLeaderLock(*e) && !services_->Get(client::KeyOf(*e))) Enqueue(*e);
             },
         .on_update = nullptr,
         .on_delete = [this](const ObjectPtr& e) { Enqueue(*e); }});
@@ -71,8 +76,7 @@ class EndpointsController final : public framework::Controller {
   void CheckLeftoverEndpoints() {
     leftover_checked_ = true;
     for (const ObjectPtr& ep : endpoints_->List()) {
-      // Leader-election locks of old components live in Endpoints objects: not ours.
-      if (FindPath(*ep, {"metadata", "annotations", "control-plane.alpha.kubernetes.io/leader"})) continue;
+      if (IsLeaderLock(*ep)) continue;
       std::string key = client::KeyOf(*ep);
       if (!services_->Get(key)) Enqueue(key);
     }

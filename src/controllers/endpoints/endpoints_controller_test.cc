@@ -10,6 +10,13 @@
 namespace tug::controllers::endpoints {
 namespace {
 
+// Delete options for an immediate delete (grace period 0).
+client::DeleteOptions Now() {
+  client::DeleteOptions o;
+  o.grace_period_seconds = 0;
+  return o;
+}
+
 using testing::Harness;
 using testobj::Pod;
 using testobj::PodState;
@@ -67,8 +74,8 @@ TEST(ComputeSubsetsTest, Table) {
        "[ready:10.1.0.1,10.1.0.4,ports:http=8080,]"},
       {"named target port; pods lacking it skipped", named, {Pod("a", "web"), lacks_name},
        "[ready:10.1.0.1,ports:http=8080,]"},
-      {"port sets group addresses", two_ports, {Pod("a", "web"), lacks_name},
-       "[ready:10.1.0.1,ports:http=8080,metrics=8080,][ready:10.1.0.3,ports:http=8080,]"},
+      {"addresses grouped by port set (upstream RepackSubsets)", two_ports, {Pod("a", "web"), lacks_name},
+       "[ready:10.1.0.1,10.1.0.3,ports:http=8080,][ready:10.1.0.1,ports:metrics=8080,]"},
       {"headless without ports: addresses only", headless, {Pod("a", "web")}, "[ready:10.1.0.1,ports:]"},
       {"cluster IP without ports: nothing", no_ports, {Pod("a", "web")}, ""},
       {"no pods", svc, {}, ""},
@@ -273,7 +280,7 @@ TEST(EndpointsControllerTest, HeadlessLabelAndOverCapacity) {
   EXPECT_EQ(e["subsets"][0]["addresses"].size(), 1000u);
   EXPECT_TRUE(FindPath(e, {"metadata", "labels", kHeadlessLabel})) << e["metadata"].dump();
   // Back under capacity: the annotation goes.
-  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p0", {.grace_period_seconds = 0}).ok());
+  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p0", Now()).ok());
   ASSERT_TRUE(Harness::WaitFor([&] {
     Json e2 = GetEndpoints(h, "many");
     return !FindPath(e2, {"metadata", "annotations", kOverCapacity}) && e2["subsets"][0]["addresses"].size() == 1000u;

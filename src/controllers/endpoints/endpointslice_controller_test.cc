@@ -10,6 +10,13 @@
 namespace tug::controllers::endpoints {
 namespace {
 
+// Delete options for an immediate delete (grace period 0).
+client::DeleteOptions Now() {
+  client::DeleteOptions o;
+  o.grace_period_seconds = 0;
+  return o;
+}
+
 using client::ObjectPtr;
 using testing::Harness;
 using testobj::Pod;
@@ -203,7 +210,7 @@ TEST(EndpointSliceControllerTest, FollowsPodsAndDeletesWithService) {
   EXPECT_TRUE(FindPath(slices[0], {"metadata", "annotations", kLastChangeTriggerTime})) << slices[0].dump();
 
   // A pod going away is removed in place.
-  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p2", {.grace_period_seconds = 0}).ok());
+  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p2", Now()).ok());
   ASSERT_TRUE(Harness::WaitFor([&] {
     return ReadyAddresses(Slices(h, "web")) == std::set<std::string>{"10.1.0.1", "10.1.0.3"};
   }));
@@ -240,9 +247,11 @@ TEST(EndpointSliceControllerTest, NoChurnAndNoDuplicatesWithSlowInformer) {
   // Immediately again: the informer may not have the new slices yet; the sync must not create
   // them twice (it either waits for the cache or sees them).
   (void)c->SyncForTest("default/web");
-  auto list = [&] { return api.client().List(client::kEndpointSlices, "default").value()["items"]; };
+  client::ListOptions web;
+  web.label_selector = std::string(kServiceNameLabel) + "=web";
+  auto list = [&] { return api.client().List(client::kEndpointSlices, "default", web).value()["items"]; };
   EXPECT_EQ(list().size(), 3u) << list().dump();
-  ASSERT_TRUE(Harness::WaitFor([&] { return f.For(client::kEndpointSlices).List("default").size() == 3; }));
+  ASSERT_TRUE(Harness::WaitFor([&] { return f.For(client::kEndpointSlices).List("default").size() == 4; }));  // + kubernetes
   ASSERT_TRUE(c->SyncForTest("default/web").ok());
   Json before = list();
   ASSERT_EQ(before.size(), 3u);
