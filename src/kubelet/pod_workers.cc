@@ -310,26 +310,50 @@ Result<std::string> PodWorkers::EnsureSandbox(const Json& pod) {
                                                : ResolvConf(ns, opts_.cluster_dns, opts_.cluster_domain);
   RETURN_IF_ERROR(WriteFile(dir + "/resolv.conf", resolv));
   RETURN_IF_ERROR(WriteFile(dir + "/hostname", (host_net ? std::string() : hostname) + "\n"));
+  // The network (CNI) comes up while the first container is created; its start waits for it
+  // (WritePodHosts then adds the pod IP to /etc/hosts).
+  cfg.network_in_background = !host_net;
   ASSIGN_OR_RETURN(std::string id, rt_.RunPodSandbox(cfg));
-  ASSIGN_OR_RETURN(auto st, rt_.PodSandboxStatusOf(id));
-  std::string hosts;
-  if (host_net) {
-    hosts = ReadFileOr("/etc/hosts");
-  } else {
-    hosts = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
-    std::string sub = GetString(spec, "subdomain");
-    std::string fqdn = sub.empty() ? "" : hostname + "." + sub + "." + ns + ".svc." + opts_.cluster_domain;
-    if (!st.ip.empty()) hosts += st.ip + "\t" + (fqdn.empty() ? hostname : fqdn + "\t" + hostname) + "\n";
-    for (const Json& ha : spec.value("hostAliases", Json::array())) {
-      hosts += "\n# Entries added by HostAliases.\n" + GetString(ha, "ip");
-      for (const auto& h : Strings(ha, "hostnames")) hosts += "\t" + h;
-      hosts += "\n";
-    }
-  }
-  RETURN_IF_ERROR(WriteFile(dir + "/etc-hosts", hosts));
-  TUG_LOG(INFO, "kubelet") << "sandbox started" << kv("pod", ns + "/" + name) << kv("ip", st.ip);
+  RETURN_IF_ERROR(WriteFile(dir + "/etc-hosts", HostsFile(pod, "")));
+  TUG_LOG(INFO, "kubelet") << "sandbox started" << kv("pod", ns + "/" + name) << kv("id", id);
   return id;
+}
+
+std::string PodWorkers::HostsFile(const Json& pod, const std::string& ip) const {
+  const Json& spec = pod["spec"];
+  if (spec.value("hostNetwork", false)) return ReadFileOr("/etc/hosts");
+  std::string ns = GetStringPath(pod, {"metadata", "namespace"});
+  std::string hostname = GetString(spec, "hostname", GetStringPath(pod, {"metadata", "name"}));
+  if (hostname.size() > 63) hostname = hostname.substr(0, 63);
+  std::string hosts =
+      "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+      "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
+  std::string sub = GetString(spec, "subdomain");
+  std::string fqdn = sub.empty() ? "" : hostname + "." + sub + "." + ns + ".svc." + opts_.cluster_domain;
+  if (!ip.empty()) hosts += ip + "\t" + (fqdn.empty() ? hostname : fqdn + "\t" + hostname) + "\n";
+  for (const Json& ha : spec.value("hostAliases", Json::array())) {
+    hosts += "\n# Entries added by HostAliases.\n" + GetString(ha, "ip");
+    for (const auto& h : Strings(ha, "hostnames")) hosts += "\t" + h;
+    hosts += "\n";
+  }
+  return hosts;
+}
+
+Status PodWorkers::WritePodHosts(const Json& pod, const std::string& sandbox_id) {
+  if (Status net = rt_.WaitPodSandboxNetwork(sandbox_id); !net.ok()) {
+    events_.Record(pod, "Warning", "FailedCreatePodSandBox", "Failed to create pod sandbox: " + net.message());
+    return net;
+  }
+  if (pod["spec"].value("hostNetwork", false)) return Status::Ok();
+  ASSIGN_OR_RETURN(auto sb, rt_.PodSandboxStatusOf(sandbox_id));
+  std::string path = PodDir(pod) + "/etc-hosts", want = HostsFile(pod, sb.ip);
+  if (ReadFileOr(path) == want) return Status::Ok();
+  // In place: containers bind-mount this inode (a renamed replacement would not be seen).
+  std::ofstream f(path, std::ios::trunc);
+  f << want;
+  f.flush();
+  if (!f) return InternalError("cannot write " + path);
+  return Status::Ok();
 }
 
 Status PodWorkers::EnsureImage(const Json& pod, const Json& c, PodState& st, std::string& image_id) {
@@ -499,6 +523,12 @@ Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::st
     return id.status();
   }
   events_.Record(pod, "Normal", "Created", "Created container: " + name);
+  if (Status s = WritePodHosts(pod, sandbox_id); !s.ok()) {
+    // Never started: removed, so the next sync creates it again (after replacing the sandbox,
+    // which is NotReady when its network failed).
+    (void)rt_.RemoveContainer(id.value());
+    return s;
+  }
   if (Status s = rt_.StartContainer(id.value()); !s.ok()) {
     st.waiting_reason[name] = "RunContainerError";
     st.waiting_message[name] = s.message();

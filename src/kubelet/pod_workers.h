@@ -89,6 +89,11 @@ class PodWorkers {
   Status SyncPod(const std::string& key);
   Status KillPod(const Json& pod, const std::string& sandbox_id, bool delete_object);
   Result<std::string> EnsureSandbox(const Json& pod);
+  // The pod's /etc/hosts (kubelet's managed hosts file; the host's with hostNetwork).
+  std::string HostsFile(const Json& pod, const std::string& ip) const;
+  // Before a container starts: waits for the sandbox's network (set up in the background) and
+  // puts the pod IP into the pod's /etc/hosts. A network failure is the sandbox's failure.
+  Status WritePodHosts(const Json& pod, const std::string& sandbox_id);
   Status EnsureImage(const Json& pod, const Json& container, PodState& st, std::string& image_id);
   Result<std::string> StartOneContainer(const Json& pod, const std::string& sandbox_id,
                                         const Json& container, uint32_t attempt, PodState& st);
