@@ -511,6 +511,7 @@ Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::st
   cfg.log_path = log_dir + "/" + std::to_string(attempt) + ".log";
   cfg.tty = c.value("tty", false);
   cfg.stdin = c.value("stdin", false);
+  cfg.stdin_once = c.value("stdinOnce", false);
   cfg.labels = {{kPodUidLabel, GetStringPath(pod, {"metadata", "uid"})},
                 {kPodNameLabel, GetStringPath(pod, {"metadata", "name"})},
                 {kPodNsLabel, GetStringPath(pod, {"metadata", "namespace"})},
@@ -541,7 +542,6 @@ Result<std::string> PodWorkers::StartOneContainer(const Json& pod, const std::st
   if (const Json* hook = FindPath(c, {"lifecycle", "postStart"}); hook && hook->is_object()) {
     // As kubelet: the hook runs right after the start; its failure kills the container, which
     // the restart policy then handles.
-  cfg.stdin_once = c.value("stdinOnce", false);
     std::string ip = PodIP(pod, sandbox_id);
     prober::HandlerContext ctx{id.value(), ip, c,
                                [this](const std::string& cid, const std::vector<std::string>& cmd,
