@@ -1,8 +1,10 @@
 // Issue 4 item 2 acceptance: CustomResourceDefinitions with the real kubectl (oldest and newest
 // shipped) against a real `tug server`: create a CRD and wait for Established, `kubectl get`
 // shows the printer columns, `kubectl explain` shows the schema's fields, invalid objects are
-// rejected with upstream's message, the status subresource, and deleting a CRD deletes its
-// objects. One server per kubectl version; each test uses its own API group.
+// rejected with upstream's message, the status subresource, deleting a CRD deletes its objects
+// and ends watches on them, custom objects in a deleted namespace are removed and custom objects
+// are garbage-collected through their ownerReferences. One server per kubectl version; each test
+// uses its own API group.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -258,6 +260,56 @@ TEST_P(CrdE2ETest, DeletingCrdDeletesObjects) {
   r = KN({"get", "crontabs." + group_, "-o", "jsonpath={.items[*].metadata.name}"});
   EXPECT_OK(r);
   EXPECT_EQ(r.out, "");
+}
+
+// The namespace controller finds custom resources by discovery: a namespace holding custom
+// objects is emptied and finishes.
+TEST_P(CrdE2ETest, NamespaceDeletionRemovesCustomObjects) {
+  CreateCrd();
+  const std::string doomed = ns_ + "-doomed";
+  ASSERT_OK(K({"create", "namespace", doomed}));
+  ASSERT_OK(K({"-n", doomed, "create", "-f", WriteFile("d.yaml", CronTab("in-doomed", "  cronSpec: \"* * * * *\"\n"))}));
+  auto r = K({"delete", "namespace", doomed, "--wait=true", "--timeout=60s"});
+  ASSERT_OK(r);
+  r = K({"get", "namespace", doomed});
+  EXPECT_NE(r.rc, 0);
+  EXPECT_THAT(r.err, HasSubstr("not found"));
+  r = K({"get", "crontabs." + group_, "-A", "-o", "jsonpath={.items[*].metadata.name}"});
+  EXPECT_OK(r);
+  EXPECT_THAT(r.out, Not(HasSubstr("in-doomed")));
+}
+
+// The garbage collector follows ownerReferences from custom objects: a CronTab owned by a
+// ConfigMap goes when the ConfigMap is deleted.
+TEST_P(CrdE2ETest, CustomObjectOwnedByConfigMapIsCollected) {
+  CreateCrd();
+  ASSERT_OK(KN({"create", "configmap", "owner", "--from-literal=k=v"}));
+  auto uid = KN({"get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}"});
+  ASSERT_OK(uid);
+  ASSERT_FALSE(uid.out.empty());
+  std::string owned = "apiVersion: " + group_ + "/v1\nkind: CronTab\nmetadata:\n  name: owned\n"
+                      "  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: owner\n    uid: " +
+                      uid.out + "\nspec:\n  cronSpec: \"* * * * *\"\n";
+  ASSERT_OK(KN({"create", "-f", WriteFile("owned.yaml", owned)}));
+  ASSERT_OK(KN({"create", "-f", WriteFile("free.yaml", CronTab("free", "  cronSpec: \"* * * * *\"\n"))}));
+  ASSERT_OK(KN({"delete", "configmap", "owner"}));
+  EXPECT_TRUE(Eventually([&] {
+    auto g = KN({"get", "crontab." + group_, "owned"});
+    return g.rc != 0 && g.err.find("NotFound") != std::string::npos;
+  })) << "the owned CronTab was not collected";
+  EXPECT_OK(KN({"get", "crontab." + group_, "free"}));
+}
+
+// `kubectl get -w` on custom objects ends when their CRD is deleted (the server closes the
+// watch instead of leaving it open on a resource that is no longer served).
+TEST_P(CrdE2ETest, DeletingCrdEndsWatches) {
+  CreateCrd();
+  ASSERT_OK(KN({"create", "-f", WriteFile("w.yaml", CronTab("watched", "  cronSpec: \"* * * * *\"\n"))}));
+  Background watch({GetParam().path, "--kubeconfig", server_->kubeconfig(), "--cache-dir", cache_dir_, "-n", ns_, "get",
+                    "crontabs." + group_, "-w"});
+  ASSERT_TRUE(watch.WaitFor("watched")) << watch.Output();
+  ASSERT_OK(K({"delete", "crd", "crontabs." + group_, "--wait=true", "--timeout=60s"}));
+  EXPECT_NE(watch.Wait(std::chrono::seconds(30)), -2) << "the watch stayed open: " << watch.Output();
 }
 
 INSTANTIATE_TEST_SUITE_P(Kubectl, CrdE2ETest, ::testing::ValuesIn(CrdVersions()),
