@@ -119,8 +119,10 @@ Status EndpointsController::Sync(const std::string& key) {
     const Json* have_subsets = Find(*current, "subsets");
     bool have_over = FindPath(*current, {"metadata", "annotations", kOverCapacity}) != nullptr;
     if (Canonical(have_subsets ? *have_subsets : Json::array()) == Canonical(kept) && have_labels == want_labels &&
-        have_over == truncated)
+        have_over == truncated) {
+      triggers_.Commit(key);
       return Status::Ok();  // nothing changed: no write
+    }
   }
 
   Json ep = current ? *current
@@ -163,6 +165,7 @@ Status EndpointsController::Sync(const std::string& key) {
     }
     return r.status();
   }
+  triggers_.Commit(key);
   TUG_VLOG(4, "endpoints") << "updated endpoints" << kv("service", key) << kv("created", !current)
                            << kv("truncated", truncated);
   return Status::Ok();

@@ -10,13 +10,6 @@
 namespace tug::controllers::endpoints {
 namespace {
 
-// Delete options for an immediate delete (grace period 0).
-client::DeleteOptions Now() {
-  client::DeleteOptions o;
-  o.grace_period_seconds = 0;
-  return o;
-}
-
 using testing::Harness;
 using testobj::Pod;
 using testobj::PodState;
@@ -280,7 +273,7 @@ TEST(EndpointsControllerTest, HeadlessLabelAndOverCapacity) {
   EXPECT_EQ(e["subsets"][0]["addresses"].size(), 1000u);
   EXPECT_TRUE(FindPath(e, {"metadata", "labels", kHeadlessLabel})) << e["metadata"].dump();
   // Back under capacity: the annotation goes.
-  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p0", Now()).ok());
+  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p0", testobj::DeleteNow()).ok());
   ASSERT_TRUE(Harness::WaitFor([&] {
     Json e2 = GetEndpoints(h, "many");
     return !FindPath(e2, {"metadata", "annotations", kOverCapacity}) && e2["subsets"][0]["addresses"].size() == 1000u;

@@ -405,6 +405,7 @@ Status EndpointSliceController::Sync(const std::string& key) {
                       "Error updating Endpoint Slices for Service " + key + ": " + first_err.message());
     return first_err;
   }
+  triggers_.Commit(key);
   if (!plan.missing_nodes.empty())
     return UnavailableError("skipping pods of service " + key + ": node " + plan.missing_nodes.front() + " not found");
   return Status::Ok();

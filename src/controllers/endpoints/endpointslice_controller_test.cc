@@ -10,13 +10,6 @@
 namespace tug::controllers::endpoints {
 namespace {
 
-// Delete options for an immediate delete (grace period 0).
-client::DeleteOptions Now() {
-  client::DeleteOptions o;
-  o.grace_period_seconds = 0;
-  return o;
-}
-
 using client::ObjectPtr;
 using testing::Harness;
 using testobj::Pod;
@@ -210,7 +203,7 @@ TEST(EndpointSliceControllerTest, FollowsPodsAndDeletesWithService) {
   EXPECT_TRUE(FindPath(slices[0], {"metadata", "annotations", kLastChangeTriggerTime})) << slices[0].dump();
 
   // A pod going away is removed in place.
-  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p2", Now()).ok());
+  ASSERT_TRUE(h.c().Delete(client::kPods, "default", "p2", testobj::DeleteNow()).ok());
   ASSERT_TRUE(Harness::WaitFor([&] {
     return ReadyAddresses(Slices(h, "web")) == std::set<std::string>{"10.1.0.1", "10.1.0.3"};
   }));

@@ -82,4 +82,11 @@ inline Json NewService(const std::string& name, const std::string& app, Json tar
   return s;
 }
 
+// Delete options for an immediate delete (grace period 0).
+inline client::DeleteOptions DeleteNow() {
+  client::DeleteOptions o;
+  o.grace_period_seconds = 0;
+  return o;
+}
+
 }  // namespace tug::controllers::endpoints::testobj

@@ -164,13 +164,22 @@ std::optional<SystemTime> TriggerTimeTracker::Compute(const Json& service, const
   next.service = TimeOf(FindPath(service, {"metadata", "creationTimestamp"}));
   if (next.service && (!prev.service || *next.service > *prev.service)) consider(*next.service);
   std::lock_guard<std::mutex> l(mu_);
-  states_[key] = std::move(next);
+  pending_[key] = std::move(next);
   return min_changed;
+}
+
+void TriggerTimeTracker::Commit(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pending_.find(key);
+  if (it == pending_.end()) return;
+  states_[key] = std::move(it->second);
+  pending_.erase(it);
 }
 
 void TriggerTimeTracker::DeleteService(const std::string& key) {
   std::lock_guard<std::mutex> l(mu_);
   states_.erase(key);
+  pending_.erase(key);
 }
 
 Json Canonical(const Json& j) {

@@ -79,9 +79,13 @@ client::EventHandler PodToServicesHandler(const client::Informer& services,
 // change is its Ready condition's lastTransitionTime, a Service change its creationTimestamp.
 class TriggerTimeTracker {
  public:
-  // The earliest trigger time that changed since the last call for this Service (and records the
-  // current state); nullopt when nothing changed.
+  // The earliest trigger time that changed since the last committed sync of this Service;
+  // nullopt when nothing changed. The state seen is staged until Commit.
   std::optional<SystemTime> Compute(const Json& service, const std::vector<client::ObjectPtr>& pods);
+  // The sync that called Compute succeeded (written or nothing to write): its state becomes the
+  // base of the next Compute. A failed sync does not commit, so its retry reports the same
+  // change (upstream records at once, and a retried write loses the annotation).
+  void Commit(const std::string& key);
   void DeleteService(const std::string& key);
 
  private:
@@ -90,7 +94,8 @@ class TriggerTimeTracker {
     std::optional<SystemTime> service;
   };
   std::mutex mu_;
-  std::map<std::string, State> states_;  // GUARDED_BY(mu_)
+  std::map<std::string, State> states_;   // GUARDED_BY(mu_)
+  std::map<std::string, State> pending_;  // GUARDED_BY(mu_)
 };
 
 // The comparison form of a document: nulls and empty arrays/objects dropped, as the API server
