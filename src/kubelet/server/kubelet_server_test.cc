@@ -146,7 +146,16 @@ class FakeRuntime : public runtime::Runtime {
     for (auto& c : o.cmd) cmd.push_back(c);
     return std::unique_ptr<runtime::ExecSession>(new PipeExec(cmd));
   }
-  Result<runtime::AttachConnection> Attach(const std::string&) override { return Unimpl(); }
+  // A SOCK_SEQPACKET pair: the kubelet gets one end, the test plays conmon on attach_peer.
+  Result<runtime::AttachConnection> Attach(const std::string& id) override {
+    if (id != "cid-1") return NotFoundError("no container " + id);
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return InternalError("socketpair");
+    attach_peer = sv[1];
+    return runtime::AttachConnection{sv[0], false, attach_stdin_once};
+  }
+  std::atomic<int> attach_peer{-1};  // closed by the test
+  bool attach_stdin_once = false;
   Status ResizeContainerTerminal(const std::string&, uint16_t, uint16_t) override { return Unimpl(); }
   Status ReopenContainerLog(const std::string&) override { return Unimpl(); }
   Status Cleanup(const std::set<std::string>&) override { return Unimpl(); }
@@ -367,6 +376,31 @@ TEST_F(KubeletServerTest, ExecSuccessV4) {
                    "v4.channel.k8s.io", "");
   EXPECT_EQ(r.protocol, "v4.channel.k8s.io");
   EXPECT_EQ(r.out, "hi\n");
+  EXPECT_EQ(r.status, "{\"metadata\":{},\"status\":\"Success\"}");
+}
+
+// attach: the client's stdin close signal (v5) ends the session while the container keeps
+// running (its attach socket stays open), as CRI-O ends a non-stdinOnce attach; conmon sees the
+// stdin and then the half-close.
+TEST_F(KubeletServerTest, AttachEndsWithClientStdin) {
+  auto fut = std::async(std::launch::async, [port = srv_->port()] {
+    return RunExec(port, "/attach/default/web/app?stdin=true&stdout=true", "v5.channel.k8s.io", "hi\n");
+  });
+  // Generous: a session that does not end on the close signal would only end with the socket.
+  bool ended = fut.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  std::string got;
+  char buf[256];
+  int peer = rt_.attach_peer;
+  pollfd p{peer, POLLIN, 0};
+  while (peer >= 0 && ::poll(&p, 1, 5000) > 0) {
+    ssize_t n = ::read(peer, buf, sizeof buf);
+    if (n <= 0) break;  // 0: the kubelet closed its write side (stdin ended)
+    got.append(buf, n);
+  }
+  if (peer >= 0) ::close(peer);  // unblocks a session still open
+  EXPECT_TRUE(ended) << "attach did not end when the client's stdin ended";
+  auto r = fut.get();
+  EXPECT_EQ(got, "hi\n");
   EXPECT_EQ(r.status, "{\"metadata\":{},\"status\":\"Success\"}");
 }
 
