@@ -101,10 +101,7 @@ class Watchers {
     for (int t = 0; t < threads; ++t) hists_.push_back(std::make_unique<Histogram>());
     for (int t = 0; t < threads; ++t) threads_.emplace_back([this, t, threads] { Loop(t, threads); });
   }
-  ~Watchers() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-  }
+  ~Watchers() { Stop(); }
   // Connections answered 200 so far.
   int Ready() const { return ready_.load(); }
   int Ended() const { return ended_.load(); }
