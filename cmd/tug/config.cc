@@ -70,12 +70,15 @@ Result<ParsedServerArgs> ParseServerFlags(const std::vector<std::string>& args) 
       } else {
         c.disable_agent = true;
       }
-    } else if (name == "--disable-controller-manager" || name == "--disable-scheduler") {
+    } else if (name == "--disable-controller-manager" || name == "--disable-scheduler" ||
+               name == "--leader-elect") {
       bool v = true;
       if (has_value) {
         ASSIGN_OR_RETURN(v, ParseBool(name, value));
       }
-      (name == "--disable-scheduler" ? c.disable_scheduler : c.disable_controllers) = v;
+      (name == "--disable-scheduler" ? c.disable_scheduler
+       : name == "--leader-elect"    ? c.leader_elect
+                                     : c.disable_controllers) = v;
     } else if (name == "--controllers") {
       ASSIGN_OR_RETURN(std::string v, take());
       c.controllers.clear();
@@ -150,6 +153,8 @@ std::string ServerUsage() {
          "  --disable-controller-manager  do not run the controllers (Deployments, Jobs, GC, ...)\n"
          "  --disable-scheduler      do not run the scheduler\n"
          "  --controllers LIST       controllers to run: '*' (default), 'name' enables, '-name' disables\n"
+         "  --leader-elect           run the controllers and the scheduler only while holding their\n"
+         "                           kube-system Lease (default false: the store has one server)\n"
          "  --token-auth-file FILE   static bearer tokens, CSV: token,user,uid,\"group1,group2\"\n"
          "  -v N                     log verbosity (default 2)\n"
          "\n"

@@ -1,7 +1,8 @@
 // `tug server` configuration and flag parsing (composition root, C1/C8).
 //
 // Flags: --data-dir DIR (/var/lib/tug), --bind-address IP (0.0.0.0), --port N (6443),
-// --disable-agent, --token-auth-file FILE, -v N / --v N, and the built-in agent's --node-name,
+// --disable-agent, --disable-controller-manager, --disable-scheduler, --controllers LIST,
+// --leader-elect, --token-auth-file FILE, -v N / --v N, and the built-in agent's --node-name,
 // --node-ip, --pod-cidr, --cluster-cidr, --run-dir, --kubelet-port, --cni-bridge,
 // --cgroup-parent. Both `--flag value` and `--flag=value`.
 // Thread-safety: plain values and pure functions.
@@ -21,6 +22,10 @@ struct Config {
   bool disable_agent = false;
   bool disable_controllers = false;  // --disable-controller-manager (as k3s)
   bool disable_scheduler = false;    // --disable-scheduler
+  // --leader-elect: the controller manager and the scheduler run only while they hold their
+  // kube-system Lease. Off by default: the embedded store belongs to exactly one server (the
+  // data-dir lock), so an election would only add a Lease write every 2 s to an idle cluster.
+  bool leader_elect = false;
   // --controllers: upstream-style list ("*", "foo", "-foo"); empty = every default controller.
   std::vector<std::string> controllers;
   std::string token_auth_file;

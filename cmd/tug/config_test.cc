@@ -18,6 +18,20 @@ TEST(ServerFlagsTest, Defaults) {
   EXPECT_EQ(r->config.cluster_cidr, "10.42.0.0/16");
   EXPECT_TRUE(r->config.node_name.empty());
   EXPECT_TRUE(r->config.pod_cidr.empty());
+  EXPECT_FALSE(r->config.leader_elect);
+}
+
+TEST(ServerFlagsTest, LeaderElect) {
+  auto on = ParseServerFlags({"--leader-elect"});
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on->config.leader_elect);
+  EXPECT_FALSE(on->config.disable_controllers);
+  EXPECT_FALSE(on->config.disable_scheduler);
+  auto off = ParseServerFlags({"--leader-elect=false", "--disable-scheduler"});
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->config.leader_elect);
+  EXPECT_TRUE(off->config.disable_scheduler);
+  EXPECT_FALSE(off->config.disable_controllers);
 }
 
 TEST(ServerFlagsTest, AgentFlags) {
@@ -66,6 +80,7 @@ TEST(ServerFlagsTest, Errors) {
       {{"--port=12ab"}, "invalid value \"12ab\" for flag --port"},
       {{"--bind-address", "example.com"}, "not an IP address"},
       {{"--disable-agent=maybe"}, "invalid value \"maybe\""},
+      {{"--leader-elect=sometimes"}, "invalid value \"sometimes\""},
       {{"stray"}, "unexpected argument: stray"},
       {{"--node-ip", "nodeA"}, "not an IP address"},
       {{"--pod-cidr", "10.42.0.0"}, "not an IPv4 CIDR"},

@@ -27,7 +27,7 @@ std::string Identity() {
   return std::string(host) + "_" + std::to_string(getpid());
 }
 
-// One elected loop: a client, an elector and the start/stop of the component it guards.
+// One control loop: a client, an elector (with --leader-elect) and the start/stop of the component it guards.
 struct Loop {
   std::string name;
   std::unique_ptr<client::Client> client;
@@ -60,10 +60,12 @@ struct ControlLoops::Impl {
     l->name = std::move(name);
     l->client = std::make_unique<client::Client>(
         client::NewLoopbackTransport(api, apiserver::UserInfo{user, "", {"system:authenticated"}}));
-    client::LeaderElectionConfig lc;
-    lc.name = l->name;
-    lc.identity = Identity();
-    l->elector = std::make_unique<client::LeaderElector>(*l->client, lc);
+    if (config.leader_elect) {
+      client::LeaderElectionConfig lc;
+      lc.name = l->name;
+      lc.identity = Identity();
+      l->elector = std::make_unique<client::LeaderElector>(*l->client, lc);
+    }
     l->start = std::move(start);
     l->stop = std::move(stop);
     loops.push_back(std::move(l));
@@ -128,6 +130,14 @@ ControlLoops::~ControlLoops() { Stop(); }
 void ControlLoops::Start() {
   for (auto& lp : impl_->loops) {
     Loop* l = lp.get();
+    if (!l->elector) {  // no election: this server is the only one on its store
+      l->thread = std::thread([l] {
+        TUG_LOG(INFO, kComponent) << "starting" << kv("component", l->name);
+        Status st = l->start(*l->client);
+        if (!st.ok()) TUG_LOG(ERROR, kComponent) << "start failed" << kv("component", l->name) << kv("err", st.ToString());
+      });
+      continue;
+    }
     l->thread = std::thread([l] {
       l->elector->Run(
           [l] {
@@ -149,10 +159,11 @@ void ControlLoops::Stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
   }
-  for (auto& l : impl_->loops) l->elector->Stop();
+  for (auto& l : impl_->loops)
+    if (l->elector) l->elector->Stop();
   for (auto& l : impl_->loops)
     if (l->thread.joinable()) l->thread.join();
-  for (auto& l : impl_->loops) l->stop();  // in case the elector never called it
+  for (auto& l : impl_->loops) l->stop();  // without an elector, or in case it never called it
   impl_->informers->Stop();
 }
 

@@ -23,6 +23,7 @@ namespace tug::e2e {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -62,8 +63,9 @@ bool PodReady(const Json& pod) {
 
 class ControlPlaneBase : public ::testing::TestWithParam<KubectlVersion> {
  protected:
+  virtual std::vector<std::string> ServerArgs() const { return {}; }
   void SetUp() override {
-    server_ = std::make_unique<TugServer>();
+    server_ = std::make_unique<TugServer>(ServerArgs());
     std::string why;
     ASSERT_TRUE(server_->Start(&why)) << why;
     work_dir_ = MakeTempDir("tug-e2e-cp");
@@ -158,6 +160,12 @@ class ControlPlaneVersionsTest : public ControlPlaneBase {};
 // The default kubectl only.
 class ControlPlaneTest : public ControlPlaneBase {};
 
+// The loops behind Leases (--leader-elect), as a server on a shared store would run them.
+class ControlPlaneLeaderElectTest : public ControlPlaneBase {
+ protected:
+  std::vector<std::string> ServerArgs() const override { return {"--leader-elect"}; }
+};
+
 TEST_P(ControlPlaneVersionsTest, CreateScaleRolloutStatus) {
   ASSERT_OK(KN({"create", "deployment", "web", "--image=nginx:1.25", "--replicas=2"}));
   REQUIRE_COMPONENT(Eventually([&] { return !Items({"rs", "-l", "app=web"}).empty(); }, kProbe),
@@ -185,6 +193,31 @@ TEST_P(ControlPlaneVersionsTest, CreateScaleRolloutStatus) {
   ASSERT_OK(KN({"scale", "deployment", "web", "--replicas=1"}));
   EXPECT_TRUE(Eventually([&] { return Items({"pods", "-l", "app=web"}).size() == 1; }, kConverge))
       << Get({"pods", "-l", "app=web"});
+}
+
+// By default the single server on its embedded store runs the loops without an election, so an
+// idle cluster writes no Lease renewals; with --leader-elect each loop holds its Lease and works.
+TEST_P(ControlPlaneTest, NoElectionLeasesByDefault) {
+  ASSERT_OK(KN({"create", "deployment", "solo", "--image=nginx:1.25"}));
+  ASSERT_TRUE(Scheduled("app=solo"));
+  auto r = K({"get", "lease", "-n", "kube-system", "-o", "name"});
+  ASSERT_OK(r);
+  EXPECT_THAT(r.out, Not(HasSubstr("kube-scheduler")));
+  EXPECT_THAT(r.out, Not(HasSubstr("kube-controller-manager")));
+}
+
+TEST_P(ControlPlaneLeaderElectTest, LoopsHoldTheirLeases) {
+  for (const char* lease : {"kube-controller-manager", "kube-scheduler"}) {
+    std::string holder;
+    EXPECT_TRUE(Eventually([&] {
+      auto r = K({"get", "lease", "-n", "kube-system", lease, "-o", "jsonpath={.spec.holderIdentity}"});
+      holder = r.out;
+      return r.rc == 0 && !holder.empty();
+    }, kProbe)) << lease;
+  }
+  ASSERT_OK(KN({"create", "deployment", "elected", "--image=nginx:1.25"}));
+  std::string out;
+  EXPECT_TRUE(RolloutStatus("deployment/elected", &out)) << out;
 }
 
 TEST_P(ControlPlaneTest, DeploymentRolloutLifecycle) {
@@ -694,6 +727,9 @@ TEST_P(ControlPlaneTest, ExposeDeploymentEndpointsFollowScale) {
 INSTANTIATE_TEST_SUITE_P(Kubectl, ControlPlaneVersionsTest, ::testing::ValuesIn(KubectlVersions()),
                          [](const auto& info) { return info.param.name; });
 INSTANTIATE_TEST_SUITE_P(Kubectl, ControlPlaneTest,
+                         ::testing::Values(KubectlVersion{"default", "kubectl"}),
+                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Kubectl, ControlPlaneLeaderElectTest,
                          ::testing::Values(KubectlVersion{"default", "kubectl"}),
                          [](const auto& info) { return info.param.name; });
 
