@@ -259,6 +259,9 @@ double SettledRssMb(pid_t pid) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Line-buffered even into a file: each figure is printed as its phase ends, so a run that is
+  // stopped early still shows what it measured.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::vector<std::string> args(argv + 1, argv + argc);
   const int n = tug::bench::IntFlag(args, "--pods", 30);
   const int churn = tug::bench::IntFlag(args, "--churn", 100);
