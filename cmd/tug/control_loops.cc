@@ -130,25 +130,22 @@ ControlLoops::~ControlLoops() { Stop(); }
 void ControlLoops::Start() {
   for (auto& lp : impl_->loops) {
     Loop* l = lp.get();
+    // Starts the component; `why` says what let it start (logged).
+    auto run = [l](const char* why) {
+      TUG_LOG(INFO, kComponent) << why << kv("component", l->name);
+      Status st = l->start(*l->client);
+      if (!st.ok()) TUG_LOG(ERROR, kComponent) << "start failed" << kv("component", l->name) << kv("err", st.ToString());
+    };
     if (!l->elector) {  // no election: this server is the only one on its store
-      l->thread = std::thread([l] {
-        TUG_LOG(INFO, kComponent) << "starting" << kv("component", l->name);
-        Status st = l->start(*l->client);
-        if (!st.ok()) TUG_LOG(ERROR, kComponent) << "start failed" << kv("component", l->name) << kv("err", st.ToString());
-      });
+      l->thread = std::thread([run] { run("starting"); });
       continue;
     }
-    l->thread = std::thread([l] {
-      l->elector->Run(
-          [l] {
-            TUG_LOG(INFO, kComponent) << "elected; starting" << kv("component", l->name);
-            Status st = l->start(*l->client);
-            if (!st.ok()) TUG_LOG(ERROR, kComponent) << "start failed" << kv("component", l->name) << kv("err", st.ToString());
-          },
-          [l] {
-            TUG_LOG(INFO, kComponent) << "stopping" << kv("component", l->name);
-            l->stop();
-          });
+    l->thread = std::thread([l, run] {
+      l->elector->Run([run] { run("elected; starting"); },
+                      [l] {
+                        TUG_LOG(INFO, kComponent) << "stopping" << kv("component", l->name);
+                        l->stop();
+                      });
     });
   }
 }
