@@ -238,12 +238,14 @@ class GarbageCollector final : public framework::Controller {
 
   enum class OwnerState { kSolid, kDangling, kWaiting };
   Result<OwnerState> Classify(const Json& dependent, const Json& ref);
-  Status AttemptToDelete(const Watched& w, const Json& obj);
+  // `live`: obj was just read from the API server (else it is the informer's copy).
+  Status AttemptToDelete(const Watched& w, const Json& obj, bool live = false);
   Status OrphanDependents(const Watched& w, const Json& owner);
   Status ProcessDeletingDependents(const Watched& w, const Json& owner);
   Status RemoveFinalizer(const Watched& w, const Json& owner, std::string_view finalizer);
   Status PatchOwnerRefs(const Watched& w, const Json& obj, const Json& patch_refs);
-  Status DeleteObject(const Watched& w, const Json& obj, const std::string& policy);
+  // DELETE with the uid and, when given, the resourceVersion as preconditions.
+  Status DeleteObject(const Watched& w, const Json& obj, const std::string& policy, const std::string& resource_version);
 
   std::shared_ptr<const api::Registry> registry_;
   mutable std::mutex watched_mu_;
@@ -301,11 +303,13 @@ Status GarbageCollector::PatchOwnerRefs(const Watched& w, const Json& obj, const
   return r.status();
 }
 
-Status GarbageCollector::DeleteObject(const Watched& w, const Json& obj, const std::string& policy) {
+Status GarbageCollector::DeleteObject(const Watched& w, const Json& obj, const std::string& policy,
+                                      const std::string& resource_version) {
   TUG_VLOG(2, "garbagecollector") << "deleting" << kv("resource", w.id) << kv("object", client::KeyOf(obj))
                                   << kv("propagationPolicy", policy);
   client::DeleteOptions opts;
   opts.precondition_uid = Uid(obj);
+  opts.precondition_resource_version = resource_version;
   opts.propagation_policy = policy;
   auto r = client().Delete(w.res, Ns(obj), Name(obj), opts);
   if (!r.ok() && (r.status().code() == StatusCode::kNotFound || r.status().code() == StatusCode::kConflict))
@@ -313,7 +317,7 @@ Status GarbageCollector::DeleteObject(const Watched& w, const Json& obj, const s
   return r.status();
 }
 
-Status GarbageCollector::AttemptToDelete(const Watched& w, const Json& obj) {
+Status GarbageCollector::AttemptToDelete(const Watched& w, const Json& obj, bool live) {
   const Json* refs = FindPath(obj, {"metadata", "ownerReferences"});
   if (!refs || !refs->is_array() || refs->empty()) return Status::Ok();
   std::vector<const Json*> solid, dangling, waiting;
@@ -336,18 +340,27 @@ Status GarbageCollector::AttemptToDelete(const Watched& w, const Json& obj) {
     for (const Json* r : waiting) patch_refs.push_back({{"$patch", "delete"}, {"uid", GetString(*r, "uid")}});
     return PatchOwnerRefs(w, obj, patch_refs);
   }
+  // About to delete: decide on the object as it is now, not as the cache saw it (an orphaning
+  // owner may have just removed its reference), and delete only that version.
+  std::string rv = GetStringPath(obj, {"metadata", "resourceVersion"});
+  if (!live) {
+    auto fresh = client().Get(w.res, Ns(obj), Name(obj));
+    if (!fresh.ok()) return fresh.status().code() == StatusCode::kNotFound ? Status::Ok() : fresh.status();
+    if (Uid(*fresh) != Uid(obj)) return Status::Ok();
+    if (GetStringPath(*fresh, {"metadata", "resourceVersion"}) != rv) return AttemptToDelete(w, *fresh, true);
+  }
   bool has_dependents = false;
   for (const Watched* x : AllWatched())
     if (!x->informer->ByIndex(kOwnerIndex, Uid(obj)).empty()) has_dependents = true;
   if (!waiting.empty() && has_dependents) {
     // Our owner waits for us, and we have dependents of our own: delete in the foreground too,
     // so the chain unwinds from the leaves.
-    return DeleteObject(w, obj, "Foreground");
+    return DeleteObject(w, obj, "Foreground", rv);
   }
   std::string policy = HasFinalizer(obj, kOrphanFinalizer)        ? "Orphan"
                        : HasFinalizer(obj, kForegroundFinalizer) ? "Foreground"
                                                                   : "Background";
-  return DeleteObject(w, obj, policy);
+  return DeleteObject(w, obj, policy, rv);
 }
 
 Status GarbageCollector::RemoveFinalizer(const Watched& w, const Json& owner, std::string_view finalizer) {
@@ -371,16 +384,33 @@ Status GarbageCollector::RemoveFinalizer(const Watched& w, const Json& owner, st
   return ConflictError("removing finalizer " + std::string(finalizer) + " from " + client::KeyOf(owner) + ": too many conflicts");
 }
 
+// The dependents come from the API server, not from the informers: the finalizer goes once it
+// is removed, and a dependent created just before the owner's deletion may not have reached this
+// collector's informer yet (informers of different kinds are not ordered with each other). Missing
+// it would leave a reference to an absent owner, and the dependent would be collected instead of
+// orphaned. Orphaning is rare and user-driven, so a LIST per watched kind is affordable.
 Status GarbageCollector::OrphanDependents(const Watched& w, const Json& owner) {
   std::string uid = Uid(owner);
-  Status first;
+  Json unref = Json::array({Json{{"$patch", "delete"}, {"uid", uid}}});
+  std::string ns = w.res.namespaced ? Ns(owner) : "";
   for (const Watched* x : AllWatched()) {
-    for (const ObjectPtr& d : x->informer->ByIndex(kOwnerIndex, uid)) {
-      Status st = PatchOwnerRefs(*x, *d, Json::array({Json{{"$patch", "delete"}, {"uid", uid}}}));
-      if (!st.ok() && first.ok()) first = st;
+    if (!ns.empty() && !x->res.namespaced) continue;  // a namespaced owner has no cluster-scoped dependents
+    auto list = client().ListAll(x->res, ns);
+    if (!list.ok()) {
+      if (list.status().code() == StatusCode::kNotFound) continue;  // the kind went away (a deleted CRD)
+      return list.status();
+    }
+    const Json* items = Find(*list, "items");
+    if (!items || !items->is_array()) continue;
+    for (const Json& d : *items) {
+      const Json* refs = FindPath(d, {"metadata", "ownerReferences"});
+      if (!refs || !refs->is_array()) continue;
+      bool owned = false;
+      for (const Json& r : *refs) owned = owned || GetString(r, "uid") == uid;
+      if (!owned) continue;
+      RETURN_IF_ERROR(PatchOwnerRefs(*x, d, unref));
     }
   }
-  if (!first.ok()) return first;
   return RemoveFinalizer(w, owner, kOrphanFinalizer);
 }
 
