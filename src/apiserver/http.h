@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -79,6 +80,14 @@ class ResponseWriter {
   // Queues one chunk. Non-blocking. Returns false when the client has gone or has fallen
   // too far behind (the stream is then being closed; stop writing).
   virtual bool Write(std::string chunk) = 0;
+  // Added by watch: queues one chunk made of `pieces` in order, without copying them per
+  // writer (a watch event's bytes are shared by every watcher). Same semantics as Write; the
+  // pieces must not change afterwards. The default concatenates and calls Write.
+  virtual bool WriteShared(std::span<const std::shared_ptr<const std::string>> pieces) {
+    std::string chunk;
+    for (const auto& p : pieces) chunk += *p;
+    return Write(std::move(chunk));
+  }
   // Ends the stream.
   virtual void Finish() = 0;
   // Runs cb once when the connection closes or the response completes (from any thread).

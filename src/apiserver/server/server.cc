@@ -165,6 +165,9 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
   virtual ~ConnBase() = default;
   // Queues bytes; `completes` marks the last bytes of the current response.
   virtual void PostWrite(std::string data, bool completes) = 0;
+  // Asks the strand to pull the current writer's pending stream bytes (WriterImpl::Pull) once
+  // the bytes queued before them are written.
+  virtual void PostPull() = 0;
   // Cuts the connection (slow consumer, server stop). `done` (optional) runs on the strand after.
   virtual void PostClose(std::function<void()> done) = 0;
   // Hands the connection over after an upgrade request (ResponseWriter::Hijack). Blocks until
@@ -175,8 +178,15 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
 
 // ---------------------------------------------------------------- response writer
 
+// Streaming (chunked) output is pulled, not pushed: Write/WriteShared/Finish only append
+// shared pieces to pending_ under mu_, and post one pull to the connection's strand when the
+// writer is not armed. The strand takes up to kMaxPull bytes per write as one chunk (one
+// buffer, so TLS writes full records) and pulls again when that write completes, so a busy
+// watcher costs no post per event and its events coalesce into large writes.
 class WriterImpl final : public ResponseWriter {
  public:
+  static constexpr size_t kMaxPull = 64 * 1024;
+
   WriterImpl(std::shared_ptr<ConnBase> conn, Core& core, bool head, bool close_after, bool upgrade)
       : conn_(std::move(conn)), core_(core), head_(head), close_after_(close_after), upgrade_(upgrade) {}
 
@@ -191,9 +201,13 @@ class WriterImpl final : public ResponseWriter {
       std::string out = Head(500, "application/json", body.size(), {}) + body;
       conn_->queued_bytes += out.size();
       conn_->PostWrite(std::move(out), true);
-    } else if (state_ == State::kStreaming) {
-      conn_->queued_bytes += 5;
-      conn_->PostWrite("0\r\n\r\n", true);
+    } else if (state_ == State::kStreaming || finish_) {
+      // Not pulled any more (the connection's reference is gone): the rest goes out at once.
+      std::string out;
+      TakeLocked(SIZE_MAX, &out);
+      out += "0\r\n\r\n";
+      if (!finish_) conn_->queued_bytes += 5;  // Finish counted it already
+      conn_->PostWrite(std::move(out), true);
     }
   }
 
@@ -226,35 +240,74 @@ class WriterImpl final : public ResponseWriter {
   }
 
   bool Write(std::string chunk) override {
-    std::lock_guard<std::mutex> l(mu_);
-    if (closed_ || !conn_ || state_ != State::kStreaming) return false;
-    if (chunk.empty()) return true;  // an empty chunk would end the stream
-    if (conn_->queued_bytes.load() + chunk.size() > core_.opts.max_queued_bytes) {
-      TUG_LOG(WARNING, kComponent) << "client too slow, closing stream"
-                                   << kv("queued", conn_->queued_bytes.load());
-      closed_ = true;
-      conn_->PostClose(nullptr);
-      return false;
+    auto piece = std::make_shared<const std::string>(std::move(chunk));
+    return WriteShared({&piece, 1});
+  }
+
+  bool WriteShared(std::span<const std::shared_ptr<const std::string>> pieces) override {
+    size_t n = 0;
+    for (const auto& p : pieces) n += p->size();
+    std::shared_ptr<ConnBase> wake;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (closed_ || !conn_ || state_ != State::kStreaming) return false;
+      if (n == 0) return true;
+      if (conn_->queued_bytes.load() + n > core_.opts.max_queued_bytes) {
+        TUG_LOG(WARNING, kComponent) << "client too slow, closing stream"
+                                     << kv("queued", conn_->queued_bytes.load());
+        closed_ = true;
+        pending_.clear();
+        conn_->PostClose(nullptr);
+        return false;
+      }
+      conn_->queued_bytes += n;
+      for (const auto& p : pieces)
+        if (!p->empty()) pending_.push_back(p);
+      if (!armed_) {
+        armed_ = true;
+        wake = conn_;
+      }
     }
-    char hex[32];
-    int n = std::snprintf(hex, sizeof hex, "%zx\r\n", chunk.size());
-    std::string out;
-    out.reserve(static_cast<size_t>(n) + chunk.size() + 2);
-    out.append(hex, static_cast<size_t>(n));
-    out += chunk;
-    out += "\r\n";
-    conn_->queued_bytes += out.size();
-    conn_->PostWrite(std::move(out), false);
+    if (wake) wake->PostPull();
     return true;
   }
 
   void Finish() override {
+    std::shared_ptr<ConnBase> wake;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (state_ != State::kStreaming) return;
+      state_ = State::kDone;
+      if (closed_ || !conn_) return;
+      conn_->queued_bytes += 5;
+      finish_ = true;  // the terminal chunk follows whatever is pending
+      if (!armed_) {
+        armed_ = true;
+        wake = conn_;
+      }
+    }
+    if (wake) wake->PostPull();
+  }
+
+  // On the connection's strand: the stream's next bytes — pending pieces up to kMaxPull as
+  // one chunk, then the terminal chunk after Finish (*completes). False when nothing is
+  // pending: the writer is disarmed and the next write posts a pull.
+  bool Pull(std::string* out, bool* completes) {
     std::lock_guard<std::mutex> l(mu_);
-    if (state_ != State::kStreaming) return;
-    state_ = State::kDone;
-    if (closed_ || !conn_) return;
-    conn_->queued_bytes += 5;
-    conn_->PostWrite("0\r\n\r\n", true);
+    *completes = false;
+    if (closed_ || !conn_) {
+      pending_.clear();
+      armed_ = false;
+      return false;
+    }
+    TakeLocked(kMaxPull, out);
+    if (finish_ && pending_.empty()) {
+      finish_ = false;
+      out->append("0\r\n\r\n");
+      *completes = true;
+    }
+    if (out->empty()) armed_ = false;
+    return !out->empty();
   }
 
   void OnClose(std::function<void()> cb) override {
@@ -306,6 +359,22 @@ class WriterImpl final : public ResponseWriter {
  private:
   enum class State { kIdle, kStreaming, kDone };
 
+  // Moves pending pieces (whole ones, at least one, until `max` bytes) into *out as one chunk;
+  // counts the chunk framing in the connection's queued bytes.
+  void TakeLocked(size_t max, std::string* out) {
+    size_t n = 0, k = 0;
+    while (k < pending_.size() && n < max) n += pending_[k++]->size();
+    if (k == 0) return;
+    char hex[32];
+    int h = std::snprintf(hex, sizeof hex, "%zx\r\n", n);
+    out->reserve(out->size() + static_cast<size_t>(h) + n + 2 + 5);
+    out->append(hex, static_cast<size_t>(h));
+    for (size_t i = 0; i < k; ++i) out->append(*pending_[i]);
+    out->append("\r\n");
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(k));
+    conn_->queued_bytes += static_cast<size_t>(h) + 2;
+  }
+
   std::string Head(int code, const std::string& ct, size_t len,
                    const std::vector<std::pair<std::string, std::string>>& extra) const {
     std::string out = StatusLine(code);
@@ -328,6 +397,9 @@ class WriterImpl final : public ResponseWriter {
   bool closed_ = false;         // GUARDED_BY(mu_)
   bool detached_ = false;       // GUARDED_BY(mu_)
   std::vector<std::function<void()>> callbacks_;  // GUARDED_BY(mu_)
+  std::deque<std::shared_ptr<const std::string>> pending_;  // GUARDED_BY(mu_): stream bytes not yet pulled
+  bool armed_ = false;   // GUARDED_BY(mu_): a pull is posted or will follow the write in flight
+  bool finish_ = false;  // GUARDED_BY(mu_): Finish called, terminal chunk not yet pulled
 };
 
 // ---------------------------------------------------------------- connection
@@ -389,6 +461,10 @@ class Connection final : public ConnBase {
     asio::post(stream_.get_executor(), [self = Self(), data = std::move(data), completes]() mutable {
       self->QueueOut(std::move(data), completes);
     });
+  }
+
+  void PostPull() override {
+    asio::post(stream_.get_executor(), [self = Self()] { self->DoWrite(); });
   }
 
   void PostClose(std::function<void()> done) override {
@@ -655,7 +731,15 @@ class Connection final : public ConnBase {
   }
 
   void DoWrite() {
-    if (writing_ || out_.empty() || closed_) return;
+    if (writing_ || closed_) return;
+    if (out_.empty()) {
+      // Streamed output is pulled only now (everything queued before it is written), so a
+      // watcher's events pile up in its writer while a write is in flight and go out together.
+      std::string data;
+      bool completes = false;
+      if (auto w = writer_.lock(); w && w->Pull(&data, &completes)) out_.push_back(Out{std::move(data), completes});
+    }
+    if (out_.empty()) return;
     writing_ = true;
     write_count_ = std::min<size_t>(out_.size(), 64);
     bufs_.clear();

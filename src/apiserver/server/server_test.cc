@@ -59,6 +59,30 @@ class TestHandler : public Handler {
       flood_done.set_value();
       return;
     }
+    if (req.path == "/coalesce") {
+      // A big piece the client does not read yet (its write stays in flight), then 1000 small
+      // lines through Write and WriteShared alternately, then Finish (or the writer dropped).
+      w->StartStream(200, "text/plain");
+      bool drop = req.Query("drop") == "1";
+      std::lock_guard<std::mutex> l(mu);
+      writers.emplace_back([this, w, drop]() mutable {
+        auto big = std::make_shared<const std::string>(kCoalesceBig, 'b');
+        w->WriteShared({&big, 1});
+        for (int i = 0; i < 1000; ++i) {
+          std::string line = "p-" + std::to_string(i) + "\n";
+          if (i % 2) {
+            w->Write(std::move(line));
+          } else {
+            auto piece = std::make_shared<const std::string>(std::move(line));
+            w->WriteShared({&piece, 1});
+          }
+        }
+        if (!drop) w->Finish();
+        w.reset();
+        coalesce_written.set_value();
+      });
+      return;
+    }
     if (req.path == "/drop") return;  // forgets to answer
     if (req.path == "/upgrade") {
       // Takes the connection over, answers 101, then echoes bytes upper-cased until the peer
@@ -113,6 +137,8 @@ class TestHandler : public Handler {
   std::vector<std::thread> writers;
   std::promise<void> closed;
   std::promise<void> flood_done;
+  std::promise<void> coalesce_written;
+  static constexpr size_t kCoalesceBig = 16u << 20;  // more than loopback socket buffers hold
   std::promise<void> held_upgrade;
   std::atomic<bool> held_upgrade_ended{false};
   size_t flood_total = 0;
@@ -335,6 +361,40 @@ TEST(ServerTest, StreamingChunksArriveInOrder) {
   EXPECT_EQ(all, want);
   // The connection is reusable after the stream ends.
   EXPECT_EQ(c.Do("GET", "/after").result_int(), 201);
+}
+
+// Stream output is pulled by the connection when its previous write completes: what a handler
+// writes meanwhile goes out as one chunk (one large TLS write, no post per write), in order,
+// and a writer dropped without Finish still delivers what it queued and ends the stream.
+TEST(ServerTest, StreamWritesQueuedDuringAWriteCoalesceInOrder) {
+  for (const char* drop : {"0", "1"}) {
+    SCOPED_TRACE(std::string("drop=") + drop);
+    TestHandler h;
+    ServerOptions o = PlainOptions();
+    o.max_queued_bytes = 64u << 20;
+    auto srv = StartServer(o, h);
+    ASSERT_TRUE(srv.ok());
+    PlainClient c((*srv)->port());
+    http::request<http::empty_body> req(http::verb::get, std::string("/coalesce?drop=") + drop, 11);
+    req.set(http::field::host, "x");
+    http::write(c.s, req);
+    ASSERT_EQ(h.coalesce_written.get_future().wait_for(kWait), std::future_status::ready);
+    http::response_parser<http::string_body> p;
+    p.body_limit(64u << 20);
+    std::vector<size_t> chunks;
+    auto on_header = [&](std::uint64_t size, beast::string_view, beast::error_code&) { chunks.push_back(size); };
+    p.on_chunk_header(on_header);
+    http::read(c.s, c.buf, p);
+    std::string want;
+    for (int i = 0; i < 1000; ++i) want += "p-" + std::to_string(i) + "\n";
+    const std::string& body = p.get().body();
+    ASSERT_EQ(body.size(), TestHandler::kCoalesceBig + want.size());
+    EXPECT_EQ(body.find_first_not_of('b'), TestHandler::kCoalesceBig);
+    EXPECT_EQ(body.substr(TestHandler::kCoalesceBig), want);
+    // The big piece, the 1000 lines together, the terminal chunk.
+    EXPECT_EQ(chunks.size(), 3u);
+    EXPECT_EQ(c.Do("GET", "/after").result_int(), 201);
+  }
 }
 
 TEST(ServerTest, OnCloseFiresWhenClientDisconnects) {
