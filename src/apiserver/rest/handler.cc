@@ -186,23 +186,26 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
   }
 
   bool OnEvent(const CacheEvent& ev) override {
-    std::string line;
-    AppendEvent(ev, line);
-    return line.empty() || WriteLine(std::move(line));
+    auto line = EventLine(ev);
+    return !line || WriteLines({&line, 1});
   }
 
-  // A store batch goes out as one chunk.
+  // A store batch goes out at once: the lines are handed to the transport by reference.
   bool OnEvents(std::span<const CacheEvent> evs) override {
-    std::string lines;
-    for (const CacheEvent& ev : evs) AppendEvent(ev, lines);
-    return lines.empty() || WriteLine(std::move(lines));
+    std::vector<std::shared_ptr<const std::string>> lines;
+    lines.reserve(evs.size());
+    for (const CacheEvent& ev : evs)
+      if (auto line = EventLine(ev)) lines.push_back(std::move(line));
+    return lines.empty() || WriteLines(lines);
   }
 
-  // Appends the watch event line for ev when this watcher sees it. The object's bytes are the
-  // cached ones for the stored version; other served versions are converted once per event and
-  // shared with every watcher of that version (CacheEvent::Served).
-  void AppendEvent(const CacheEvent& ev, std::string& out) {
-    if (from_rev_ > 0 && ev.rv <= from_rev_) return;  // already seen by the client
+  // The watch event line for ev when this watcher sees it (null if it does not). A line is
+  // made once per event, event type and served version and shared by every watcher that sends
+  // it (CacheEvent::SharedLine): the object's bytes are the cached ones for the stored version;
+  // other served versions are converted once per event (CacheEvent::Served). Table watches
+  // render their own line.
+  std::shared_ptr<const std::string> EventLine(const CacheEvent& ev) {
+    if (from_rev_ > 0 && ev.rv <= from_rev_) return nullptr;  // already seen by the client
     const char* type = nullptr;
     bool now = ev.obj && Matches(*ev.obj);
     bool before = ev.prev && Matches(*ev.prev);
@@ -215,18 +218,21 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
         break;
       case WatchEventType::kDeleted: if (ev.obj && Matches(*ev.obj)) type = "DELETED"; break;
     }
-    if (!type) return;
-    std::string table;
-    const std::string* obj_json = &ev.obj->bytes;
+    if (!type) return nullptr;
+    auto line = [type](const std::string& obj_json) {
+      std::string out;
+      out.reserve(obj_json.size() + 40);
+      out.append("{\"type\":\"").append(type).append("\",\"object\":").append(obj_json).append("}\n");
+      return out;
+    };
     if (table_) {
       auto t = h_.TableFromCached(c_, {ev.obj}, std::to_string(ev.obj->rv), "", table_version_, "");
-      if (!t.ok()) return;
-      table = std::move(t).value();
-      obj_json = &table;
-    } else if (c_.served) {
-      obj_json = &ev.Served(c_.served, [&] { return h_.ServedBytes(c_, *ev.obj); });
+      if (!t.ok()) return nullptr;
+      return std::make_shared<const std::string>(line(*t));
     }
-    out.append("{\"type\":\"").append(type).append("\",\"object\":").append(*obj_json).append("}\n");
+    return ev.SharedLine(c_.served, type, [&] {
+      return line(c_.served ? ev.Served(c_.served, [&] { return h_.ServedBytes(c_, *ev.obj); }) : ev.obj->bytes);
+    });
   }
 
   bool OnProgress(int64_t rev) override {
@@ -248,6 +254,17 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
   }
 
   void MarkClosed() { closed_ = true; }
+
+  bool WriteLines(std::span<const std::shared_ptr<const std::string>> lines) {
+    if (closed_) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return false;
+    if (!w_->WriteShared(lines)) {
+      done_ = true;
+      return false;
+    }
+    return true;
+  }
 
   bool WriteLine(std::string line) {
     if (closed_) return false;

@@ -104,6 +104,7 @@ Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const 
 
 namespace {
 std::atomic<size_t> g_watch_conversions{0};
+std::atomic<size_t> g_watch_lines{0};
 }  // namespace
 
 EventForms& CacheEvent::ScratchForms() {
@@ -114,6 +115,10 @@ EventForms& CacheEvent::ScratchForms() {
 void CacheEvent::CountWatchConversion() { g_watch_conversions.fetch_add(1, std::memory_order_relaxed); }
 
 size_t WatchConversionsForTest() { return g_watch_conversions.load(); }
+
+void CacheEvent::CountWatchLine() { g_watch_lines.fetch_add(1, std::memory_order_relaxed); }
+
+size_t WatchLinesForTest() { return g_watch_lines.load(); }
 
 WatchCache::WatchCache(store::Store& store, std::string prefix, size_t window)
     : store_(store), prefix_(std::move(prefix)), window_(window) {}

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "apiserver/rest/selectors.h"
@@ -77,6 +78,15 @@ enum class WatchEventType { kAdded, kModified, kDeleted };
 // per watcher. Only touched within one dispatch round of the owning cache (serialized).
 struct EventForms {
   std::vector<std::pair<const void*, std::string>> served;  // by the served version's identity
+  // Whole watch lines ({"type":T,"object":...}\n) by served version and event type (a type
+  // literal: a selector can turn a MODIFIED into an ADDED or DELETED for one watcher), shared
+  // with the transport of every watcher that sends them.
+  struct Line {
+    const void* version;
+    std::string_view type;
+    std::shared_ptr<const std::string> bytes;
+  };
+  std::vector<Line> lines;
 };
 
 struct CacheEvent {
@@ -100,13 +110,29 @@ struct CacheEvent {
     return f.served.back().second;
   }
 
+  // The watch line for (served version `key`, event `type`) as made by `make`, made once per
+  // event when `forms` is set (else made for this call only). Counted by WatchLinesForTest.
+  template <typename Make>
+  std::shared_ptr<const std::string> SharedLine(const void* key, std::string_view type, Make&& make) const {
+    if (forms)
+      for (const auto& l : forms->lines)
+        if (l.version == key && l.type == type) return l.bytes;
+    CountWatchLine();
+    auto bytes = std::make_shared<const std::string>(make());
+    if (forms) forms->lines.push_back({key, type, bytes});
+    return bytes;
+  }
+
  private:
   static EventForms& ScratchForms();
   static void CountWatchConversion();
+  static void CountWatchLine();
 };
 
 // How many served-version conversions watch events needed, process-wide (tests).
 size_t WatchConversionsForTest();
+// How many watch lines were made (each shared by every watcher that sends it), process-wide.
+size_t WatchLinesForTest();
 
 class CacheWatcher {
  public:

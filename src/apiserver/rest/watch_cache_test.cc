@@ -145,6 +145,18 @@ class BacklogWriter final : public ResponseWriter {
     cv_.notify_all();
     return true;
   }
+  // Records which shared pieces it was handed (the transport queues them without copying).
+  bool WriteShared(std::span<const std::shared_ptr<const std::string>> pieces) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& p : pieces) pieces_.push_back(p.get());
+    }
+    return ResponseWriter::WriteShared(pieces);
+  }
+  std::vector<const std::string*> pieces() {
+    std::lock_guard<std::mutex> l(mu_);
+    return pieces_;
+  }
   void Finish() override {}
   void OnClose(std::function<void()>) override {}
   bool Closed() const override {
@@ -189,6 +201,7 @@ class BacklogWriter final : public ResponseWriter {
   std::string queued_;
   size_t writes_ = 0;
   bool closed_ = false;
+  std::vector<const std::string*> pieces_;
 };
 
 Request Req(std::string method, std::string path, std::string query, std::string body = "") {
@@ -297,6 +310,47 @@ TEST_F(WatchRestTest, OldVersionWatchersShareConvertedEvents) {
     EXPECT_EQ(w->Events()[0]["object"]["apiVersion"], "apps/v1");
   }
   EXPECT_EQ(WatchConversionsForTest() - conversions, 1u);
+}
+
+// A watch line is made once per event and event type and handed to every watcher's transport
+// by reference; a watcher whose selector turns the event into another type gets that type's
+// (also shared) line.
+TEST_F(WatchRestTest, WatchersShareEachEventLine) {
+  const std::string path = "/api/v1/namespaces/default/configmaps";
+  const std::string rv = std::to_string(store_->CurrentRevision());
+  std::vector<std::shared_ptr<BacklogWriter>> plain, selected;
+  for (int i = 0; i < 3; ++i) {
+    plain.push_back(std::make_shared<BacklogWriter>(64 << 20));
+    h_->Handle(Req("GET", path, "watch=true&resourceVersion=" + rv), plain.back());
+    selected.push_back(std::make_shared<BacklogWriter>(64 << 20));
+    h_->Handle(Req("GET", path, "watch=true&labelSelector=app=web&resourceVersion=" + rv), selected.back());
+  }
+  const size_t lines = WatchLinesForTest();
+  Post(path, R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}})");
+  auto put = std::make_shared<BacklogWriter>(1 << 30);
+  h_->Handle(Req("PUT", path + "/c", "",
+                 R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"app":"web"}}})"),
+             put);
+  h_->SyncForTest();
+  for (auto& w : plain) {
+    ASSERT_TRUE(w->WaitForEvents(2));
+    auto evs = w->Events();
+    EXPECT_EQ(evs[0]["type"], "ADDED");
+    EXPECT_EQ(evs[1]["type"], "MODIFIED");
+    EXPECT_EQ(w->pieces(), plain[0]->pieces());
+  }
+  for (auto& w : selected) {
+    ASSERT_TRUE(w->WaitForEvents(1));
+    auto evs = w->Events();
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0]["type"], "ADDED");  // the label appeared: ADDED for this watcher
+    EXPECT_EQ(evs[0]["object"]["metadata"]["labels"]["app"], "web");
+    EXPECT_EQ(w->pieces(), selected[0]->pieces());
+  }
+  ASSERT_EQ(plain[0]->pieces().size(), 2u);
+  ASSERT_EQ(selected[0]->pieces().size(), 1u);
+  EXPECT_NE(selected[0]->pieces()[0], plain[0]->pieces()[1]);
+  EXPECT_EQ(WatchLinesForTest() - lines, 3u);
 }
 
 }  // namespace
