@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "client/testing/test_api_server.h"
+#include "controllers/testing/harness.h"
 
 namespace tug::controllers {
 namespace {
@@ -40,15 +41,7 @@ TEST(ControllerManagerTest, EnablesByName) {
 }
 
 Json ReplicaSet(const std::string& name, int replicas) {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "ReplicaSet"},
-          {"metadata", {{"name", name}, {"namespace", "default"}}},
-          {"spec",
-           {{"replicas", replicas},
-            {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template",
-             {{"metadata", {{"labels", {{"app", name}}}}},
-              {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}}}}}}}};
+  return testing::AppsWorkload("ReplicaSet", name, replicas);
 }
 
 // With Options::shared_informers the manager works on a scope of a factory it does not own

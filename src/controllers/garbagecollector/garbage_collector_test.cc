@@ -7,6 +7,7 @@
 namespace tug::controllers::garbagecollector {
 namespace {
 
+using testing::AppsWorkload;
 using testing::Harness;
 
 Json ConfigMap(const std::string& name, Json owner_refs = nullptr, Json finalizers = nullptr) {
@@ -111,15 +112,7 @@ TEST(GarbageCollectorTest, ForegroundDeletesBlockingDependentsFirst) {
 
 TEST(GarbageCollectorTest, DeletingADeploymentRemovesReplicaSetsAndPods) {
   Harness h({"deployment", "replicaset", "garbagecollector"});
-  Json d = {{"apiVersion", "apps/v1"},
-            {"kind", "Deployment"},
-            {"metadata", {{"name", "web"}}},
-            {"spec",
-             {{"replicas", 2},
-              {"selector", {{"matchLabels", {{"app", "web"}}}}},
-              {"template",
-               {{"metadata", {{"labels", {{"app", "web"}}}}},
-                {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}}}}}}}};
+  Json d = AppsWorkload("Deployment", "web", 2);
   ASSERT_TRUE(h.c().Create(client::kDeployments, "default", d).ok());
   ASSERT_TRUE(Harness::WaitFor([&] { return h.LivePods("default", "app=web").size() == 2; }));
   client::DeleteOptions opts;
@@ -132,15 +125,7 @@ TEST(GarbageCollectorTest, DeletingADeploymentRemovesReplicaSetsAndPods) {
 
 TEST(GarbageCollectorTest, CascadeOrphanLeavesReplicaSetsAndPods) {
   Harness h({"deployment", "replicaset", "garbagecollector"});
-  Json d = {{"apiVersion", "apps/v1"},
-            {"kind", "Deployment"},
-            {"metadata", {{"name", "keep"}}},
-            {"spec",
-             {{"replicas", 2},
-              {"selector", {{"matchLabels", {{"app", "keep"}}}}},
-              {"template",
-               {{"metadata", {{"labels", {{"app", "keep"}}}}},
-                {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}}}}}}}};
+  Json d = AppsWorkload("Deployment", "keep", 2);
   ASSERT_TRUE(h.c().Create(client::kDeployments, "default", d).ok());
   ASSERT_TRUE(Harness::WaitFor([&] { return h.LivePods("default", "app=keep").size() == 2; }));
   client::DeleteOptions opts;
@@ -159,16 +144,8 @@ TEST(GarbageCollectorTest, CascadeOrphanLeavesReplicaSetsAndPods) {
 // ConfigMap owned by a custom object (the CRD is created while the collector runs).
 TEST(GarbageCollectorTest, CustomResourcesAsDependentsAndOwners) {
   Harness h({"garbagecollector"});
-  const client::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false};
-  const client::Resource gizmos{"gc.example.com", "v1", "gizmos", "Gizmo", true};
-  Json crd = Json::parse(R"({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
-    "metadata":{"name":"gizmos.gc.example.com"},
-    "spec":{"group":"gc.example.com","scope":"Namespaced",
-      "names":{"plural":"gizmos","singular":"gizmo","kind":"Gizmo"},
-      "versions":[{"name":"v1","served":true,"storage":true,
-        "schema":{"openAPIV3Schema":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}]}})");
-  ASSERT_TRUE(h.c().Create(crds, "", crd).ok());
-  ASSERT_TRUE(Harness::WaitFor([&] { return h.c().List(gizmos, "default").ok(); }));
+  const client::Resource gizmos = h.CreateSchemalessCrd("gc.example.com", "gizmos", "Gizmo");
+  ASSERT_FALSE(::testing::Test::HasFailure());
 
   auto owner = h.c().Create(client::kConfigMaps, "default", ConfigMap("cm-owner"));
   ASSERT_TRUE(owner.ok());

@@ -9,6 +9,7 @@
 namespace tug::controllers::replicaset {
 namespace {
 
+using testing::AppsWorkload;
 using testing::Harness;
 
 client::ObjectPtr Pod(std::string name, std::string node, std::string phase, bool ready, int restarts = 0,
@@ -69,17 +70,7 @@ TEST(PodsToDeleteTest, DeletionCostAnnotation) {
   EXPECT_EQ(Names(PodsToDelete(pods, pods, 1, now)), std::vector<std::string>{"b"});
 }
 
-Json ReplicaSet(const std::string& name, int replicas) {
-  return Json{{"apiVersion", "apps/v1"},
-              {"kind", "ReplicaSet"},
-              {"metadata", {{"name", name}}},
-              {"spec",
-               {{"replicas", replicas},
-                {"selector", {{"matchLabels", {{"app", name}}}}},
-                {"template",
-                 {{"metadata", {{"labels", {{"app", name}}}}},
-                  {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}}}}}}}};
-}
+Json ReplicaSet(const std::string& name, int replicas) { return AppsWorkload("ReplicaSet", name, replicas); }
 
 TEST(ReplicaSetControllerTest, CreatesPodsAndReportsStatus) {
   Harness h({"replicaset"});

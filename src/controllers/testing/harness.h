@@ -79,6 +79,31 @@ class Harness {
   ControllerManager* manager() { return mgr_.get(); }
 
   // Polls `f` every 5 ms until it is true or `timeout` passes.
+  // Creates a namespaced CRD (one served v1 storage version, any fields allowed) for res and
+  // waits until res is served; returns res's collection.
+  client::Resource CreateSchemalessCrd(const std::string& group, const std::string& plural, const std::string& kind) {
+    const client::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                                "CustomResourceDefinition", false};
+    const client::Resource res{group, "v1", plural, kind, true};
+    Json crd = {{"apiVersion", "apiextensions.k8s.io/v1"},
+                {"kind", "CustomResourceDefinition"},
+                {"metadata", {{"name", plural + "." + group}}},
+                {"spec",
+                 {{"group", group},
+                  {"scope", "Namespaced"},
+                  {"names", {{"plural", plural}, {"kind", kind}}},
+                  {"versions", Json::array({{{"name", "v1"},
+                                             {"served", true},
+                                             {"storage", true},
+                                             {"schema", {{"openAPIV3Schema",
+                                                          {{"type", "object"},
+                                                           {"x-kubernetes-preserve-unknown-fields", true}}}}}}})}}}};
+    auto r = c().Create(crds, "", crd);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(WaitFor([&] { return c().List(res, "default").ok(); })) << plural << " never served";
+    return res;
+  }
+
   static bool WaitFor(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -132,5 +157,20 @@ class Harness {
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<ControllerManager> mgr_;
 };
+
+// An apps/v1 workload (kind "ReplicaSet", "Deployment", ...) named `name` with `replicas`, selecting
+// and labelling its pods app=<name>, one busybox container; no namespace (the caller's request
+// gives it).
+inline Json AppsWorkload(const std::string& kind, const std::string& name, int replicas) {
+  return Json{{"apiVersion", "apps/v1"},
+              {"kind", kind},
+              {"metadata", {{"name", name}}},
+              {"spec",
+               {{"replicas", replicas},
+                {"selector", {{"matchLabels", {{"app", name}}}}},
+                {"template",
+                 {{"metadata", {{"labels", {{"app", name}}}}},
+                  {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}}}}}}}};
+}
 
 }  // namespace tug::controllers::testing
