@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -435,6 +436,13 @@ class ServerImpl final : public KubeletServer {
     return Reply(s, req, 404, "404 page not found\n");
   }
 
+  // Whether `path` exists and is not the file open at `fd` (renamed away, then recreated).
+  static bool PathNamesAnotherFile(int fd, const std::string& path) {
+    struct stat open_file {}, named {};
+    if (::fstat(fd, &open_file) != 0 || ::stat(path.c_str(), &named) != 0) return false;
+    return open_file.st_ino != named.st_ino || open_file.st_dev != named.st_dev;
+  }
+
   static bool PeerGone(int fd) {
     pollfd p{fd, POLLRDHUP, 0};
     if (::poll(&p, 1, 0) <= 0) return false;
@@ -506,9 +514,22 @@ class ServerImpl final : public KubeletServer {
       bool running = st.ok() && (st->state == runtime::ContainerState::kRunning || st->state == runtime::ContainerState::kCreated);
       if (lfd < 0) lfd = ::open(target->log_path.c_str(), O_RDONLY | O_CLOEXEC);
       std::string more;
-      for (auto& line : SplitLines(read_more(), rest)) {
-        auto e = ParseCriLogLine(line);
-        if (e.ok() && !fmt.Append(*e, more)) break;
+      auto format = [&](const std::string& data) {
+        for (auto& line : SplitLines(data, rest)) {
+          auto e = ParseCriLogLine(line);
+          if (e.ok() && !fmt.Append(*e, more)) break;
+        }
+      };
+      format(read_more());
+      // Log rotation (kubelet/logs) renames the file and the runtime reopens a new one at the
+      // path: once the path names another file, what the writer put into the old one before it
+      // switched is read to its end, then the new file from its start.
+      if (lfd >= 0 && !fmt.done() && PathNamesAnotherFile(lfd, target->log_path)) {
+        format(read_more());
+        rest.clear();  // a torn last line of the old file is not joined to the new file's first
+        ::close(lfd);
+        lfd = ::open(target->log_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (!fmt.done()) format(read_more());
       }
       ok = write_chunk(more);
       if (!running) break;  // everything written before it exited has been read above

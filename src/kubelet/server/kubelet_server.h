@@ -3,7 +3,9 @@
 //   GET /containerLogs/{ns}/{pod}/{container}?follow&tailLines&sinceSeconds&sinceTime&
 //       timestamps&previous&limitBytes      -> text/plain (chunked; follow tails the file until
 //                                              the container is no longer running or the
-//                                              client goes away)
+//                                              client goes away, and across rotations: when
+//                                              the path names a new file, the old one is read
+//                                              to its end and the new one from its start)
 //   GET /exec/{ns}/{pod}/{container}?command=..&stdin&stdout&stderr&tty   (also POST)
 //   GET /attach/{ns}/{pod}/{container}?stdin&stdout&stderr&tty
 //       -> WebSocket upgrade with subprotocol v5.channel.k8s.io or v4.channel.k8s.io

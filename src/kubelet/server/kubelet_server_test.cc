@@ -31,6 +31,7 @@
 #include <mutex>
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -264,7 +265,16 @@ class StreamReader {
   }
   int code() { return p_.get().result_int(); }
   // Reads until the body so far ends with `want` (or the stream ends). Returns the body so far.
+  // After 20 s the connection is shut down, so a stream that stalls fails the test instead of
+  // hanging it.
   std::string ReadUntil(const std::string& want) {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::jthread watchdog([&](std::stop_token st) {
+      std::unique_lock<std::mutex> l(mu);
+      if (!cv.wait_for(l, st, std::chrono::seconds(20), [] { return false; }) && !st.stop_requested())
+        ::shutdown(sock_.native_handle(), SHUT_RDWR);
+    });
     while (!p_.is_done() && !(body_.size() >= want.size() && body_.compare(body_.size() - want.size(), want.size(), want) == 0)) {
       char buf[4096];
       p_.get().body().data = buf;
@@ -300,6 +310,31 @@ TEST_F(KubeletServerTest, FollowEndsWhenContainerExits) {
   rt_.running = false;
   // Ends only because the container is no longer running; the last line is still delivered.
   EXPECT_EQ(r.ReadUntil("never"), "four\nfive!\nsix\n");
+  EXPECT_TRUE(r.done());
+}
+
+// Rotation (kubelet/logs) renames the file and the runtime starts a new one at the path: the
+// follower reads what was still written to the old file, then the new file, losing nothing.
+TEST_F(KubeletServerTest, FollowContinuesAcrossRotation) {
+  AppendLog("2024-01-02T03:04:01Z stdout F a1\n");
+  StreamReader r(srv_->port(), "/containerLogs/default/web/app?follow=true");
+  EXPECT_EQ(r.ReadUntil("a1\n"), "a1\n");
+  for (int gen = 1; gen <= 3; ++gen) {
+    std::string rotated = log_ + ".2024010" + std::to_string(gen);
+    std::filesystem::rename(log_, rotated);
+    // The writer still has the old file open until it reopens.
+    AppendLog("2024-01-02T03:04:02Z stdout F old" + std::to_string(gen) + "\n", rotated);
+    AppendLog("2024-01-02T03:04:03Z stdout F new" + std::to_string(gen) + "\n");
+    std::string want = "new" + std::to_string(gen) + "\n";
+    ASSERT_THAT(r.ReadUntil(want), ::testing::EndsWith("old" + std::to_string(gen) + "\n" + want));
+  }
+  EXPECT_EQ(r.ReadUntil("new3\n"), "a1\nold1\nnew1\nold2\nnew2\nold3\nnew3\n");
+  // While the path is missing (renamed, not reopened yet) the old file is still followed.
+  std::filesystem::rename(log_, log_ + ".gap");
+  AppendLog("2024-01-02T03:04:04Z stdout F gap\n", log_ + ".gap");
+  EXPECT_THAT(r.ReadUntil("gap\n"), ::testing::EndsWith("new3\ngap\n"));
+  rt_.running = false;
+  r.ReadUntil("never");
   EXPECT_TRUE(r.done());
 }
 
