@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "kubelet/container_config.h"
+#include "kubelet/logs/container_log_manager.h"
 
 namespace tug::kubelet {
 namespace {
@@ -772,7 +773,10 @@ Status PodWorkers::SyncPod(const std::string& key) {
           b.not_before = {};
           // Keep the last dead instance (lastState, logs of the previous run); drop older ones.
           for (const auto& x : ctrs)
-            if (x.name == name && x.attempt < cur->attempt) (void)rt_.RemoveContainer(x.id);
+            if (x.name == name && x.attempt < cur->attempt) {
+              (void)logs::CleanContainerLogs(rt_, x.id);  // its log and rotated logs go with it
+              (void)rt_.RemoveContainer(x.id);
+            }
           (void)StartOneContainer(pod, sandbox_id, c, cur->attempt + 1, *st);
         }
         continue;

@@ -152,7 +152,15 @@ struct Core {
   bool stopping = false;  // GUARDED_BY(conns_mu)
   std::unordered_map<ConnBase*, std::weak_ptr<ConnBase>> conns;  // GUARDED_BY(conns_mu)
 
-  explicit Core(int io_threads) : ioc(io_threads) {}
+  // Connections whose stream writer armed since the last flush (ScheduleFlush): one timer
+  // posts their pulls every opts.stream_flush_delay.
+  std::mutex flush_mu;
+  std::vector<std::weak_ptr<ConnBase>> flush_list;  // GUARDED_BY(flush_mu)
+  bool flush_scheduled = false;                      // GUARDED_BY(flush_mu)
+  asio::strand<asio::io_context::executor_type> flush_strand;
+  asio::steady_timer flush_timer;  // used on flush_strand only; destroyed before ioc
+
+  explicit Core(int io_threads) : ioc(io_threads), flush_strand(asio::make_strand(ioc)), flush_timer(flush_strand) {}
 };
 
 // ---------------------------------------------------------------- connection interface
@@ -176,11 +184,39 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
   std::atomic<size_t> queued_bytes{0};
 };
 
+// Posts the pulls of every connection in core.flush_list (on the flush timer).
+void FlushStreams(Core& core) {
+  std::vector<std::weak_ptr<ConnBase>> list;
+  {
+    std::lock_guard<std::mutex> l(core.flush_mu);
+    list.swap(core.flush_list);
+    core.flush_scheduled = false;
+  }
+  for (auto& w : list)
+    if (auto c = w.lock()) c->PostPull();
+}
+
+// A stream writer of `conn` armed: its pull is posted at the next flush tick (at once with no
+// delay configured), so what is written until then leaves together.
+void ScheduleFlush(Core& core, const std::shared_ptr<ConnBase>& conn) {
+  if (core.opts.stream_flush_delay.count() <= 0) return conn->PostPull();
+  {
+    std::lock_guard<std::mutex> l(core.flush_mu);
+    core.flush_list.push_back(conn);
+    if (core.flush_scheduled) return;
+    core.flush_scheduled = true;
+  }
+  asio::post(core.flush_strand, [&core] {
+    core.flush_timer.expires_after(core.opts.stream_flush_delay);
+    core.flush_timer.async_wait([&core](beast::error_code) { FlushStreams(core); });
+  });
+}
+
 // ---------------------------------------------------------------- response writer
 
 // Streaming (chunked) output is pulled, not pushed: Write/WriteShared/Finish only append
-// shared pieces to pending_ under mu_, and post one pull to the connection's strand when the
-// writer is not armed. The strand takes up to kMaxPull bytes per write as one chunk (one
+// shared pieces to pending_ under mu_, and schedule one pull of the connection (ScheduleFlush:
+// at the next flush tick) when the writer is not armed. The strand takes up to kMaxPull bytes per write as one chunk (one
 // buffer, so TLS writes full records) and pulls again when that write completes, so a busy
 // watcher costs no post per event and its events coalesce into large writes.
 class WriterImpl final : public ResponseWriter {
@@ -268,7 +304,7 @@ class WriterImpl final : public ResponseWriter {
         wake = conn_;
       }
     }
-    if (wake) wake->PostPull();
+    if (wake) ScheduleFlush(core_, wake);
     return true;
   }
 
@@ -286,7 +322,7 @@ class WriterImpl final : public ResponseWriter {
         wake = conn_;
       }
     }
-    if (wake) wake->PostPull();
+    if (wake) ScheduleFlush(core_, wake);
   }
 
   // On the connection's strand: the stream's next bytes — pending pieces up to kMaxPull as

@@ -36,6 +36,7 @@
 // The destructor calls Stop().
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -61,6 +62,11 @@ struct ServerOptions {
   const authn::Authenticator* authenticator = nullptr;
   size_t max_body_bytes = 3 * 1024 * 1024;
   size_t max_queued_bytes = 16 * 1024 * 1024;
+  // A stream (watch) whose connection is idle has what its handler wrote pulled after at most
+  // this delay (one timer for all connections), so events written meanwhile leave as one write:
+  // fewer TLS records, syscalls and wake-ups on both ends. A busy connection pulls again as soon
+  // as its previous write completes. 0: at once.
+  std::chrono::milliseconds stream_flush_delay{5};
   size_t max_header_bytes = 1024 * 1024;
   int io_threads = 2;
   int min_workers = 4;
