@@ -12,8 +12,14 @@
 //
 //   watch_bench [--watchers 1000] [--rate 1000] [--seconds 20] [--pods 2000] [--writers 16]
 //               [--watch-threads 2]
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -82,10 +88,13 @@ struct Acks {
   std::vector<std::atomic<int64_t>> ns;
 };
 
-// One watch connection.
+// One watch connection. The client is kept cheap (it shares the 2 cores with the server): a
+// line is never parsed or copied; newlines are found with memchr and only the first kHead
+// bytes of a line (where metadata.labels.seq sits) are kept to find the write's number.
 struct WatchConn {
+  static constexpr size_t kHead = 512;
   CURL* easy = nullptr;
-  std::string buf;
+  std::string head;  // the first kHead bytes of the current line
   long code = 0;
   bool ended = false;
   uint64_t events = 0;
@@ -106,6 +115,7 @@ class Watchers {
   int Ready() const { return ready_.load(); }
   int Ended() const { return ended_.load(); }
   uint64_t Events() const { return events_.load(); }
+  uint64_t Bytes() const { return bytes_.load(); }
   Histogram Latencies() const {
     Histogram h;
     for (const auto& x : hists_) h.Merge(*x);
@@ -137,24 +147,32 @@ class Watchers {
   static size_t OnData(char* p, size_t s, size_t n, void* ud) {
     auto* c = static_cast<Ctx*>(ud);
     const int64_t now = NowNs();
-    std::string& buf = c->conn->buf;
-    buf.append(p, s * n);
-    size_t start = 0;
+    std::string& head = c->conn->head;
+    const char* at = p;
+    const char* end = p + s * n;
     uint64_t got = 0;
-    for (size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1) {
-      std::string_view line(buf.data() + start, nl - start);
+    while (at < end) {
+      const char* nl = static_cast<const char*>(std::memchr(at, '\n', static_cast<size_t>(end - at)));
+      const char* stop = nl ? nl : end;
+      if (head.size() < WatchConn::kHead)
+        head.append(at, std::min(static_cast<size_t>(stop - at), WatchConn::kHead - head.size()));
+      if (!nl) break;
+      at = nl + 1;
       static constexpr std::string_view kSeq = "\"seq\":\"";
-      size_t at = line.find(kSeq);
-      if (at == std::string_view::npos) continue;  // a bookmark
-      size_t seq = std::strtoull(line.data() + at + kSeq.size(), nullptr, 10);
-      if (seq >= c->self->acks_.ns.size()) continue;
-      int64_t ack = c->self->acks_.ns[seq].load(std::memory_order_acquire);
-      c->hist->Add(ack == 0 ? 0 : now - ack);
-      ++got;
+      size_t pos = head.find(kSeq);
+      if (pos != std::string::npos) {  // else a bookmark
+        size_t seq = std::strtoull(head.c_str() + pos + kSeq.size(), nullptr, 10);
+        if (seq < c->self->acks_.ns.size()) {
+          int64_t ack = c->self->acks_.ns[seq].load(std::memory_order_acquire);
+          c->hist->Add(ack == 0 ? 0 : now - ack);
+          ++got;
+        }
+      }
+      head.clear();
     }
-    buf.erase(0, start);
     c->conn->events += got;
     c->self->events_.fetch_add(got, std::memory_order_relaxed);
+    c->self->bytes_.fetch_add(s * n, std::memory_order_relaxed);
     return s * n;
   }
 
@@ -182,10 +200,20 @@ class Watchers {
       curl_easy_setopt(c.easy, CURLOPT_WRITEFUNCTION, OnData);
       curl_easy_setopt(c.easy, CURLOPT_WRITEDATA, &ctxs.back());
       curl_easy_setopt(c.easy, CURLOPT_PRIVATE, &c);
-      curl_multi_add_handle(multi, c.easy);
     }
+    // Watches are opened a few at a time, as clients reconnecting over time would: 1,000 TLS
+    // handshakes at once (each with a client certificate) all progress slowly together and
+    // many exceed the server's handshake timeout on a loaded 2-core machine.
+    constexpr size_t kOpening = 16;
+    size_t next = 0;
+    std::vector<WatchConn*> opening;
     int running = 0;
     while (!stop_.load()) {
+      std::erase_if(opening, [](WatchConn* c) { return c->code != 0 || c->ended; });
+      for (; opening.size() < kOpening && next < ctxs.size(); ++next) {
+        opening.push_back(ctxs[next].conn);
+        curl_multi_add_handle(multi, ctxs[next].conn->easy);
+      }
       curl_multi_perform(multi, &running);
       int left = 0;
       while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
@@ -213,19 +241,110 @@ class Watchers {
   std::vector<std::unique_ptr<Histogram>> hists_;
   std::atomic<bool> stop_{false};
   std::atomic<int> ready_{0}, ended_{0};
-  std::atomic<uint64_t> events_{0};
+  std::atomic<uint64_t> events_{0}, bytes_{0};
   std::vector<std::thread> threads_;
 };
 
+// What `kubectl run NAME --image=busybox:1.36 --labels=run=NAME,seq=N -- sleep 3600` sends.
 tug::Json Pod(const std::string& name, size_t seq) {
   return tug::Json::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
-                          R"(","labels":{"app":"bench","seq":")" + std::to_string(seq) +
-                          R"("}},"spec":{"nodeName":"node-1","containers":[{"name":"main","image":"busybox:1.36",
-                          "command":["sleep","3600"],"resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}})");
+                          R"(","labels":{"run":")" + name + R"(","seq":")" + std::to_string(seq) +
+                          R"("}},"spec":{"containers":[{"name":")" + name +
+                          R"(","image":"busybox:1.36","args":["sleep","3600"],"resources":{}}],
+                          "dnsPolicy":"ClusterFirst","restartPolicy":"Always"},"status":{}})");
+}
+
+// ---------------------------------------------------------------- the physical ceiling
+// Every delivered event is encrypted by the server, sent and received over loopback TCP and
+// decrypted by the client, all on this machine's cores. These probes measure the CPU cost of
+// one byte of that on one core (no API server logic at all), in the same run as the benchmark.
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// CPU seconds per byte to encrypt and then decrypt it with AES-256-GCM (the TLS 1.3 suite tug's
+// server and libcurl agree on), in 16 KiB records as TLS writes them.
+double CryptoCpuPerByte() {
+  unsigned char key[32] = {1}, iv[12] = {2}, tag[16];
+  std::vector<unsigned char> in(16384, 'x'), enc(16384 + 32), dec(16384 + 32);
+  EVP_CIPHER_CTX* e = EVP_CIPHER_CTX_new();
+  EVP_CIPHER_CTX* d = EVP_CIPHER_CTX_new();
+  const double c0 = ThreadCpuSeconds();
+  size_t bytes = 0;
+  while (ThreadCpuSeconds() - c0 < 0.5) {
+    for (int i = 0; i < 64; ++i) {
+      int len = 0, fin = 0;
+      EVP_EncryptInit_ex(e, EVP_aes_256_gcm(), nullptr, key, iv);
+      EVP_EncryptUpdate(e, enc.data(), &len, in.data(), static_cast<int>(in.size()));
+      EVP_EncryptFinal_ex(e, enc.data() + len, &fin);
+      EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_GCM_GET_TAG, 16, tag);
+      EVP_DecryptInit_ex(d, EVP_aes_256_gcm(), nullptr, key, iv);
+      EVP_DecryptUpdate(d, dec.data(), &len, enc.data(), static_cast<int>(in.size()));
+      EVP_CIPHER_CTX_ctrl(d, EVP_CTRL_GCM_SET_TAG, 16, tag);
+      if (EVP_DecryptFinal_ex(d, dec.data() + len, &fin) <= 0) std::cerr << "crypto probe: tag mismatch\n";
+      bytes += in.size();
+    }
+  }
+  const double cpu = ThreadCpuSeconds() - c0;
+  EVP_CIPHER_CTX_free(e);
+  EVP_CIPHER_CTX_free(d);
+  return cpu / static_cast<double>(bytes);
+}
+
+// CPU seconds per byte to send it in 16 KiB writes over a loopback TCP connection and receive
+// it (sender and receiver threads' CPU added up).
+double TcpCpuPerByte() {
+  int ls = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  if (ls < 0 || ::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(ls, 1) != 0 ||
+      ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &alen) != 0) {
+    if (ls >= 0) ::close(ls);
+    return 0;
+  }
+  int cs = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (cs < 0 || ::connect(cs, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(ls);
+    if (cs >= 0) ::close(cs);
+    return 0;
+  }
+  int ss = ::accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(ls);
+  std::atomic<double> recv_cpu{0};
+  std::atomic<size_t> received{0};
+  std::thread reader([&] {
+    const double c0 = ThreadCpuSeconds();
+    std::vector<char> buf(65536);
+    size_t got = 0;
+    for (ssize_t k; (k = ::read(ss, buf.data(), buf.size())) > 0;) got += static_cast<size_t>(k);
+    recv_cpu = ThreadCpuSeconds() - c0;
+    received = got;
+  });
+  std::vector<char> block(16384, 'x');
+  const double c0 = ThreadCpuSeconds();
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(500);
+  while (SteadyClock::now() < until)
+    for (int i = 0; i < 64; ++i)
+      if (::write(cs, block.data(), block.size()) < 0) break;
+  const double send_cpu = ThreadCpuSeconds() - c0;
+  ::shutdown(cs, SHUT_WR);
+  reader.join();
+  ::close(cs);
+  ::close(ss);
+  return received ? (send_cpu + recv_cpu) / static_cast<double>(received.load()) : 0;
 }
 
 struct Result {
   double writes_per_s = 0;
+  double server_cpu_s = 0, bench_cpu_s = 0;  // during the writes and the delivery that follows
+  double secs = 0;                           // the same window
+  uint64_t bytes = 0;                        // watch bytes received
+  double watch_start_s = 0;                  // until every watch answered (TLS handshakes)
   long failures = 0;
   Histogram write_latency;
   Histogram delivery;
@@ -267,9 +386,11 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
   if (watchers > 0) {
     std::string url = config->server + "/api/v1/namespaces/bench/pods?watch=true&resourceVersion=" + rv;
     ws = std::make_unique<Watchers>(*config, url, watchers, p.watch_threads, acks);
-    auto deadline = SteadyClock::now() + std::chrono::seconds(120);
+    const auto w0 = SteadyClock::now();
+    auto deadline = w0 + std::chrono::seconds(120);
     while (ws->Ready() + ws->Ended() < watchers && SteadyClock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    out->watch_start_s = std::chrono::duration<double>(SteadyClock::now() - w0).count();
     out->watchers_ready = ws->Ready();
     if (ws->Ready() < watchers) std::cerr << "only " << ws->Ready() << " of " << watchers << " watches started\n";
   }
@@ -279,6 +400,9 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
   std::atomic<long> failures{0};
   std::vector<std::unique_ptr<Histogram>> wl;
   std::vector<std::thread> writers;
+  const double server_cpu0 = tug::bench::ReadProc(server.pid()).cpu_s;
+  rusage ru0{};
+  getrusage(RUSAGE_SELF, &ru0);
   const auto t0 = SteadyClock::now();
   for (int w = 0; w < p.writers; ++w) {
     wl.push_back(std::make_unique<Histogram>());
@@ -317,8 +441,17 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
     // Cut-off watchers receive nothing more; give the others a little longer.
     while (ws->Events() < out->expected && SteadyClock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  out->secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  out->server_cpu_s = tug::bench::ReadProc(server.pid()).cpu_s - server_cpu0;
+  rusage ru1{};
+  getrusage(RUSAGE_SELF, &ru1);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  out->bench_cpu_s = tv(ru1.ru_utime) + tv(ru1.ru_stime) - tv(ru0.ru_utime) - tv(ru0.ru_stime);
+  if (ws) {
     ws->Stop();
     out->events = ws->Events();
+    out->bytes = ws->Bytes();
     out->cut_off = ws->Ended();
     out->delivery = ws->Latencies();
   }
@@ -342,10 +475,12 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   curl_global_init(CURL_GLOBAL_ALL);
+  const double crypto_cpu = CryptoCpuPerByte(), tcp_cpu = TcpCpuPerByte();
   Result base, loaded;
   if (!RunOnce(p, 0, &base) || !RunOnce(p, p.watchers, &loaded)) return 1;
   const std::string tag = "watch: " + std::to_string(p.watchers) + " watchers, " + std::to_string(p.rate) + " writes/s";
   Figure("watch: writes/s without watchers", base.writes_per_s, "/s");
+  Figure(tag + ": all watches started in", loaded.watch_start_s, "s");
   Figure(tag + ": writes/s", loaded.writes_per_s, "/s");
   Figure(tag + ": write throughput ratio to no watchers", loaded.writes_per_s / base.writes_per_s, "x");
   Figure("watch: write p50 without watchers", base.write_latency.QuantileMs(0.5), "ms");
@@ -358,6 +493,26 @@ int main(int argc, char** argv) {
   Figure(tag + ": events delivered / expected",
          loaded.expected ? static_cast<double>(loaded.events) / static_cast<double>(loaded.expected) : 0, "x");
   Figure(tag + ": watchers cut off", loaded.cut_off, "");
+  // Against the physical ceiling: the bytes every delivery costs in TLS and TCP on this
+  // machine's cores, with no API server logic.
+  const double cores = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+  const double line = loaded.events ? static_cast<double>(loaded.bytes) / static_cast<double>(loaded.events) : 0;
+  const double ceiling = line > 0 ? cores / (line * (crypto_cpu + tcp_cpu)) : 0;
+  const double achieved = loaded.secs > 0 ? static_cast<double>(loaded.events) / loaded.secs : 0;
+  const double offered = static_cast<double>(p.rate) * loaded.watchers_ready;
+  Figure("watch: event line size", line, "bytes");
+  Figure("ceiling: AES-256-GCM encrypt+decrypt, one core", 1e-6 / crypto_cpu, "MB/s");
+  Figure("ceiling: loopback TCP send+receive, one core", 1e-6 / tcp_cpu, "MB/s");
+  Figure("ceiling: deliveries/s on " + std::to_string(static_cast<int>(cores)) + " cores (TLS+TCP only)", ceiling, "/s");
+  Figure(tag + ": offered deliveries/s ratio to ceiling", ceiling > 0 ? offered / ceiling : 0, "x");
+  Figure(tag + ": delivered/s", achieved, "/s");
+  Figure(tag + ": delivered/s ratio to ceiling", ceiling > 0 ? achieved / ceiling : 0, "x");
+  Figure("watch: server CPU without watchers", base.secs > 0 ? base.server_cpu_s / base.secs : 0, "cores");
+  Figure(tag + ": server CPU", loaded.secs > 0 ? loaded.server_cpu_s / loaded.secs : 0, "cores");
+  Figure(tag + ": bench client CPU (writers + watchers)", loaded.secs > 0 ? loaded.bench_cpu_s / loaded.secs : 0, "cores");
+  Figure(tag + ": server CPU per delivery (above no watchers)",
+         loaded.events ? 1e6 * (loaded.server_cpu_s - base.server_cpu_s) / static_cast<double>(loaded.events) : 0, "us");
+  Figure("ceiling: CPU per delivery (TLS+TCP)", 1e6 * line * (crypto_cpu + tcp_cpu), "us");
   if (base.failures || loaded.failures)
     std::printf("write failures: %ld without watchers, %ld with\n", base.failures, loaded.failures);
   curl_global_cleanup();
