@@ -363,6 +363,22 @@ TEST(ServerTest, StreamingChunksArriveInOrder) {
   EXPECT_EQ(c.Do("GET", "/after").result_int(), 201);
 }
 
+// Sends GET target on c; `before_read` runs before the response is read. Returns the body and
+// sets *chunks to the chunk sizes in the order received.
+std::string ReadChunked(PlainClient& c, const std::string& target, std::vector<size_t>* chunks,
+                        const std::function<void()>& before_read = [] {}) {
+  http::request<http::empty_body> req(http::verb::get, target, 11);
+  req.set(http::field::host, "x");
+  http::write(c.s, req);
+  before_read();
+  http::response_parser<http::string_body> p;
+  p.body_limit(64u << 20);
+  auto on_header = [&](std::uint64_t size, beast::string_view, beast::error_code&) { chunks->push_back(size); };
+  p.on_chunk_header(on_header);
+  http::read(c.s, c.buf, p);
+  return p.release().body();
+}
+
 // Stream output is pulled by the connection when its previous write completes: what a handler
 // writes meanwhile goes out as one chunk (one large TLS write, no post per write), in order,
 // and a writer dropped without Finish still delivers what it queued and ends the stream.
@@ -375,19 +391,14 @@ TEST(ServerTest, StreamWritesQueuedDuringAWriteCoalesceInOrder) {
     auto srv = StartServer(o, h);
     ASSERT_TRUE(srv.ok());
     PlainClient c((*srv)->port());
-    http::request<http::empty_body> req(http::verb::get, std::string("/coalesce?drop=") + drop, 11);
-    req.set(http::field::host, "x");
-    http::write(c.s, req);
-    ASSERT_EQ(h.coalesce_written.get_future().wait_for(kWait), std::future_status::ready);
-    http::response_parser<http::string_body> p;
-    p.body_limit(64u << 20);
     std::vector<size_t> chunks;
-    auto on_header = [&](std::uint64_t size, beast::string_view, beast::error_code&) { chunks.push_back(size); };
-    p.on_chunk_header(on_header);
-    http::read(c.s, c.buf, p);
+    bool written = false;
+    const std::string body = ReadChunked(c, std::string("/coalesce?drop=") + drop, &chunks, [&] {
+      written = h.coalesce_written.get_future().wait_for(kWait) == std::future_status::ready;
+    });
+    ASSERT_TRUE(written);
     std::string want;
     for (int i = 0; i < 1000; ++i) want += "p-" + std::to_string(i) + "\n";
-    const std::string& body = p.get().body();
     ASSERT_EQ(body.size(), TestHandler::kCoalesceBig + want.size());
     EXPECT_EQ(body.find_first_not_of('b'), TestHandler::kCoalesceBig);
     EXPECT_EQ(body.substr(TestHandler::kCoalesceBig), want);
@@ -408,17 +419,11 @@ TEST(ServerTest, IdleStreamFlushesAfterTheDelayInOneChunk) {
   auto srv = StartServer(o, h);
   ASSERT_TRUE(srv.ok());
   PlainClient c((*srv)->port());
-  http::request<http::empty_body> req(http::verb::get, "/stream?n=50", 11);
-  req.set(http::field::host, "x");
-  http::write(c.s, req);
-  http::response_parser<http::string_body> p;
   std::vector<size_t> chunks;
-  auto on_header = [&](std::uint64_t size, beast::string_view, beast::error_code&) { chunks.push_back(size); };
-  p.on_chunk_header(on_header);
-  http::read(c.s, c.buf, p);
+  const std::string body = ReadChunked(c, "/stream?n=50", &chunks);
   std::string want;
   for (int i = 0; i < 50; ++i) want += "chunk-" + std::to_string(i) + "\n";
-  EXPECT_EQ(p.get().body(), want);
+  EXPECT_EQ(body, want);
   EXPECT_LE(chunks.size(), 2u);  // the 50 lines (and the terminal chunk), not one per line
 }
 
