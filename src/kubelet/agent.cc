@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "kubelet/cni_pod_network.h"
+#include "kubelet/logs/container_log_manager.h"
 #include "kubelet/node_status.h"
 #include "kubelet/pod_workers.h"
 #include "kubelet/server/kubelet_server.h"
@@ -30,6 +31,7 @@ class AgentImpl : public Agent {
     stopped_ = true;
     TUG_LOG(INFO, "kubelet") << "agent stopping (containers keep running)" << kv("node", name_);
     if (server_) server_->Stop();
+    if (logs_) logs_->Stop();
     if (stats_) stats_->Stop();
     if (workers_) workers_->Stop();
     if (node_) node_->Stop();
@@ -43,6 +45,7 @@ class AgentImpl : public Agent {
   std::unique_ptr<runtime::Runtime> runtime_;
   std::unique_ptr<NodeStatusManager> node_;
   std::unique_ptr<PodWorkers> workers_;
+  std::unique_ptr<logs::ContainerLogManager> logs_;  // borrows runtime_: destroyed before it
   std::unique_ptr<stats::SummaryCollector> stats_;  // serves /stats/summary: outlives server_
   std::unique_ptr<server::KubeletServer> server_;  // stops first, destroyed first
 };
@@ -95,6 +98,10 @@ Result<server::ContainerTarget> ResolveContainer(runtime::Runtime& rt, const std
 }  // namespace
 
 Result<std::unique_ptr<Agent>> StartAgent(const client::Client& client, AgentOptions o) {
+  logs::RotatePolicy log_policy{o.container_log_max_size, o.container_log_max_files};
+  RETURN_IF_ERROR(logs::ValidatePolicy(log_policy));
+  if (o.container_log_monitor_interval.count() <= 0)
+    return InvalidError("invalid value for flag --container-log-monitor-interval: must be greater than 0");
   auto agent = std::make_unique<AgentImpl>();
   if (o.node_name.empty()) {
     ASSIGN_OR_RETURN(MachineInfo m, ReadMachineInfo(o.data_dir));
@@ -135,6 +142,7 @@ Result<std::unique_ptr<Agent>> StartAgent(const client::Client& client, AgentOpt
   ro.storage_dir = o.data_dir + "/runtime";
   ro.ns_root = o.ns_root;
   ro.managed_cgroup_parents = {o.cgroup_parent};
+  ro.runc_path = o.runc_path;
   ASSIGN_OR_RETURN(agent->runtime_,
                    runtime::NewOciRuntime(ro, std::make_unique<CniPodNetwork>(std::move(cni))));
   if (auto v = agent->runtime_->Version(); v.ok()) {
@@ -157,6 +165,10 @@ Result<std::unique_ptr<Agent>> StartAgent(const client::Client& client, AgentOpt
   po.workers = o.workers;
   agent->workers_ = std::make_unique<PodWorkers>(client, *agent->runtime_, *images, po);
   RETURN_IF_ERROR(agent->workers_->Start());
+  agent->logs_ = std::make_unique<logs::ContainerLogManager>(
+      *agent->runtime_, logs::ContainerLogManager::Options{.policy = log_policy,
+                                                           .monitor_interval = o.container_log_monitor_interval});
+  agent->logs_->Start();
 
   // The kubelet port, once the runtime it serves exists; the Node then reports the real port.
   if (o.kubelet_port >= 0 && o.ca_cert_pem.empty()) {

@@ -11,6 +11,8 @@
 // Thread-safety: Stop() from one thread; Stop is idempotent and called by the destructor.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,6 +35,13 @@ struct AgentOptions {
   std::string cni_plugin_dir = "/usr/lib/cni";
   std::string cni_bridge = "tug0";
   std::string cgroup_parent = "/tug";
+  std::string runc_path = "/usr/sbin/runc";  // the OCI runtime binary (`--runc`)
+  // Container log rotation (kubelet/logs; KubeletConfiguration containerLogMaxSize,
+  // containerLogMaxFiles, containerLogMonitorInterval). StartAgent rejects max files < 2 and
+  // a size <= 0.
+  int64_t container_log_max_size = 10 << 20;
+  int container_log_max_files = 5;
+  std::chrono::milliseconds container_log_monitor_interval{10000};
   int workers = 4;
   // The kubelet HTTPS server. Port 0: a free port (tests); -1: not started. The Node's
   // status.daemonEndpoints.kubeletEndpoint.Port is the port actually bound.
