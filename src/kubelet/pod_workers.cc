@@ -247,22 +247,78 @@ void PodWorkers::Stop() {
     stopped_ = true;
   }
   queue_.ShutDown();
-  threads_.clear();  // joins
+  threads_.clear();  // joins the workers: no pod thread starts after this
+  {
+    // Pod threads finish their slow work (a termination waits out its grace period).
+    std::unique_lock l(mu_);
+    pod_threads_cv_.wait(l, [this] { return pod_threads_.empty(); });
+  }
+  ReapPodThreads();
   probes_.reset();   // joins the probe workers
   factory_.Stop();
 }
 
 void PodWorkers::Worker() {
   while (auto key = queue_.Get()) {
-    Status s = SyncPod(*key);
-    if (s.ok()) {
+    ReapPodThreads();
+    {
+      // The pod's own thread has it: noted, re-queued when that thread ends.
+      std::lock_guard l(mu_);
+      if (auto it = pod_threads_.find(*key); it != pod_threads_.end()) {
+        it->second.requeue = true;
+        queue_.Done(*key);
+        continue;
+      }
+    }
+    bool hand_off = false;
+    Status s = SyncPod(*key, false, hand_off);
+    if (hand_off) {
+      StartPodThread(*key);  // before Done: the next Get of the key finds the thread
       queue_.Forget(*key);
     } else {
-      TUG_LOG(WARNING, "kubelet") << "pod sync failed" << kv("pod", *key) << kv("error", s.ToString());
-      queue_.AddRateLimited(*key);
+      SyncDone(*key, s);
     }
     queue_.Done(*key);
   }
+}
+
+void PodWorkers::SyncDone(const std::string& key, const Status& s) {
+  if (s.ok()) {
+    queue_.Forget(key);
+    return;
+  }
+  TUG_LOG(WARNING, "kubelet") << "pod sync failed" << kv("pod", key) << kv("error", s.ToString());
+  queue_.AddRateLimited(key);
+}
+
+void PodWorkers::StartPodThread(const std::string& key) {
+  std::lock_guard l(mu_);
+  // The thread's first use of mu_ is at its end, after this entry is complete.
+  pod_threads_[key].thread = std::thread([this, key] { PodThread(key); });
+}
+
+void PodWorkers::PodThread(const std::string& key) {
+  bool unused = false;
+  Status s = SyncPod(key, true, unused);
+  bool requeue = false;
+  {
+    std::lock_guard l(mu_);
+    auto node = pod_threads_.extract(key);
+    requeue = node.mapped().requeue;
+    finished_threads_.push_back(std::move(node.mapped().thread));
+  }
+  pod_threads_cv_.notify_all();
+  SyncDone(key, s);
+  if (requeue) queue_.Add(key);
+}
+
+void PodWorkers::ReapPodThreads() {
+  std::vector<std::thread> done;
+  {
+    std::lock_guard l(mu_);
+    done.swap(finished_threads_);
+  }
+  for (auto& t : done) t.join();  // each has left mu_ and is about to return
 }
 
 Result<std::string> PodWorkers::EnsureSandbox(const Json& pod) {
@@ -357,42 +413,45 @@ Status PodWorkers::WritePodHosts(const Json& pod, const std::string& sandbox_id)
   return Status::Ok();
 }
 
+PodWorkers::PullStep PodWorkers::NextPullStep(const Json& c, PodState& st, std::string& present_id) {
+  std::string policy = PullPolicy(c);
+  auto have = images_.Get(GetString(c, "image"));
+  present_id = have.ok() ? have.value().id : "";
+  if (policy == "Never") return have.ok() ? PullStep::kUsePresent : PullStep::kNeverMissing;
+  // IfNotPresent: any copy; Always: pulled once already for this pod incarnation (a restart
+  // re-pulls only after a back-off).
+  std::string name = GetString(c, "name");
+  if (have.ok() && (policy == "IfNotPresent" || !st.image_ids[name].empty())) return PullStep::kUsePresent;
+  auto it = st.pull_backoff.find(name);
+  if (it != st.pull_backoff.end() && std::chrono::steady_clock::now() < it->second) return PullStep::kBackOff;
+  return PullStep::kPull;
+}
+
 Status PodWorkers::EnsureImage(const Json& pod, const Json& c, PodState& st, std::string& image_id) {
   std::string image = GetString(c, "image");
   std::string name = GetString(c, "name");
-  std::string policy = PullPolicy(c);
-  auto have = images_.Get(image);
-  std::string field = "spec.containers";
-  if (policy == "Never") {
-    if (have.ok()) {
-      image_id = have.value().id;
+  std::string present_id;
+  switch (NextPullStep(c, st, present_id)) {
+    case PullStep::kUsePresent:
+      if (st.image_ids[name].empty())
+        events_.Record(pod, "Normal", "Pulled", "Container image \"" + image + "\" already present on machine");
+      image_id = present_id;
+      st.image_ids[name] = image_id;
       return Status::Ok();
-    }
-    st.waiting_reason[name] = "ErrImageNeverPull";
-    st.waiting_message[name] = "Container image \"" + image + "\" is not present with pull policy of Never";
-    events_.Record(pod, "Warning", "ErrImageNeverPull", st.waiting_message[name]);
-    return InvalidError(st.waiting_message[name]);
-  }
-  if (policy == "IfNotPresent" && have.ok()) {
-    if (st.image_ids[name].empty())
-      events_.Record(pod, "Normal", "Pulled",
-                     "Container image \"" + image + "\" already present on machine");
-    image_id = have.value().id;
-    st.image_ids[name] = image_id;
-    return Status::Ok();
-  }
-  if (policy == "Always" && !st.image_ids[name].empty() && have.ok()) {
-    // Pulled already for this pod incarnation; a restart re-pulls only after a back-off.
-    image_id = have.value().id;
-    return Status::Ok();
+    case PullStep::kNeverMissing:
+      st.waiting_reason[name] = "ErrImageNeverPull";
+      st.waiting_message[name] = "Container image \"" + image + "\" is not present with pull policy of Never";
+      events_.Record(pod, "Warning", "ErrImageNeverPull", st.waiting_message[name]);
+      return InvalidError(st.waiting_message[name]);
+    case PullStep::kBackOff:
+      st.waiting_reason[name] = "ImagePullBackOff";
+      st.waiting_message[name] = "Back-off pulling image \"" + image + "\"";
+      events_.Record(pod, "Normal", "BackOff", st.waiting_message[name]);
+      return UnavailableError(st.waiting_message[name]);
+    case PullStep::kPull:
+      break;
   }
   auto now = std::chrono::steady_clock::now();
-  if (auto it = st.pull_backoff.find(name); it != st.pull_backoff.end() && now < it->second) {
-    st.waiting_reason[name] = "ImagePullBackOff";
-    st.waiting_message[name] = "Back-off pulling image \"" + image + "\"";
-    events_.Record(pod, "Normal", "BackOff", st.waiting_message[name]);
-    return UnavailableError(st.waiting_message[name]);
-  }
   events_.Record(pod, "Normal", "Pulling", "Pulling image \"" + image + "\"");
   auto t0 = std::chrono::steady_clock::now();
   auto pulled = images_.Pull(image);
@@ -624,7 +683,13 @@ Status PodWorkers::KillPod(const Json& pod, const std::string& sandbox_id, bool 
   return Status::Ok();
 }
 
-Status PodWorkers::SyncPod(const std::string& key) {
+Status PodWorkers::SyncPod(const std::string& key, bool own_thread, bool& hand_off) {
+  // A slow step ahead: leave it (and everything after it) to the pod's own thread.
+  auto slow = [&] {
+    if (own_thread) return false;
+    hand_off = true;
+    return true;
+  };
   client::ObjectPtr obj = pods_->Get(key);
   // Pod gone from the API: remove any sandbox whose pod no longer exists.
   if (!obj) {
@@ -634,6 +699,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
     auto [ns, name] = client::SplitKey(key);
     for (const auto& s : sandboxes) {
       if (uids.count(s.config.uid) || s.config.namespace_ != ns || s.config.name != name) continue;
+      if (slow()) return Status::Ok();
       Json ghost{{"metadata", {{"namespace", ns}, {"name", name}, {"uid", s.config.uid}}}, {"kind", "Pod"},
                  {"apiVersion", "v1"}};
       probes_->RemovePod(s.config.uid);
@@ -657,6 +723,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
     if (s.config.uid == uid && s.state == runtime::SandboxState::kReady) sandbox_id = s.id;
 
   if (FindPath(pod, {"metadata", "deletionTimestamp"})) {
+    if (slow()) return Status::Ok();
     // Every sandbox of the pod, stopped ones (terminal pods) included.
     for (const auto& s : sandboxes)
       if (s.config.uid == uid && s.id != sandbox_id) RETURN_IF_ERROR(KillPod(pod, s.id, false));
@@ -717,6 +784,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
                                   "s restarting failed container=" + name + " pod=" + PodDesc(pod);
       break;
     }
+    if (SlowStart(c, *st) && slow()) break;
     uint32_t attempt = cur ? cur->attempt + 1 : 0;
     if (cur) {
       b.restarts++;
@@ -732,6 +800,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
       BackOff& b = st->backoff[name];
       if (cur && cur->state == runtime::ContainerState::kRunning) {
         if (auto kind = probes_->FailedLiveness(uid, name, cur->id)) {
+          if (slow()) break;
           // kubelet's computePodActions: kill (preStop, the probe's or the pod's grace period);
           // the restart policy restarts it on the next pass.
           std::string msg = "Container " + name + " failed " +
@@ -770,6 +839,7 @@ Status PodWorkers::SyncPod(const std::string& key) {
               continue;
             }
           }
+          if (SlowStart(c, *st) && slow()) break;
           b.not_before = {};
           // Keep the last dead instance (lastState, logs of the previous run); drop older ones.
           for (const auto& x : ctrs)
@@ -781,12 +851,20 @@ Status PodWorkers::SyncPod(const std::string& key) {
         }
         continue;
       }
+      if (SlowStart(c, *st) && slow()) break;
       (void)StartOneContainer(pod, sandbox_id, c, 0, *st);
     }
   }
   RETURN_IF_ERROR(UpdateStatus(pod, sandbox_id, *st));
+  // Handed off: the status shows the pod waiting (ContainerCreating) while its thread works.
+  if (hand_off) return Status::Ok();
   queue_.AddAfter(key, opts_.resync_interval);
   return Status::Ok();
+}
+
+bool PodWorkers::SlowStart(const Json& c, PodState& st) {
+  std::string unused;
+  return NextPullStep(c, st, unused) == PullStep::kPull || FindPath(c, {"lifecycle", "postStart"});
 }
 
 Status PodWorkers::UpdateStatus(const Json& pod, const std::string& sandbox_id, PodState& st) {

@@ -11,14 +11,21 @@
 // postStart after the start (failure kills the container, FailedPostStartHook), preStop before
 // every kill within the grace period (at least 2 s remain for SIGTERM after it).
 //
-// Threading: a WorkQueue keyed by pod key ("ns/name"); a key is never synced by two workers at
-// once (one serialized worker per pod). Each sync is level-based: it reads the pod from the
+// Threading: a WorkQueue keyed by pod key ("ns/name") served by `workers` shared threads; a key
+// is never synced by two threads at once. Each sync is level-based: it reads the pod from the
 // informer cache and the runtime's state and converges; it requeues itself every
-// resync_interval while the pod exists.
-// Ownership: borrows Client, Runtime, ImageStore; owns the informer factory and threads.
+// resync_interval while the pod exists. Slow work (as upstream's goroutine per pod, it must
+// never delay another pod): a termination (the grace period), an image pull, a liveness kill
+// and a postStart hook. A shared worker that reaches such a step hands the key to a thread of
+// the pod's own, which runs the whole sync again with slow steps allowed and exits; while it
+// exists, the key's queue entries are only noted and re-queued when it ends. So the idle
+// agent has `workers` threads, and a pod thread lives only as long as its slow work.
+// Ownership: borrows Client, Runtime, ImageStore; owns the informer factory and threads
+// (Stop joins the workers, then waits for every pod thread: at most a grace period).
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -86,7 +93,18 @@ class PodWorkers {
   };
 
   void Worker();
-  Status SyncPod(const std::string& key);
+  // The end of one sync of `key` on any thread: forget or back off the key.
+  void SyncDone(const std::string& key, const Status& s);
+  // Starts the pod thread of `key` (none exists; the caller holds the key from the queue).
+  void StartPodThread(const std::string& key);
+  void PodThread(const std::string& key);
+  // Joins the pod threads that have ended.
+  void ReapPodThreads();
+  // own_thread false (a shared worker): at the first slow step nothing of it is done,
+  // `hand_off` is set and OK returned; the caller starts the pod thread.
+  Status SyncPod(const std::string& key, bool own_thread, bool& hand_off);
+  // Whether starting container `c` needs slow work (an image pull or a postStart hook).
+  bool SlowStart(const Json& c, PodState& st);
   Status KillPod(const Json& pod, const std::string& sandbox_id, bool delete_object);
   Result<std::string> EnsureSandbox(const Json& pod);
   // The pod's /etc/hosts (kubelet's managed hosts file; the host's with hostNetwork).
@@ -95,6 +113,9 @@ class PodWorkers {
   // puts the pod IP into the pod's /etc/hosts. A network failure is the sandbox's failure.
   Status WritePodHosts(const Json& pod, const std::string& sandbox_id);
   Status EnsureImage(const Json& pod, const Json& container, PodState& st, std::string& image_id);
+  // What EnsureImage does for `container` now; `present_id` is the image's id when present.
+  enum class PullStep { kUsePresent, kNeverMissing, kBackOff, kPull };
+  PullStep NextPullStep(const Json& container, PodState& st, std::string& present_id);
   Result<std::string> StartOneContainer(const Json& pod, const std::string& sandbox_id,
                                         const Json& container, uint32_t attempt, PodState& st);
   Status UpdateStatus(const Json& pod, const std::string& sandbox_id, PodState& st);
@@ -121,6 +142,14 @@ class PodWorkers {
   std::unique_ptr<volumes::VolumeManager> volumes_;
   std::vector<std::jthread> threads_;
   bool stopped_ = false;
+  // Pod threads by pod key (under mu_): `requeue` when the key was queued meanwhile.
+  struct PodThreadEntry {
+    std::thread thread;
+    bool requeue = false;
+  };
+  std::map<std::string, PodThreadEntry> pod_threads_;
+  std::vector<std::thread> finished_threads_;  // ended pod threads, not yet joined (under mu_)
+  std::condition_variable pod_threads_cv_;     // a pod thread ended
   // Destroyed (threads joined) before the queue and the event recorder it calls.
   std::unique_ptr<prober::ProbeManager> probes_;
 };
