@@ -16,10 +16,20 @@
 // containers (node_env.h's Inspect) and files under its run and data dirs; its RSS before and
 // after the churn is printed. Leftovers make the exit status 1.
 //
+// Pods are deleted with grace 0 (their spec's terminationGracePeriodSeconds). Progress goes to
+// stderr phase by phase. SIGINT, SIGTERM or SIGHUP (e.g. from `timeout`) and an early failure
+// remove everything the run made: the agent and server are killed, then each node's runc
+// containers, mounts, masquerade rules, bridge, cgroups and dirs go (node_env.h's HostCleanup),
+// and the registry stops.
+//
 //   pod_startup_bench [--pods 30] [--churn 100]
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -251,6 +261,71 @@ std::set<std::string> FilesUnder(const std::vector<std::string>& dirs, const std
   return out;
 }
 
+// What a stopped or failed run must remove. The processes are killed by pid and the nodes
+// cleaned by their paths, so the signal thread never touches objects the main thread uses.
+struct Teardown {
+  std::mutex mu;
+  bool done = false;
+  pid_t server_pid = -1, agent_pid = -1;
+  std::string server_data_dir;
+  std::vector<e2e::NodeEnv> nodes;
+  e2e::TestRegistry* registry = nullptr;
+
+  // Kills whatever still runs and removes everything; once.
+  void Now() {
+    std::lock_guard l(mu);
+    if (done) return;
+    done = true;
+    for (pid_t p : {agent_pid, server_pid})
+      if (p > 0) {
+        kill(p, SIGKILL);
+        waitpid(p, nullptr, 0);
+      }
+    for (const auto& n : nodes) {
+      e2e::HostCleanup(n);
+      e2e::RemoveNodeDirs(n);
+    }
+    if (!server_data_dir.empty()) e2e::RemoveTree(server_data_dir);
+    if (registry) registry->Stop();
+  }
+};
+
+Teardown g_teardown;
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  char c = static_cast<char>(sig);
+  ssize_t unused = write(g_signal_pipe[1], &c, 1);
+  (void)unused;
+}
+
+// SIGINT/SIGTERM/SIGHUP: a thread cleans up and exits 128+signal. Handlers (not a blocked mask,
+// which the spawned server and agent would inherit).
+void InstallSignalCleanup() {
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) return;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  std::thread([] {
+    char c = 0;
+    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    std::fprintf(stderr, "pod_startup_bench: signal %d: cleaning up\n", c);
+    g_teardown.Now();
+    std::fprintf(stderr, "pod_startup_bench: cleaned up\n");
+    _exit(128 + c);
+  }).detach();
+}
+
+const SteadyClock::time_point g_start = SteadyClock::now();
+
+// One progress line on stderr: seconds since the start and the phase.
+void Progress(const std::string& what) {
+  std::fprintf(stderr, "[%7.1fs] %s\n", std::chrono::duration<double>(SteadyClock::now() - g_start).count(),
+               what.c_str());
+}
+
 double SettledRssMb(pid_t pid) {
   std::this_thread::sleep_for(5s);  // let the agent's informer and heartbeat traffic settle
   return tug::bench::ReadProc(pid).rss_mb;
@@ -269,9 +344,16 @@ int main(int argc, char** argv) {
     std::cerr << "pod_startup_bench: " << why << "\n";
     return 1;
   }
+  InstallSignalCleanup();
   e2e::TestRegistry registry("tug-bench-reg");
+  {
+    std::lock_guard l(g_teardown.mu);
+    g_teardown.registry = &registry;
+  }
+  Progress("starting the test registry");
   if (!registry.Start()) {
     std::cerr << "test images: " << registry.error() << "\n";
+    g_teardown.Now();
     return 1;
   }
   int rc = 0;
@@ -285,18 +367,29 @@ int main(int argc, char** argv) {
   auto server = std::make_unique<e2e::TugServer>(e2e::BuiltinAgentFlags(node));
   std::unique_ptr<e2e::Background> agent;
   node.data_dir = e2e::AgentDataDir(*server);
+  {
+    std::lock_guard l(g_teardown.mu);
+    g_teardown.nodes = {node, remote};
+    g_teardown.server_data_dir = server->data_dir();
+  }
   registry.WriteMirror(node.data_dir);
   registry.WriteMirror(remote.data_dir);
   std::string why;
-  if (!server->Start(&why)) {
+  Progress("starting tug server with its agent");
+  bool started = server->Start(&why);
+  {
+    std::lock_guard l(g_teardown.mu);
+    g_teardown.server_pid = server->pid();
+  }
+  if (!started) {
     std::cerr << why << "\n";
-    e2e::StopNode(node, server, agent);
+    g_teardown.Now();
     return 1;
   }
   auto config = client::LoadKubeconfig(server->kubeconfig());
   if (!config.ok()) {
     std::cerr << config.status().ToString() << "\n";
-    e2e::StopNode(node, server, agent);
+    g_teardown.Now();
     return 1;
   }
   client::Client c(client::NewHttpsTransport(*config));
@@ -312,6 +405,7 @@ int main(int argc, char** argv) {
 
     // Warm-up: pulls the image, so the figures are "image present".
     if (rc == 0) {
+      Progress("warm-up pod (pulls the image)");
       auto warm = Round(c, tracker, "warm", 1, false, "");
       if (Collect(tracker, warm).total.empty()) {
         std::cerr << "warm-up pod did not run\n" << server->log() << "\n";
@@ -321,16 +415,23 @@ int main(int argc, char** argv) {
     }
     Figures seq, par, seq_always;
     if (rc == 0) {
+      Progress(std::to_string(n) + " sequential pods");
       auto names = Round(c, tracker, "seq", n, false, "IfNotPresent");
       seq = Collect(tracker, names);
+      Progress("deleting them");
       DeletePods(c, tracker, names);
+      Progress(std::to_string(n) + " parallel pods");
       names = Round(c, tracker, "par", n, true, "IfNotPresent");
       par = Collect(tracker, names);
+      Progress("deleting them");
       DeletePods(c, tracker, names);
+      Progress(std::to_string(n) + " sequential pods, pull policy Always");
       names = Round(c, tracker, "always", n, false, "");
       seq_always = Collect(tracker, names);
+      Progress("deleting them");
       DeletePods(c, tracker, names);
     }
+    Progress("floor: runtime_bench");
     std::string floor_lines;
     double floor = RuncFloorMs(&floor_lines);
     std::printf("%s", floor_lines.c_str());
@@ -340,7 +441,12 @@ int main(int argc, char** argv) {
     Report("  same, sequential, pull policy Always", seq_always, static_cast<size_t>(n), floor);
 
     // A remote-form agent (`tug agent --token`): idle footprint with no pods, then churn.
+    Progress("tug agent: idle footprint");
     agent = std::make_unique<e2e::Background>(e2e::TokenAgentArgv(*server, remote));
+    {
+      std::lock_guard l(g_teardown.mu);
+      g_teardown.agent_pid = agent->pid();
+    }
     if (rc == 0 && agent->WaitFor("agent ready", 60s)) {
       std::this_thread::sleep_for(10s);  // idle: heartbeats and lease renewals only
       std::printf("%-46s %7.1f MB  (target < 25 MB)\n", "agent idle RSS (tug agent, no pods)",
@@ -352,10 +458,13 @@ int main(int argc, char** argv) {
       const std::string images = remote.data_dir + "/images";
       auto files_before = FilesUnder({remote.run_dir, remote.data_dir}, images);
       double rss_before = SettledRssMb(agent->pid());
+      Progress("churn: " + std::to_string(churn) + " pods created");
       auto t0 = SteadyClock::now();
       auto names = Round(c, tracker, "churn", churn, true, "IfNotPresent", remote.name);
       size_t running = Collect(tracker, names).total.size();
+      Progress("churn: deleting them");
       bool deleted = DeletePods(c, tracker, names);
+      Progress("churn: leak check");
       double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
       auto left = e2e::WaitClean(remote);
       auto files_after = FilesUnder({remote.run_dir, remote.data_dir}, images);
@@ -378,7 +487,9 @@ int main(int argc, char** argv) {
     }
     std::printf("%-46s %7.1f MB\n", "tug server RSS (control plane + agent)", tug::bench::ReadProc(server->pid()).rss_mb);
   }
+  Progress("teardown");
   // The remote node first (its agent must tear its pods down while the server still runs).
+  std::unique_lock l(g_teardown.mu);  // a signal now waits for this teardown, then exits
   if (agent) {
     e2e::DeleteAllPods(*server, 0);
     agent->Stop();
@@ -387,5 +498,7 @@ int main(int argc, char** argv) {
   e2e::HostCleanup(remote);
   e2e::RemoveNodeDirs(remote);
   e2e::StopNode(node, server, agent, 0);
+  registry.Stop();
+  g_teardown.done = true;
   return rc;
 }

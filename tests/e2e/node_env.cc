@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -57,7 +59,41 @@ class RegistryEnvironment : public ::testing::Environment {
   TestRegistry* registry_;
 };
 
+// "a.b.c.d" as a number; false when it is not one.
+bool ParseIPv4(const std::string& s, uint32_t& out) {
+  unsigned a, b, c, d;
+  char end;
+  if (std::sscanf(s.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &end) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+    return false;
+  out = (a << 24) | (b << 16) | (c << 8) | d;
+  return true;
+}
+
+// Whether address `ip` ("10.92.0.5" or "10.92.0.5/32") lies in `cidr` ("10.92.0.0/16").
+bool InCidr(const std::string& ip, const std::string& cidr) {
+  uint32_t addr, base;
+  auto slash = cidr.find('/');
+  if (slash == std::string::npos || !ParseIPv4(ip.substr(0, ip.find('/')), addr) ||
+      !ParseIPv4(cidr.substr(0, slash), base))
+    return false;
+  int len = std::atoi(cidr.c_str() + slash + 1);
+  uint32_t mask = len <= 0 ? 0 : len >= 32 ? ~0u : ~0u << (32 - len);
+  return (addr & mask) == (base & mask);
+}
+
 }  // namespace
+
+std::vector<std::string> MasqueradeRules(const std::string& cidr) {
+  std::vector<std::string> out;
+  if (cidr.empty()) return out;
+  for (const auto& line : Lines(Run({"iptables-save", "-t", "nat"}).out)) {
+    // -A POSTROUTING -s 10.92.0.5/32 -m comment --comment "name: ... id: ..." -j CNI-<hex>
+    if (line.rfind("-A POSTROUTING -s ", 0) != 0 || line.find(" -j CNI-") == std::string::npos) continue;
+    std::string src = line.substr(18, line.find(' ', 18) - 18);
+    if (InCidr(src, cidr)) out.push_back(line);
+  }
+  return out;
+}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream f(path);
@@ -194,7 +230,8 @@ void DeleteAllPods(const TugServer& server, int grace_seconds) {
 }
 
 bool Leftovers::empty() const {
-  return mounts.empty() && netns.empty() && cgroups.empty() && veths.empty() && ips.empty() && runc.empty();
+  return mounts.empty() && netns.empty() && cgroups.empty() && veths.empty() && ips.empty() && runc.empty() &&
+         masquerade.empty();
 }
 
 std::string Leftovers::Describe() const {
@@ -208,6 +245,7 @@ std::string Leftovers::Describe() const {
   add("veth", veths);
   add("ip", ips);
   add("runc", runc);
+  add("iptables", masquerade);
   return s;
 }
 
@@ -223,6 +261,7 @@ Leftovers Inspect(const NodeEnv& n) {
     for (const auto& e : Entries(n.data_dir + "/cni/ipam/" + net))
       if (e.find('.') != std::string::npos && e.rfind("last_reserved_ip", 0) != 0) l.ips.push_back(net + "/" + e);
   l.runc = RuncContainers(n);
+  l.masquerade = MasqueradeRules(n.cluster_cidr);
   return l;
 }
 
@@ -246,6 +285,17 @@ void HostCleanup(const NodeEnv& n) {
     }
   }
   for (const auto& m : MountsUnder({n.run_dir, n.data_dir})) Run({"umount", "-l", m});
+  // The pods' masquerade rules (the bridge plugin's ipMasq) and their CNI-<hex> chains.
+  if (auto rules = MasqueradeRules(n.cluster_cidr); !rules.empty()) {
+    std::string restore = "*nat\n";
+    for (const auto& r : rules) restore += "-D" + r.substr(2) + "\n";
+    Run({"iptables-restore", "--noflush", "-w"}, restore + "COMMIT\n");
+    for (const auto& r : rules) {
+      std::string chain = r.substr(r.rfind(" -j ") + 4);
+      Run({"iptables", "-w", "-t", "nat", "-F", chain});
+      Run({"iptables", "-w", "-t", "nat", "-X", chain});
+    }
+  }
   if (!n.bridge.empty()) Run({"ip", "link", "del", n.bridge});
   if (!n.cgroup_parent.empty()) RemoveCgroupTree(n.cgroup_parent);
 }

@@ -100,21 +100,27 @@ nlohmann::json WaitPod(const TugServer& server, const std::string& name,
 // own grace periods.
 void DeleteAllPods(const TugServer& server, int grace_seconds = -1);
 
+// The nat POSTROUTING masquerade rules (iptables-save lines) of pod addresses in `cidr`: what
+// the CNI bridge plugin's ipMasq adds per pod.
+std::vector<std::string> MasqueradeRules(const std::string& cidr);
+
 // What one node leaves on the host; all empty on a clean node.
 struct Leftovers {
   std::vector<std::string> mounts, netns, cgroups, veths, ips, runc;
+  std::vector<std::string> masquerade;  // MasqueradeRules(cluster_cidr)
   bool empty() const;
   std::string Describe() const;
 };
 // The node's mounts (under its run and data dirs), netns pins, pod cgroups, veths on its bridge,
-// CNI IP allocations and runc containers.
+// CNI IP allocations, runc containers and masquerade rules of its pod range.
 Leftovers Inspect(const NodeEnv& n);
 // Polls Inspect until the node is clean or `timeout` passes; returns the last inspection.
 Leftovers WaitClean(const NodeEnv& n, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Removes whatever a node left behind (call after its agent stopped; safe on a clean node and
 // on a NodeEnv whose dirs are empty): kills and deletes its runc containers, unmounts everything
-// under its run and data dirs, deletes its bridge and its cgroup parent.
+// under its run and data dirs, deletes its pod range's masquerade rules, its bridge and its
+// cgroup parent.
 void HostCleanup(const NodeEnv& n);
 // RemoveTree of the node's run and data dirs (those that are set).
 void RemoveNodeDirs(const NodeEnv& n);
