@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "base/testing/fake_clock.h"
+#include "kubelet/testing/unimplemented_runtime.h"
 
 namespace tug::kubelet::logs {
 namespace {
@@ -205,40 +206,18 @@ TEST_F(LogDirTest, RemoveLogFilesTakesRotatedOnesOnly) {
 }
 
 // A runtime with a fixed container list whose ReopenContainerLog plays conmon.
-class FakeRuntime : public runtime::Runtime {
+class FakeRuntime : public kubelet::testing::UnimplementedRuntime {
  public:
   std::vector<runtime::ContainerStatus> containers;
   std::map<std::string, int> reopened;
   bool fail_reopen = false;
 
-  Status Unimpl() { return InternalError("fake"); }
-  Result<runtime::RuntimeVersion> Version() override { return Unimpl(); }
-  Result<std::string> RunPodSandbox(const runtime::PodSandboxConfig&) override { return Unimpl(); }
-  Status StopPodSandbox(const std::string&, std::chrono::seconds) override { return Unimpl(); }
-  Status RemovePodSandbox(const std::string&) override { return Unimpl(); }
-  Result<runtime::PodSandboxStatus> PodSandboxStatusOf(const std::string&) override { return Unimpl(); }
-  Result<std::vector<runtime::PodSandboxStatus>> ListPodSandboxes() override { return Unimpl(); }
-  Result<std::string> CreateContainer(const std::string&, const runtime::ContainerConfig&) override { return Unimpl(); }
-  Status StartContainer(const std::string&) override { return Unimpl(); }
-  Status StopContainer(const std::string&, std::chrono::seconds) override { return Unimpl(); }
-  Status RemoveContainer(const std::string&) override { return Unimpl(); }
   Result<runtime::ContainerStatus> ContainerStatusOf(const std::string& id) override {
     for (const auto& c : containers)
       if (c.id == id) return c;
     return NotFoundError("container " + id + " not found");
   }
   Result<std::vector<runtime::ContainerStatus>> ListContainers(const std::string&) override { return containers; }
-  Result<runtime::ResourceStats> ContainerStatsOf(const std::string&) override { return Unimpl(); }
-  Result<runtime::ResourceStats> PodSandboxStatsOf(const std::string&) override { return Unimpl(); }
-  Result<runtime::ExecResult> ExecSync(const std::string&, const std::vector<std::string>&,
-                                       std::chrono::milliseconds) override {
-    return Unimpl();
-  }
-  Result<std::unique_ptr<runtime::ExecSession>> Exec(const std::string&, const runtime::ExecOptions&) override {
-    return Unimpl();
-  }
-  Result<runtime::AttachConnection> Attach(const std::string&) override { return Unimpl(); }
-  Status ResizeContainerTerminal(const std::string&, uint16_t, uint16_t) override { return Unimpl(); }
   Status ReopenContainerLog(const std::string& id) override {
     if (fail_reopen) return NotFoundError("container " + id + " has no monitor");
     auto st = ContainerStatusOf(id);
@@ -247,7 +226,6 @@ class FakeRuntime : public runtime::Runtime {
     Write(st->log_path, "");
     return Status::Ok();
   }
-  Status Cleanup(const std::set<std::string>&) override { return Unimpl(); }
 
   void Add(const std::string& id, const std::string& log, runtime::ContainerState state) {
     runtime::ContainerStatus s;
@@ -273,7 +251,7 @@ TEST_F(LogDirTest, ManagerPass) {
   Write(exited + ".20231114-000000", "the exited container's older file");
   Write((dir_ / "1.log.20231114-000000.gz").string(), "container 1 is gone");
   Write((dir_ / "1.log").string(), "kept: may belong to a container being created");
-  testing::FakeClock clock;
+  tug::testing::FakeClock clock;
   ContainerLogManager m(rt, {.policy = {.max_size_bytes = 100, .max_files = 3}, .clock = &clock});
   EXPECT_EQ(m.RotateLogs(), 1);
   EXPECT_EQ(rt.reopened["big"], 1);

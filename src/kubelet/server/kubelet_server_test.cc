@@ -37,6 +37,7 @@
 #include <limits>
 
 #include "kubelet/server/spdy.h"
+#include "kubelet/testing/unimplemented_runtime.h"
 
 extern char** environ;
 
@@ -105,15 +106,9 @@ class PipeExec : public runtime::ExecSession {
   int in_ = -1, out_ = -1, err_ = -1, code_ = 0;
 };
 
-class FakeRuntime : public runtime::Runtime {
+class FakeRuntime : public kubelet::testing::UnimplementedRuntime {
  public:
   std::atomic<bool> running{true};
-  Status Unimpl() { return InternalError("fake"); }
-  Result<runtime::RuntimeVersion> Version() override { return Unimpl(); }
-  Result<std::string> RunPodSandbox(const runtime::PodSandboxConfig&) override { return Unimpl(); }
-  Status StopPodSandbox(const std::string&, std::chrono::seconds) override { return Unimpl(); }
-  Status RemovePodSandbox(const std::string&) override { return Unimpl(); }
-  Result<runtime::PodSandboxStatus> PodSandboxStatusOf(const std::string&) override { return Unimpl(); }
   std::string netns_path;  // the sandbox's network namespace (port-forward tests)
   Result<std::vector<runtime::PodSandboxStatus>> ListPodSandboxes() override {
     runtime::PodSandboxStatus s;
@@ -125,21 +120,11 @@ class FakeRuntime : public runtime::Runtime {
     s.netns_path = netns_path;
     return std::vector<runtime::PodSandboxStatus>{s};
   }
-  Result<std::string> CreateContainer(const std::string&, const runtime::ContainerConfig&) override { return Unimpl(); }
-  Status StartContainer(const std::string&) override { return Unimpl(); }
-  Status StopContainer(const std::string&, std::chrono::seconds) override { return Unimpl(); }
-  Status RemoveContainer(const std::string&) override { return Unimpl(); }
   Result<runtime::ContainerStatus> ContainerStatusOf(const std::string& id) override {
     runtime::ContainerStatus s;
     s.id = id;
     s.state = running ? runtime::ContainerState::kRunning : runtime::ContainerState::kExited;
     return s;
-  }
-  Result<std::vector<runtime::ContainerStatus>> ListContainers(const std::string&) override { return Unimpl(); }
-  Result<runtime::ResourceStats> ContainerStatsOf(const std::string&) override { return Unimpl(); }
-  Result<runtime::ResourceStats> PodSandboxStatsOf(const std::string&) override { return Unimpl(); }
-  Result<runtime::ExecResult> ExecSync(const std::string&, const std::vector<std::string>&, std::chrono::milliseconds) override {
-    return Unimpl();
   }
   Result<std::unique_ptr<runtime::ExecSession>> Exec(const std::string& id, const runtime::ExecOptions& o) override {
     if (id != "cid-1") return NotFoundError("no container " + id);
@@ -157,9 +142,6 @@ class FakeRuntime : public runtime::Runtime {
   }
   std::atomic<int> attach_peer{-1};  // closed by the test
   bool attach_stdin_once = false;
-  Status ResizeContainerTerminal(const std::string&, uint16_t, uint16_t) override { return Unimpl(); }
-  Status ReopenContainerLog(const std::string&) override { return Unimpl(); }
-  Status Cleanup(const std::set<std::string>&) override { return Unimpl(); }
 };
 
 class KubeletServerTest : public ::testing::Test {
