@@ -222,6 +222,9 @@ void ScheduleFlush(Core& core, const std::shared_ptr<ConnBase>& conn) {
 class WriterImpl final : public ResponseWriter {
  public:
   static constexpr size_t kMaxPull = 64 * 1024;
+  // At a write's completion less than this is left for the next flush tick (ScheduleFlush), so
+  // a watcher that keeps its connection busy still writes in large pieces, not one per event.
+  static constexpr size_t kEagerPull = 16 * 1024;
 
   WriterImpl(std::shared_ptr<ConnBase> conn, Core& core, bool head, bool close_after, bool upgrade)
       : conn_(std::move(conn)), core_(core), head_(head), close_after_(close_after), upgrade_(upgrade) {}
@@ -293,10 +296,12 @@ class WriterImpl final : public ResponseWriter {
                                      << kv("queued", conn_->queued_bytes.load());
         closed_ = true;
         pending_.clear();
+        pending_bytes_ = 0;
         conn_->PostClose(nullptr);
         return false;
       }
       conn_->queued_bytes += n;
+      pending_bytes_ += n;
       for (const auto& p : pieces)
         if (!p->empty()) pending_.push_back(p);
       if (!armed_) {
@@ -327,15 +332,31 @@ class WriterImpl final : public ResponseWriter {
 
   // On the connection's strand: the stream's next bytes — pending pieces up to kMaxPull as
   // one chunk, then the terminal chunk after Finish (*completes). False when nothing is
-  // pending: the writer is disarmed and the next write posts a pull.
-  bool Pull(std::string* out, bool* completes) {
-    std::lock_guard<std::mutex> l(mu_);
-    *completes = false;
-    if (closed_ || !conn_) {
-      pending_.clear();
-      armed_ = false;
-      return false;
+  // pending: the writer is disarmed and the next write posts a pull. `at_completion`: called
+  // as the previous write completed; less than kEagerPull then waits for the flush tick.
+  bool Pull(std::string* out, bool* completes, bool at_completion) {
+    std::shared_ptr<ConnBase> later;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      *completes = false;
+      if (closed_ || !conn_) {
+        pending_.clear();
+        pending_bytes_ = 0;
+        armed_ = false;
+        return false;
+      }
+      if (at_completion && !finish_ && !pending_.empty() && pending_bytes_ < kEagerPull) {
+        later = conn_;  // stays armed: the tick pulls it
+      } else {
+        return PullLocked(out, completes);
+      }
     }
+    ScheduleFlush(core_, later);
+    return false;
+  }
+
+ private:
+  bool PullLocked(std::string* out, bool* completes) {
     TakeLocked(kMaxPull, out);
     if (finish_ && pending_.empty()) {
       finish_ = false;
@@ -345,6 +366,8 @@ class WriterImpl final : public ResponseWriter {
     if (out->empty()) armed_ = false;
     return !out->empty();
   }
+
+ public:
 
   void OnClose(std::function<void()> cb) override {
     {
@@ -408,6 +431,7 @@ class WriterImpl final : public ResponseWriter {
     for (size_t i = 0; i < k; ++i) out->append(*pending_[i]);
     out->append("\r\n");
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(k));
+    pending_bytes_ -= std::min(pending_bytes_, n);
     conn_->queued_bytes += static_cast<size_t>(h) + 2;
   }
 
@@ -434,6 +458,7 @@ class WriterImpl final : public ResponseWriter {
   bool detached_ = false;       // GUARDED_BY(mu_)
   std::vector<std::function<void()>> callbacks_;  // GUARDED_BY(mu_)
   std::deque<std::shared_ptr<const std::string>> pending_;  // GUARDED_BY(mu_): stream bytes not yet pulled
+  size_t pending_bytes_ = 0;  // GUARDED_BY(mu_)
   bool armed_ = false;   // GUARDED_BY(mu_): a pull is posted or will follow the write in flight
   bool finish_ = false;  // GUARDED_BY(mu_): Finish called, terminal chunk not yet pulled
 };
@@ -500,7 +525,7 @@ class Connection final : public ConnBase {
   }
 
   void PostPull() override {
-    asio::post(stream_.get_executor(), [self = Self()] { self->DoWrite(); });
+    asio::post(stream_.get_executor(), [self = Self()] { self->DoWrite(false); });
   }
 
   void PostClose(std::function<void()> done) override {
@@ -766,14 +791,15 @@ class Connection final : public ConnBase {
     DoWrite();
   }
 
-  void DoWrite() {
+  void DoWrite(bool at_completion = false) {
     if (writing_ || closed_) return;
     if (out_.empty()) {
       // Streamed output is pulled only now (everything queued before it is written), so a
       // watcher's events pile up in its writer while a write is in flight and go out together.
       std::string data;
       bool completes = false;
-      if (auto w = writer_.lock(); w && w->Pull(&data, &completes)) out_.push_back(Out{std::move(data), completes});
+      if (auto w = writer_.lock(); w && w->Pull(&data, &completes, at_completion))
+        out_.push_back(Out{std::move(data), completes});
     }
     if (out_.empty()) return;
     writing_ = true;
@@ -797,7 +823,7 @@ class Connection final : public ConnBase {
       out_.pop_front();
     }
     if (completed) ResponseDone();
-    if (!closed_) DoWrite();
+    if (!closed_) DoWrite(/*at_completion=*/true);
   }
 
   void ResponseDone() {
