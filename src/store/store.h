@@ -97,6 +97,16 @@ class Store {
   // Returns the deleted key/value with mod_revision = the revision of the delete.
   virtual Result<KeyValue> Delete(std::string_view key, int64_t expected_mod_revision) = 0;
 
+  // Added by apiperf: Create without waiting. `done` gets exactly what Create would return,
+  // once the write is durable (or has failed). It may run on a store-owned thread, where it
+  // must not block (post anything slow elsewhere), or inline before CreateAsync returns. The
+  // default calls Create; a backend whose Create waits for I/O overrides it so that request
+  // threads do not sleep through the commit.
+  using WriteDone = std::function<void(Result<int64_t>)>;
+  virtual void CreateAsync(std::string_view key, Value value, WriteDone done) {
+    done(Create(key, std::move(value)));
+  }
+
   // Delivers every event under prefix with revision > from_revision, then live events.
   // from_revision 0: from now. Gone if from_revision < the compacted revision.
   virtual Result<WatchHandlePtr> Watch(std::string_view prefix, int64_t from_revision, WatchCallback cb) = 0;

@@ -448,6 +448,51 @@ TEST_P(StoreSuite, ConcurrentWriters) {
   EXPECT_EQ(*store_->Count("/distinct/"), kThreads * kPerThread);
 }
 
+// CreateAsync (added by apiperf): each callback runs once with what Create would return, and
+// only once the write is visible (durable for SQLite); a burst from one thread is batched.
+TEST_P(StoreSuite, CreateAsyncCompletesEveryWriteOnce) {
+  constexpr int kN = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::vector<Result<int64_t>>> results;
+  std::atomic<int> visible_at_callback{0};
+  Store* s = store_.get();
+  auto issue = [&](const std::string& key, const std::string& value) {
+    s->CreateAsync(key, V(value), [&, key](Result<int64_t> r) {
+      if (r.ok()) {
+        auto got = s->Get(key);
+        if (got.ok() && got->mod_revision == *r) visible_at_callback.fetch_add(1);
+      }
+      std::lock_guard<std::mutex> l(mu);
+      results[key].push_back(std::move(r));
+      cv.notify_all();
+    });
+  };
+  ASSERT_GT(MustCreate("/async/taken", "first"), 0);
+  for (int i = 0; i < kN; ++i) issue("/async/k" + std::to_string(i), "v" + std::to_string(i));
+  issue("/async/taken", "second");
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait_for(l, std::chrono::seconds(20), [&] { return results.size() == kN + 1; });
+  }
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(results.size(), static_cast<size_t>(kN + 1));
+  std::set<int64_t> revs;
+  for (const auto& [key, rs] : results) {
+    ASSERT_EQ(rs.size(), 1u) << key;
+    if (key == "/async/taken") {
+      EXPECT_EQ(rs[0].status().code(), StatusCode::kAlreadyExists);
+      continue;
+    }
+    ASSERT_TRUE(rs[0].ok()) << key << ": " << rs[0].status().ToString();
+    revs.insert(*rs[0]);
+  }
+  EXPECT_EQ(revs.size(), static_cast<size_t>(kN));  // distinct revisions
+  EXPECT_EQ(visible_at_callback.load(), kN);
+  EXPECT_EQ(*store_->Get("/async/taken")->value, "first");
+  EXPECT_EQ(*store_->Count("/async/"), kN + 1);
+}
+
 TEST_P(StoreSuite, WatchSeesEveryConcurrentWriteInOrder) {
   Collector c;
   auto w = store_->Watch("/", 0, c.Callback());

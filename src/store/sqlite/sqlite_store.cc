@@ -13,7 +13,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "base/log.h"
@@ -112,6 +111,12 @@ class SqliteStoreImpl final : public SqliteStore {
     ASSIGN_OR_RETURN(Record r, Write(Op{OpType::kCreate, std::string(key), std::move(value), 0}));
     return r.revision();
   }
+  void CreateAsync(std::string_view key, Value value, WriteDone done) override {
+    auto req = std::make_unique<WriteReq>();
+    req->op = Op{OpType::kCreate, std::string(key), std::move(value), 0};
+    req->async_done = std::move(done);
+    Enqueue(std::move(req));
+  }
   Result<int64_t> Update(std::string_view key, Value value, int64_t expected) override {
     ASSIGN_OR_RETURN(Record r, Write(Op{OpType::kUpdate, std::string(key), std::move(value), expected}));
     return r.revision();
@@ -154,11 +159,15 @@ class SqliteStoreImpl final : public SqliteStore {
     static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
     std::atomic<uint32_t> done_{0};
   };
-  struct WriteReq {  // owned by the waiting caller
+  // A synchronous write is owned by its waiting caller (signalled through `done`); an
+  // asynchronous one (async_done set) is owned by the queue and then the writer thread, which
+  // calls async_done and frees it.
+  struct WriteReq {
     Op op;
     Record record;
     Status status;
     Completion done;
+    WriteDone async_done;
   };
   struct Item {
     WriteReq* write = nullptr;    // either a write...
@@ -166,6 +175,10 @@ class SqliteStoreImpl final : public SqliteStore {
   };
 
   Result<Record> Write(Op op);
+  // Queues an asynchronous write (or fails it at once when the store is closing).
+  void Enqueue(std::unique_ptr<WriteReq> req);
+  // Tells a write's caller how it ended; req may be gone afterwards.
+  static void Complete(WriteReq* req);
   // Runs fn on the writer thread and waits for it.
   Status RunOnWriter(std::function<Status()> fn);
   void WriterLoop();
@@ -289,35 +302,36 @@ Status SqliteStoreImpl::Open() {
     RETURN_IF_ERROR(q.Prepare(db_, "SELECT MAX(rev) FROM log"));
     if (sqlite3_step(q.get()) == SQLITE_ROW) max_rev = sqlite3_column_int64(q.get(), 0);
   }
-  // One sequential pass over the log, newest revision first: the first row seen for a key is
-  // its current state (or its tombstone); older rows of that key are skipped without copying
-  // their values, so start-up cost follows the number of keys, not the length of history.
+  // The current state from the (key, rev) index: one pass over the index (keys and revisions
+  // only, no values) finds each key's newest revision, in key order; then one row lookup per
+  // key reads that revision (skipping tombstones). Start-up cost follows the number of keys and
+  // the size of the index, not the bytes of history still waiting for compaction.
   std::vector<KeyValue> kvs;
   {
-    struct Hash {
-      using is_transparent = void;
-      size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    std::unordered_set<std::string, Hash, std::equal_to<>> seen;
-    seen.reserve(static_cast<size_t>(std::min<int64_t>(max_rev, int64_t{1} << 20)));
+    std::vector<std::pair<std::string, int64_t>> newest;
     Stmt q;
-    RETURN_IF_ERROR(q.Prepare(db_, "SELECT rev, key, create_rev, deleted, value FROM log ORDER BY rev DESC"));
+    RETURN_IF_ERROR(q.Prepare(db_, "SELECT key, MAX(rev) FROM log INDEXED BY log_key_rev GROUP BY key ORDER BY key"));
     int step;
-    while ((step = sqlite3_step(q.get())) == SQLITE_ROW) {
-      const char* kp = static_cast<const char*>(sqlite3_column_blob(q.get(), 1));
-      std::string_view key(kp ? kp : "", static_cast<size_t>(sqlite3_column_bytes(q.get(), 1)));
-      if (seen.find(key) != seen.end()) continue;  // an older revision of a key already seen
-      seen.emplace(key);
-      if (sqlite3_column_int(q.get(), 3) != 0) continue;  // deleted: its tombstone is newest
-      KeyValue kv;
-      kv.key = std::string(key);
-      kv.mod_revision = sqlite3_column_int64(q.get(), 0);
-      kv.create_revision = sqlite3_column_int64(q.get(), 2);
-      kv.value = std::make_shared<const std::string>(ColBlob(q.get(), 4));
-      kvs.push_back(std::move(kv));
-    }
+    while ((step = sqlite3_step(q.get())) == SQLITE_ROW)
+      newest.emplace_back(ColBlob(q.get(), 0), sqlite3_column_int64(q.get(), 1));
     if (step != SQLITE_DONE) return UnavailableError(std::string("recover: ") + sqlite3_errmsg(db_));
-    std::sort(kvs.begin(), kvs.end(), [](const KeyValue& a, const KeyValue& b) { return a.key < b.key; });
+    Stmt row;
+    RETURN_IF_ERROR(row.Prepare(db_, "SELECT create_rev, deleted, value FROM log WHERE rev = ?"));
+    kvs.reserve(newest.size());
+    for (auto& [key, rev] : newest) {
+      sqlite3_bind_int64(row.get(), 1, rev);
+      step = sqlite3_step(row.get());
+      if (step != SQLITE_ROW) return UnavailableError(std::string("recover: ") + sqlite3_errmsg(db_));
+      if (sqlite3_column_int(row.get(), 1) == 0) {  // else deleted: its tombstone is newest
+        KeyValue kv;
+        kv.key = std::move(key);
+        kv.mod_revision = rev;
+        kv.create_revision = sqlite3_column_int64(row.get(), 0);
+        kv.value = std::make_shared<const std::string>(ColBlob(row.get(), 2));
+        kvs.push_back(std::move(kv));
+      }
+      row.Reset();
+    }
   }
   RETURN_IF_ERROR(Exec("PRAGMA mmap_size=0"));
   int64_t current = std::max(max_rev, compacted);
@@ -371,6 +385,31 @@ Result<Record> SqliteStoreImpl::Write(Op op) {
   req.done.Wait();
   if (!req.status.ok()) return req.status;
   return std::move(req.record);
+}
+
+void SqliteStoreImpl::Enqueue(std::unique_ptr<WriteReq> req) {
+  {
+    std::lock_guard<std::mutex> l(q_mu_);
+    if (!closing_) {
+      queue_.push_back(Item{req.release(), nullptr});
+      req = nullptr;
+    }
+  }
+  if (req) {
+    req->async_done(UnavailableError("store closed"));
+    return;
+  }
+  q_cv_.notify_one();
+}
+
+void SqliteStoreImpl::Complete(WriteReq* req) {
+  if (!req->async_done) return req->done.Signal();
+  std::unique_ptr<WriteReq> owned(req);
+  if (req->status.ok()) {
+    req->async_done(req->record.revision());
+  } else {
+    req->async_done(req->status);
+  }
 }
 
 Status SqliteStoreImpl::RunOnWriter(std::function<Status()> fn) {
@@ -474,7 +513,7 @@ void SqliteStoreImpl::CommitBatch(std::vector<WriteReq*>& batch) {
     AddStat(&SqliteStats::writes, static_cast<int64_t>(records.size()));
     engine_.Apply(std::move(records));
   }
-  for (WriteReq* req : batch) req->done.Signal();  // req may be gone after this
+  for (WriteReq* req : batch) Complete(req);  // req may be gone after this
   if (wal_pages_ >= opts_.checkpoint_wal_pages) Checkpoint(SQLITE_CHECKPOINT_PASSIVE).IgnoreError();
 }
 
