@@ -109,6 +109,10 @@ class Handler {
  public:
   virtual ~Handler() = default;
   virtual void Handle(Request req, ResponseWriterPtr w) = 0;
+  // Added by apiperf: true when Handle(req) never blocks (it answers at once, or later from
+  // another thread), so the transport may call it on its I/O thread and skip the hand-off to a
+  // worker. Must be cheap and must not change req. Default: false (Handle runs on a worker).
+  virtual bool HandlesInline(const Request& req) const { return false; }
 };
 
 // metav1.Status JSON for an error (the one place a Status becomes metav1.Status, C3).

@@ -335,6 +335,12 @@ void MetricsHandler::Handle(Request req, ResponseWriterPtr w) {
   api_.Handle(std::move(req), std::move(w));
 }
 
+bool MetricsHandler::HandlesInline(const Request& req) const {
+  std::string group_prefix = std::string("/apis/") + kGroup;
+  if (req.path.rfind(group_prefix, 0) == 0 || req.path == "/apis" || req.path == "/apis/") return false;
+  return api_.HandlesInline(req);
+}
+
 void MetricsHandler::ServeDiscovery(Request req, ResponseWriterPtr w) {
   // The document changes here, so the API handler's ETag would be wrong: ask without
   // If-None-Match and answer without an ETag.

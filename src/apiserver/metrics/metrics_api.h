@@ -66,6 +66,8 @@ class MetricsHandler final : public Handler {
  public:
   MetricsHandler(Handler& api, MetricsOptions opts);
   void Handle(Request req, ResponseWriterPtr w) override;
+  // The API handler's answer for every path outside metrics.k8s.io (added by apiperf).
+  bool HandlesInline(const Request& req) const override;
 
  private:
   struct Cached {

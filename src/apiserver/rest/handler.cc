@@ -367,6 +367,9 @@ void RestHandlerImpl::Stop() {
     for (auto& [p, c] : caches_) c->Stop();
   }
   for (auto& s : streams) s->Finish();
+  // Creates still being committed call back into this handler: let them finish.
+  std::unique_lock<std::mutex> lock(async_mu_);
+  async_cv_.wait(lock, [this] { return async_writes_ == 0; });
 }
 
 void RestHandlerImpl::TimerLoop() {
@@ -567,6 +570,27 @@ void RestHandlerImpl::Handle(Request req, ResponseWriterPtr w) {
     return;
   }
   HandleResource(req, w, core, std::move(segs));
+}
+
+bool RestHandlerImpl::HandlesInline(const Request& req) const {
+  if (req.method != "POST" || !ready_.load()) return false;
+  std::vector<std::string> segs = Split(req.path);
+  size_t i;  // index of the version segment
+  std::string group;
+  if (segs.size() >= 3 && segs[0] == "api") {
+    i = 1;
+  } else if (segs.size() >= 4 && segs[0] == "apis") {
+    group = segs[1];
+    i = 2;
+  } else {
+    return false;
+  }
+  size_t rest = segs.size() - i - 1;  // segments after the version
+  size_t res_at = rest == 1 ? i + 1 : (rest == 3 && segs[i + 1] == "namespaces") ? i + 3 : 0;
+  if (res_at == 0) return false;  // not a collection: subresources, named objects
+  std::shared_ptr<const ApiSnapshot> snap = Api();
+  const api::ResourceDef* r = snap->reg->ByResource(group, segs[i], segs[res_at]);
+  return r && !r->virtual_resource && r->namespaced == (rest == 3);
 }
 
 void RestHandlerImpl::HandleDiscovery(const Request& req, ResponseWriter& w, bool core) {
@@ -787,13 +811,17 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
   }
   else if (verb == "get") r = Get(req, c);
   else if (verb == "list") r = List(req, c);
-  else if (verb == "create") r = Create(req, c);
+  else if (verb == "create") return Create(req, c, w);  // answers itself (store write completes it)
   else if (verb == "update") r = Update(req, c);
   else if (verb == "patch") r = Patch(req, c);
   else if (verb == "delete") r = Delete(req, c);
   else if (verb == "deletecollection") r = DeleteCollection(req, c);
+  SendReply(*w, c, std::move(r));
+}
+
+void RestHandlerImpl::SendReply(ResponseWriter& w, const Ctx& c, Result<Reply> r) {
   if (!r.ok()) {
-    w->Send(HttpCodeOf(r.status().code()), std::string(kJson), StatusJson(r.status()));
+    w.Send(HttpCodeOf(r.status().code()), std::string(kJson), StatusJson(r.status()));
     return;
   }
   std::vector<std::pair<std::string, std::string>> headers;
@@ -805,7 +833,7 @@ void RestHandlerImpl::HandleResource(Request& req, const ResponseWriterPtr& w, b
     }
     headers.emplace_back("Warning", "299 - \"" + esc + "\"");
   }
-  w->Send(r->code, std::string(kJson), std::move(r->body), std::move(headers));
+  w.Send(r->code, std::string(kJson), std::move(r->body), std::move(headers));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1229,7 +1257,7 @@ bool IsNamespace(const api::ResourceDef& r) { return r.group.empty() && r.plural
 std::string QualifiedKind(const api::ResourceDef& r) { return r.group.empty() ? r.kind : r.kind + "." + r.group; }
 }  // namespace
 
-Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
+Result<RestHandlerImpl::PendingCreate> RestHandlerImpl::PrepareCreate(Ctx& c, Json obj) {
   Json& meta = Meta(obj);
   if (c.res->namespaced) {
     std::string body_ns = GetString(meta, "namespace");
@@ -1250,27 +1278,28 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   obj["metadata"]["uid"] = NewUid();
   c.strat->PrepareForCreate(obj);
   c.strat->Default(obj);  // the Namespace strategy adds the "kubernetes" finalizer and phase Active
-  ServiceAllocator::Taken taken;
+  PendingCreate p;
+  p.gen = gen;
   api::FieldErrors errs;
-  bool svc = IsService(*c.res);
-  if (svc) errs = alloc_->Allocate(obj, nullptr, &taken);
+  p.svc = IsService(*c.res);
+  if (p.svc) errs = alloc_->Allocate(obj, nullptr, &p.taken);
   auto validate = [&](Json& o) {
     api::FieldErrors e = c.strat->Validate(o);
     if (GetString(o["metadata"], "name").empty() && gen.empty() && e.empty())
       e.push_back(api::FieldError::Required("metadata.name", "name or generateName is required"));
     return e;
   };
-  std::string name_for_validation = c.name;
+  p.named = !c.name.empty();
   if (c.name.empty() && !gen.empty()) obj["metadata"]["name"] = gen + RandomNameSuffix();
   if (opts_.admit_create) {  // mutating admission (sa-tokens: ServiceAccount plugin)
     if (Status st = opts_.admit_create(c.res->group, c.res->plural, c.ns, obj); !st.ok()) {
-      if (svc) alloc_->Undo(taken);
+      if (p.svc) alloc_->Undo(p.taken);
       return st;
     }
   }
   for (auto& e : validate(obj)) errs.push_back(std::move(e));
   if (!errs.empty()) {
-    if (svc) alloc_->Undo(taken);
+    if (p.svc) alloc_->Undo(p.taken);
     return api::InvalidStatus(QualifiedKind(*c.res), c.res->group, c.res->kind,
                               c.name.empty() ? GetString(obj["metadata"], "name") : c.name, errs);
   }
@@ -1278,67 +1307,116 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
   m["creationTimestamp"] = Now();
   m["generation"] = 1;
   TrackManagedFields(c, nullptr, obj);
+  p.obj = std::move(obj);
+  return p;
+}
+
+std::shared_ptr<const std::string> RestHandlerImpl::CreateBytes(Ctx& c, PendingCreate& p) {
+  c.name = GetString(p.obj["metadata"], "name");
+  // Serialized once: these bytes are stored, and the create answers with them (plus the
+  // resourceVersion spliced in) instead of encoding the object again.
+  p.obj["metadata"].erase("resourceVersion");
+  return std::make_shared<const std::string>(DumpJson(p.obj));
+}
+
+Json RestHandlerImpl::Created(Ctx& c, PendingCreate& p, std::shared_ptr<const std::string> bytes, int64_t rev) {
+  NoteWrite(*c.res, rev);
+  p.obj["metadata"]["resourceVersion"] = std::to_string(rev);
+  c.written = {Key(*c.res, c.ns, c.name), std::move(bytes), rev};
+  return std::move(p.obj);
+}
+
+Status RestHandlerImpl::CreateFailed(Ctx& c, PendingCreate& p, const Status& st, int attempt) {
+  if (st.code() == StatusCode::kAlreadyExists && !p.named && !p.gen.empty() && attempt < 8) {
+    p.obj["metadata"]["name"] = p.gen + RandomNameSuffix();
+    return Status::Ok();
+  }
+  if (p.svc) alloc_->Undo(p.taken);
+  if (st.code() == StatusCode::kAlreadyExists)
+    return AlreadyExistsError(QualifiedResource(*c.res) + " \"" + c.name + "\" already exists")
+        .WithDetails(Details(c.name, c.res->group, c.res->plural));
+  return st;
+}
+
+Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
+  ASSIGN_OR_RETURN(PendingCreate p, PrepareCreate(c, std::move(obj)));
   if (c.dry_run) {
-    if (svc) alloc_->Undo(taken);
-    return obj;
+    if (p.svc) alloc_->Undo(p.taken);
+    return std::move(p.obj);
   }
   for (int attempt = 0;; ++attempt) {
-    c.name = GetString(obj["metadata"], "name");
-    std::string key = Key(*c.res, c.ns, c.name);
-    // Serialized once: these bytes are stored, and Create answers with them (plus the
-    // resourceVersion spliced in) instead of encoding the object again.
-    obj["metadata"].erase("resourceVersion");
-    auto bytes = std::make_shared<const std::string>(DumpJson(obj));
-    auto rev = store_.Create(key, bytes);
-    if (rev.ok()) {
-      NoteWrite(*c.res, *rev);
-      obj["metadata"]["resourceVersion"] = std::to_string(*rev);
-      c.written = {key, std::move(bytes), *rev};
-      return obj;
-    }
-    if (rev.status().code() == StatusCode::kAlreadyExists && name_for_validation.empty() && !gen.empty() && attempt < 8) {
-      obj["metadata"]["name"] = gen + RandomNameSuffix();
-      continue;
-    }
-    if (svc) alloc_->Undo(taken);
-    if (rev.status().code() == StatusCode::kAlreadyExists)
-      return AlreadyExistsError(QualifiedResource(*c.res) + " \"" + c.name + "\" already exists")
-          .WithDetails(Details(c.name, c.res->group, c.res->plural));
-    return rev.status();
+    auto bytes = CreateBytes(c, p);
+    auto rev = store_.Create(Key(*c.res, c.ns, c.name), bytes);
+    if (rev.ok()) return Created(c, p, std::move(bytes), *rev);
+    RETURN_IF_ERROR(CreateFailed(c, p, rev.status(), attempt));  // OK: retry under a new name
   }
 }
 
-Result<RestHandlerImpl::Reply> RestHandlerImpl::Create(const Request& req, Ctx& c) {
-  ASSIGN_OR_RETURN(Json obj, DecodeObject(req, c));
-  if (c.res->virtual_resource) {
-    if (opts_.virtual_create) {
-      ASSIGN_OR_RETURN(Json out, opts_.virtual_create(obj, req.user));
-      return Reply{201, ObjectJson(c, std::move(out))};
-    }
-    const std::string& k = c.res->kind;
-    if (c.res->group == "authorization.k8s.io" &&
-        (k == "SelfSubjectAccessReview" || k == "SubjectAccessReview" || k == "LocalSubjectAccessReview")) {
-      obj["status"] = {{"allowed", true}};
-    } else if (c.res->group == "authorization.k8s.io" && k == "SelfSubjectRulesReview") {
-      obj["status"] = {{"resourceRules", Json::array({{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}})},
-                       {"nonResourceRules", Json::array({{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})},
-                       {"incomplete", false}};
-    } else if (c.res->group == "authentication.k8s.io" && k == "SelfSubjectReview") {
-      Json ui = {{"username", req.user.name}, {"groups", req.user.groups}};
-      if (!req.user.uid.empty()) ui["uid"] = req.user.uid;
-      if (!req.user.extra.empty()) ui["extra"] = req.user.extra;
-      obj["status"] = {{"userInfo", ui}};
-    } else if (c.res->group == "authentication.k8s.io" && k == "TokenReview" && opts_.token_review) {
-      obj = opts_.token_review(std::move(obj));
-    } else {
-      return MethodNotAllowed();
-    }
-    Meta(obj)["creationTimestamp"] = nullptr;
-    return Reply{201, ObjectJson(c, std::move(obj))};
+void RestHandlerImpl::CommitCreate(Ctx c, std::shared_ptr<PendingCreate> p, ResponseWriterPtr w, int attempt) {
+  auto bytes = CreateBytes(c, *p);
+  std::string key = Key(*c.res, c.ns, c.name);
+  {
+    std::lock_guard<std::mutex> lock(async_mu_);
+    ++async_writes_;
   }
-  ASSIGN_OR_RETURN(Json created, CreateObject(c, std::move(obj)));
-  if (std::string body = WrittenJson(c); !body.empty()) return Reply{201, std::move(body)};
-  return Reply{201, ObjectJson(c, std::move(created))};
+  // The store calls back once the write is durable, usually on its writer thread: the response
+  // goes from there straight to the connection, and no request thread waits for the commit.
+  store_.CreateAsync(key, bytes, [this, c = std::move(c), p = std::move(p), w = std::move(w), bytes,
+                                  attempt](Result<int64_t> rev) mutable {
+    if (rev.ok()) {
+      Json created = Created(c, *p, std::move(bytes), *rev);
+      std::string body = WrittenJson(c);
+      if (body.empty()) body = ObjectJson(c, std::move(created));
+      SendReply(*w, c, Reply{201, std::move(body)});
+    } else if (Status st = CreateFailed(c, *p, rev.status(), attempt); st.ok()) {
+      CommitCreate(std::move(c), std::move(p), std::move(w), attempt + 1);
+    } else {
+      SendReply(*w, c, st);
+    }
+    std::lock_guard<std::mutex> lock(async_mu_);
+    if (--async_writes_ == 0) async_cv_.notify_all();
+  });
+}
+
+// Virtual resources (reviews, TokenReview): answered from the request, nothing stored.
+Result<RestHandlerImpl::Reply> RestHandlerImpl::CreateVirtual(const Request& req, Ctx& c, Json obj) {
+  if (opts_.virtual_create) {
+    ASSIGN_OR_RETURN(Json out, opts_.virtual_create(obj, req.user));
+    return Reply{201, ObjectJson(c, std::move(out))};
+  }
+  const std::string& k = c.res->kind;
+  if (c.res->group == "authorization.k8s.io" &&
+      (k == "SelfSubjectAccessReview" || k == "SubjectAccessReview" || k == "LocalSubjectAccessReview")) {
+    obj["status"] = {{"allowed", true}};
+  } else if (c.res->group == "authorization.k8s.io" && k == "SelfSubjectRulesReview") {
+    obj["status"] = {{"resourceRules", Json::array({{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}})},
+                     {"nonResourceRules", Json::array({{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})},
+                     {"incomplete", false}};
+  } else if (c.res->group == "authentication.k8s.io" && k == "SelfSubjectReview") {
+    Json ui = {{"username", req.user.name}, {"groups", req.user.groups}};
+    if (!req.user.uid.empty()) ui["uid"] = req.user.uid;
+    if (!req.user.extra.empty()) ui["extra"] = req.user.extra;
+    obj["status"] = {{"userInfo", ui}};
+  } else if (c.res->group == "authentication.k8s.io" && k == "TokenReview" && opts_.token_review) {
+    obj = opts_.token_review(std::move(obj));
+  } else {
+    return MethodNotAllowed();
+  }
+  Meta(obj)["creationTimestamp"] = nullptr;
+  return Reply{201, ObjectJson(c, std::move(obj))};
+}
+
+void RestHandlerImpl::Create(const Request& req, Ctx& c, const ResponseWriterPtr& w) {
+  auto obj = DecodeObject(req, c);
+  if (!obj.ok()) return SendReply(*w, c, obj.status());
+  if (c.res->virtual_resource) return SendReply(*w, c, CreateVirtual(req, c, std::move(obj).value()));
+  auto p = PrepareCreate(c, std::move(obj).value());
+  if (!p.ok()) return SendReply(*w, c, p.status());
+  if (c.dry_run) {
+    if (p->svc) alloc_->Undo(p->taken);
+    return SendReply(*w, c, Reply{201, ObjectJson(c, std::move(p->obj))});
+  }
+  CommitCreate(c, std::make_shared<PendingCreate>(std::move(p).value()), w, 0);
 }
 
 Status RestHandlerImpl::DeleteStored(const api::ResourceDef& res, const std::string& key, const Json& obj,

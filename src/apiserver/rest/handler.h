@@ -64,6 +64,9 @@ class RestHandlerImpl final : public RestHandler {
 
   Status Start();
   void Handle(Request req, ResponseWriterPtr w) override;
+  // Creates of stored resources: everything before the store write works on memory, and the
+  // write answers from the store's thread (Create), so they may run on an I/O thread.
+  bool HandlesInline(const Request& req) const override;
   bool Ready() const override { return ready_.load(); }
   void Stop() override;
   void TickForTest() override;
@@ -84,7 +87,10 @@ class RestHandlerImpl final : public RestHandler {
   Result<Reply> Get(const Request& req, Ctx& c);
   Result<Reply> List(const Request& req, Ctx& c);
   void Watch(const Request& req, Ctx& c, const ResponseWriterPtr& w);
-  Result<Reply> Create(const Request& req, Ctx& c);
+  // Answers w itself: a store write completes the response from the store's thread
+  // (Store::CreateAsync), so no request thread waits for the commit.
+  void Create(const Request& req, Ctx& c, const ResponseWriterPtr& w);
+  Result<Reply> CreateVirtual(const Request& req, Ctx& c, Json obj);
   Result<Reply> Update(const Request& req, Ctx& c);
   Result<Reply> Patch(const Request& req, Ctx& c);
   Result<Reply> Delete(const Request& req, Ctx& c);
@@ -99,8 +105,30 @@ class RestHandlerImpl final : public RestHandler {
   Status CheckFields(Json& obj, Ctx& c, const api::TypeDef* type, const std::vector<std::string>& dups,
                      const std::string& kind, const std::string& version);
   Status CheckNamespace(Ctx& c);
-  // Creates obj (already decoded). Returns the stored object (resourceVersion set).
+  // Creates obj (already decoded) and waits for the store. Returns the stored object
+  // (resourceVersion set).
   Result<Json> CreateObject(Ctx& c, Json obj);
+  // A create between its checks and its store write.
+  struct PendingCreate {
+    Json obj;                        // defaulted, validated, managedFields set
+    ServiceAllocator::Taken taken;   // Service IPs/ports it holds (svc)
+    bool svc = false;
+    bool named = false;              // the client named it (no generateName retries)
+    std::string gen;                 // metadata.generateName
+  };
+  // The create pipeline up to the store write: namespace, strategy, admission, validation,
+  // managedFields.
+  Result<PendingCreate> PrepareCreate(Ctx& c, Json obj);
+  // The bytes to store (sets c.name).
+  std::shared_ptr<const std::string> CreateBytes(Ctx& c, PendingCreate& p);
+  // After the store accepted the bytes at rev: the created object (c.written set).
+  Json Created(Ctx& c, PendingCreate& p, std::shared_ptr<const std::string> bytes, int64_t rev);
+  // After the store refused: OK when a generateName create should retry (a new name is set),
+  // else the error to answer (what the create held is released).
+  Status CreateFailed(Ctx& c, PendingCreate& p, const Status& st, int attempt);
+  // Writes p asynchronously and answers w when the store calls back.
+  void CommitCreate(Ctx c, std::shared_ptr<PendingCreate> p, ResponseWriterPtr w, int attempt);
+  void SendReply(ResponseWriter& w, const Ctx& c, Result<Reply> r);
   // Updates from old (at mod_rev) to obj. *wrote tells whether the store changed.
   Result<Json> UpdateObject(Ctx& c, const Json& old, int64_t mod_rev, Json obj, bool* wrote);
   struct Loaded {
@@ -201,6 +229,10 @@ class RestHandlerImpl final : public RestHandler {
   std::thread timer_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopped_{false};
+  // Store writes whose callbacks have not run yet; Stop() waits for them (they use `this`).
+  std::mutex async_mu_;
+  std::condition_variable async_cv_;
+  int64_t async_writes_ = 0;  // GUARDED_BY(async_mu_)
 };
 
 }  // namespace tug::apiserver::rest

@@ -904,5 +904,129 @@ TEST_F(RestTest, ListTenThousandPods) {
   EXPECT_EQ(list["items"][9999]["metadata"]["name"], "p109999");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Creates answered by the store's callback (Store::CreateAsync), as with the SQLite store: the
+// request returns first, the response follows the commit.
+
+// A memory store whose asynchronous creates wait until the test runs them; `refuse` answers
+// the next one AlreadyExists without writing.
+class DeferringStore final : public store::Store {
+ public:
+  Result<store::KeyValue> Get(std::string_view k) override { return s_->Get(k); }
+  Result<store::ListResult> List(std::string_view p, const store::ListOptions& o) override { return s_->List(p, o); }
+  Result<int64_t> Count(std::string_view p) override { return s_->Count(p); }
+  Result<int64_t> Create(std::string_view k, store::Value v) override { return s_->Create(k, std::move(v)); }
+  Result<int64_t> Update(std::string_view k, store::Value v, int64_t e) override { return s_->Update(k, std::move(v), e); }
+  Result<store::KeyValue> Delete(std::string_view k, int64_t e) override { return s_->Delete(k, e); }
+  Result<store::WatchHandlePtr> Watch(std::string_view p, int64_t f, store::WatchCallback cb) override {
+    return s_->Watch(p, f, std::move(cb));
+  }
+  Status Compact(int64_t r) override { return s_->Compact(r); }
+  int64_t CurrentRevision() const override { return s_->CurrentRevision(); }
+  int64_t CompactedRevision() const override { return s_->CompactedRevision(); }
+  void CreateAsync(std::string_view k, store::Value v, WriteDone done) override {
+    std::lock_guard<std::mutex> l(mu_);
+    pending_.push_back({std::string(k), std::move(v), std::move(done)});
+  }
+  // Runs the queued creates (and none queued meanwhile); returns their keys.
+  std::vector<std::string> RunPending() {
+    std::vector<Pending> run;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      run.swap(pending_);
+    }
+    std::vector<std::string> keys;
+    for (auto& p : run) {
+      keys.push_back(p.key);
+      if (refuse.exchange(false)) {
+        p.done(AlreadyExistsError("exists"));
+      } else {
+        p.done(s_->Create(p.key, std::move(p.value)));
+      }
+    }
+    return keys;
+  }
+  std::atomic<bool> refuse{false};
+
+ private:
+  struct Pending {
+    std::string key;
+    store::Value value;
+    WriteDone done;
+  };
+  store::StorePtr s_ = store::NewMemoryStore();
+  std::mutex mu_;
+  std::vector<Pending> pending_;
+};
+
+class AsyncCreateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto reg = api::Registry::Builtin();
+    ASSERT_TRUE(reg.ok());
+    Options o;
+    o.start_timer_thread = false;
+    auto h = NewRestHandler(store_, *reg, o);  // bootstrap objects use the synchronous Create
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    h_ = std::move(h).value();
+  }
+  void TearDown() override {
+    if (h_) h_->Stop();
+  }
+  std::shared_ptr<FakeWriter> Post(const std::string& path, const std::string& body) {
+    auto w = std::make_shared<FakeWriter>();
+    h_->Handle(MakeRequest("POST", path, body, {}), w);
+    return w;
+  }
+  DeferringStore store_;
+  std::unique_ptr<RestHandler> h_;
+};
+
+TEST_F(AsyncCreateTest, ResponseFollowsTheStoreCallback) {
+  const std::string path = "/api/v1/namespaces/default/configmaps";
+  Request probe = MakeRequest("POST", path, "{}", {});
+  EXPECT_TRUE(h_->HandlesInline(probe));
+  probe.path = "/api/v1/namespaces/default/configmaps/c1";  // a named object: not a create
+  EXPECT_FALSE(h_->HandlesInline(probe));
+  probe.path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";  // virtual: not stored
+  EXPECT_FALSE(h_->HandlesInline(probe));
+
+  auto w = Post(path, R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1"},"data":{"k":"v"}})");
+  EXPECT_FALSE(w->done());  // nothing answered before the store did
+  EXPECT_EQ(store_.Get("/registry/core/configmaps/default/c1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_.RunPending(), std::vector<std::string>{"/registry/core/configmaps/default/c1"});
+  ASSERT_TRUE(w->done());
+  EXPECT_EQ(w->code_, 201) << w->body_;
+  Json body = Json::parse(w->body_);
+  auto kv = store_.Get("/registry/core/configmaps/default/c1");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(body["metadata"]["resourceVersion"], std::to_string(kv->mod_revision));
+  EXPECT_EQ(body["data"]["k"], "v");
+}
+
+TEST_F(AsyncCreateTest, RefusedWritesRetryGeneratedNamesAndReportNamedConflicts) {
+  const std::string path = "/api/v1/namespaces/default/configmaps";
+  store_.refuse = true;
+  auto gen = Post(path, R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"gen-"}})");
+  auto first = store_.RunPending();  // refused: the handler queues the create under a new name
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_FALSE(gen->done());
+  auto second = store_.RunPending();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_NE(second[0], first[0]);
+  ASSERT_TRUE(gen->done());
+  EXPECT_EQ(gen->code_, 201) << gen->body_;
+  EXPECT_EQ("/registry/core/configmaps/default/" + Json::parse(gen->body_)["metadata"]["name"].get<std::string>(),
+            second[0]);
+
+  store_.refuse = true;
+  auto named = Post(path, R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"taken"}})");
+  store_.RunPending();
+  ASSERT_TRUE(named->done());
+  EXPECT_EQ(named->code_, 409);
+  EXPECT_THAT(named->body_, HasSubstr("configmaps \\\"taken\\\" already exists"));
+  EXPECT_THAT(named->body_, HasSubstr("AlreadyExists"));
+}
+
 }  // namespace
 }  // namespace tug::apiserver::rest

@@ -98,6 +98,13 @@ void RootHandler::ServeHealth(const Request& req, ResponseWriter& w, const std::
   w.Send(200, kTextPlain, out, {{"X-Content-Type-Options", "nosniff"}});
 }
 
+bool RootHandler::HandlesInline(const Request& req) const {
+  const std::string& p = req.path;
+  if (p.rfind("/api/", 0) != 0 && p.rfind("/apis/", 0) != 0) return false;
+  Handler* api = api_.load();
+  return api && api->HandlesInline(req);
+}
+
 void RootHandler::Handle(Request req, ResponseWriterPtr w) {
   const std::string& p = req.path;
   for (const char* ep : {"healthz", "livez", "readyz"}) {

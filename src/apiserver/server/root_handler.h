@@ -57,6 +57,8 @@ class RootHandler final : public Handler {
   void AddReadyCheck(std::string name, Check check);
 
   void Handle(Request req, ResponseWriterPtr w) override;
+  // The API handler's answer for API paths; health and /version run on a worker.
+  bool HandlesInline(const Request& req) const override;
 
  private:
   struct Named {

@@ -184,16 +184,26 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
   std::atomic<size_t> queued_bytes{0};
 };
 
+// Posts the pulls of list[from...] a group at a time: each next group is posted behind what
+// arrived meanwhile, so requests (writes) are served between groups instead of after every
+// watcher's write of the tick.
+void PostPulls(Core& core, std::shared_ptr<std::vector<std::weak_ptr<ConnBase>>> list, size_t from) {
+  constexpr size_t kGroup = 32;
+  const size_t end = std::min(from + kGroup, list->size());
+  for (size_t i = from; i < end; ++i)
+    if (auto c = (*list)[i].lock()) c->PostPull();
+  if (end < list->size()) asio::post(core.ioc, [&core, list = std::move(list), end]() mutable { PostPulls(core, std::move(list), end); });
+}
+
 // Posts the pulls of every connection in core.flush_list (on the flush timer).
 void FlushStreams(Core& core) {
-  std::vector<std::weak_ptr<ConnBase>> list;
+  auto list = std::make_shared<std::vector<std::weak_ptr<ConnBase>>>();
   {
     std::lock_guard<std::mutex> l(core.flush_mu);
-    list.swap(core.flush_list);
+    list->swap(core.flush_list);
     core.flush_scheduled = false;
   }
-  for (auto& w : list)
-    if (auto c = w.lock()) c->PostPull();
+  PostPulls(core, std::move(list), 0);
 }
 
 // A stream writer of `conn` armed: its pull is posted at the next flush tick (at once with no
@@ -777,8 +787,13 @@ class Connection final : public ConnBase {
     // An upgrade request (exec/attach/port-forward) goes to the handler like any other; no read
     // is posted for it (stop_reading_), so the handler may take the stream over (Hijack).
     Handler* h = core_->handler;
-    auto req = std::make_shared<Request>(std::move(p.req));
-    core_->pool->Submit([h, req, w]() mutable { h->Handle(std::move(*req), std::move(w)); });
+    if (!p.upgrade && h->HandlesInline(p.req)) {
+      // A handler that does not block runs here: no hand-off to a worker and back.
+      h->Handle(std::move(p.req), std::move(w));
+    } else {
+      auto req = std::make_shared<Request>(std::move(p.req));
+      core_->pool->Submit([h, req, w]() mutable { h->Handle(std::move(*req), std::move(w)); });
+    }
     DoRead();  // keep a read posted to notice the peer going away (not for upgrades)
   }
 

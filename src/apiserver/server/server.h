@@ -24,10 +24,12 @@
 //
 // Threading (C7): `io_threads` threads run an asio io_context; each connection is serialized on
 // its own strand. Handler::Handle runs on a worker pool that grows on demand up to
-// `max_workers`, so handlers may block (store writes). ResponseWriter methods may be called from
-// any thread; they post to the connection's strand. OnClose callbacks run on the thread that sees
-// the end of the response or connection (usually an I/O thread): they must be short and must not
-// block (signal a condition variable, cancel a subscription).
+// `max_workers`, so handlers may block (store writes); a request for which
+// Handler::HandlesInline is true is handled on the I/O thread instead (no hand-off).
+// ResponseWriter methods may be called from any thread; they post to the connection's strand.
+// OnClose callbacks run on the thread that sees the end of the response or connection (usually
+// an I/O thread): they must be short and must not block (signal a condition variable, cancel a
+// subscription).
 // A handler may block in Handle (e.g. for a whole watch); each such handler holds one worker, so
 // max_workers bounds concurrent blocking handlers.
 //

@@ -516,6 +516,59 @@ TEST(ServerTest, StopCutsStreamsAndJoins) {
   h.held.reset();
 }
 
+// Answers /inline on the I/O thread (HandlesInline) and from another thread after Handle
+// returned, as the REST handler's creates answer from the store's commit thread; /block holds
+// a worker until released.
+class InlineHandler : public Handler {
+ public:
+  bool HandlesInline(const Request& req) const override { return req.path == "/inline"; }
+  void Handle(Request req, ResponseWriterPtr w) override {
+    if (req.path == "/block") {
+      blocked.set_value();
+      release_f.wait();
+      w->Send(200, "text/plain", "unblocked");
+      return;
+    }
+    std::lock_guard<std::mutex> l(mu);
+    answerers.emplace_back([w, n = inline_calls++] { w->Send(201, "text/plain", "inline-" + std::to_string(n)); });
+  }
+  ~InlineHandler() override {
+    for (auto& t : answerers) t.join();
+  }
+  std::promise<void> blocked, release;
+  std::shared_future<void> release_f = release.get_future().share();
+  std::mutex mu;
+  int inline_calls = 0;  // GUARDED_BY(mu)
+  std::vector<std::thread> answerers;
+};
+
+TEST(ServerTest, InlineRequestsAreServedWhileEveryWorkerIsBusy) {
+  InlineHandler h;
+  ServerOptions o = PlainOptions();
+  o.min_workers = 1;
+  o.max_workers = 1;
+  auto srv = StartServer(o, h);
+  ASSERT_TRUE(srv.ok());
+  int port = (*srv)->port();
+  std::thread blocker([port] {
+    PlainClient c(port);
+    EXPECT_EQ(c.Do("GET", "/block").body(), "unblocked");
+  });
+  ASSERT_EQ(h.blocked.get_future().wait_for(kWait), std::future_status::ready);
+  // The only worker is taken: these are answered only if they never needed one.
+  auto inline_bodies = std::async(std::launch::async, [port] {
+    PlainClient c(port);
+    std::vector<std::string> bodies;
+    for (int i = 0; i < 3; ++i) bodies.push_back(c.Do("POST", "/inline").body());
+    return bodies;
+  });
+  bool answered = inline_bodies.wait_for(kWait) == std::future_status::ready;
+  h.release.set_value();
+  blocker.join();
+  ASSERT_TRUE(answered) << "inline requests waited for the busy worker";
+  EXPECT_EQ(inline_bodies.get(), (std::vector<std::string>{"inline-0", "inline-1", "inline-2"}));
+}
+
 TEST(ServerTest, BindFailureIsAnError) {
   TestHandler h;
   auto a = StartServer(PlainOptions(), h);
