@@ -700,8 +700,10 @@ Status PodWorkers::SyncPod(const std::string& key, bool own_thread, bool& hand_o
     for (const auto& s : sandboxes) {
       if (uids.count(s.config.uid) || s.config.namespace_ != ns || s.config.name != name) continue;
       if (slow()) return Status::Ok();
+      // Its spec is gone with it: killed with upstream's grace for pods the kubelet no longer
+      // knows (1 s), not the 30 s default.
       Json ghost{{"metadata", {{"namespace", ns}, {"name", name}, {"uid", s.config.uid}}}, {"kind", "Pod"},
-                 {"apiVersion", "v1"}};
+                 {"apiVersion", "v1"}, {"spec", {{"terminationGracePeriodSeconds", 1}}}};
       probes_->RemovePod(s.config.uid);
       RETURN_IF_ERROR(KillPod(ghost, s.id, false));
       std::lock_guard l(mu_);
