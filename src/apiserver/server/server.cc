@@ -184,26 +184,16 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
   std::atomic<size_t> queued_bytes{0};
 };
 
-// Posts the pulls of list[from...] a group at a time: each next group is posted behind what
-// arrived meanwhile, so requests (writes) are served between groups instead of after every
-// watcher's write of the tick.
-void PostPulls(Core& core, std::shared_ptr<std::vector<std::weak_ptr<ConnBase>>> list, size_t from) {
-  constexpr size_t kGroup = 32;
-  const size_t end = std::min(from + kGroup, list->size());
-  for (size_t i = from; i < end; ++i)
-    if (auto c = (*list)[i].lock()) c->PostPull();
-  if (end < list->size()) asio::post(core.ioc, [&core, list = std::move(list), end]() mutable { PostPulls(core, std::move(list), end); });
-}
-
 // Posts the pulls of every connection in core.flush_list (on the flush timer).
 void FlushStreams(Core& core) {
-  auto list = std::make_shared<std::vector<std::weak_ptr<ConnBase>>>();
+  std::vector<std::weak_ptr<ConnBase>> list;
   {
     std::lock_guard<std::mutex> l(core.flush_mu);
-    list->swap(core.flush_list);
+    list.swap(core.flush_list);
     core.flush_scheduled = false;
   }
-  PostPulls(core, std::move(list), 0);
+  for (auto& w : list)
+    if (auto c = w.lock()) c->PostPull();
 }
 
 // A stream writer of `conn` armed: its pull is posted at the next flush tick (at once with no
