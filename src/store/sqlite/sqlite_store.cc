@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "base/log.h"
@@ -302,36 +303,35 @@ Status SqliteStoreImpl::Open() {
     RETURN_IF_ERROR(q.Prepare(db_, "SELECT MAX(rev) FROM log"));
     if (sqlite3_step(q.get()) == SQLITE_ROW) max_rev = sqlite3_column_int64(q.get(), 0);
   }
-  // The current state from the (key, rev) index: one pass over the index (keys and revisions
-  // only, no values) finds each key's newest revision, in key order; then one row lookup per
-  // key reads that revision (skipping tombstones). Start-up cost follows the number of keys and
-  // the size of the index, not the bytes of history still waiting for compaction.
+  // One sequential pass over the log, newest revision first: the first row seen for a key is
+  // its current state (or its tombstone); older rows of that key are skipped without copying
+  // their values, so start-up cost follows the number of keys, not the length of history.
   std::vector<KeyValue> kvs;
   {
-    std::vector<std::pair<std::string, int64_t>> newest;
+    struct Hash {
+      using is_transparent = void;
+      size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_set<std::string, Hash, std::equal_to<>> seen;
+    seen.reserve(static_cast<size_t>(std::min<int64_t>(max_rev, int64_t{1} << 20)));
     Stmt q;
-    RETURN_IF_ERROR(q.Prepare(db_, "SELECT key, MAX(rev) FROM log INDEXED BY log_key_rev GROUP BY key ORDER BY key"));
+    RETURN_IF_ERROR(q.Prepare(db_, "SELECT rev, key, create_rev, deleted, value FROM log ORDER BY rev DESC"));
     int step;
-    while ((step = sqlite3_step(q.get())) == SQLITE_ROW)
-      newest.emplace_back(ColBlob(q.get(), 0), sqlite3_column_int64(q.get(), 1));
-    if (step != SQLITE_DONE) return UnavailableError(std::string("recover: ") + sqlite3_errmsg(db_));
-    Stmt row;
-    RETURN_IF_ERROR(row.Prepare(db_, "SELECT create_rev, deleted, value FROM log WHERE rev = ?"));
-    kvs.reserve(newest.size());
-    for (auto& [key, rev] : newest) {
-      sqlite3_bind_int64(row.get(), 1, rev);
-      step = sqlite3_step(row.get());
-      if (step != SQLITE_ROW) return UnavailableError(std::string("recover: ") + sqlite3_errmsg(db_));
-      if (sqlite3_column_int(row.get(), 1) == 0) {  // else deleted: its tombstone is newest
-        KeyValue kv;
-        kv.key = std::move(key);
-        kv.mod_revision = rev;
-        kv.create_revision = sqlite3_column_int64(row.get(), 0);
-        kv.value = std::make_shared<const std::string>(ColBlob(row.get(), 2));
-        kvs.push_back(std::move(kv));
-      }
-      row.Reset();
+    while ((step = sqlite3_step(q.get())) == SQLITE_ROW) {
+      const char* kp = static_cast<const char*>(sqlite3_column_blob(q.get(), 1));
+      std::string_view key(kp ? kp : "", static_cast<size_t>(sqlite3_column_bytes(q.get(), 1)));
+      if (seen.find(key) != seen.end()) continue;  // an older revision of a key already seen
+      seen.emplace(key);
+      if (sqlite3_column_int(q.get(), 3) != 0) continue;  // deleted: its tombstone is newest
+      KeyValue kv;
+      kv.key = std::string(key);
+      kv.mod_revision = sqlite3_column_int64(q.get(), 0);
+      kv.create_revision = sqlite3_column_int64(q.get(), 2);
+      kv.value = std::make_shared<const std::string>(ColBlob(q.get(), 4));
+      kvs.push_back(std::move(kv));
     }
+    if (step != SQLITE_DONE) return UnavailableError(std::string("recover: ") + sqlite3_errmsg(db_));
+    std::sort(kvs.begin(), kvs.end(), [](const KeyValue& a, const KeyValue& b) { return a.key < b.key; });
   }
   RETURN_IF_ERROR(Exec("PRAGMA mmap_size=0"));
   int64_t current = std::max(max_rev, compacted);
