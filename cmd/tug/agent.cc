@@ -30,7 +30,9 @@ constexpr const char* kAgentUsage =
     "  --cluster-cidr CIDR pod network of the cluster (default 10.42.0.0/16)\n"
     "  --kubelet-port N    kubelet HTTPS port for logs/exec (default 10250; 0 = any free port)\n"
     "  --cni-bridge NAME   pod network bridge (default tug0)\n"
-    "  --cgroup-parent P   parent cgroup of the pods (default /tug)\n"
+    "  --cgroup-parent P   parent cgroup of the pods (default /tug)\n";
+// After the node runtime flags (NodeRuntimeFlagsUsage).
+constexpr const char* kAgentUsageNotes =
     "\n"
     "The token is the server's <data-dir>/agent-token. The kubelet port accepts only client\n"
     "certificates signed by the cluster CA (--ca-file, or the kubeconfig's); without a CA it is\n"
@@ -38,14 +40,22 @@ constexpr const char* kAgentUsage =
 
 }  // namespace
 
+void ApplyNodeRuntimeFlags(const NodeRuntimeFlags& f, kubelet::AgentOptions& o) {
+  o.runc_path = f.runc_path;
+  o.container_log_max_size = f.container_log_max_size;
+  o.container_log_max_files = f.container_log_max_files;
+  o.container_log_monitor_interval = f.container_log_monitor_interval;
+}
+
 int RunAgent(const std::vector<std::string>& args) {
   std::string server, token, kubeconfig, ca_file;
   kubelet::AgentOptions o;
+  NodeRuntimeFlags node_runtime;
   std::string run_dir = "/run/tug";
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
-      std::cout << kAgentUsage;
+      std::cout << kAgentUsage << NodeRuntimeFlagsUsage() << kAgentUsageNotes;
       return 0;
     }
     std::string flag = a, value;
@@ -70,6 +80,12 @@ int RunAgent(const std::vector<std::string>& args) {
     else if (flag == "--cluster-cidr") o.cluster_cidr = value;
     else if (flag == "--cni-bridge") o.cni_bridge = value;
     else if (flag == "--cgroup-parent") o.cgroup_parent = value;
+    else if (IsNodeRuntimeFlag(flag)) {
+      if (Status s = ParseNodeRuntimeFlag(flag, value, node_runtime); !s.ok()) {
+        std::cerr << "tug agent: " << s.message() << "\n";
+        return 2;
+      }
+    }
     else if (flag == "--kubelet-port") {
       char* end = nullptr;
       long p = std::strtol(value.c_str(), &end, 10);
@@ -84,6 +100,7 @@ int RunAgent(const std::vector<std::string>& args) {
       return 2;
     }
   }
+  ApplyNodeRuntimeFlags(node_runtime, o);
   o.runtime_state_dir = run_dir + "/runtime";
   o.ns_root = run_dir;
   client::Config config;

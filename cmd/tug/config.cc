@@ -1,8 +1,12 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <charconv>
+
+#include "controllers/cronjob/cron_schedule.h"
+#include "kubelet/logs/container_log_manager.h"
 
 namespace tug::cmd {
 namespace {
@@ -40,6 +44,45 @@ bool IsIpv4Cidr(const std::string& v) {
 }
 
 }  // namespace
+
+bool IsNodeRuntimeFlag(const std::string& name) {
+  return name == "--runc" || name == "--container-log-max-size" || name == "--container-log-max-files" ||
+         name == "--container-log-monitor-interval";
+}
+
+Status ParseNodeRuntimeFlag(const std::string& name, const std::string& value, NodeRuntimeFlags& f) {
+  auto invalid = [&](const std::string& why) {
+    return BadRequestError("invalid value \"" + value + "\" for flag " + name + ": " + why);
+  };
+  if (name == "--runc") {
+    if (value.empty() || value[0] != '/') return invalid("not an absolute path");
+    if (::access(value.c_str(), X_OK) != 0) return invalid("not an executable file");
+    f.runc_path = value;
+  } else if (name == "--container-log-max-size") {
+    auto size = kubelet::logs::ParseByteQuantity(value);
+    if (!size.ok()) return invalid("a quantity greater than 0, such as 10Mi");
+    f.container_log_max_size = *size;
+  } else if (name == "--container-log-max-files") {
+    auto n = ParseInt(name, value, 2, 1 << 20);
+    if (!n.ok()) return invalid("must be at least 2");
+    f.container_log_max_files = *n;
+  } else if (name == "--container-log-monitor-interval") {
+    auto d = controllers::cronjob::ParseGoDuration(value);
+    if (!d.ok() || *d < std::chrono::milliseconds(1)) return invalid("a duration of at least 1ms, such as 10s");
+    f.container_log_monitor_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  } else {
+    return BadRequestError("unknown flag: " + name);
+  }
+  return Status::Ok();
+}
+
+std::string NodeRuntimeFlagsUsage() {
+  return "  --runc PATH                         the runc binary (default /usr/sbin/runc)\n"
+         "  --container-log-max-size Q          rotate a container's log at this size (default 10Mi)\n"
+         "  --container-log-max-files N         log files kept per container, the current one\n"
+         "                                      included (default 5, at least 2)\n"
+         "  --container-log-monitor-interval D  how often logs are checked for rotation (default 10s)\n";
+}
 
 Result<ParsedServerArgs> ParseServerFlags(const std::vector<std::string>& args) {
   ParsedServerArgs out;
@@ -129,6 +172,9 @@ Result<ParsedServerArgs> ParseServerFlags(const std::vector<std::string>& args) 
       ASSIGN_OR_RETURN(c.cgroup_parent, take());
       if (c.cgroup_parent.size() < 2 || c.cgroup_parent[0] != '/')
         return BadRequestError("invalid value \"" + c.cgroup_parent + "\" for flag --cgroup-parent");
+    } else if (IsNodeRuntimeFlag(name)) {
+      ASSIGN_OR_RETURN(std::string v, take());
+      RETURN_IF_ERROR(ParseNodeRuntimeFlag(name, v, c.node_runtime));
     } else if (name == "-v" || name == "--v") {
       ASSIGN_OR_RETURN(std::string v, take());
       ASSIGN_OR_RETURN(c.verbosity, ParseInt(name, v, 0, 10));
@@ -167,7 +213,8 @@ std::string ServerUsage() {
          "  --run-dir DIR            runtime state and namespace pins (default /run/tug)\n"
          "  --kubelet-port N         kubelet HTTPS port for logs/exec (default 10250; 0 = any free port)\n"
          "  --cni-bridge NAME        pod network bridge (default tug0)\n"
-         "  --cgroup-parent PATH     parent cgroup of the pods (default /tug)\n";
+         "  --cgroup-parent PATH     parent cgroup of the pods (default /tug)\n" +
+         NodeRuntimeFlagsUsage();
 }
 
 }  // namespace tug::cmd

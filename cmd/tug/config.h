@@ -4,16 +4,35 @@
 // --disable-agent, --disable-controller-manager, --disable-scheduler, --controllers LIST,
 // --leader-elect, --token-auth-file FILE, -v N / --v N, and the built-in agent's --node-name,
 // --node-ip, --pod-cidr, --cluster-cidr, --run-dir, --kubelet-port, --cni-bridge,
-// --cgroup-parent. Both `--flag value` and `--flag=value`.
+// --cgroup-parent, and the node runtime flags that `tug agent` shares (NodeRuntimeFlags). Both
+// `--flag value` and `--flag=value`.
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
 
 namespace tug::cmd {
+
+// Flags of the node agent that `tug server` (for its built-in agent) and `tug agent` share:
+// --runc PATH, --container-log-max-size QUANTITY, --container-log-max-files N,
+// --container-log-monitor-interval DURATION (kubelet's containerLog* settings).
+struct NodeRuntimeFlags {
+  std::string runc_path = "/usr/sbin/runc";
+  int64_t container_log_max_size = 10 << 20;  // 10Mi
+  int container_log_max_files = 5;
+  std::chrono::milliseconds container_log_monitor_interval{10000};
+};
+bool IsNodeRuntimeFlag(const std::string& name);
+// Parses one of them into f. Errors: BadRequest with a one-line message ("invalid value \"1\"
+// for flag --container-log-max-files: must be at least 2").
+Status ParseNodeRuntimeFlag(const std::string& name, const std::string& value, NodeRuntimeFlags& f);
+// Their lines for --help.
+std::string NodeRuntimeFlagsUsage();
 
 struct Config {
   std::string data_dir = "/var/lib/tug";
@@ -39,6 +58,7 @@ struct Config {
   int kubelet_port = 10250;                   // 0 = a free port
   std::string cni_bridge = "tug0";
   std::string cgroup_parent = "/tug";
+  NodeRuntimeFlags node_runtime;
 };
 
 // What a command line asked for.

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <chrono>
+
 #include <gtest/gtest.h>
 
 namespace tug::cmd {
@@ -49,6 +51,24 @@ TEST(ServerFlagsTest, AgentFlags) {
   EXPECT_EQ(r->config.cgroup_parent, "/tug-t1");
 }
 
+// The flags `tug agent` shares (parsed by the same functions there).
+TEST(ServerFlagsTest, NodeRuntimeFlags) {
+  auto d = ParseServerFlags({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->config.node_runtime.runc_path, "/usr/sbin/runc");
+  EXPECT_EQ(d->config.node_runtime.container_log_max_size, 10 << 20);
+  EXPECT_EQ(d->config.node_runtime.container_log_max_files, 5);
+  EXPECT_EQ(d->config.node_runtime.container_log_monitor_interval, std::chrono::seconds(10));
+  auto r = ParseServerFlags({"--runc", "/bin/true", "--container-log-max-size=64Ki", "--container-log-max-files", "3",
+                             "--container-log-monitor-interval=1500ms"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->config.node_runtime.runc_path, "/bin/true");
+  EXPECT_EQ(r->config.node_runtime.container_log_max_size, 64 << 10);
+  EXPECT_EQ(r->config.node_runtime.container_log_max_files, 3);
+  EXPECT_EQ(r->config.node_runtime.container_log_monitor_interval, std::chrono::milliseconds(1500));
+  EXPECT_NE(ServerUsage().find("--container-log-max-files N"), std::string::npos);
+}
+
 TEST(ServerFlagsTest, AllFlagsBothSpellings) {
   auto r = ParseServerFlags({"--data-dir", "/d", "--bind-address=127.0.0.1", "--port=7443", "--disable-agent",
                              "--token-auth-file", "/t.csv", "-v", "4"});
@@ -88,6 +108,15 @@ TEST(ServerFlagsTest, Errors) {
       {{"--run-dir", "relative"}, "not an absolute path"},
       {{"--kubelet-port", "-1"}, "invalid value \"-1\" for flag --kubelet-port"},
       {{"--cni-bridge", "a-very-long-bridge-name"}, "1-15 characters"},
+      {{"--runc", "runc"}, "invalid value \"runc\" for flag --runc: not an absolute path"},
+      {{"--runc=/does/not/exist"}, "for flag --runc: not an executable file"},
+      {{"--container-log-max-files", "1"}, "invalid value \"1\" for flag --container-log-max-files: must be at least 2"},
+      {{"--container-log-max-files=x"}, "for flag --container-log-max-files: must be at least 2"},
+      {{"--container-log-max-size", "0"}, "invalid value \"0\" for flag --container-log-max-size: a quantity greater"},
+      {{"--container-log-max-size=10MB"}, "for flag --container-log-max-size"},
+      {{"--container-log-max-size=-1"}, "for flag --container-log-max-size"},
+      {{"--container-log-monitor-interval=0s"}, "for flag --container-log-monitor-interval"},
+      {{"--container-log-max-size"}, "flag needs an argument: --container-log-max-size"},
   };
   for (const auto& c : cases) {
     auto r = ParseServerFlags(c.args);

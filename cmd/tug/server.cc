@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "client/client.h"
 #include "client/loopback.h"
+#include "agent.h"
 #include "control_loops.h"
 #include "kubelet/agent.h"
 #include "lifecycle.h"
@@ -282,6 +283,7 @@ int RunServer(const Config& config) {
     ao.kubelet_port = config.kubelet_port;
     ao.cni_bridge = config.cni_bridge;
     ao.cgroup_parent = config.cgroup_parent;
+    ApplyNodeRuntimeFlags(config.node_runtime, ao);
     auto ca = apiserver::pki::ReadFile(pki->ca_cert);
     auto ca_key = apiserver::pki::ReadFile(pki->ca_key);
     if (!ca.ok() || !ca_key.ok()) return fail("agent: cannot read the cluster CA in " + config.data_dir + "/tls");
