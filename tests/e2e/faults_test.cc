@@ -2,9 +2,11 @@
 // `tug agent` (node e2e-faults, bridge tugflt0, 10.91.0.0/16, data dir on a tmpfs of its own),
 // shared by every case (one CTest entry). Images come from the busybox test registry and from a
 // FlakyRegistry in this process (a registry that can go away, cut layers or be too big for the
-// disk). Each case checks what kubectl shows, and the suite ends with a clean host.
+// disk). Each case checks what kubectl shows, and the suite ends with a clean host. One case
+// runs a second agent whose --runc is a wrapper that fails once.
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -306,6 +308,83 @@ TEST_F(FaultsE2E, AgentKilledPodsDeletedWhileDownAreCleanedAtStart) {
   ASSERT_TRUE(agent_->WaitFor("agent ready", 60s)) << agent_->Output();
   Leftovers l = WaitClean(node_, 60s);
   EXPECT_TRUE(l.empty()) << l.Describe();
+}
+
+// `tug agent --runc WRAPPER` (node e2e-runc, bridge tuglg0, 10.94.0.0/16, beside the suite's
+// node): the wrapper refuses `runc create` for one pod and `runc start` for another, once each,
+// with a message. The create failure is CreateContainerError with runc's message, the start
+// failure StartError/128 with runc's message; the next tries run both pods, and deleting them
+// leaves the node clean.
+TEST_F(FaultsE2E, RuncFailsOnceThroughTheRuncFlag) {
+  NodeEnv n{.name = "e2e-runc", .bridge = "tuglg0", .cluster_cidr = "10.94.0.0/16",
+            .cgroup_parent = "/tug-e2e-runc", .data_dir = MakeTempDir("tug-runc-agent"),
+            .run_dir = MakeTempDir("tug-runc-run")};
+  std::string marks = MakeTempDir("tug-runc-marks"), wrapper = marks + "/runc";
+  std::unique_ptr<Background> agent;
+  struct Cleanup {
+    NodeEnv& n;
+    std::unique_ptr<Background>& agent;
+    std::string marks;
+    ~Cleanup() {
+      if (agent) agent->Stop();
+      HostCleanup(n);
+      RemoveNodeDirs(n);
+      RemoveTree(marks);
+    }
+  } cleanup{n, agent, marks};
+  // The container id is runc's last argument; its bundle's config.json holds the pod's env.
+  std::ofstream(wrapper) << "#!/bin/sh\n"
+                            "for id; do :; done\n"
+                            "verb=\n"
+                            "for a; do case \"$a\" in create|start) verb=$a; break;; esac; done\n"
+                            "if [ -n \"$verb\" ] && [ ! -e " << marks << "/$verb ] && "
+                            "grep -q \"RUNC_FAULT=$verb\" " << n.run_dir << "/runtime/containers/$id/config.json 2>/dev/null; then\n"
+                            "  : > " << marks << "/$verb\n"
+                            "  echo \"tug-e2e: runc $verb refused once\" >&2\n"
+                            "  exit 1\n"
+                            "fi\n"
+                            "exec /usr/sbin/runc \"$@\"\n";
+  ASSERT_EQ(::chmod(wrapper.c_str(), 0755), 0);
+  kRegistry->WriteMirror(n.data_dir);
+  auto argv = TokenAgentArgv(*server_, n);
+  argv.insert(argv.end(), {"--runc", wrapper});
+  agent = std::make_unique<Background>(argv);
+  ASSERT_TRUE(agent->WaitFor("agent ready", 60s)) << agent->Output();
+  for (const char* verb : {"create", "start"}) {
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", std::string("runc-") + verb}}},
+                {"spec",
+                 {{"nodeName", n.name},
+                  {"terminationGracePeriodSeconds", 1},
+                  {"containers",
+                   {{{"name", "c"},
+                     {"image", "busybox"},
+                     {"command", {"sleep", "3600"}},
+                     {"env", {{{"name", "RUNC_FAULT"}, {"value", verb}}}}}}}}}};
+    auto r = Kubectl({"apply", "-f", "-"}, pod.dump());
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+  auto started = WaitPod("runc-start", [](const json& p) {
+    return Running(p) && At(p, "/status/containerStatuses/0/lastState/terminated/reason") == "StartError";
+  });
+  EXPECT_TRUE(Running(started)) << started.dump(2);
+  EXPECT_EQ(At(started, "/status/containerStatuses/0/lastState/terminated/reason"), "StartError") << started.dump(2);
+  EXPECT_EQ(At(started, "/status/containerStatuses/0/lastState/terminated/exitCode"), "128");
+  EXPECT_THAT(At(started, "/status/containerStatuses/0/lastState/terminated/message"),
+              HasSubstr("tug-e2e: runc start refused once"));
+  EXPECT_EQ(At(started, "/status/containerStatuses/0/restartCount"), "1");
+  auto created = WaitPod("runc-create", Running);
+  EXPECT_TRUE(Running(created)) << created.dump(2);
+  EXPECT_EQ(At(created, "/status/containerStatuses/0/restartCount"), "0") << "a create that failed never ran";
+  std::string events = Events("runc-create");
+  EXPECT_THAT(events, HasSubstr("tug-e2e: runc create refused once")) << events;
+  EXPECT_TRUE(std::filesystem::exists(marks + "/create") && std::filesystem::exists(marks + "/start"));
+  // Once the pods are gone the node holds nothing of them.
+  for (const char* name : {"runc-create", "runc-start"}) DeletePod(name);
+  Leftovers l = WaitClean(n, 60s);
+  EXPECT_TRUE(l.empty()) << l.Describe();
+  Kubectl({"delete", "node", n.name, "--ignore-not-found"});
 }
 
 }  // namespace

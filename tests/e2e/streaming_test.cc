@@ -1,7 +1,7 @@
 // Issue 5 item 7 and issue 4 item 5 (owner: stream-api): the streaming subresources and the proxy
 // paths through `tug server` with its built-in agent, driven by the real kubectl 1.27 and 1.33:
 // logs (-f, --tail, --since, --since-time, --previous, -c, -l, --timestamps, --all-containers,
-// --prefix, --limit-bytes), exec (plain, -i with stdin, -it through a pty, exit codes), attach, cp
+// --prefix, --limit-bytes; -f, --tail and --previous across log rotation by size), exec (plain, -i with stdin, -it through a pty, exit codes), attach, cp
 // both ways, port-forward, and pods/services/nodes proxy (get --raw and kubectl proxy).
 //
 // kubectl 1.27 speaks SPDY for exec/attach/cp/port-forward and 1.31+ tunnels port-forward over
@@ -20,6 +20,7 @@
 #include <functional>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -42,7 +43,12 @@ class Cluster : public ::testing::Environment {
     if (!registry_.Start()) return Fail("test images: " + registry_.error());
     node_ = {.name = "e2e-stream", .bridge = "tugst0", .cluster_cidr = "10.232.0.0/16",
              .cgroup_parent = "/tug-e2e-stream", .data_dir = "", .run_dir = MakeTempDir("tug-stream-run")};
-    server_ = std::make_unique<TugServer>(BuiltinAgentFlags(node_));
+    // Small logs rotate quickly (LogRotation); the other pods' logs stay far below the size.
+    auto flags = BuiltinAgentFlags(node_);
+    for (const char* f : {"--container-log-max-size=64Ki", "--container-log-max-files=3",
+                          "--container-log-monitor-interval=1s"})
+      flags.push_back(f);
+    server_ = std::make_unique<TugServer>(flags);
     node_.data_dir = AgentDataDir(*server_);
     registry_.WriteMirror(node_.data_dir);
     std::string why;
@@ -369,6 +375,135 @@ TEST_P(StreamingE2E, ProxySubresources) {
   proxy.Stop();
   K({"delete", "service", svc});
   K({"delete", "endpoints", svc});
+}
+
+// Log rotation by size (kubelet/logs; the server runs with 64Ki, 3 files, a 1 s interval): a
+// container writing ~100 numbered lines every 0.1 s. Its log dir never holds more than 3 files,
+// rotated files older than the newest are gzip'd, `kubectl logs -f` started before the rotations
+// receives every line across them (consecutive numbers), --tail reads the current file, and
+// --previous the previous instance's.
+class LogRotationE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!Cluster::skip_.empty()) GTEST_SKIP() << Cluster::skip_;
+    ASSERT_TRUE(Cluster::error_.empty()) << Cluster::error_;
+    ASSERT_TRUE(Cluster::ready_);
+  }
+  void TearDown() override {
+    if (Cluster::ready_) Cluster::Kubectl({"delete", "pod", "spew", "--grace-period=1", "--ignore-not-found"});
+  }
+  // The numbers of "spew <n> ..." lines; false (and the offending line) when a line is not one.
+  static bool Numbers(const std::string& out, std::vector<long>& nums, std::string* bad) {
+    for (const auto& l : Lines(out)) {
+      if (l.empty()) continue;
+      if (l.rfind("spew ", 0) != 0) {
+        *bad = l;
+        return false;
+      }
+      nums.push_back(std::stol(l.substr(5)));
+    }
+    return true;
+  }
+  static ::testing::AssertionResult Consecutive(const std::string& out, size_t min_lines) {
+    std::vector<long> nums;
+    std::string bad;
+    if (!Numbers(out, nums, &bad)) return ::testing::AssertionFailure() << "not a spew line: " << bad;
+    if (nums.size() < min_lines) return ::testing::AssertionFailure() << nums.size() << " lines, want " << min_lines;
+    for (size_t i = 1; i < nums.size(); ++i)
+      if (nums[i] != nums[i - 1] + 1)
+        return ::testing::AssertionFailure() << "line " << nums[i - 1] << " is followed by " << nums[i];
+    return ::testing::AssertionSuccess();
+  }
+};
+
+TEST_F(LogRotationE2E, FollowTailAndPreviousAcrossRotations) {
+  auto a = Cluster::Kubectl({"apply", "-f", "-"}, R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: spew}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: spew
+    image: busybox
+    command: [sh, -c, 'i=0; while [ ! -e /spew-stop ]; do seq $i $((i+99)) | sed "s/.*/spew & ......................................../"; i=$((i+100)); sleep 0.1; done; echo spew-done']
+)");
+  ASSERT_EQ(a.rc, 0) << a.err;
+  ASSERT_TRUE(Cluster::WaitPod("spew", [](const json& j) { return j["status"].value("phase", "") == "Running"; }))
+      << Cluster::Kubectl({"get", "pod", "spew", "-o", "yaml"}).out;
+  std::string uid = Cluster::Pod("spew")["metadata"].value("uid", "");
+  std::string dir = Cluster::node_.data_dir + "/pods/default_spew_" + uid + "/spew";
+  Background follow({"/usr/bin/kubectl", "--kubeconfig", Cluster::server_->kubeconfig(), "logs", "-f", "spew", "--tail=1"});
+  ASSERT_TRUE(follow.WaitFor("spew ", 30s)) << follow.Output();
+
+  // Watch the directory through at least 3 rotations.
+  std::set<std::string> rotated_seen;
+  size_t most = 0;
+  std::string worst, gz;
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (rotated_seen.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    auto files = Entries(dir);
+    std::sort(files.begin(), files.end());
+    std::string listing;
+    for (const auto& f : files) listing += f + " ";
+    if (files.size() > most) {
+      most = files.size();
+      worst = listing;
+    }
+    std::vector<std::string> rotated;
+    for (const auto& f : files)
+      if (f.rfind("0.log.", 0) == 0) rotated.push_back(f);
+    // Oldest first: all but the newest compressed (a compression in progress shows <f> and
+    // <f>.gz for a moment; <f>.gz sorts after <f>).
+    for (size_t i = 0; i + 1 < rotated.size(); ++i) {
+      bool compressing = rotated[i] + ".gz" == rotated[i + 1];
+      EXPECT_TRUE(rotated[i].ends_with(".gz") || compressing) << listing;
+    }
+    for (const auto& f : rotated) {
+      rotated_seen.insert(f.ends_with(".gz") ? f.substr(0, f.size() - 3) : f);
+      if (f.ends_with(".gz")) gz = f;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(rotated_seen.size(), 3u) << "rotations seen; last listing of " << dir << ": " << Entries(dir).size();
+  EXPECT_LE(most, 3u) << worst;
+  ASSERT_FALSE(gz.empty());
+  // A compressed file is the CRI log, gzip'd.
+  auto z = ::tug::e2e::Run({"/bin/sh", "-c", "gzip -dc " + dir + "/" + gz + " 2>/dev/null | head -1; exit 0"});
+  EXPECT_NE(z.out.find(" stdout F spew "), std::string::npos) << z.out << z.err;
+
+  // The follower gets past the newest rotation: the current file's first line reaches it, with
+  // no line lost or repeated on the way.
+  std::string first;
+  size_t at = std::string::npos;
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       at == std::string::npos && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    first = ReadAll(dir + "/0.log").substr(0, 200);  // empty right after a rotation
+    at = first.find(" F spew ");
+  }
+  ASSERT_NE(at, std::string::npos) << first;
+  std::string marker = first.substr(at + 3, first.find(' ', at + 8) - at - 3) + " ";
+  EXPECT_TRUE(follow.WaitFor(marker, 60s)) << marker;
+  follow.Stop();
+  EXPECT_TRUE(Consecutive(follow.Output(), 500));
+
+  // --tail reads the end of the current file.
+  auto t = Cluster::Kubectl({"logs", "spew", "--tail=5"});
+  ASSERT_EQ(t.rc, 0) << t.err;
+  EXPECT_TRUE(Consecutive(t.out, 5)) << t.out;
+  EXPECT_EQ(std::count(t.out.begin(), t.out.end(), '\n'), 5) << t.out;
+
+  // The instance ends (restarted at once); --previous shows its last words.
+  auto e = Cluster::Kubectl({"exec", "spew", "--", "touch", "/spew-stop"});
+  ASSERT_EQ(e.rc, 0) << e.err;
+  ASSERT_TRUE(Cluster::WaitPod("spew", [](const json& j) {
+    const json& cs = j["status"].value("containerStatuses", json::array());
+    return !cs.empty() && cs[0].value("restartCount", 0) >= 1 && cs[0]["state"].contains("running");
+  }));
+  auto p = Cluster::Kubectl({"logs", "spew", "--previous", "--tail=2"});
+  ASSERT_EQ(p.rc, 0) << p.err;
+  EXPECT_TRUE(p.out.ends_with("\nspew-done\n")) << p.out;
+  EXPECT_EQ(p.out.rfind("spew ", 0), 0u) << p.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Kubectl, StreamingE2E,
