@@ -123,15 +123,7 @@ TEST(RolloutMathTest, RevisionAnnotations) {
 // --- against the in-process API server ------------------------------------------------------
 
 Json Deployment(const std::string& name, int replicas, const std::string& image, Json strategy = nullptr) {
-  Json d = {{"apiVersion", "apps/v1"},
-            {"kind", "Deployment"},
-            {"metadata", {{"name", name}}},
-            {"spec",
-             {{"replicas", replicas},
-              {"selector", {{"matchLabels", {{"app", name}}}}},
-              {"template",
-               {{"metadata", {{"labels", {{"app", name}}}}},
-                {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", image}}})}}}}}}}};
+  Json d = testing::AppsWorkload("Deployment", name, replicas, image);
   if (!strategy.is_null()) d["spec"]["strategy"] = strategy;
   return d;
 }

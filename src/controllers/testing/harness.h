@@ -159,9 +159,10 @@ class Harness {
 };
 
 // An apps/v1 workload (kind "ReplicaSet", "Deployment", ...) named `name` with `replicas`, selecting
-// and labelling its pods app=<name>, one busybox container; no namespace (the caller's request
-// gives it).
-inline Json AppsWorkload(const std::string& kind, const std::string& name, int replicas) {
+// and labelling its pods app=<name>, one container "c" running `image`; no namespace (the
+// caller's request gives it).
+inline Json AppsWorkload(const std::string& kind, const std::string& name, int replicas,
+                         const std::string& image = "busybox") {
   return Json{{"apiVersion", "apps/v1"},
               {"kind", kind},
               {"metadata", {{"name", name}}},
@@ -170,7 +171,7 @@ inline Json AppsWorkload(const std::string& kind, const std::string& name, int r
                 {"selector", {{"matchLabels", {{"app", name}}}}},
                 {"template",
                  {{"metadata", {{"labels", {{"app", name}}}}},
-                  {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}}}}}}}};
+                  {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", image}}})}}}}}}}};
 }
 
 }  // namespace tug::controllers::testing
