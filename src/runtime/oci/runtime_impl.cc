@@ -1165,13 +1165,18 @@ class OciRuntime : public Runtime {
     // The monitor reports {"data": <container pid>} or {"data": -1, "message": ...}.
     std::string msg;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::chrono::steady_clock::time_point runc_dead_since{};  // {}: runc not seen dead
     while (msg.find('\n') == std::string::npos) {
       pollfd pf{sync_r.get(), POLLIN, 0};
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return TimeoutError("conmon did not report the container pid");
-      int r = poll(&pf, 1, static_cast<int>(left.count()));
+      int r = poll(&pf, 1, static_cast<int>(std::min<int64_t>(left.count(), 500)));
       if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) continue;
+      if (r == 0) {
+        UnblockConmonAfterRuncDied(bundle, &runc_dead_since);
+        continue;
+      }
+      if (r < 0) continue;
       char buf[4096];
       ssize_t n = ::read(sync_r.get(), buf, sizeof(buf));
       if (n < 0 && errno == EINTR) continue;
@@ -1198,6 +1203,47 @@ class OciRuntime : public Runtime {
     c.pid_start = ProcessStartTime(cpid);
     c.created = true;
     return SaveContainer(c);
+  }
+
+  // A runc killed in the middle of `create` can leave its `runc init` behind (waiting on the exec
+  // fifo, reparented to conmon, its subreaper) holding the pipe conmon reads runc's output from:
+  // conmon then never reports. Seen from here: conmon's runtime child stays a zombie while
+  // nothing is reported. After 2 s of that, the other children of conmon (the orphaned init) are
+  // killed, so conmon reads EOF, reaps runc and reports the failure.
+  static void UnblockConmonAfterRuncDied(const std::string& bundle,
+                                         std::chrono::steady_clock::time_point* dead_since) {
+    auto pid_text = ReadFile(bundle + "/conmon.pid");
+    if (!pid_text.ok()) return;
+    pid_t conmon = std::atoi(pid_text->c_str());
+    if (conmon <= 0) return;
+    auto children = ReadFile("/proc/" + std::to_string(conmon) + "/task/" + std::to_string(conmon) + "/children");
+    if (!children.ok()) return;
+    std::vector<pid_t> alive;
+    bool zombie = false;
+    std::istringstream in(*children);
+    for (pid_t child; in >> child;) {
+      auto stat = ReadFile("/proc/" + std::to_string(child) + "/stat");
+      if (!stat.ok()) continue;
+      size_t paren = stat->rfind(')');
+      if (paren == std::string::npos || paren + 2 >= stat->size()) continue;
+      if ((*stat)[paren + 2] == 'Z') {
+        zombie = true;
+      } else {
+        alive.push_back(child);
+      }
+    }
+    if (!zombie) {
+      *dead_since = {};
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (*dead_since == std::chrono::steady_clock::time_point{}) *dead_since = now;
+    if (now - *dead_since < std::chrono::seconds(2)) return;
+    for (pid_t child : alive) {
+      TUG_LOG(WARNING, kLog) << "runc exited without conmon reporting; killing its orphaned child"
+                             << kv("conmon", conmon) << kv("pid", child);
+      ::kill(child, SIGKILL);
+    }
   }
 
   Status StopContainerLocked(const std::string& id, std::chrono::seconds timeout) {
