@@ -1216,19 +1216,13 @@ class OciRuntime : public Runtime {
     if (!pid_text.ok()) return;
     pid_t conmon = std::atoi(pid_text->c_str());
     if (conmon <= 0) return;
-    auto children = ReadFile("/proc/" + std::to_string(conmon) + "/task/" + std::to_string(conmon) + "/children");
-    if (!children.ok()) return;
     std::vector<pid_t> alive;
     bool zombie = false;
-    std::istringstream in(*children);
-    for (pid_t child; in >> child;) {
-      auto stat = ReadFile("/proc/" + std::to_string(child) + "/stat");
-      if (!stat.ok()) continue;
-      size_t paren = stat->rfind(')');
-      if (paren == std::string::npos || paren + 2 >= stat->size()) continue;
-      if ((*stat)[paren + 2] == 'Z') {
+    for (pid_t child : ChildPids(conmon)) {
+      char state = ProcessState(child);
+      if (state == 'Z') {
         zombie = true;
-      } else {
+      } else if (state != '\0') {
         alive.push_back(child);
       }
     }

@@ -377,14 +377,37 @@ Status Unmount(const std::string& path) {
   return Status::Ok();
 }
 
-uint64_t ProcessStartTime(pid_t pid) {
-  if (pid <= 0) return 0;
+namespace {
+// The fields of /proc/<pid>/stat from #3 (state) on; "" if the process is gone. comm may
+// contain spaces and parens: fields restart after the last ')'.
+std::string StatFieldsAfterComm(pid_t pid) {
+  if (pid <= 0) return "";
   auto data = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!data.ok()) return 0;
-  // comm may contain spaces and parens: fields restart after the last ')'.
+  if (!data.ok()) return "";
   size_t p = data->rfind(')');
-  if (p == std::string::npos) return 0;
-  std::istringstream in(data->substr(p + 2));
+  if (p == std::string::npos || p + 2 >= data->size()) return "";
+  return data->substr(p + 2);
+}
+}  // namespace
+
+char ProcessState(pid_t pid) {
+  std::string fields = StatFieldsAfterComm(pid);
+  return fields.empty() ? '\0' : fields[0];
+}
+
+std::vector<pid_t> ChildPids(pid_t pid) {
+  std::vector<pid_t> out;
+  auto text = ReadFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  if (!text.ok()) return out;
+  std::istringstream in(*text);
+  for (pid_t child; in >> child;) out.push_back(child);
+  return out;
+}
+
+uint64_t ProcessStartTime(pid_t pid) {
+  std::string fields = StatFieldsAfterComm(pid);
+  if (fields.empty()) return 0;
+  std::istringstream in(fields);
   std::string field;
   // After ')' the first field is #3 (state); starttime is #22.
   for (int i = 3; i <= 22; ++i) {

@@ -89,6 +89,10 @@ Status Unmount(const std::string& path);
 
 // Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), 0 if gone.
 uint64_t ProcessStartTime(pid_t pid);
+// The state letter of a process (field 3 of /proc/<pid>/stat: 'R', 'S', 'Z', ...), '\0' if gone.
+char ProcessState(pid_t pid);
+// The children of a process's main thread (/proc/<pid>/task/<pid>/children); empty if gone.
+std::vector<pid_t> ChildPids(pid_t pid);
 bool ProcessAlive(pid_t pid, uint64_t start_time);
 std::string ErrnoMessage(const std::string& what);
 
