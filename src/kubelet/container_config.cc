@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 
+#include "api/quantity.h"
+
 namespace tug::kubelet {
 namespace {
 
@@ -62,37 +64,10 @@ std::string Expand(const std::string& in, const std::map<std::string, std::strin
 }  // namespace
 
 Result<int64_t> ParseQuantityMilli(const std::string& q) {
-  if (q.empty()) return InvalidError("empty quantity");
-  size_t i = 0;
-  if (q[0] == '+' || q[0] == '-') ++i;
-  while (i < q.size() && (std::isdigit(static_cast<unsigned char>(q[i])) || q[i] == '.')) ++i;
-  std::string num = q.substr(0, i), suffix = q.substr(i);
-  if (num.empty() || num == "." ) return InvalidError("bad quantity " + q);
-  long double v;
-  try {
-    v = std::stold(num);
-  } catch (...) {
-    return InvalidError("bad quantity " + q);
-  }
-  static const std::map<std::string, long double> kMul = {
-      {"", 1},        {"m", 1e-3},    {"k", 1e3},       {"M", 1e6},       {"G", 1e9},
-      {"T", 1e12},    {"P", 1e15},    {"E", 1e18},      {"Ki", 1024.0L},  {"Mi", 1048576.0L},
-      {"Gi", 1073741824.0L}, {"Ti", 1099511627776.0L}, {"Pi", 1125899906842624.0L},
-      {"Ei", 1152921504606846976.0L}};
-  long double mul;
-  if (auto it = kMul.find(suffix); it != kMul.end()) {
-    mul = it->second;
-  } else if (!suffix.empty() && (suffix[0] == 'e' || suffix[0] == 'E')) {
-    try {
-      mul = std::pow(10.0L, std::stoi(suffix.substr(1)));
-    } catch (...) {
-      return InvalidError("bad quantity " + q);
-    }
-  } else {
-    return InvalidError("bad quantity suffix in " + q);
-  }
-  // Round up as resource.Quantity's MilliValue does.
-  return static_cast<int64_t>(std::ceil(v * mul * 1000.0L - 1e-9L));
+  auto parsed = api::ParseQuantity(q);
+  if (!parsed.ok()) return parsed.status();
+  if (auto m = parsed->MilliValue()) return *m;
+  return InvalidError("quantity " + q + " is too large");
 }
 
 std::string QosClass(const Json& pod) {

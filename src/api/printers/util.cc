@@ -1,5 +1,6 @@
 #include "api/printers/util.h"
 
+#include "api/quantity.h"
 #include "api/strategy.h"
 
 #include <algorithm>
@@ -186,80 +187,9 @@ std::string ToLower(std::string_view s) {
 }
 
 std::optional<__int128> ParseQuantityNano(std::string_view text) {
-  size_t i = 0;
-  bool neg = false;
-  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
-    neg = text[i] == '-';
-    ++i;
-  }
-  __int128 whole = 0;
-  __int128 frac = 0;
-  int frac_digits = 0;
-  size_t digits = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    whole = whole * 10 + (text[i] - '0');
-    if (whole > (__int128)1 << 100) return std::nullopt;
-    ++i;
-    ++digits;
-  }
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      if (frac_digits < 18) {
-        frac = frac * 10 + (text[i] - '0');
-        ++frac_digits;
-      }
-      ++i;
-      ++digits;
-    }
-  }
-  if (digits == 0) return std::nullopt;
-  std::string_view suffix = text.substr(i);
-  // Value in nano-units = (whole + frac/10^fd) * mult_num / mult_den * 1e9.
-  __int128 num = 1, den = 1;
-  auto pow10 = [](int e) {
-    __int128 r = 1;
-    for (int k = 0; k < e; ++k) r *= 10;
-    return r;
-  };
-  static const std::pair<std::string_view, int> kBinary[] = {{"Ki", 10}, {"Mi", 20}, {"Gi", 30}, {"Ti", 40}, {"Pi", 50}, {"Ei", 60}};
-  static const std::pair<std::string_view, int> kDecimal[] = {{"n", -9}, {"u", -6}, {"m", -3}, {"", 0}, {"k", 3}, {"M", 6}, {"G", 9}, {"T", 12}, {"P", 15}, {"E", 18}};
-  bool found = false;
-  for (const auto& [s, p] : kBinary) {
-    if (suffix == s) {
-      num = (__int128)1 << p;
-      found = true;
-    }
-  }
-  if (!found) {
-    for (const auto& [s, e] : kDecimal) {
-      if (suffix == s) {
-        if (e >= 0) num = pow10(e); else den = pow10(-e);
-        found = true;
-      }
-    }
-  }
-  if (!found && !suffix.empty() && (suffix[0] == 'e' || suffix[0] == 'E')) {
-    std::string_view ex = suffix.substr(1);
-    bool eneg = false;
-    if (!ex.empty() && (ex[0] == '+' || ex[0] == '-')) {
-      eneg = ex[0] == '-';
-      ex.remove_prefix(1);
-    }
-    if (ex.empty() || ex.size() > 2) return std::nullopt;
-    int e = 0;
-    for (char c : ex) {
-      if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-      e = e * 10 + (c - '0');
-    }
-    if (e > 18) return std::nullopt;
-    if (eneg) den = pow10(e); else num = pow10(e);
-    found = true;
-  }
-  if (!found) return std::nullopt;
-  const __int128 nano = 1000000000;
-  __int128 v = whole * num * nano / den + frac * num * nano / den / pow10(frac_digits);
-  return neg ? -v : v;
+  auto q = ParseQuantity(text);
+  if (!q.ok()) return std::nullopt;
+  return q->Scaled128(-9);
 }
 
 std::optional<__int128> QuantityNano(const Json* j) {

@@ -1,5 +1,6 @@
 // Shared validation helpers; see helpers.h.
 #include "api/validation/helpers.h"
+#include "api/quantity.h"
 
 #include <charconv>
 #include <cmath>
@@ -375,47 +376,9 @@ std::vector<std::string> CheckName(std::string_view rule, std::string_view name,
 }
 
 std::optional<long double> ParseQuantity(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  size_t i = 0;
-  bool neg = false;
-  if (s[i] == '+' || s[i] == '-') {
-    neg = s[i] == '-';
-    ++i;
-  }
-  size_t num_start = i;
-  int dots = 0;
-  while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) {
-    if (s[i] == '.') ++dots;
-    ++i;
-  }
-  std::string_view num = s.substr(num_start, i - num_start);
-  if (num.empty() || dots > 1 || num == ".") return std::nullopt;
-  std::string_view suffix = s.substr(i);
-  // Decimal scaling goes through strtold of "<digits>e<exp>" so that 1000m == 1 exactly.
-  static const std::map<std::string_view, int> kDecimal = {{"", 0},  {"n", -9}, {"u", -6}, {"m", -3}, {"k", 3},
-                                                           {"M", 6}, {"G", 9},  {"T", 12}, {"P", 15}, {"E", 18}};
-  static const std::map<std::string_view, int> kBinary = {{"Ki", 10}, {"Mi", 20}, {"Gi", 30},
-                                                          {"Ti", 40}, {"Pi", 50}, {"Ei", 60}};
-  long long exp10 = 0;
-  int exp2 = 0;
-  if (auto d = kDecimal.find(suffix); d != kDecimal.end()) {
-    exp10 = d->second;
-  } else if (auto b = kBinary.find(suffix); b != kBinary.end()) {
-    exp2 = b->second;
-  } else if (suffix[0] == 'e' || suffix[0] == 'E') {
-    std::string_view ex = suffix.substr(1);
-    size_t j = 0;
-    if (!ex.empty() && (ex[0] == '+' || ex[0] == '-')) j = 1;
-    if (j >= ex.size() || ex.size() > 6) return std::nullopt;
-    for (size_t k = j; k < ex.size(); ++k)
-      if (ex[k] < '0' || ex[k] > '9') return std::nullopt;
-    exp10 = std::stoll(std::string(ex));
-  } else {
-    return std::nullopt;
-  }
-  std::string text = std::string(num) + "e" + std::to_string(exp10);
-  long double value = std::ldexp(std::strtold(text.c_str(), nullptr), exp2);
-  return neg ? -value : value;
+  auto q = api::ParseQuantity(s);
+  if (!q.ok()) return std::nullopt;
+  return q->ToLongDouble();
 }
 
 std::string Child(std::string_view path, std::string_view name) {

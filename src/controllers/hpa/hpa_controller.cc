@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "api/quantity.h"
 #include "base/log.h"
 
 namespace tug::controllers::hpa {
@@ -63,30 +64,6 @@ std::string FormatMilli(int64_t m) {
 }
 
 }  // namespace
-
-Result<int64_t> ParseQuantityMilli(std::string_view q) {
-  std::string s(q);
-  if (s.empty()) return BadRequestError("quantities must match the regular expression");
-  size_t i = 0;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == '+' || s[i] == '-')) ++i;
-  double num = std::atof(s.substr(0, i).c_str());
-  std::string suf = s.substr(i);
-  double mult = 1;
-  if (suf == "") mult = 1;
-  else if (suf == "m") mult = 1e-3;
-  else if (suf == "n") mult = 1e-9;
-  else if (suf == "u") mult = 1e-6;
-  else if (suf == "k") mult = 1e3;
-  else if (suf == "M") mult = 1e6;
-  else if (suf == "G") mult = 1e9;
-  else if (suf == "T") mult = 1e12;
-  else if (suf == "Ki") mult = 1024.0;
-  else if (suf == "Mi") mult = 1024.0 * 1024;
-  else if (suf == "Gi") mult = 1024.0 * 1024 * 1024;
-  else if (suf == "Ti") mult = 1024.0 * 1024 * 1024 * 1024;
-  else return BadRequestError("unable to parse quantity's suffix");
-  return static_cast<int64_t>(std::llround(num * mult * 1000));
-}
 
 HpaController::HpaController(const framework::ControllerContext& ctx, HpaOptions opts)
     : Controller("horizontal-pod-autoscaler", ctx), opts_(opts) {
@@ -210,15 +187,13 @@ Status HpaController::Sync(const std::string& key) {
         if (sel.ok() && !sel->Matches(FindPath(*pod, {"metadata", "labels"}))) continue;
         int64_t u = 0, rq = 0;
         for (const Json& c : pm.value("containers", Json::array())) {
-          auto q = ParseQuantityMilli(GetStringPath(c, {"usage", resource}, "0"));
-          if (q.ok()) u += *q;
+          u += api::ParseScaled(GetStringPath(c, {"usage", resource}, "0"), -3).value_or(0);
         }
         for (const Json& c : (*pod)["spec"].value("containers", Json::array())) {
           const Json* req_q = FindPath(c, {"resources", "requests", resource});
           if (!req_q && missing_request.empty())
             missing_request = "missing request for " + resource + " in container " + GetString(c, "name") + " of Pod " + Name(*pod);
-          auto q = ParseQuantityMilli(req_q && req_q->is_string() ? req_q->get<std::string>() : "0");
-          if (q.ok()) rq += *q;
+          if (req_q) rq += api::ParseScaledJson(*req_q, -3).value_or(0);
         }
         usage += u;
         requests += rq;
@@ -257,8 +232,7 @@ Status HpaController::Sync(const std::string& key) {
         ratio = static_cast<double>(util) / static_cast<double>(std::max<int64_t>(target_util, 1));
         current_m = {{"averageUtilization", util}, {"averageValue", FormatMilli(usage / n)}};
       } else {
-        auto tv = ParseQuantityMilli(GetStringPath(m, {"resource", "target", "averageValue"}, "0"));
-        int64_t target_v = tv.ok() ? *tv : 0;
+        int64_t target_v = api::ParseScaled(GetStringPath(m, {"resource", "target", "averageValue"}, "0"), -3).value_or(0);
         ratio = target_v > 0 ? static_cast<double>(usage) / static_cast<double>(n) / static_cast<double>(target_v) : 1.0;
         current_m = {{"averageValue", FormatMilli(usage / n)}};
       }

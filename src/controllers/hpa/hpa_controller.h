@@ -47,7 +47,4 @@ class HpaController : public framework::Controller {
 
 std::unique_ptr<framework::Controller> NewHpaController(const framework::ControllerContext& ctx);
 
-// Kubernetes quantity ("250m", "1", "128Mi", "1G") in milli-units. Errors: BadRequest.
-Result<int64_t> ParseQuantityMilli(std::string_view q);
-
 }  // namespace tug::controllers::hpa

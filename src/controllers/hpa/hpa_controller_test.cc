@@ -225,14 +225,5 @@ TEST(HpaControllerTest, ScalesOnCpuUtilizationFromTheMetricsApi) {
   ctrl.Stop();
 }
 
-TEST(QuantityTest, Table) {
-  EXPECT_EQ(ParseQuantityMilli("250m").value(), 250);
-  EXPECT_EQ(ParseQuantityMilli("1").value(), 1000);
-  EXPECT_EQ(ParseQuantityMilli("1.5").value(), 1500);
-  EXPECT_EQ(ParseQuantityMilli("1Ki").value(), 1024000);
-  EXPECT_EQ(ParseQuantityMilli("100n").value(), 0);
-  EXPECT_FALSE(ParseQuantityMilli("5x").ok());
-}
-
 }  // namespace
 }  // namespace tug::controllers::hpa

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <set>
 
+#include "api/quantity.h"
 #include "base/log.h"
 
 namespace tug::kubelet::logs {
@@ -180,47 +181,13 @@ Status ValidatePolicy(const RotatePolicy& policy) {
 
 Result<int64_t> ParseByteQuantity(std::string_view q) {
   auto bad = [&](const std::string& why) { return InvalidError("invalid quantity \"" + std::string(q) + "\": " + why); };
-  size_t i = 0;
-  std::string digits;  // integer and fraction digits together
-  size_t frac_digits = 0;
-  bool dot = false;
-  for (; i < q.size(); ++i) {
-    char ch = q[i];
-    if (ch >= '0' && ch <= '9') {
-      digits += ch;
-      if (dot) ++frac_digits;
-    } else if (ch == '.' && !dot) {
-      dot = true;
-    } else {
-      break;
-    }
-  }
-  if (digits.empty()) return bad("expected a number such as 10Mi");
-  struct Suffix {
-    std::string_view name;
-    __int128 mult;
-  };
-  static constexpr Suffix kSuffixes[] = {
-      {"", 1},
-      {"Ki", __int128(1) << 10}, {"Mi", __int128(1) << 20}, {"Gi", __int128(1) << 30},
-      {"Ti", __int128(1) << 40}, {"Pi", __int128(1) << 50}, {"Ei", __int128(1) << 60},
-      {"k", 1000},               {"M", 1000000},            {"G", 1000000000},
-      {"T", 1000000000000},      {"P", 1000000000000000},   {"E", 1000000000000000000}};
-  std::string_view suffix = q.substr(i);
-  const Suffix* s = nullptr;
-  for (const auto& c : kSuffixes)
-    if (c.name == suffix) s = &c;
-  if (s == nullptr) return bad("unknown suffix \"" + std::string(suffix) + "\" (use Ki, Mi, Gi, k, M, G, ...)");
-  if (digits.size() > 30) return bad("too large");
-  __int128 n = 0, den = 1;
-  for (char ch : digits) n = n * 10 + (ch - '0');
-  for (size_t k = 0; k < frac_digits; ++k) den *= 10;
-  __int128 v = n * s->mult;
-  if (v % den != 0) return bad("not a whole number of bytes");
-  v /= den;
-  if (v <= 0) return bad("must be greater than 0");
-  if (v > static_cast<__int128>(INT64_MAX)) return bad("too large");
-  return static_cast<int64_t>(v);
+  auto parsed = api::ParseQuantity(q);
+  if (!parsed.ok()) return bad(parsed.status().message() + " (e.g. 10Mi)");
+  if (parsed->negative() || parsed->IsZero()) return bad("must be greater than 0");
+  std::optional<int64_t> v = parsed->Value();
+  if (!v) return bad("too large");
+  if (static_cast<long double>(*v) != parsed->ToLongDouble()) return bad("not a whole number of bytes");
+  return *v;
 }
 
 std::string RotatedSuffix(SystemTime t) {

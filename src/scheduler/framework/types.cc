@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "api/quantity.h"
 #include "base/clock.h"
 
 namespace tug::scheduler::framework {
@@ -42,45 +43,13 @@ std::vector<std::string> Strings(const Json* arr) {
 // --- quantities ----------------------------------------------------------------------------
 
 std::optional<int64_t> ParseQuantityScaled(const Json& q, int64_t scale) {
-  if (q.is_number_integer()) return q.get<int64_t>() * scale;
-  if (q.is_number()) return static_cast<int64_t>(std::ceil(q.get<double>() * scale));
-  if (!q.is_string()) return std::nullopt;
-  const std::string& s = q.get_ref<const std::string&>();
-  size_t i = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  std::string num = s.substr(0, i);
-  std::string suf = s.substr(i);
-  long double v = std::strtold(num.c_str(), nullptr);
-  long double mult = 1;
-  if (suf.empty()) {
-  } else if (suf == "m") mult = 1e-3L;
-  else if (suf == "u") mult = 1e-6L;
-  else if (suf == "n") mult = 1e-9L;
-  else if (suf == "k") mult = 1e3L;
-  else if (suf == "M") mult = 1e6L;
-  else if (suf == "G") mult = 1e9L;
-  else if (suf == "T") mult = 1e12L;
-  else if (suf == "P") mult = 1e15L;
-  else if (suf == "E") mult = 1e18L;
-  else if (suf == "Ki") mult = 1024.0L;
-  else if (suf == "Mi") mult = 1024.0L * 1024;
-  else if (suf == "Gi") mult = 1024.0L * 1024 * 1024;
-  else if (suf == "Ti") mult = 1024.0L * 1024 * 1024 * 1024;
-  else if (suf == "Pi") mult = 1024.0L * 1024 * 1024 * 1024 * 1024;
-  else if (suf == "Ei") mult = 1024.0L * 1024 * 1024 * 1024 * 1024 * 1024;
-  else if (suf[0] == 'e' || suf[0] == 'E') {
-    char* end = nullptr;
-    long e = std::strtol(suf.c_str() + 1, &end, 10);
-    if (*end) return std::nullopt;
-    mult = std::pow(10.0L, e);
-  } else {
-    return std::nullopt;
-  }
-  long double r = std::ceil(v * mult * scale - 1e-9L);
-  if (r > 9.2e18L) r = 9.2e18L;
-  return static_cast<int64_t>(r);
+  auto parsed = api::ParseQuantityJson(q);
+  if (!parsed.ok()) return std::nullopt;
+  int exp10 = 0;  // scale 1000 (milli-units) is 10^-3
+  for (int64_t s = scale; s >= 10; s /= 10) --exp10;
+  std::optional<__int128> v = parsed->Scaled128(exp10);
+  if (!v) return parsed->negative() ? INT64_MIN : INT64_MAX;  // out of 127 bits: clamp as below
+  return static_cast<int64_t>(std::clamp<__int128>(*v, INT64_MIN, INT64_MAX));
 }
 
 void Resource::Add(const Resource& o) {
