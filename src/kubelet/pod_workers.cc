@@ -261,14 +261,20 @@ void PodWorkers::Stop() {
 void PodWorkers::Worker() {
   while (auto key = queue_.Get()) {
     ReapPodThreads();
+    bool busy = false, terminating = false;
     {
       // The pod's own thread has it: noted, re-queued when that thread ends.
       std::lock_guard l(mu_);
       if (auto it = pod_threads_.find(*key); it != pod_threads_.end()) {
         it->second.requeue = true;
-        queue_.Done(*key);
-        continue;
+        busy = true;
+        terminating = it->second.kill_grace > 0;
       }
+    }
+    if (busy) {
+      if (terminating) MaybeShortenTermination(*key);
+      queue_.Done(*key);
+      continue;
     }
     bool hand_off = false;
     Status s = SyncPod(*key, false, hand_off);
@@ -648,8 +654,69 @@ void PodWorkers::KillContainer(const Json& pod, const Json* spec, const std::str
     TUG_LOG(WARNING, "kubelet") << "stop container failed" << kv("id", container_id) << kv("error", s.ToString());
 }
 
+int64_t PodWorkers::RequestedGrace(const std::string& key, const std::string& uid, int64_t current) const {
+  client::ObjectPtr obj = pods_->Get(key);
+  int64_t grace = current;
+  if (!obj || GetStringPath(*obj, {"metadata", "uid"}) != uid) {
+    // Removed from the API (a force delete; maybe already recreated under the same name): as
+    // a pod the agent no longer knows.
+    grace = 1;
+  } else if (FindPath(*obj, {"metadata", "deletionTimestamp"})) {
+    grace = PodGrace(*obj);
+    if (grace > 0 && grace < 2) grace = 2;  // KillContainer's minimum window for the signal
+  }
+  return std::min(grace, current);
+}
+
+void PodWorkers::MaybeShortenTermination(const std::string& key) {
+  int64_t grace;
+  std::string uid;
+  {
+    std::lock_guard l(mu_);
+    auto it = pod_threads_.find(key);
+    if (it == pod_threads_.end() || it->second.kill_grace <= 0) return;
+    grace = it->second.kill_grace;
+    uid = it->second.kill_uid;
+  }
+  int64_t shorter = RequestedGrace(key, uid, grace);
+  if (shorter >= grace) return;
+  {
+    std::lock_guard l(mu_);
+    if (auto it = pod_threads_.find(key); it != pod_threads_.end()) it->second.kill_grace = shorter;
+  }
+  auto sandboxes = rt_.ListPodSandboxes();
+  if (!sandboxes.ok()) return;
+  auto [ns, name] = client::SplitKey(key);
+  for (const auto& sb : *sandboxes) {
+    if (sb.config.namespace_ != ns || sb.config.name != name || sb.config.uid != uid) continue;
+    auto ctrs = rt_.ListContainers(sb.id);
+    if (!ctrs.ok()) continue;
+    for (const auto& c : *ctrs) {
+      if (c.state != runtime::ContainerState::kRunning) continue;
+      rt_.ShortenStop(c.id, std::chrono::seconds(shorter));  // in flight, or for the stop to come
+      TUG_LOG(INFO, "kubelet") << "termination grace shortened" << kv("pod", key) << kv("container", c.name)
+                               << kv("grace_seconds", shorter);
+    }
+  }
+}
+
 Status PodWorkers::KillPod(const Json& pod, const std::string& sandbox_id, bool delete_object) {
   int64_t grace = PodGrace(pod);
+  const std::string key = client::KeyOf(pod), uid = GetStringPath(pod, {"metadata", "uid"});
+  {
+    // A pod thread's termination may be shortened meanwhile (MaybeShortenTermination).
+    std::lock_guard l(mu_);
+    if (auto it = pod_threads_.find(key); it != pod_threads_.end()) {
+      it->second.kill_grace = grace;
+      it->second.kill_uid = uid;
+    }
+  }
+  // A shorter grace asked for before the lines above found no termination to shorten.
+  if (int64_t now = RequestedGrace(key, uid, grace); now < grace) {
+    grace = now;
+    std::lock_guard l(mu_);
+    if (auto it = pod_threads_.find(key); it != pod_threads_.end()) it->second.kill_grace = grace;
+  }
   if (!sandbox_id.empty()) {
     ASSIGN_OR_RETURN(auto ctrs, rt_.ListContainers(sandbox_id));
     std::string ip = PodIP(pod, sandbox_id);

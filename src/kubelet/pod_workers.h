@@ -106,6 +106,14 @@ class PodWorkers {
   // Whether starting container `c` needs slow work (an image pull or a postStart hook).
   bool SlowStart(const Json& c, PodState& st);
   Status KillPod(const Json& pod, const std::string& sandbox_id, bool delete_object);
+  // The key's pod thread is busy: if that thread is terminating the pod and the pod now asks
+  // for a shorter grace (a second delete with a shorter grace period, or a force delete that
+  // removed it from the API), the container stops in flight end by the new grace, as
+  // upstream's pod worker does for a shortened grace period.
+  void MaybeShortenTermination(const std::string& key);
+  // min(current, the grace the informer's copy of pod `key` with `uid` asks for now: 1 s when
+  // it is gone).
+  int64_t RequestedGrace(const std::string& key, const std::string& uid, int64_t current) const;
   Result<std::string> EnsureSandbox(const Json& pod);
   // The pod's /etc/hosts (kubelet's managed hosts file; the host's with hostNetwork).
   std::string HostsFile(const Json& pod, const std::string& ip) const;
@@ -143,9 +151,13 @@ class PodWorkers {
   std::vector<std::jthread> threads_;
   bool stopped_ = false;
   // Pod threads by pod key (under mu_): `requeue` when the key was queued meanwhile.
+  // `kill_grace`: the grace (seconds) of the termination the thread runs, -1 while none;
+  // `kill_uid`: the uid of the pod it kills.
   struct PodThreadEntry {
     std::thread thread;
     bool requeue = false;
+    int64_t kill_grace = -1;
+    std::string kill_uid;
   };
   std::map<std::string, PodThreadEntry> pod_threads_;
   std::vector<std::thread> finished_threads_;  // ended pod threads, not yet joined (under mu_)

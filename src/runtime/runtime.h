@@ -260,6 +260,14 @@ class Runtime {
   virtual Status StartContainer(const std::string& id) = 0;
   // SIGTERM (or the image's stop signal), waits up to `timeout`, then SIGKILL. Idempotent.
   virtual Status StopContainer(const std::string& id, std::chrono::seconds timeout) = 0;
+  // A shorter grace for the stop of `id` (the kubelet's shortened grace period on a second,
+  // shorter delete): a StopContainer in flight on another thread, or one still to come, sends
+  // SIGKILL at most `timeout` from now. Returns at once; true when a stop was in flight.
+  virtual bool ShortenStop(const std::string& id, std::chrono::seconds timeout) {
+    (void)id;
+    (void)timeout;
+    return false;
+  }
   virtual Status RemoveContainer(const std::string& id) = 0;
   virtual Result<ContainerStatus> ContainerStatusOf(const std::string& id) = 0;
   // sandbox_id empty: all containers.

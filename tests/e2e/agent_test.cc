@@ -245,6 +245,45 @@ TEST_F(BuiltinAgentE2E, PodChurnLeavesNothingBehind) {
   EXPECT_TRUE(after.empty()) << after.Describe();
 }
 
+TEST_F(BuiltinAgentE2E, ForceDeleteCutsAGracePeriodInFlight) {
+  // A container that ignores SIGTERM, with a 120 s grace period: `kubectl delete` starts a
+  // 120 s termination; `kubectl delete --force --grace-period=0` during it ends it at once,
+  // as on real Kubernetes (the kubelet honours a shortened grace period).
+  std::string file = node_.run_dir + "/stubborn.yaml";
+  std::ofstream(file) << "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stubborn\nspec:\n"
+                         "  terminationGracePeriodSeconds: 120\n  containers:\n  - name: c\n    image: busybox\n"
+                         "    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n";
+  auto created = Kubectl({"apply", "-f", file});
+  ASSERT_EQ(created.rc, 0) << created.err;
+  auto pod = WaitPod("stubborn", Running);
+  ASSERT_TRUE(Running(pod)) << pod.dump(2);
+  std::this_thread::sleep_for(500ms);  // let sh install its trap
+
+  auto first = Kubectl({"delete", "pod", "stubborn", "--wait=false"});
+  ASSERT_EQ(first.rc, 0) << first.err;
+  // The agent is inside the termination (it records Killing just before the stop signal).
+  auto killing = [&] {
+    auto events = GetJson({"get", "events", "-o", "json"});
+    if (events.is_null()) return false;
+    for (const auto& e : events["items"])
+      if (e.value("reason", "") == "Killing" && At(e, "/involvedObject/name") == "stubborn") return true;
+    return false;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!killing() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(killing()) << Kubectl({"get", "events"}).out;
+  std::this_thread::sleep_for(1s);  // well into the 120 s grace
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto force = Kubectl({"delete", "pod", "stubborn", "--force", "--grace-period=0"});
+  ASSERT_EQ(force.rc, 0) << force.err;
+  // The container, its sandbox and network go within WaitClean's 30 s, not after 120 s.
+  Leftovers after = WaitClean(node_);
+  EXPECT_TRUE(after.empty()) << after.Describe() << server_->log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 60s);
+  EXPECT_NE(server_->log().find("termination grace shortened"), std::string::npos);
+}
+
 // ------------------------------------------------------------------ tug agent --token
 
 class TokenAgentE2E : public AgentTestBase {

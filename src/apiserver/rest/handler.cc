@@ -1750,7 +1750,9 @@ Result<std::optional<Json>> RestHandlerImpl::DeleteOne(Ctx& c, const Json& opts)
     if (const Json* g = Find(opts, "gracePeriodSeconds"); g && g->is_number_integer()) grace = g->get<int64_t>();
     bool graceful_pod = false;
     int64_t pod_grace = 0;
-    if (c.res->group.empty() && c.res->plural == "pods" && !GetStringPath(l.obj, {"spec", "nodeName"}).empty()) {
+    const bool bound_pod =
+        c.res->group.empty() && c.res->plural == "pods" && !GetStringPath(l.obj, {"spec", "nodeName"}).empty();
+    if (bound_pod) {
       pod_grace = 30;
       if (const Json* t = FindPath(l.obj, {"spec", "terminationGracePeriodSeconds"}); t && t->is_number_integer())
         pod_grace = t->get<int64_t>();
@@ -1765,19 +1767,26 @@ Result<std::optional<Json>> RestHandlerImpl::DeleteOne(Ctx& c, const Json& opts)
     }
     if (is_ns || has_fins || graceful_pod) {
       bool already = FindPath(l.obj, {"metadata", "deletionTimestamp"}) != nullptr;
-      if (already && !fins_changed) {
-        // Already deleting: a shorter grace period on a pod may finish it now.
-        if (!(graceful_pod && grace && *grace == 0 && !has_fins)) {
-          if (is_ns && ns_deleter_ && !c.dry_run) ns_deleter_->Enqueue(c.name);
-          return std::optional<Json>(l.obj);
-        }
+      // Already deleting, a pod asked for a shorter grace period (upstream's BeforeDelete): its
+      // deletion is moved closer (the node agent shortens its termination), or with 0 and no
+      // finalizers it is deleted now (`kubectl delete --force --grace-period=0`).
+      std::optional<int64_t> shorter;
+      if (already && bound_pod && grace) {
+        const Json* cur = FindPath(l.obj, {"metadata", "deletionGracePeriodSeconds"});
+        if (*grace < (cur && cur->is_number_integer() ? cur->get<int64_t>() : 0)) shorter = std::max<int64_t>(*grace, 0);
+      }
+      if (already && !fins_changed && !shorter) {
+        if (is_ns && ns_deleter_ && !c.dry_run) ns_deleter_->Enqueue(c.name);
+        return std::optional<Json>(l.obj);
+      }
+      if (shorter && *shorter == 0 && !has_fins) {
         RETURN_IF_ERROR(DeleteStored(*c.res, key, l.obj, l.mod_rev, c.dry_run));
         return std::optional<Json>();
       }
       Json obj = l.obj;
       Json& om = obj["metadata"];
-      if (!already) {
-        int64_t g = graceful_pod ? pod_grace : 0;
+      if (!already || shorter) {
+        int64_t g = shorter ? *shorter : graceful_pod ? pod_grace : 0;
         om["deletionTimestamp"] = FormatRFC3339(clock_->Now() + std::chrono::seconds(g));
         om["deletionGracePeriodSeconds"] = g;
       }

@@ -817,6 +817,14 @@ TEST_F(RestTest, PodBindingAndEviction) {
   ASSERT_EQ(d.code, 200);
   EXPECT_EQ(d.body["metadata"]["deletionGracePeriodSeconds"], 30);
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/p").code, 200);
+  // A second delete with a shorter grace period moves the deletion closer; a longer one does not.
+  Resp shorter = Do("DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=5");
+  ASSERT_EQ(shorter.code, 200) << shorter.raw;
+  EXPECT_EQ(shorter.body["metadata"]["deletionGracePeriodSeconds"], 5);
+  EXPECT_LT(shorter.body["metadata"].value("deletionTimestamp", ""), d.body["metadata"].value("deletionTimestamp", ""));
+  Resp longer = Do("DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=20");
+  EXPECT_EQ(longer.body["metadata"]["deletionGracePeriodSeconds"], 5);
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/p").body["metadata"]["deletionGracePeriodSeconds"], 5);
   EXPECT_EQ(Do("DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0").code, 200);
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/p").code, 404);
   Do("POST", "/api/v1/namespaces/default/pods",

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <future>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -425,11 +426,21 @@ class OciRuntime : public Runtime {
     return StopContainerLocked(id, timeout);
   }
 
+  bool ShortenStop(const std::string& id, std::chrono::seconds timeout) override {
+    auto deadline = std::chrono::steady_clock::now() + std::max(timeout, std::chrono::seconds(0));
+    std::lock_guard<std::mutex> l(stops_mu_);
+    auto [it, added] = stop_deadlines_.try_emplace(id, deadline);
+    if (!added) it->second = std::min(it->second, deadline);
+    return !added && stopping_.count(id) > 0;
+  }
+
   Status RemoveContainer(const std::string& id) override {
     if (!ValidId(id)) return NotFoundError("container " + id + " not found");
     auto lock = Lock(id);
     Status st = RemoveContainerLocked(id);
     if (st.ok()) Forget(id);
+    std::lock_guard<std::mutex> l(stops_mu_);
+    stop_deadlines_.erase(id);  // a ShortenStop for a stop that never waited
     return st;
   }
 
@@ -1240,6 +1251,37 @@ class OciRuntime : public Runtime {
     }
   }
 
+  // Waits for the process behind `pidfd` to exit within the stop's grace, which ShortenStop
+  // may shorten meanwhile (checked every 100 ms). False: the grace ran out first.
+  bool WaitForStop(const std::string& id, int pidfd, std::chrono::seconds timeout) {
+    using Clock = std::chrono::steady_clock;
+    {
+      std::lock_guard<std::mutex> l(stops_mu_);
+      auto [it, added] = stop_deadlines_.try_emplace(id, Clock::now() + timeout);
+      if (!added) it->second = std::min(it->second, Clock::now() + timeout);  // shortened before
+      stopping_.insert(id);
+    }
+    bool exited = false;
+    for (;;) {
+      Clock::time_point deadline;
+      {
+        std::lock_guard<std::mutex> l(stops_mu_);
+        deadline = stop_deadlines_[id];
+      }
+      auto now = Clock::now();
+      if (now >= deadline) break;
+      auto slice = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(100));
+      if (WaitPidfd(pidfd, std::chrono::ceil<std::chrono::milliseconds>(slice))) {
+        exited = true;
+        break;
+      }
+    }
+    std::lock_guard<std::mutex> l(stops_mu_);
+    stop_deadlines_.erase(id);
+    stopping_.erase(id);
+    return exited;
+  }
+
   Status StopContainerLocked(const std::string& id, std::chrono::seconds timeout) {
     ASSIGN_OR_RETURN(auto c, LoadContainer(id));
     if (PathExists(ExitFile(id)) || !c.created) return Status::Ok();
@@ -1249,7 +1291,7 @@ class OciRuntime : public Runtime {
       int sig = c.started ? ParseSignal(c.stop_signal) : SIGKILL;
       if (timeout.count() <= 0) sig = SIGKILL;
       syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0);
-      if (sig != SIGKILL && !WaitPidfd(pidfd.get(), timeout)) {
+      if (sig != SIGKILL && !WaitForStop(id, pidfd.get(), timeout)) {
         TUG_VLOG(2, kLog) << "stop timeout, killing" << kv("id", id);
         syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
       }
@@ -1331,6 +1373,11 @@ class OciRuntime : public Runtime {
   Clock* clock_;
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;
+  // The SIGKILL deadline of each stop waiting out its grace, or set by ShortenStop for a stop
+  // to come, by container id; `stopping_`: the ids whose stop waits now.
+  std::mutex stops_mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> stop_deadlines_;
+  std::set<std::string> stopping_;
   // Network setups running in the background (network_in_background), by sandbox id; also
   // serializes their record updates. Mutable: ToStatus (const) asks whether one is pending.
   mutable std::mutex net_mu_;

@@ -433,6 +433,36 @@ TEST_F(RuntimeTest, StopHonoursSigtermThenSigkill) {
   EXPECT_TRUE(rt_->StopContainer(stubborn, 1s).ok());  // idempotent
 }
 
+TEST_F(RuntimeTest, ShortenStopEndsAStopInFlightEarly) {
+  std::string sb = MustSandbox("shorten");
+  std::string stubborn = MustStart(sb, Ctr("stubborn", {"sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"}));
+  ASSERT_TRUE(Eventually([&] { return rt_->ContainerStatusOf(stubborn)->state == ContainerState::kRunning; }));
+  std::this_thread::sleep_for(200ms);  // let sh install its trap
+  auto t0 = std::chrono::steady_clock::now();
+  std::thread stopper([&] { EXPECT_TRUE(rt_->StopContainer(stubborn, 60s).ok()); });
+  // Well into the 60 s grace (whichever comes first, the shorter grace holds): 0 s kills now.
+  std::this_thread::sleep_for(1s);
+  rt_->ShortenStop(stubborn, 0s);
+  stopper.join();
+  auto took = std::chrono::steady_clock::now() - t0;
+  auto st = rt_->ContainerStatusOf(stubborn);
+  EXPECT_EQ(st->state, ContainerState::kExited);
+  EXPECT_EQ(st->exit_code, 137);
+  EXPECT_LT(took, 45s);  // not the 60 s grace it started with
+  EXPECT_FALSE(rt_->ShortenStop(stubborn, 0s));  // the stop is over
+
+  // Shortened before its stop starts (the kubelet saw the shorter grace first): the stop that
+  // comes later takes the shorter grace.
+  std::string late = MustStart(sb, Ctr("late", {"sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"}));
+  ASSERT_TRUE(Eventually([&] { return rt_->ContainerStatusOf(late)->state == ContainerState::kRunning; }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(rt_->ShortenStop(late, 0s));
+  t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(rt_->StopContainer(late, 60s).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 45s);
+  EXPECT_EQ(rt_->ContainerStatusOf(late)->exit_code, 137);
+}
+
 TEST_F(RuntimeTest, ExecSyncOutputExitCodeAndTimeout) {
   std::string sb = MustSandbox("exec");
   std::string id = MustStart(sb, Ctr("exec", {"sleep", "3600"}));
