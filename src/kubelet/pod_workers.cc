@@ -460,7 +460,14 @@ Status PodWorkers::EnsureImage(const Json& pod, const Json& c, PodState& st, std
   auto now = std::chrono::steady_clock::now();
   events_.Record(pod, "Normal", "Pulling", "Pulling image \"" + image + "\"");
   auto t0 = std::chrono::steady_clock::now();
-  auto pulled = images_.Pull(image);
+  const std::string key = client::KeyOf(pod), uid = GetStringPath(pod, {"metadata", "uid"});
+  runtime::image::PullOptions po;
+  po.cancelled = [this, &key, &uid] { return PodLeaving(key, uid); };
+  auto pulled = images_.Pull(image, po);
+  if (!pulled.ok() && PodLeaving(key, uid)) {
+    // Deleted while pulling: no ErrImagePull and no back-off; its termination comes next.
+    return UnavailableError("image pull of \"" + image + "\" cancelled: pod " + key + " is being deleted");
+  }
   if (!pulled.ok()) {
     int n = ++st.pull_failures[name];
     int64_t secs = std::min<int64_t>(300, int64_t(10) << std::min(n - 1, 5));
@@ -652,6 +659,11 @@ void PodWorkers::KillContainer(const Json& pod, const Json* spec, const std::str
   if (grace_seconds > 0 && left < 2) left = 2;
   if (Status s = rt_.StopContainer(container_id, std::chrono::seconds(left)); !s.ok())
     TUG_LOG(WARNING, "kubelet") << "stop container failed" << kv("id", container_id) << kv("error", s.ToString());
+}
+
+bool PodWorkers::PodLeaving(const std::string& key, const std::string& uid) const {
+  client::ObjectPtr obj = pods_->Get(key);
+  return !obj || GetStringPath(*obj, {"metadata", "uid"}) != uid || FindPath(*obj, {"metadata", "deletionTimestamp"});
 }
 
 int64_t PodWorkers::RequestedGrace(const std::string& key, const std::string& uid, int64_t current) const {

@@ -111,6 +111,9 @@ class PodWorkers {
   // removed it from the API), the container stops in flight end by the new grace, as
   // upstream's pod worker does for a shortened grace period.
   void MaybeShortenTermination(const std::string& key);
+  // Whether pod `key` with `uid` is gone from the API or being deleted (an image pull for it
+  // is cancelled).
+  bool PodLeaving(const std::string& key, const std::string& uid) const;
   // min(current, the grace the informer's copy of pod `key` with `uid` asks for now: 1 s when
   // it is gone).
   int64_t RequestedGrace(const std::string& key, const std::string& uid, int64_t current) const;

@@ -137,11 +137,22 @@ class FakeRuntime final : public runtime::Runtime {
     if (!running()) return Status::Ok();
     if (ignores_term_.count(id) && timeout.count() > 0) {
       ++stopping_;
-      cv_.wait_for(l, timeout, [&] { return released_ || !running(); });
+      cv_.wait_for(l, timeout, [&] { return released_ || !running() || shortened_.count(id); });
       --stopping_;
     }
     if (auto it = containers_.find(id); it != containers_.end() && running()) Exit(it->second, 137);
     return Status::Ok();
+  }
+  // Records the shorter grace; a stop waiting (or to come) ends at once.
+  bool ShortenStop(const std::string& id, std::chrono::seconds timeout) override {
+    std::lock_guard l(mu_);
+    shortened_[id] = timeout;
+    cv_.notify_all();
+    return stopping_ > 0;
+  }
+  std::map<std::string, std::chrono::seconds> shortened() const {
+    std::lock_guard l(mu_);
+    return shortened_;
   }
   Status RemoveContainer(const std::string& id) override {
     std::lock_guard l(mu_);
@@ -215,6 +226,7 @@ class FakeRuntime final : public runtime::Runtime {
   std::vector<std::string> duplicates_;
   int next_ = 0, stopping_ = 0;
   bool released_ = false;
+  std::map<std::string, std::chrono::seconds> shortened_;
 };
 
 // An image store whose pulls of images named "slow" block until Release().
@@ -225,8 +237,10 @@ class GatedImageStore final : public runtime::image::ImageStore {
     if (ref.find("slow") != std::string_view::npos) {
       std::unique_lock l(mu_);
       ++waiting_;
-      cv_.wait(l, [&] { return released_; });
+      bool cancelled = false;
+      while (!released_ && !(cancelled = o.cancelled && o.cancelled())) cv_.wait_for(l, 20ms);
       --waiting_;
+      if (cancelled) return InternalError("pull cancelled");
     }
     return inner_.Pull(ref, o);
   }
@@ -375,6 +389,37 @@ TEST_F(PodWorkersSlowWorkTest, ImagePullsDoNotHoldUpANewPod) {
   for (int i = 0; i < kPulling; ++i)
     EXPECT_TRUE(WaitFor([&] { return Phase("pull-" + std::to_string(i)) == "Running"; }, 10s)) << i;
   EXPECT_TRUE(rt_.duplicates().empty()) << rt_.duplicates().front();
+}
+
+// A second delete during a termination: a shorter grace reaches the stop in flight, and a
+// force delete (the pod leaves the API) ends it at once, with a 1 s grace.
+TEST_F(PodWorkersSlowWorkTest, ShorterDeleteShortensATerminationInFlight) {
+  CreatePod("s", "busybox:1.36", "ignore-term");
+  ASSERT_TRUE(WaitFor([&] { return Phase("s") == "Running"; }, 10s));
+  client::DeleteOptions d;
+  d.grace_period_seconds = 60;
+  ASSERT_TRUE(api_.client().Delete(client::kPods, "default", "s", d).ok());
+  ASSERT_TRUE(WaitFor([&] { return rt_.stopping() == 1; }, 10s));
+  EXPECT_TRUE(rt_.shortened().empty());
+  client::DeleteOptions force;
+  force.grace_period_seconds = 0;
+  ASSERT_TRUE(api_.client().Delete(client::kPods, "default", "s", force).ok());
+  ASSERT_TRUE(WaitFor([&] { return rt_.sandboxes() == 0; }, 10s)) << rt_.sandboxes();
+  auto shortened = rt_.shortened();
+  ASSERT_EQ(shortened.size(), 1u);
+  EXPECT_EQ(shortened.begin()->second, 1s);
+  EXPECT_TRUE(Gone("s"));
+}
+
+// A pod deleted while its image is pulling: the pull is cancelled (not waited for), and the
+// pod goes without an ErrImagePull back-off.
+TEST_F(PodWorkersSlowWorkTest, DeletingAPodCancelsItsPull) {
+  CreatePod("doomed", "registry.example/slow:1", "sleep");
+  ASSERT_TRUE(WaitFor([&] { return images_.waiting() == 1; }, 10s)) << images_.waiting();
+  ASSERT_TRUE(api_.client().Delete(client::kPods, "default", "doomed", client::DeleteOptions{}).ok());
+  EXPECT_TRUE(WaitFor([&] { return Gone("doomed"); }, 10s));
+  EXPECT_EQ(images_.waiting(), 0);
+  EXPECT_TRUE(WaitFor([&] { return rt_.sandboxes() == 0; }, 10s)) << rt_.sandboxes();
 }
 
 // Stop() with a termination in flight waits for it (it ends when the grace period does).

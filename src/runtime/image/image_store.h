@@ -65,6 +65,11 @@ struct ImageInfo {
 struct PullOptions {
   // Credentials by registry host, e.g. from imagePullSecrets (ParseDockerConfig).
   std::map<std::string, Credentials> keyring;
+  // Polled while the pull runs (between layers and during downloads, at least once a second):
+  // true ends it with an error ("pull cancelled"), keeping the layers already complete — e.g.
+  // the kubelet's pod was deleted meanwhile. Another pull waiting for the same layer then
+  // fetches it itself.
+  std::function<bool()> cancelled;
 };
 
 struct ImportOptions {

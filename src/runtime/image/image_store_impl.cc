@@ -173,6 +173,7 @@ class ImageStoreImpl final : public ImageStore {
     if (opts_.load_registries_file) {
       ASSIGN_OR_RETURN(ro.registries, RegistriesConfig::Load(data_dir_ + "/registries.yaml"));
     }
+    ro.cancelled = popts.cancelled;
     RegistryClient client(std::move(ro));
     TUG_LOG(INFO, kLog) << "pulling image" << kv("image", ref.String());
     ASSIGN_OR_RETURN(ResolvedManifest m, client.Resolve(ref, popts.keyring));
@@ -198,6 +199,7 @@ class ImageStoreImpl final : public ImageStore {
       auto layer_mu = LayerMutex(diff_ids[i]);
       std::lock_guard<std::mutex> l(*layer_mu);
       if (LayerPresent(diff_ids[i])) continue;
+      if (popts.cancelled && popts.cancelled()) return InternalError("pull cancelled");
       if (!fs::exists(BlobPath(d.digest))) {
         RETURN_IF_ERROR(client.FetchBlob(m, d, BlobPath(d.digest), root_ + "/tmp"));
         downloaded += d.size > 0 ? d.size : 0;

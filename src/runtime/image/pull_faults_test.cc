@@ -6,10 +6,12 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "runtime/image/digest.h"
 #include "runtime/image/image_store.h"
@@ -165,6 +167,36 @@ TEST_F(PullFaultsTest, RegistryGoneThenBack) {
   ExpectNothingKept(DigestOf(layer));
   reg.SetDown(false);
   ExpectPulled(reg.host() + "/gone:v1", DigestOf(layer), "f", 1);
+}
+
+// A pull whose caller gives up (the kubelet's pod was deleted) ends within about a second even
+// while the registry sends nothing, is not retried, and keeps nothing of the layer.
+TEST_F(PullFaultsTest, CancelledPullEndsAStalledDownload) {
+  FlakyRegistry reg;
+  std::string payload = RandomBytes(1 << 20, 11);
+  std::string layer = TarBuilder().File("random.bin", payload).Build();
+  std::string digest = DigestOf(layer);
+  reg.AddImage("stall", "v1", ConfigFor({layer}), {layer}, kTarLayer);
+  reg.AlwaysFail(digest, Fault::kStallHalfway);
+  OpenStore(dir_);
+  std::string ref = reg.host() + "/stall:v1";
+  std::atomic<bool> cancel{false};
+  PullOptions po;
+  po.cancelled = [&] { return cancel.load(); };
+  Result<ImageInfo> got = InternalError("not run");
+  std::thread puller([&] { got = store_->Pull(ref, po); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (reg.BlobGets(digest) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // half the blob is in, then silence
+  cancel = true;
+  puller.join();
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("pull cancelled"), std::string::npos) << got.status().ToString();
+  EXPECT_EQ(reg.BlobGets(digest), 1);  // not retried
+  ExpectNothingKept(digest);
+  reg.ClearFaults();
+  ExpectPulled(ref, digest, "random.bin", payload.size());
 }
 
 // The data dir on a 3 MiB tmpfs: a layer blob that does not fit fails the download, a small

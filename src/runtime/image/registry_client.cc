@@ -239,6 +239,14 @@ struct RegistryClient::Transfer {
   Status io_error;
   std::chrono::steady_clock::time_point last_log{};
   const std::function<void(const std::string&, int64_t)>* hook = nullptr;
+  const std::function<bool()>* cancelled = nullptr;  // Options::cancelled
+
+  // Options::cancelled said so: the transfer ends with io_error, which FetchBlob never retries.
+  bool Cancel() {
+    if (!cancelled || !*cancelled || !(*cancelled)()) return false;
+    if (io_error.ok()) io_error = InternalError("pull cancelled");
+    return true;
+  }
 };
 
 namespace {
@@ -349,6 +357,7 @@ RegistryClient::HttpResult RegistryClient::Perform(const Endpoint& ep, const std
       }
       done += static_cast<size_t>(w);
     }
+    if (tr->Cancel()) return 0;
     tr->written += static_cast<int64_t>(len);
     int64_t have = tr->offset + tr->written;
     auto now = std::chrono::steady_clock::now();
@@ -363,6 +372,15 @@ RegistryClient::HttpResult RegistryClient::Perform(const Endpoint& ep, const std
   };
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &ctx);
+  if (t && t->cancelled && *t->cancelled) {
+    // Also while no data comes (a stalled registry): curl calls this about once a second.
+    curl_xferinfo_callback progress = [](void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+      return static_cast<Transfer*>(ud)->Cancel() ? 1 : 0;
+    };
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, t);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  }
   res.curl = curl_easy_perform(h);
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res.code);
   if (res.curl != CURLE_OK) res.error = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(res.curl);
@@ -566,6 +584,7 @@ Status RegistryClient::FetchBlob(const ResolvedManifest& m, const Descriptor& d,
   t.digest = d.digest;
   t.total = d.size;
   t.hook = &options_.on_blob_bytes;
+  t.cancelled = &options_.cancelled;
   HttpResult r;
   int restarts = 0;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {

@@ -95,6 +95,9 @@ class RegistryClient {
     long stall_timeout_seconds = 60;  // abort a transfer slower than 1 B/s for this long
     // Test hook, called from the transfer with the bytes written so far for a blob.
     std::function<void(const std::string& digest, int64_t bytes)> on_blob_bytes;
+    // Polled during blob transfers (each chunk, and about once a second while none comes):
+    // true aborts the download, and FetchBlob fails at once (no retry) with "pull cancelled".
+    std::function<bool()> cancelled;
   };
 
   explicit RegistryClient(Options options);

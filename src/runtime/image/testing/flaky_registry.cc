@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -192,7 +193,19 @@ void FlakyRegistry::Serve(int c) {
   }
   if (fault == Fault::kWrongBytes)
     for (auto& ch : blob) ch = static_cast<char>(ch ^ 0x5a);
-  Send(c, code, headers, blob, fault == Fault::kCutHalfway ? blob.size() / 2 : blob.size());
+  bool half = fault == Fault::kCutHalfway || fault == Fault::kStallHalfway;
+  Send(c, code, headers, blob, half ? blob.size() / 2 : blob.size());
+  if (fault == Fault::kStallHalfway) WaitForClose(c);
+}
+
+void FlakyRegistry::WaitForClose(int fd) {
+  char buf[512];
+  while (!stop_) {
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, 100);
+    if (r < 0 && errno != EINTR) return;
+    if (r > 0 && ::read(fd, buf, sizeof buf) <= 0) return;  // closed (or reset) by the client
+  }
 }
 
 }  // namespace tug::runtime::image::testing

@@ -31,6 +31,8 @@ class FlakyRegistry {
     kWrongBytes,   // full length, every byte flipped
     kUnavailable,  // 503 with a registry error body
     kIgnoreRange,  // answers a Range request with 200 and the whole blob
+    kStallHalfway,  // headers with the full length, half of the bytes, then nothing until the
+                    // client closes (the server thread waits for that)
   };
   struct Request {
     std::string method, path;
@@ -61,6 +63,8 @@ class FlakyRegistry {
   void Loop();
   void Serve(int fd);
   void Send(int fd, int code, const std::string& headers, const std::string& body, size_t send_bytes);
+  // Waits until the client closes `fd` (or the registry stops).
+  void WaitForClose(int fd);
 
   int fd_ = -1, port_ = 0;
   std::atomic<bool> stop_{false}, down_{false};
