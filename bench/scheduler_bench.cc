@@ -243,8 +243,20 @@ int main(int argc, char** argv) {
       std::printf("scheduler_cycle_cpu_per_pod %.1f us = %.0f pods/s per core (scheduling alone); %.2f of baseline_cpu_per_pod\n",
                   cycle_cpu_us, 1e6 / std::max(cycle_cpu_us, 1e-3), cycle_cpu_us / base_cpu_us);
     }
+    // Stop flushes the recorder (bounded: what is still queued after 5 s is dropped), so the
+    // Events that exist now say whether every binding got its Scheduled event.
+    auto stop0 = Clk::now();
     sched->Stop();
     sched.reset();
+    if (events && rc == 0) {
+      std::printf("scheduler_stop_after_last_binding %.3f s (flushes events)\n",
+                  std::chrono::duration<double>(Clk::now() - stop0).count());
+      auto evs = c.List(client::kEvents, "default");
+      size_t scheduled = 0;
+      if (evs.ok())
+        for (const Json& e : (*evs)["items"]) scheduled += GetString(e, "reason") == "Scheduled";
+      std::printf("scheduled_events %zu of %d pods\n", scheduled, pods);
+    }
     handler->Stop();
     handler.reset();
     st.reset();

@@ -1,16 +1,22 @@
-// EventRecorder: Record queues; one writer thread creates Events, or bumps count/lastTimestamp of
-// the Event it wrote for the same source/object/type/reason/message within the last 10 minutes
-// (client-go's EventCorrelator dedup; its spam filter and similar-message aggregation are not
-// done here).
+// EventRecorder: Record queues the event on its involved object's writer (one of up to
+// `writers` threads, picked by a hash of the object); a writer creates Events, or bumps
+// count/lastTimestamp of the Event it wrote for the same source/object/type/reason/message
+// within the last 10 minutes (client-go's EventCorrelator dedup; its spam filter and
+// similar-message aggregation are not done here). Every aggregation key names its object, so
+// one writer owns each key and its cache entry.
 #include "client/events.h"
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "base/log.h"
 
@@ -20,13 +26,14 @@ namespace {
 
 constexpr const char* kLog = "events";
 constexpr auto kAggregationWindow = std::chrono::minutes(10);
-constexpr size_t kMaxCache = 4096;
-constexpr size_t kMaxQueue = 10000;
+constexpr size_t kMaxCache = 4096;   // aggregation entries over all writers
+constexpr size_t kMaxQueue = 10000;  // queued events over all writers
 
 struct Pending {
   Json involved;  // core/v1 ObjectReference
   std::string ns;
   std::string type, reason, message;
+  std::string key;  // aggregation key
   SystemTime at;
 };
 
@@ -38,28 +45,38 @@ struct Written {
   std::list<std::string>::iterator lru;
 };
 
+// One writer: its queue (guarded by Impl::mu) and, for its thread only, the Events it wrote.
+struct Writer {
+  std::condition_variable cv;
+  std::deque<Pending> queue;
+  std::thread thread;  // started on first use
+  std::unordered_map<std::string, Written> written;
+  std::list<std::string> lru;  // most recent at the front
+};
+
 }  // namespace
 
 struct EventRecorder::Impl {
-  Impl(const Client& c, EventSource s) : client(c), source(std::move(s)), clock(source.clock ? *source.clock : RealClock()) {
-    thread = std::thread([this] { Loop(); });
+  Impl(const Client& c, EventSource s)
+      : client(c), source(std::move(s)), clock(source.clock ? *source.clock : RealClock()) {
+    size_t n = static_cast<size_t>(std::max(1, source.writers));
+    for (size_t i = 0; i < n; ++i) writers.push_back(std::make_unique<Writer>());
+    max_cache = std::max<size_t>(1, kMaxCache / n);
   }
 
   const Client& client;
   EventSource source;
   Clock& clock;
+  size_t max_cache = kMaxCache;  // per writer
 
   std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Pending> queue;
-  bool busy = false;
+  std::condition_variable idle;  // a write finished (Flush and the destructor wait on it)
+  size_t queued = 0;             // over all writers
+  size_t busy = 0;               // writes in progress
   bool stop = false;
-  std::thread thread;
+  std::vector<std::unique_ptr<Writer>> writers;  // fixed size; each Writer's queue under mu
 
-  // Writer thread only.
-  std::unordered_map<std::string, Written> written;
-  std::list<std::string> lru;  // most recent at the front
-  int64_t last_suffix = 0;
+  std::atomic<int64_t> last_suffix{0};  // Event names stay unique across writers
 
   std::string Key(const Pending& p) const {
     std::string k;
@@ -74,25 +91,28 @@ struct EventRecorder::Impl {
 
   std::string UniqueName(const std::string& obj_name, SystemTime at) {
     int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
-    if (ns <= last_suffix) ns = last_suffix + 1;
-    last_suffix = ns;
+    int64_t prev = last_suffix.load();
+    int64_t v = 0;
+    do {
+      v = std::max(ns, prev + 1);
+    } while (!last_suffix.compare_exchange_weak(prev, v));
     char hex[32];
-    std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(ns));
+    std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(v));
     return obj_name + "." + hex;
   }
 
-  void Write(const Pending& p) {
-    std::string key = Key(p);
+  void Write(Writer& wr, const Pending& p) {
+    const std::string& key = p.key;
     std::string ts = FormatRFC3339(p.at);
-    auto it = written.find(key);
-    if (it != written.end() && p.at - it->second.last < kAggregationWindow) {
+    auto it = wr.written.find(key);
+    if (it != wr.written.end() && p.at - it->second.last < kAggregationWindow) {
       Written& w = it->second;
       Json patch = {{"count", w.count + 1}, {"lastTimestamp", ts}, {"message", p.message}};
       auto r = client.Patch(kEvents, w.ns, w.name, PatchType::kMerge, DumpJson(patch));
       if (r.ok()) {
         w.count++;
         w.last = p.at;
-        lru.splice(lru.begin(), lru, w.lru);
+        wr.lru.splice(wr.lru.begin(), wr.lru, w.lru);
         return;
       }
       if (r.status().code() != StatusCode::kNotFound) {
@@ -101,8 +121,8 @@ struct EventRecorder::Impl {
         return;
       }
       // The Event is gone (deleted or expired): write a new one.
-      lru.erase(w.lru);
-      written.erase(it);
+      wr.lru.erase(w.lru);
+      wr.written.erase(it);
     }
     std::string obj_name = GetString(p.involved, "name");
     Json ev = {{"apiVersion", "v1"},
@@ -126,28 +146,49 @@ struct EventRecorder::Impl {
                              << kv("reason", p.reason) << kv("error", r.status().ToString());
       return;
     }
-    lru.push_front(key);
-    written[key] = Written{GetStringPath(*r, {"metadata", "name"}), p.ns, 1, p.at, lru.begin()};
-    if (written.size() > kMaxCache) {
-      written.erase(lru.back());
-      lru.pop_back();
+    wr.lru.push_front(key);
+    wr.written[key] = Written{GetStringPath(*r, {"metadata", "name"}), p.ns, 1, p.at, wr.lru.begin()};
+    if (wr.written.size() > max_cache) {
+      wr.written.erase(wr.lru.back());
+      wr.lru.pop_back();
     }
   }
 
-  void Loop() {
+  void Loop(Writer& wr) {
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
-      cv.wait(lock, [&] { return stop || !queue.empty(); });
-      if (queue.empty()) return;  // stopping and drained
-      Pending p = std::move(queue.front());
-      queue.pop_front();
-      busy = true;
+      wr.cv.wait(lock, [&] { return stop || !wr.queue.empty(); });
+      if (wr.queue.empty()) return;  // stopping and drained
+      Pending p = std::move(wr.queue.front());
+      wr.queue.pop_front();
+      queued--;
+      busy++;
       lock.unlock();
-      Write(p);
+      Write(wr, p);
       lock.lock();
-      busy = false;
-      cv.notify_all();
+      busy--;
+      idle.notify_all();
     }
+  }
+
+  // Queues p on its object's writer, starting the writer's thread on first use.
+  void Enqueue(Pending p) {
+    std::string object;
+    for (const char* f : {"kind", "namespace", "name"}) {
+      object += GetString(p.involved, f);
+      object += '\x1f';
+    }
+    Writer& wr = *writers[std::hash<std::string>{}(object) % writers.size()];
+    std::lock_guard<std::mutex> lock(mu);
+    if (stop) return;
+    if (queued >= kMaxQueue) {
+      TUG_LOG(WARNING, kLog) << "event queue full; dropping event" << kv("reason", p.reason);
+      return;
+    }
+    wr.queue.push_back(std::move(p));
+    queued++;
+    if (!wr.thread.joinable()) wr.thread = std::thread([this, &wr] { Loop(wr); });
+    wr.cv.notify_one();
   }
 };
 
@@ -158,12 +199,14 @@ EventRecorder::~EventRecorder() {
   {
     std::unique_lock<std::mutex> lock(impl_->mu);
     // Bounded flush: keep what can be written in a few seconds, drop the rest.
-    impl_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->queue.empty() && !impl_->busy; });
-    impl_->queue.clear();
+    impl_->idle.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->queued == 0 && impl_->busy == 0; });
+    for (auto& wr : impl_->writers) wr->queue.clear();
+    impl_->queued = 0;
     impl_->stop = true;
-    impl_->cv.notify_all();
+    for (auto& wr : impl_->writers) wr->cv.notify_all();
   }
-  impl_->thread.join();
+  for (auto& wr : impl_->writers)
+    if (wr->thread.joinable()) wr->thread.join();
 }
 
 void EventRecorder::Record(const Json& obj, std::string_view type, std::string_view reason, std::string message) {
@@ -183,19 +226,13 @@ void EventRecorder::Record(const Json& obj, std::string_view type, std::string_v
   p.reason = std::string(reason);
   p.message = std::move(message);
   p.at = impl_->clock.Now();
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  if (impl_->stop) return;
-  if (impl_->queue.size() >= kMaxQueue) {
-    TUG_LOG(WARNING, kLog) << "event queue full; dropping event" << kv("reason", p.reason);
-    return;
-  }
-  impl_->queue.push_back(std::move(p));
-  impl_->cv.notify_all();
+  p.key = impl_->Key(p);
+  impl_->Enqueue(std::move(p));
 }
 
 void EventRecorder::Flush() {
   std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [&] { return impl_->queue.empty() && !impl_->busy; });
+  impl_->idle.wait(lock, [&] { return impl_->queued == 0 && impl_->busy == 0; });
 }
 
 }  // namespace tug::client

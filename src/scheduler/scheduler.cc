@@ -110,6 +110,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       client::EventSource src;
       src.component = "default-scheduler";
       src.clock = clock_;
+      src.writers = std::max(1, opts_.bind_workers);  // one Scheduled event per binding: the same concurrency
       events_ = std::make_unique<client::EventRecorder>(client_, src);
     }
 
