@@ -553,7 +553,12 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
                     {"kind", "Binding"},
                     {"metadata", {{"name", pod.name}, {"namespace", pod.ns}, {"uid", pod.uid}}},
                     {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
-    return client_.CreateSubresource(client::kPods, pod.ns, pod.name, "binding", binding).status();
+    client::HttpRequest req;
+    req.method = "POST";
+    req.path = client::kPods.Path(pod.ns, pod.name, "binding");
+    req.content_type = "application/json";
+    req.body = DumpJson(binding);
+    return client_.DoNoBody(req);  // the answer is a Success Status
   }
 
   Status Evict(const PodInfo& victim, const PodInfo& preemptor, const std::string& node) {
