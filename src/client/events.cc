@@ -32,12 +32,29 @@ constexpr size_t kMaxCache = 4096;   // aggregation entries over all writers
 constexpr size_t kMaxQueue = 10000;  // queued events over all writers
 
 struct Pending {
-  Json involved;  // core/v1 ObjectReference
+  std::string involved;  // core/v1 ObjectReference, serialized
+  std::string name;      // of the involved object
+  std::string object;    // kind/namespace/name of the involved object: picks its writer
   std::string ns;
   std::string type, reason, message;
   std::string key;  // aggregation key
   SystemTime at;
 };
+
+// Appends "key":value to the JSON object being written in out (opened with '{'). Event bodies
+// are written as text: building an nlohmann tree per event only to dump it cost more than the
+// rest of the recorder.
+void AppendRaw(std::string& out, std::string_view key, std::string_view raw_value) {
+  if (out.back() != '{') out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+  out += raw_value;
+}
+
+void AppendString(std::string& out, std::string_view key, std::string_view value) {
+  AppendRaw(out, key, DumpJson(Json(value)));
+}
 
 struct Written {
   std::string name;
@@ -80,14 +97,15 @@ struct EventRecorder::Impl {
 
   std::atomic<int64_t> last_suffix{0};  // Event names stay unique across writers
 
-  std::string Key(const Pending& p) const {
+  std::string Key(const Pending& p, std::string_view uid, std::string_view api_version) const {
     std::string k;
     k.reserve(256);
-    for (const char* f : {"kind", "namespace", "name", "uid", "apiVersion"}) {
-      k += GetString(p.involved, f);
+    for (std::string_view f : {std::string_view(p.object), uid, api_version, std::string_view(source.component),
+                               std::string_view(source.host), std::string_view(p.type), std::string_view(p.reason)}) {
+      k += f;
       k += '\x1f';
     }
-    k += source.component + '\x1f' + source.host + '\x1f' + p.type + '\x1f' + p.reason + '\x1f' + p.message;
+    k += p.message;
     return k;
   }
 
@@ -126,30 +144,35 @@ struct EventRecorder::Impl {
       wr.lru.erase(w.lru);
       wr.written.erase(it);
     }
-    std::string obj_name = GetString(p.involved, "name");
-    Json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata", {{"name", UniqueName(obj_name, p.at)}, {"namespace", p.ns}}},
-               {"involvedObject", p.involved},
-               {"reason", p.reason},
-               {"message", p.message},
-               {"source", Json::object()},
-               {"firstTimestamp", ts},
-               {"lastTimestamp", ts},
-               {"count", 1},
-               {"type", p.type},
-               {"reportingComponent", source.component},
-               {"reportingInstance", source.host}};
-    if (!source.component.empty()) ev["source"]["component"] = source.component;
-    if (!source.host.empty()) ev["source"]["host"] = source.host;
-    std::string name = GetStringPath(ev, {"metadata", "name"});
+    std::string name = UniqueName(p.name, p.at);
+    std::string body = "{";
+    AppendString(body, "apiVersion", "v1");
+    AppendString(body, "kind", "Event");
+    std::string meta = "{";
+    AppendString(meta, "name", name);
+    AppendString(meta, "namespace", p.ns);
+    AppendRaw(body, "metadata", meta + "}");
+    AppendRaw(body, "involvedObject", p.involved);
+    AppendString(body, "reason", p.reason);
+    AppendString(body, "message", p.message);
+    std::string src = "{";
+    if (!source.component.empty()) AppendString(src, "component", source.component);
+    if (!source.host.empty()) AppendString(src, "host", source.host);
+    AppendRaw(body, "source", src + "}");
+    AppendString(body, "firstTimestamp", ts);
+    AppendString(body, "lastTimestamp", ts);
+    AppendRaw(body, "count", "1");
+    AppendString(body, "type", p.type);
+    AppendString(body, "reportingComponent", source.component);
+    AppendString(body, "reportingInstance", source.host);
+    body += '}';
     HttpRequest req;
     req.method = "POST";
     req.path = kEvents.Path(p.ns);
     req.content_type = "application/json";
-    req.body = DumpJson(ev);
+    req.body = std::move(body);
     if (Status s = client.DoNoBody(req); !s.ok()) {  // the answer would only repeat the name
-      TUG_LOG(WARNING, kLog) << "could not write event" << kv("object", p.ns + "/" + obj_name)
+      TUG_LOG(WARNING, kLog) << "could not write event" << kv("object", p.ns + "/" + p.name)
                              << kv("reason", p.reason) << kv("error", s.ToString());
       return;
     }
@@ -181,12 +204,7 @@ struct EventRecorder::Impl {
 
   // Queues p on its object's writer, starting the writer's thread on first use.
   void Enqueue(Pending p) {
-    std::string object;
-    for (const char* f : {"kind", "namespace", "name"}) {
-      object += GetString(p.involved, f);
-      object += '\x1f';
-    }
-    Writer& wr = *writers[std::hash<std::string>{}(object) % writers.size()];
+    Writer& wr = *writers[std::hash<std::string>{}(p.object) % writers.size()];
     std::lock_guard<std::mutex> lock(mu);
     if (stop) return;
     if (queued >= kMaxQueue) {
@@ -220,21 +238,27 @@ EventRecorder::~EventRecorder() {
 void EventRecorder::Record(const Json& obj, std::string_view type, std::string_view reason, std::string message) {
   Pending p;
   const Json* meta = Find(obj, "metadata");
-  p.involved = Json::object();
-  p.involved["kind"] = GetString(obj, "kind");
-  p.involved["apiVersion"] = GetString(obj, "apiVersion");
-  if (meta) {
-    for (const char* f : {"name", "namespace", "uid", "resourceVersion"})
-      if (std::string v = GetString(*meta, f); !v.empty()) p.involved[f] = v;
-  }
+  auto field = [&](const char* f) { return meta ? GetString(*meta, f) : std::string(); };
+  std::string kind = GetString(obj, "kind"), api_version = GetString(obj, "apiVersion");
+  std::string ns = field("namespace"), uid = field("uid");
+  p.name = field("name");
+  // The ObjectReference, keys in DumpJson's (sorted) order; empty metadata fields are left out.
+  p.involved = "{";
+  AppendString(p.involved, "apiVersion", api_version);
+  AppendString(p.involved, "kind", kind);
+  if (!p.name.empty()) AppendString(p.involved, "name", p.name);
+  if (!ns.empty()) AppendString(p.involved, "namespace", ns);
+  if (std::string rv = field("resourceVersion"); !rv.empty()) AppendString(p.involved, "resourceVersion", rv);
+  if (!uid.empty()) AppendString(p.involved, "uid", uid);
+  p.involved += '}';
+  p.object = kind + '\x1f' + ns + '\x1f' + p.name;
   // Events about cluster-scoped objects live in "default", as upstream.
-  p.ns = meta ? GetString(*meta, "namespace") : "";
-  if (p.ns.empty()) p.ns = "default";
+  p.ns = ns.empty() ? "default" : ns;
   p.type = std::string(type);
   p.reason = std::string(reason);
   p.message = std::move(message);
   p.at = impl_->clock.Now();
-  p.key = impl_->Key(p);
+  p.key = impl_->Key(p, uid, api_version);
   impl_->Enqueue(std::move(p));
 }
 

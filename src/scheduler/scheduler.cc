@@ -549,15 +549,14 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
   }
 
   Status BindPod(const PodInfo& pod, const std::string& node) {
-    Json binding = {{"apiVersion", "v1"},
-                    {"kind", "Binding"},
-                    {"metadata", {{"name", pod.name}, {"namespace", pod.ns}, {"uid", pod.uid}}},
-                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
+    auto q = [](std::string_view s) { return DumpJson(Json(s)); };
     client::HttpRequest req;
     req.method = "POST";
     req.path = client::kPods.Path(pod.ns, pod.name, "binding");
     req.content_type = "application/json";
-    req.body = DumpJson(binding);
+    req.body = R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":)" + q(pod.name) + R"(,"namespace":)" +
+               q(pod.ns) + R"(,"uid":)" + q(pod.uid) + R"(},"target":{"apiVersion":"v1","kind":"Node","name":)" +
+               q(node) + "}}";
     return client_.DoNoBody(req);  // the answer is a Success Status
   }
 
