@@ -175,6 +175,12 @@ Result<Json> Client::DoJson(const HttpRequest& req) const {
   return ParseJson(resp.body);
 }
 
+Status Client::DoNoBody(const HttpRequest& req) const {
+  ASSIGN_OR_RETURN(HttpResponse resp, transport_->Do(req));
+  if (resp.code < 200 || resp.code >= 300) return StatusFromResponse(resp);
+  return Status::Ok();
+}
+
 Result<Json> Client::Get(const Resource& r, std::string_view ns, std::string_view name) const {
   if (name.empty()) return BadRequestError("resource name may not be empty");
   HttpRequest req;

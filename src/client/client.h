@@ -184,6 +184,9 @@ class Client {
 
   // Raw request with Client's error mapping (non-2xx → Status from the metav1.Status body).
   Result<Json> DoJson(const HttpRequest& req) const;
+  // The same error mapping for a request whose answer the caller does not read (a pod binding,
+  // an Event create): a 2xx body is not parsed.
+  Status DoNoBody(const HttpRequest& req) const;
 
  private:
   std::shared_ptr<Transport> transport_;

@@ -270,6 +270,21 @@ TEST_F(ClientTest, CrudRoundTrip) {
   EXPECT_EQ(c().Get(kConfigMaps, "default", "").status().code(), StatusCode::kBadRequest);
 }
 
+TEST_F(ClientTest, DoNoBodyMapsErrorsOnly) {
+  HttpRequest req;
+  req.method = "POST";
+  req.path = kConfigMaps.Path("default");
+  req.content_type = "application/json";
+  req.body = DumpJson(ConfigMap("nb"));
+  EXPECT_TRUE(c().DoNoBody(req).ok());
+  EXPECT_TRUE(c().Get(kConfigMaps, "default", "nb").ok());
+  Status dup = c().DoNoBody(req);
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(dup.message(), "configmaps \"nb\" already exists");
+  req.path = kConfigMaps.Path("no-such-namespace");
+  EXPECT_EQ(c().DoNoBody(req).code(), StatusCode::kNotFound);
+}
+
 TEST_F(ClientTest, InvalidCarriesCauses) {
   Json bad = ConfigMap("Bad_Name");
   auto r = c().Create(kConfigMaps, "default", bad);

@@ -1,16 +1,24 @@
-// EventRecorder: Record queues; one writer thread creates Events, or bumps count/lastTimestamp of
-// the Event it wrote for the same source/object/type/reason/message within the last 10 minutes
-// (client-go's EventCorrelator dedup; its spam filter and similar-message aggregation are not
-// done here).
+// EventRecorder: Record queues the event on its involved object's writer (one of up to
+// `writers` threads, picked by a hash of the object); a writer creates Events, or bumps
+// count/lastTimestamp of the Event it wrote for the same source/object/type/reason/message
+// within the last 10 minutes (client-go's EventCorrelator dedup; its spam filter and
+// similar-message aggregation are not done here). Every aggregation key names its object, so
+// one writer owns each key and its cache entry.
 #include "client/events.h"
 
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "base/log.h"
 
@@ -20,15 +28,33 @@ namespace {
 
 constexpr const char* kLog = "events";
 constexpr auto kAggregationWindow = std::chrono::minutes(10);
-constexpr size_t kMaxCache = 4096;
-constexpr size_t kMaxQueue = 10000;
+constexpr size_t kMaxCache = 4096;   // aggregation entries over all writers
+constexpr size_t kMaxQueue = 10000;  // queued events over all writers
 
 struct Pending {
-  Json involved;  // core/v1 ObjectReference
+  std::string involved;  // core/v1 ObjectReference, serialized
+  std::string name;      // of the involved object
+  std::string object;    // kind/namespace/name of the involved object: picks its writer
   std::string ns;
   std::string type, reason, message;
+  std::string key;  // aggregation key
   SystemTime at;
 };
+
+// Appends "key":value to the JSON object being written in out (opened with '{'). Event bodies
+// are written as text: building an nlohmann tree per event only to dump it cost more than the
+// rest of the recorder.
+void AppendRaw(std::string& out, std::string_view key, std::string_view raw_value) {
+  if (out.back() != '{') out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+  out += raw_value;
+}
+
+void AppendString(std::string& out, std::string_view key, std::string_view value) {
+  AppendRaw(out, key, DumpJson(Json(value)));
+}
 
 struct Written {
   std::string name;
@@ -38,61 +64,75 @@ struct Written {
   std::list<std::string>::iterator lru;
 };
 
+// One writer: its queue (guarded by Impl::mu) and, for its thread only, the Events it wrote.
+struct Writer {
+  std::condition_variable cv;
+  std::deque<Pending> queue;
+  std::thread thread;  // started on first use
+  std::unordered_map<std::string, Written> written;
+  std::list<std::string> lru;  // most recent at the front
+};
+
 }  // namespace
 
 struct EventRecorder::Impl {
-  Impl(const Client& c, EventSource s) : client(c), source(std::move(s)), clock(source.clock ? *source.clock : RealClock()) {
-    thread = std::thread([this] { Loop(); });
+  Impl(const Client& c, EventSource s)
+      : client(c), source(std::move(s)), clock(source.clock ? *source.clock : RealClock()) {
+    size_t n = static_cast<size_t>(std::max(1, source.writers));
+    for (size_t i = 0; i < n; ++i) writers.push_back(std::make_unique<Writer>());
+    max_cache = std::max<size_t>(1, kMaxCache / n);
   }
 
   const Client& client;
   EventSource source;
   Clock& clock;
+  size_t max_cache = kMaxCache;  // per writer
 
   std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Pending> queue;
-  bool busy = false;
+  std::condition_variable idle;  // a write finished (Flush and the destructor wait on it)
+  size_t queued = 0;             // over all writers
+  size_t busy = 0;               // writes in progress
   bool stop = false;
-  std::thread thread;
+  std::vector<std::unique_ptr<Writer>> writers;  // fixed size; each Writer's queue under mu
 
-  // Writer thread only.
-  std::unordered_map<std::string, Written> written;
-  std::list<std::string> lru;  // most recent at the front
-  int64_t last_suffix = 0;
+  std::atomic<int64_t> last_suffix{0};  // Event names stay unique across writers
 
-  std::string Key(const Pending& p) const {
+  std::string Key(const Pending& p, std::string_view uid, std::string_view api_version) const {
     std::string k;
     k.reserve(256);
-    for (const char* f : {"kind", "namespace", "name", "uid", "apiVersion"}) {
-      k += GetString(p.involved, f);
+    for (std::string_view f : {std::string_view(p.object), uid, api_version, std::string_view(source.component),
+                               std::string_view(source.host), std::string_view(p.type), std::string_view(p.reason)}) {
+      k += f;
       k += '\x1f';
     }
-    k += source.component + '\x1f' + source.host + '\x1f' + p.type + '\x1f' + p.reason + '\x1f' + p.message;
+    k += p.message;
     return k;
   }
 
   std::string UniqueName(const std::string& obj_name, SystemTime at) {
     int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
-    if (ns <= last_suffix) ns = last_suffix + 1;
-    last_suffix = ns;
+    int64_t prev = last_suffix.load();
+    int64_t v = 0;
+    do {
+      v = std::max(ns, prev + 1);
+    } while (!last_suffix.compare_exchange_weak(prev, v));
     char hex[32];
-    std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(ns));
+    std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(v));
     return obj_name + "." + hex;
   }
 
-  void Write(const Pending& p) {
-    std::string key = Key(p);
+  void Write(Writer& wr, const Pending& p) {
+    const std::string& key = p.key;
     std::string ts = FormatRFC3339(p.at);
-    auto it = written.find(key);
-    if (it != written.end() && p.at - it->second.last < kAggregationWindow) {
+    auto it = wr.written.find(key);
+    if (it != wr.written.end() && p.at - it->second.last < kAggregationWindow) {
       Written& w = it->second;
       Json patch = {{"count", w.count + 1}, {"lastTimestamp", ts}, {"message", p.message}};
       auto r = client.Patch(kEvents, w.ns, w.name, PatchType::kMerge, DumpJson(patch));
       if (r.ok()) {
         w.count++;
         w.last = p.at;
-        lru.splice(lru.begin(), lru, w.lru);
+        wr.lru.splice(wr.lru.begin(), wr.lru, w.lru);
         return;
       }
       if (r.status().code() != StatusCode::kNotFound) {
@@ -101,53 +141,80 @@ struct EventRecorder::Impl {
         return;
       }
       // The Event is gone (deleted or expired): write a new one.
-      lru.erase(w.lru);
-      written.erase(it);
+      wr.lru.erase(w.lru);
+      wr.written.erase(it);
     }
-    std::string obj_name = GetString(p.involved, "name");
-    Json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata", {{"name", UniqueName(obj_name, p.at)}, {"namespace", p.ns}}},
-               {"involvedObject", p.involved},
-               {"reason", p.reason},
-               {"message", p.message},
-               {"source", Json::object()},
-               {"firstTimestamp", ts},
-               {"lastTimestamp", ts},
-               {"count", 1},
-               {"type", p.type},
-               {"reportingComponent", source.component},
-               {"reportingInstance", source.host}};
-    if (!source.component.empty()) ev["source"]["component"] = source.component;
-    if (!source.host.empty()) ev["source"]["host"] = source.host;
-    auto r = client.Create(kEvents, p.ns, ev);
-    if (!r.ok()) {
-      TUG_LOG(WARNING, kLog) << "could not write event" << kv("object", p.ns + "/" + obj_name)
-                             << kv("reason", p.reason) << kv("error", r.status().ToString());
+    std::string name = UniqueName(p.name, p.at);
+    std::string body = "{";
+    AppendString(body, "apiVersion", "v1");
+    AppendString(body, "kind", "Event");
+    std::string meta = "{";
+    AppendString(meta, "name", name);
+    AppendString(meta, "namespace", p.ns);
+    AppendRaw(body, "metadata", meta + "}");
+    AppendRaw(body, "involvedObject", p.involved);
+    AppendString(body, "reason", p.reason);
+    AppendString(body, "message", p.message);
+    std::string src = "{";
+    if (!source.component.empty()) AppendString(src, "component", source.component);
+    if (!source.host.empty()) AppendString(src, "host", source.host);
+    AppendRaw(body, "source", src + "}");
+    AppendString(body, "firstTimestamp", ts);
+    AppendString(body, "lastTimestamp", ts);
+    AppendRaw(body, "count", "1");
+    AppendString(body, "type", p.type);
+    AppendString(body, "reportingComponent", source.component);
+    AppendString(body, "reportingInstance", source.host);
+    body += '}';
+    HttpRequest req;
+    req.method = "POST";
+    req.path = kEvents.Path(p.ns);
+    req.content_type = "application/json";
+    req.body = std::move(body);
+    if (Status s = client.DoNoBody(req); !s.ok()) {  // the answer would only repeat the name
+      TUG_LOG(WARNING, kLog) << "could not write event" << kv("object", p.ns + "/" + p.name)
+                             << kv("reason", p.reason) << kv("error", s.ToString());
       return;
     }
-    lru.push_front(key);
-    written[key] = Written{GetStringPath(*r, {"metadata", "name"}), p.ns, 1, p.at, lru.begin()};
-    if (written.size() > kMaxCache) {
-      written.erase(lru.back());
-      lru.pop_back();
+    wr.lru.push_front(key);
+    wr.written[key] = Written{std::move(name), p.ns, 1, p.at, wr.lru.begin()};
+    if (wr.written.size() > max_cache) {
+      wr.written.erase(wr.lru.back());
+      wr.lru.pop_back();
     }
   }
 
-  void Loop() {
+  void Loop(Writer& wr) {
+    pthread_setname_np(pthread_self(), "event-writer");
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
-      cv.wait(lock, [&] { return stop || !queue.empty(); });
-      if (queue.empty()) return;  // stopping and drained
-      Pending p = std::move(queue.front());
-      queue.pop_front();
-      busy = true;
+      wr.cv.wait(lock, [&] { return stop || !wr.queue.empty(); });
+      if (wr.queue.empty()) return;  // stopping and drained
+      Pending p = std::move(wr.queue.front());
+      wr.queue.pop_front();
+      queued--;
+      busy++;
       lock.unlock();
-      Write(p);
+      Write(wr, p);
       lock.lock();
-      busy = false;
-      cv.notify_all();
+      busy--;
+      idle.notify_all();
     }
+  }
+
+  // Queues p on its object's writer, starting the writer's thread on first use.
+  void Enqueue(Pending p) {
+    Writer& wr = *writers[std::hash<std::string>{}(p.object) % writers.size()];
+    std::lock_guard<std::mutex> lock(mu);
+    if (stop) return;
+    if (queued >= kMaxQueue) {
+      TUG_LOG(WARNING, kLog) << "event queue full; dropping event" << kv("reason", p.reason);
+      return;
+    }
+    wr.queue.push_back(std::move(p));
+    queued++;
+    if (!wr.thread.joinable()) wr.thread = std::thread([this, &wr] { Loop(wr); });
+    wr.cv.notify_one();
   }
 };
 
@@ -158,44 +225,46 @@ EventRecorder::~EventRecorder() {
   {
     std::unique_lock<std::mutex> lock(impl_->mu);
     // Bounded flush: keep what can be written in a few seconds, drop the rest.
-    impl_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->queue.empty() && !impl_->busy; });
-    impl_->queue.clear();
+    impl_->idle.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->queued == 0 && impl_->busy == 0; });
+    for (auto& wr : impl_->writers) wr->queue.clear();
+    impl_->queued = 0;
     impl_->stop = true;
-    impl_->cv.notify_all();
+    for (auto& wr : impl_->writers) wr->cv.notify_all();
   }
-  impl_->thread.join();
+  for (auto& wr : impl_->writers)
+    if (wr->thread.joinable()) wr->thread.join();
 }
 
 void EventRecorder::Record(const Json& obj, std::string_view type, std::string_view reason, std::string message) {
   Pending p;
   const Json* meta = Find(obj, "metadata");
-  p.involved = Json::object();
-  p.involved["kind"] = GetString(obj, "kind");
-  p.involved["apiVersion"] = GetString(obj, "apiVersion");
-  if (meta) {
-    for (const char* f : {"name", "namespace", "uid", "resourceVersion"})
-      if (std::string v = GetString(*meta, f); !v.empty()) p.involved[f] = v;
-  }
+  auto field = [&](const char* f) { return meta ? GetString(*meta, f) : std::string(); };
+  std::string kind = GetString(obj, "kind"), api_version = GetString(obj, "apiVersion");
+  std::string ns = field("namespace"), uid = field("uid");
+  p.name = field("name");
+  // The ObjectReference, keys in DumpJson's (sorted) order; empty metadata fields are left out.
+  p.involved = "{";
+  AppendString(p.involved, "apiVersion", api_version);
+  AppendString(p.involved, "kind", kind);
+  if (!p.name.empty()) AppendString(p.involved, "name", p.name);
+  if (!ns.empty()) AppendString(p.involved, "namespace", ns);
+  if (std::string rv = field("resourceVersion"); !rv.empty()) AppendString(p.involved, "resourceVersion", rv);
+  if (!uid.empty()) AppendString(p.involved, "uid", uid);
+  p.involved += '}';
+  p.object = kind + '\x1f' + ns + '\x1f' + p.name;
   // Events about cluster-scoped objects live in "default", as upstream.
-  p.ns = meta ? GetString(*meta, "namespace") : "";
-  if (p.ns.empty()) p.ns = "default";
+  p.ns = ns.empty() ? "default" : ns;
   p.type = std::string(type);
   p.reason = std::string(reason);
   p.message = std::move(message);
   p.at = impl_->clock.Now();
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  if (impl_->stop) return;
-  if (impl_->queue.size() >= kMaxQueue) {
-    TUG_LOG(WARNING, kLog) << "event queue full; dropping event" << kv("reason", p.reason);
-    return;
-  }
-  impl_->queue.push_back(std::move(p));
-  impl_->cv.notify_all();
+  p.key = impl_->Key(p, uid, api_version);
+  impl_->Enqueue(std::move(p));
 }
 
 void EventRecorder::Flush() {
   std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [&] { return impl_->queue.empty() && !impl_->busy; });
+  impl_->idle.wait(lock, [&] { return impl_->queued == 0 && impl_->busy == 0; });
 }
 
 }  // namespace tug::client

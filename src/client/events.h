@@ -1,7 +1,11 @@
 // Event recorder: writes core/v1 Events about objects, aggregated like client-go's recorder
 // (the same source/object/type/reason/message within 10 minutes bumps `count` and
-// `lastTimestamp` of one Event instead of creating another). Writes happen on a background
-// thread; Record never blocks on the API server.
+// `lastTimestamp` of one Event instead of creating another). Writes happen on background
+// threads, several at once (upstream's event broadcaster writes each event from its own
+// goroutine): the events of one involved object go through one writer, in order, so
+// aggregation and ordering per object hold; different objects' events are written
+// concurrently, so a burst (a scheduler binding thousands of pods) shares the store's group
+// commits instead of waiting for one commit per event. Record never blocks on the API server.
 //
 //   client::EventRecorder rec(client, {.component = "deployment-controller"});
 //   rec.Record(deployment, "Normal", "ScalingReplicaSet", "Scaled up replica set web-5d4 to 3");
@@ -23,6 +27,8 @@ struct EventSource {
   std::string component;  // "default-scheduler", "kubelet", "deployment-controller"
   std::string host;       // node name for kubelet events, else ""
   Clock* clock = nullptr;
+  // Writes in flight at most (writer threads, each started on first use).
+  int writers = 4;
 };
 
 class EventRecorder {

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "base/testing/fake_clock.h"
+#include "client/loopback.h"
 #include "client/testing/test_api_server.h"
 
 namespace tug::client {
@@ -111,6 +115,74 @@ TEST_F(EventsTest, DestructorFlushes) {
     for (int i = 0; i < 5; ++i) rec.Record(pod_, "Normal", "R" + std::to_string(i), "m");
   }
   EXPECT_EQ(Events("default").size(), 5u);
+}
+
+// Events of different objects are written concurrently: a transport that holds every Event
+// create until two are in flight (or a deadline passes) sees two at once.
+class GatingTransport : public Transport {
+ public:
+  explicit GatingTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
+  Result<HttpResponse> Do(const HttpRequest& req) override {
+    bool gated = req.method == "POST" && req.path.find("/events") != std::string::npos;
+    if (gated) {
+      std::unique_lock<std::mutex> l(mu_);
+      max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
+      cv_.notify_all();
+      if (!cv_.wait_for(l, std::chrono::seconds(5), [&] { return max_in_flight_ >= 2 || gave_up_; })) gave_up_ = true;
+    }
+    auto r = inner_->Do(req);
+    if (gated) {
+      std::lock_guard<std::mutex> l(mu_);
+      in_flight_--;
+    }
+    return r;
+  }
+  Result<std::unique_ptr<Stream>> Open(const HttpRequest& req, std::function<void(int, std::string_view)> on_head,
+                                       std::function<void(std::string_view)> on_data,
+                                       std::function<void(Status)> on_end) override {
+    return inner_->Open(req, std::move(on_head), std::move(on_data), std::move(on_end));
+  }
+  int MaxInFlight() {
+    std::lock_guard<std::mutex> l(mu_);
+    return max_in_flight_;
+  }
+
+ private:
+  std::shared_ptr<Transport> inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int in_flight_ = 0, max_in_flight_ = 0;
+  bool gave_up_ = false;  // one wait timed out: the writes are serial; stop holding them
+};
+
+TEST_F(EventsTest, WritersWorkConcurrentlyAndKeepEachObjectsEventsTogether) {
+  apiserver::UserInfo admin;
+  admin.name = "system:admin";
+  admin.groups = {"system:masters"};
+  auto gate = std::make_shared<GatingTransport>(NewLoopbackTransport(api_.handler(), admin));
+  Client c(gate);
+  {
+    // Every event at the same fake time: names must still be unique across writers.
+    EventRecorder rec(c, {.component = "default-scheduler", .clock = &clock_, .writers = 8});
+    for (int i = 0; i < 40; ++i) {
+      Json pod = pod_;
+      pod["metadata"]["name"] = "p-" + std::to_string(i);
+      pod["metadata"]["uid"] = "u-" + std::to_string(i);
+      rec.Record(pod, "Normal", "Scheduled", "Successfully assigned default/p-" + std::to_string(i) + " to n1");
+      if (i % 4 == 0) rec.Record(pod, "Normal", "Scheduled", "Successfully assigned default/p-" + std::to_string(i) + " to n1");
+    }
+    rec.Flush();
+  }
+  EXPECT_GE(gate->MaxInFlight(), 2);
+  auto evs = Events("default");
+  ASSERT_EQ(evs.size(), 40u);
+  int repeated = 0;
+  for (const auto& e : evs) {
+    int idx = std::stoi(GetStringPath(e, {"involvedObject", "name"}).substr(2));
+    EXPECT_EQ(e["count"], idx % 4 == 0 ? 2 : 1) << e.dump();
+    repeated += idx % 4 == 0;
+  }
+  EXPECT_EQ(repeated, 10);
 }
 
 }  // namespace

@@ -110,6 +110,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       client::EventSource src;
       src.component = "default-scheduler";
       src.clock = clock_;
+      src.writers = std::max(1, opts_.bind_workers);  // one Scheduled event per binding: the same concurrency
       events_ = std::make_unique<client::EventRecorder>(client_, src);
     }
 
@@ -548,11 +549,15 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
   }
 
   Status BindPod(const PodInfo& pod, const std::string& node) {
-    Json binding = {{"apiVersion", "v1"},
-                    {"kind", "Binding"},
-                    {"metadata", {{"name", pod.name}, {"namespace", pod.ns}, {"uid", pod.uid}}},
-                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
-    return client_.CreateSubresource(client::kPods, pod.ns, pod.name, "binding", binding).status();
+    auto q = [](std::string_view s) { return DumpJson(Json(s)); };
+    client::HttpRequest req;
+    req.method = "POST";
+    req.path = client::kPods.Path(pod.ns, pod.name, "binding");
+    req.content_type = "application/json";
+    req.body = R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":)" + q(pod.name) + R"(,"namespace":)" +
+               q(pod.ns) + R"(,"uid":)" + q(pod.uid) + R"(},"target":{"apiVersion":"v1","kind":"Node","name":)" +
+               q(node) + "}}";
+    return client_.DoNoBody(req);  // the answer is a Success Status
   }
 
   Status Evict(const PodInfo& victim, const PodInfo& preemptor, const std::string& node) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "client/testing/test_api_server.h"
@@ -207,6 +208,19 @@ TEST_F(SchedulerTest, ManyPodsNeverOvercommit) {
   }
   EXPECT_EQ(pending, 10);
   for (const auto& [n, count] : per_node) EXPECT_EQ(count, 10) << n;
+  // Every binding got its Scheduled event, naming the pod's node (Stop flushes the recorder).
+  sched_->Stop();
+  auto evs = c().List(client::kEvents, "default");
+  ASSERT_TRUE(evs.ok()) << evs.status().ToString();
+  std::map<std::string, std::string> scheduled;  // pod -> message
+  for (const Json& e : (*evs)["items"])
+    if (GetString(e, "reason") == "Scheduled")
+      EXPECT_TRUE(scheduled.emplace(GetStringPath(e, {"involvedObject", "name"}), GetString(e, "message")).second);
+  EXPECT_EQ(scheduled.size(), 50u);
+  for (int i = 0; i < 60; ++i) {
+    std::string pod = "p" + std::to_string(i), n = NodeOf(pod);
+    if (!n.empty()) EXPECT_EQ(scheduled[pod], "Successfully assigned default/" + pod + " to " + n);
+  }
 }
 
 }  // namespace

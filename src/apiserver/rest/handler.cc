@@ -1896,39 +1896,37 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::PodAction(const Request& req, Ct
     return api::InvalidStatus("Binding", "", "Binding", c.name, errs);
   }
   for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(Loaded l, Load(c, key));
-    std::string cur = GetStringPath(l.obj, {"spec", "nodeName"});
-    if (!cur.empty())
-      return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
-                           " is already assigned to node \"" + cur + "\"")
-          .WithDetails(Details(c.name, "", "pods/binding"));
-    if (FindPath(l.obj, {"metadata", "deletionTimestamp"}))
-      return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
-                           " is being deleted, cannot be assigned to a host")
-          .WithDetails(Details(c.name, "", "pods/binding"));
-    Json obj = l.obj;
-    obj["spec"]["nodeName"] = node;
-    Json& conds = obj["status"]["conditions"];
-    if (!conds.is_array()) conds = Json::array();
-    bool found = false;
-    for (auto& cond : conds)
-      if (GetString(cond, "type") == "PodScheduled") {
-        cond["status"] = "True";
-        cond["lastTransitionTime"] = Now();
-        found = true;
-      }
-    if (!found) conds.push_back({{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr}, {"lastTransitionTime", Now()}});
+    auto kv = store_.Get(key);
+    if (!kv.ok()) return kv.status().code() == StatusCode::kNotFound ? NotFound(*c.res, c.name) : kv.status();
+    // The stored bytes of a pending pod are edited in place (no parse, no re-encode); any other
+    // shape is parsed, which also finds the conflicts.
+    std::string now = Now();
+    std::optional<std::string> bytes = SpliceBinding(*kv->value, node, now);
+    if (!bytes) {
+      ASSIGN_OR_RETURN(Json obj, ParseJson(*kv->value));
+      std::string cur = GetStringPath(obj, {"spec", "nodeName"});
+      if (!cur.empty())
+        return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
+                             " is already assigned to node \"" + cur + "\"")
+            .WithDetails(Details(c.name, "", "pods/binding"));
+      if (FindPath(obj, {"metadata", "deletionTimestamp"}))
+        return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
+                             " is being deleted, cannot be assigned to a host")
+            .WithDetails(Details(c.name, "", "pods/binding"));
+      BindPodJson(obj, node, now);
+      Meta(obj).erase("resourceVersion");
+      bytes = DumpJson(obj);
+    }
     if (c.dry_run) break;
-    Json stored = obj;
-    stored["metadata"].erase("resourceVersion");
-    auto rev = store_.Update(key, std::make_shared<const std::string>(DumpJson(stored)), l.mod_rev);
+    auto rev = store_.Update(key, std::make_shared<const std::string>(std::move(*bytes)), kv->mod_revision);
     if (!rev.ok() && rev.status().code() == StatusCode::kConflict && attempt < 5) continue;
     if (!rev.ok()) return rev.status();
     NoteWrite(*c.res, *rev);
     break;
   }
-  Json st = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"}, {"code", 201}};
-  return Reply{201, DumpJson(st)};
+  static const std::string kSuccess =
+      DumpJson({{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Success"}, {"code", 201}});
+  return Reply{201, kSuccess};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 #include "apiserver/rest/internal.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
+
+#include "apiserver/rest/json_scan.h"
 
 namespace tug::apiserver::rest {
 namespace {
@@ -162,6 +165,91 @@ Status DecodeContinue(std::string_view token, std::string* key, int64_t* rev) {
   *key = GetString(*j, "start");
   if (*rev <= 0 || key->empty()) return BadRequestError("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
   return Status::Ok();
+}
+
+void BindPodJson(Json& pod, const std::string& node, const std::string& now) {
+  pod["spec"]["nodeName"] = node;
+  Json& conds = pod["status"]["conditions"];
+  if (!conds.is_array()) conds = Json::array();
+  bool found = false;
+  for (auto& cond : conds)
+    if (GetString(cond, "type") == "PodScheduled") {
+      cond["status"] = "True";
+      cond["lastTransitionTime"] = now;
+      found = true;
+    }
+  if (!found)
+    conds.push_back({{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr}, {"lastTransitionTime", now}});
+}
+
+namespace {
+
+struct Insertion {
+  size_t at;
+  std::string text;
+};
+
+// Where member `key` goes in the object at text[obj.begin] ('{'): after the last member whose
+// key sorts before it (DumpJson sorts keys). False when the object already has `key`, a key is
+// escaped (its order would need unescaping), or the text is malformed.
+bool SortedInsertion(std::string_view text, Span obj, std::string_view key, std::string_view value, Insertion* out) {
+  if (obj.begin >= text.size() || text[obj.begin] != '{') return false;
+  std::optional<size_t> after;  // end of the last member sorting before key
+  bool any = false, ok = true;
+  if (!ForEachMember(text, obj, [&](std::string_view k, Span v) {
+        any = true;
+        if (k == key || k.find('\\') != std::string_view::npos) return ok = false;
+        if (k < key) after = v.end;
+        return true;
+      }) ||
+      !ok)
+    return false;
+  std::string member = "\"" + std::string(key) + "\":" + std::string(value);
+  if (after) *out = Insertion{*after, "," + member};
+  else *out = Insertion{obj.begin + 1, any ? member + "," : member};
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now) {
+  std::optional<Span> meta, spec, status;
+  bool ok = true;
+  if (!ForEachMember(stored, Span{0, stored.size()}, [&](std::string_view k, Span v) {
+        if (k == "metadata") meta = v;
+        else if (k == "spec") spec = v;
+        else if (k == "status") status = v;
+        else if (k.find('\\') != std::string_view::npos) return ok = false;
+        return true;
+      }) ||
+      !ok || !meta || !spec)
+    return std::nullopt;
+  if (!ForEachMember(stored, *meta, [&](std::string_view k, Span) {
+        if (k == "deletionTimestamp" || k == "resourceVersion") return ok = false;
+        return true;
+      }) ||
+      !ok)
+    return std::nullopt;
+  std::string cond = "[{\"lastProbeTime\":null,\"lastTransitionTime\":" + DumpJson(Json(now)) +
+                     ",\"status\":\"True\",\"type\":\"PodScheduled\"}]";
+  std::vector<Insertion> edits(2);
+  if (!SortedInsertion(stored, *spec, "nodeName", DumpJson(Json(node)), &edits[0])) return std::nullopt;
+  if (status) {
+    if (!SortedInsertion(stored, *status, "conditions", cond, &edits[1])) return std::nullopt;
+  } else if (!SortedInsertion(stored, Span{0, stored.size()}, "status", "{\"conditions\":" + cond + "}", &edits[1])) {
+    return std::nullopt;
+  }
+  std::sort(edits.begin(), edits.end(), [](const Insertion& a, const Insertion& b) { return a.at < b.at; });
+  std::string out;
+  out.reserve(stored.size() + edits[0].text.size() + edits[1].text.size());
+  size_t pos = 0;
+  for (const Insertion& e : edits) {
+    out.append(stored.substr(pos, e.at - pos));
+    out += e.text;
+    pos = e.at;
+  }
+  out.append(stored.substr(pos));
+  return out;
 }
 
 }  // namespace tug::apiserver::rest

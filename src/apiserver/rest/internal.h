@@ -1,9 +1,11 @@
 // Internal helpers of the REST layer shared by handler.cc and its tests: object metadata
-// (uid, generateName, managedFields), content negotiation, continue tokens.
+// (uid, generateName, managedFields), content negotiation, continue tokens, the edit a pod
+// binding makes.
 // Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,5 +32,17 @@ std::string NegotiateDiscovery(std::string_view accept);
 // Continue tokens: base64url(JSON {"v":"meta.k8s.io/v1","rv":N,"start":"<key>"}).
 std::string EncodeContinue(const std::string& key, int64_t rev);
 Status DecodeContinue(std::string_view token, std::string* key, int64_t* rev);
+
+// pods/NAME/binding: the edit a binding makes to the pod. BindPodJson sets spec.nodeName and
+// marks the PodScheduled condition True at `now` (appending it when absent).
+void BindPodJson(Json& pod, const std::string& node, const std::string& now);
+// The same edit on the stored bytes, without parsing them (the binding hot path): for a pod
+// with no spec.nodeName, no status.conditions and no metadata.deletionTimestamp or
+// resourceVersion (a pending pod's usual shape) it returns the pod with spec.nodeName and a
+// PodScheduled=True condition spliced in at their sorted positions, byte for byte what
+// DumpJson gives for BindPodJson's result when `stored` is DumpJson output. Any other shape
+// (already bound, being deleted, existing conditions, escaped keys, malformed text): nullopt,
+// and the caller takes the parsing path, which also reports the conflicts.
+std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now);
 
 }  // namespace tug::apiserver::rest

@@ -835,6 +835,60 @@ TEST_F(RestTest, PodBindingAndEviction) {
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/q").code, 404);
 }
 
+// Both binding paths: a pending pod (bytes edited in place) and a pod whose status already has
+// conditions (parsed), plus dry run and the "being deleted" conflict.
+TEST_F(RestTest, PodBindingConditionsAndDryRun) {
+  const std::string pod = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"NAME"},"spec":{"containers":[{"name":"c","image":"busybox"}]}})";
+  auto create = [&](const std::string& name) {
+    std::string body = pod;
+    body.replace(body.find("NAME"), 4, name);
+    ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/pods", body).code, 201);
+  };
+  auto bind = [&](const std::string& name, const std::string& query = "") {
+    return Do("POST", "/api/v1/namespaces/default/pods/" + name + "/binding" + query,
+              R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":")" + name +
+                  R"("},"target":{"kind":"Node","name":"n1"}})");
+  };
+  create("fresh");
+  Resp before = Do("GET", "/api/v1/namespaces/default/pods/fresh");
+  EXPECT_EQ(bind("fresh", "?dryRun=All").code, 201);
+  Resp dry = Do("GET", "/api/v1/namespaces/default/pods/fresh");
+  EXPECT_EQ(dry.body["metadata"]["resourceVersion"], before.body["metadata"]["resourceVersion"]);
+  EXPECT_FALSE(dry.body["spec"].contains("nodeName"));
+  Resp b = bind("fresh");
+  ASSERT_EQ(b.code, 201) << b.raw;
+  EXPECT_EQ(b.body["status"], "Success");
+  Resp g = Do("GET", "/api/v1/namespaces/default/pods/fresh");
+  EXPECT_EQ(g.body["spec"]["nodeName"], "n1");
+  EXPECT_NE(g.body["metadata"]["resourceVersion"], before.body["metadata"]["resourceVersion"]);
+  ASSERT_EQ(g.body["status"]["conditions"].size(), 1u) << g.raw;
+  EXPECT_EQ(g.body["status"]["conditions"][0]["type"], "PodScheduled");
+  EXPECT_EQ(g.body["status"]["conditions"][0]["status"], "True");
+  EXPECT_EQ(g.body["metadata"]["managedFields"], before.body["metadata"]["managedFields"]);
+
+  create("retried");
+  Resp p = Do("PATCH", "/api/v1/namespaces/default/pods/retried/status",
+              R"({"status":{"conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable"}]}})",
+              {{"Content-Type", "application/strategic-merge-patch+json"}});
+  ASSERT_EQ(p.code, 200) << p.raw;
+  ASSERT_EQ(bind("retried").code, 201);
+  Resp r = Do("GET", "/api/v1/namespaces/default/pods/retried");
+  EXPECT_EQ(r.body["spec"]["nodeName"], "n1");
+  ASSERT_EQ(r.body["status"]["conditions"].size(), 1u) << r.raw;
+  EXPECT_EQ(r.body["status"]["conditions"][0]["status"], "True");
+
+  create("going");
+  Do("PUT", "/api/v1/namespaces/default/pods/going", [&] {
+    Json j = Do("GET", "/api/v1/namespaces/default/pods/going").body;
+    j["metadata"]["finalizers"] = {"example.com/hold"};
+    return j.dump();
+  }());
+  ASSERT_EQ(Do("DELETE", "/api/v1/namespaces/default/pods/going").code, 200);
+  Resp gone = bind("going");
+  EXPECT_EQ(gone.code, 409) << gone.raw;
+  EXPECT_NE(gone.raw.find("is being deleted"), std::string::npos) << gone.raw;
+}
+
 TEST_F(RestTest, AccessReviewWithoutAuthorizer) {
   Resp r = Do("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
               R"({"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{"resourceAttributes":{"namespace":"default","verb":"create","resource":"pods"}}})");
