@@ -1900,10 +1900,29 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::PodAction(const Request& req, Ct
     if (!kv.ok()) return kv.status().code() == StatusCode::kNotFound ? NotFound(*c.res, c.name) : kv.status();
     // The stored bytes of a pending pod are edited in place (no parse, no re-encode); any other
     // shape is parsed, which also finds the conflicts.
+    // As upstream's assignPod, a Binding may name the pod's uid and resourceVersion
+    // (preconditions) and carries annotations for the pod; gated pods cannot be bound. Those
+    // cases take the parse path.
+    const std::string want_uid = GetStringPath(b, {"metadata", "uid"});
+    const std::string want_rv = GetStringPath(b, {"metadata", "resourceVersion"});
+    const Json* annotations = FindPath(b, {"metadata", "annotations"});
+    bool plain = want_uid.empty() && want_rv.empty() && !(annotations && annotations->is_object() && !annotations->empty()) &&
+                 kv->value->find("\"schedulingGates\"") == std::string::npos;
     std::string now = Now();
-    std::optional<std::string> bytes = SpliceBinding(*kv->value, node, now);
+    std::optional<std::string> bytes;
+    if (plain) bytes = SpliceBinding(*kv->value, node, now);
     if (!bytes) {
       ASSIGN_OR_RETURN(Json obj, ParseJson(*kv->value));
+      auto conflict = [&](const std::string& why) {
+        return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": " + why)
+            .WithDetails(Details(c.name, "", "pods/binding"));
+      };
+      if (std::string uid = GetStringPath(obj, {"metadata", "uid"}); !want_uid.empty() && uid != want_uid)
+        return conflict("expected pod UID " + want_uid + " but got " + uid);
+      if (std::string rv = std::to_string(kv->mod_revision); !want_rv.empty() && rv != want_rv)
+        return conflict("expected pod resourceVersion " + want_rv + " but got " + rv);
+      if (const Json* gates = FindPath(obj, {"spec", "schedulingGates"}); gates && gates->is_array() && !gates->empty())
+        return InternalError("Internal error occurred: pod " + c.name + " has non-empty .spec.schedulingGates");
       std::string cur = GetStringPath(obj, {"spec", "nodeName"});
       if (!cur.empty())
         return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
@@ -1914,6 +1933,8 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::PodAction(const Request& req, Ct
                              " is being deleted, cannot be assigned to a host")
             .WithDetails(Details(c.name, "", "pods/binding"));
       BindPodJson(obj, node, now);
+      if (annotations && annotations->is_object())
+        for (auto it = annotations->begin(); it != annotations->end(); ++it) Meta(obj)["annotations"][it.key()] = it.value();
       Meta(obj).erase("resourceVersion");
       bytes = DumpJson(obj);
     }

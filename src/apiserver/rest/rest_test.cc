@@ -887,6 +887,37 @@ TEST_F(RestTest, PodBindingConditionsAndDryRun) {
   Resp gone = bind("going");
   EXPECT_EQ(gone.code, 409) << gone.raw;
   EXPECT_NE(gone.raw.find("is being deleted"), std::string::npos) << gone.raw;
+
+  // As upstream's assignPod: uid and resourceVersion preconditions, annotations onto the pod,
+  // no binding of a pod with scheduling gates.
+  create("pre");
+  Resp pre = Do("GET", "/api/v1/namespaces/default/pods/pre");
+  auto bind_with = [&](const std::string& name, const Json& meta) {
+    Json b = {{"apiVersion", "v1"}, {"kind", "Binding"}, {"metadata", meta}, {"target", {{"kind", "Node"}, {"name", "n1"}}}};
+    b["metadata"]["name"] = name;
+    return Do("POST", "/api/v1/namespaces/default/pods/" + name + "/binding", b.dump());
+  };
+  Resp wrong_uid = bind_with("pre", {{"uid", "not-the-uid"}});
+  EXPECT_EQ(wrong_uid.code, 409) << wrong_uid.raw;
+  EXPECT_NE(wrong_uid.raw.find("expected pod UID not-the-uid but got " + pre.body["metadata"].value("uid", "")),
+            std::string::npos) << wrong_uid.raw;
+  Resp wrong_rv = bind_with("pre", {{"resourceVersion", "1"}});
+  EXPECT_EQ(wrong_rv.code, 409) << wrong_rv.raw;
+  Resp ok = bind_with("pre", {{"uid", pre.body["metadata"]["uid"]},
+                              {"resourceVersion", pre.body["metadata"]["resourceVersion"]},
+                              {"annotations", {{"example.com/placed-by", "test"}}}});
+  EXPECT_EQ(ok.code, 201) << ok.raw;
+  Resp bound = Do("GET", "/api/v1/namespaces/default/pods/pre");
+  EXPECT_EQ(bound.body["spec"]["nodeName"], "n1");
+  EXPECT_EQ(bound.body["metadata"]["annotations"]["example.com/placed-by"], "test") << bound.raw;
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/pods",
+               R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"gated"},"spec":{"schedulingGates":[{"name":"example.com/wait"}],"containers":[{"name":"c","image":"busybox"}]}})")
+                .code,
+            201);
+  Resp gated = bind("gated");
+  EXPECT_EQ(gated.code, 500) << gated.raw;
+  EXPECT_NE(gated.raw.find("has non-empty .spec.schedulingGates"), std::string::npos) << gated.raw;
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/pods/gated").body["spec"].value("nodeName", ""), "");
 }
 
 TEST_F(RestTest, AccessReviewWithoutAuthorizer) {
