@@ -3,8 +3,8 @@
 // objects themselves (DESIGN.md §4:
 // the resident cost of a cached object should stay within 3x its JSON size). For the resources
 // that hold many objects at density: how many, their compact JSON size as stored (the store's
-// current state and each watch cache hold these bytes) and without managedFields (what the
-// control loops' informers keep), and what one object costs as the parsed tug::Json tree an
+// current state and the watch caches share these bytes) and as the control loops' informers keep
+// them (client::StripForControlLoops: no managedFields, no unread pod spec fields), and what one object costs as the parsed tug::Json tree an
 // informer caches — measured by building the trees in the calling process (mallinfo2).
 // Header-only. MeasureResource/MemoryBreakdown are not thread-safe (the heap
 // figure is the whole process's: call it while no other thread allocates much).
@@ -19,6 +19,7 @@
 
 #include "base/json.h"
 #include "client/client.h"
+#include "client/informer.h"
 
 namespace tug::bench {
 
@@ -47,7 +48,7 @@ inline size_t HeapInUse() {
 struct ResourceMemory {
   size_t count = 0;
   double json_bytes = 0;      // average, as stored
-  double stripped_bytes = 0;  // average, without metadata.managedFields
+  double stripped_bytes = 0;  // average, as the control loops cache it (client::StripForControlLoops)
   double tree_bytes = 0;      // average heap bytes of the stripped object as a tug::Json tree
 };
 
@@ -63,7 +64,10 @@ inline ResourceMemory MeasureResource(const client::Client& c, const client::Res
   double json = 0, str = 0;
   for (Json& item : items) {
     json += static_cast<double>(DumpJson(item).size());
-    if (auto meta = item.find("metadata"); meta != item.end() && meta->is_object()) meta->erase("managedFields");
+    // As the control loops' informers cache it (kind set as the informer does).
+    if (!item.contains("kind")) item["kind"] = r.kind;
+    if (!item.contains("apiVersion")) item["apiVersion"] = r.ApiVersion();
+    client::StripForControlLoops(item);
     stripped.push_back(DumpJson(item));
     str += static_cast<double>(stripped.back().size());
   }
@@ -80,7 +84,8 @@ inline ResourceMemory MeasureResource(const client::Client& c, const client::Res
 }
 
 // figure(what, value, unit, note): one line per resource, then the totals: store + watch caches
-// (2 x the stored bytes) and one informer cache (the trees; Events are in no control loop's cache).
+// (one buffer per object since Store::ShareValues) and one informer cache (the trees; Events
+// are in no control loop's cache).
 using FigureFn = std::function<void(const std::string& what, double v, const char* unit, const std::string& note)>;
 
 inline void MemoryBreakdown(const client::Client& c, const FigureFn& figure) {
@@ -90,10 +95,10 @@ inline void MemoryBreakdown(const client::Client& c, const FigureFn& figure) {
     ResourceMemory m = MeasureResource(c, *r);
     if (m.count == 0) continue;
     char note[200];
-    std::snprintf(note, sizeof note, "(%zu objects; JSON %.0f B, %.0f B without managedFields; tree %.1fx)", m.count,
+    std::snprintf(note, sizeof note, "(%zu objects; JSON %.0f B, %.0f B as cached; tree %.1fx)", m.count,
                   m.json_bytes, m.stripped_bytes, m.stripped_bytes > 0 ? m.tree_bytes / m.stripped_bytes : 0);
     figure(r->plural + " informer tree per object", m.tree_bytes / 1024.0, "KiB", note);
-    store_mb += 2 * m.json_bytes * static_cast<double>(m.count) / (1 << 20);
+    store_mb += m.json_bytes * static_cast<double>(m.count) / (1 << 20);
     if (r != &client::kEvents) informer_mb += m.tree_bytes * static_cast<double>(m.count) / (1 << 20);
   }
   figure("store + watch caches, object bytes (est.)", store_mb, "MB", "");

@@ -78,8 +78,9 @@ ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
   m.informer_client = std::make_unique<client::Client>(client::NewLoopbackTransport(
       api, apiserver::UserInfo{"system:tug-control-loops", "", {"system:authenticated"}}));
   m.informers = std::make_unique<client::InformerFactory>(*m.informer_client);
-  // What every loop reads: managedFields are never read (and are a large part of each object).
-  m.informers->SetTransform(client::StripManagedFields);
+  // What every loop reads: managedFields are never read (and are a large part of each object),
+  // nor are some pod spec fields (client/informer.h); the node agent has its own cache.
+  m.informers->SetTransform(client::StripForControlLoops);
   if (!config.disable_controllers) {
     m.Add(
         "kube-controller-manager", "system:kube-controller-manager",

@@ -640,6 +640,26 @@ void StripManagedFields(Json& obj) {
   if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) m->erase("managedFields");
 }
 
+void StripForControlLoops(Json& obj) {
+  StripManagedFields(obj);
+  if (!obj.is_object() || GetString(obj, "kind") != "Pod" || GetString(obj, "apiVersion") != "v1") return;
+  auto spec = obj.find("spec");
+  if (spec == obj.end() || !spec->is_object()) return;
+  for (const char* k : {"dnsPolicy", "enableServiceLinks", "serviceAccount", "securityContext", "terminationGracePeriodSeconds"})
+    spec->erase(k);
+  if (auto vols = spec->find("volumes"); vols != spec->end() && vols->is_array())
+    for (Json& v : *vols)
+      if (auto pr = v.find("projected"); pr != v.end() && pr->is_object()) pr->erase("sources");
+  for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) {
+    auto cs = spec->find(list);
+    if (cs == spec->end() || !cs->is_array()) continue;
+    for (Json& c : *cs) {
+      if (!c.is_object()) continue;
+      for (const char* k : {"volumeMounts", "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy"}) c.erase(k);
+    }
+  }
+}
+
 void InformerFactory::SetTransform(std::function<void(Json&)> transform) {
   if (impl_->root) return;  // a scope uses the shared factory's transform
   std::lock_guard<std::mutex> lock(impl_->mu);

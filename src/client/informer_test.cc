@@ -274,6 +274,69 @@ TEST_F(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
   EXPECT_FALSE((*stored)["metadata"]["managedFields"].empty());
 }
 
+// StripForControlLoops: a cached pod loses the spec fields no control loop reads and keeps the
+// rest; a status update sent from the stripped copy leaves the stored spec whole (the status
+// subresource takes the spec from the stored pod). Other kinds lose only managedFields.
+TEST_F(InformerTest, ControlLoopTransformStripsUnreadPodFieldsStatusUpdatesKeepThem) {
+  Json pod = ParseJson(R"({"apiVersion":"v1","kind":"Pod",
+    "metadata":{"name":"p","namespace":"default","labels":{"app":"x"}},
+    "spec":{"containers":[{"name":"c","image":"busybox","imagePullPolicy":"Always",
+                           "terminationMessagePath":"/dev/termination-log","ports":[{"containerPort":80}],
+                           "resources":{"requests":{"cpu":"10m"}},"volumeMounts":[{"name":"tok","mountPath":"/t"}]}],
+            "dnsPolicy":"ClusterFirst","enableServiceLinks":true,"serviceAccountName":"default",
+            "serviceAccount":"default","securityContext":{},"terminationGracePeriodSeconds":30,
+            "nodeSelector":{"disk":"ssd"},
+            "volumes":[{"name":"tok","projected":{"sources":[{"serviceAccountToken":{"path":"token"}}]}},
+                       {"name":"data","persistentVolumeClaim":{"claimName":"d"}}]}})")
+                 .value();
+  ASSERT_TRUE(c().Create(kPods, "default", pod).ok());
+  ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "cm")).ok());
+  InformerFactory f(*client_);
+  f.SetTransform(StripForControlLoops);
+  Informer& pods = f.For(kPods);
+  Informer& cms = f.For(kConfigMaps);
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  ObjectPtr cached = pods.Get("default/p");
+  ASSERT_NE(cached, nullptr);
+  const Json& spec = (*cached)["spec"];
+  struct Field {
+    std::vector<std::string_view> path;
+    bool kept;
+  };
+  const std::vector<Field> fields = {
+      {{"metadata", "managedFields"}, false},   {{"spec", "dnsPolicy"}, false},
+      {{"spec", "enableServiceLinks"}, false},  {{"spec", "serviceAccount"}, false},
+      {{"spec", "securityContext"}, false},     {{"spec", "terminationGracePeriodSeconds"}, false},
+      {{"spec", "serviceAccountName"}, true},   {{"spec", "nodeSelector"}, true},
+      {{"metadata", "labels"}, true},           {{"metadata", "uid"}, true},
+  };
+  for (const Field& fd : fields) {
+    const Json* j = &*cached;
+    for (auto k : fd.path) j = j ? Find(*j, k) : nullptr;
+    EXPECT_EQ(j != nullptr, fd.kept) << fd.path.back();
+  }
+  const Json& ctr = spec["containers"][0];
+  for (const char* k : {"volumeMounts", "terminationMessagePath", "imagePullPolicy"}) EXPECT_FALSE(ctr.contains(k)) << k;
+  for (const char* k : {"name", "image", "ports", "resources"}) EXPECT_TRUE(ctr.contains(k)) << k;
+  EXPECT_EQ(spec["volumes"][0]["name"], "tok");
+  EXPECT_FALSE(spec["volumes"][0]["projected"].contains("sources"));
+  EXPECT_EQ(spec["volumes"][1]["persistentVolumeClaim"]["claimName"], "d");
+  EXPECT_TRUE((*cms.Get("default/cm"))["data"].contains("k"));
+  EXPECT_FALSE((*cms.Get("default/cm"))["metadata"].contains("managedFields"));
+
+  // A status update from the stripped copy (as node lifecycle and pod GC send them).
+  Json upd = *cached;
+  upd["status"] = {{"phase", "Failed"}};
+  ASSERT_TRUE(c().UpdateStatus(kPods, "default", upd).ok());
+  auto stored = c().Get(kPods, "default", "p");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ((*stored)["status"]["phase"], "Failed");
+  EXPECT_EQ((*stored)["spec"]["dnsPolicy"], "ClusterFirst");
+  EXPECT_EQ((*stored)["spec"]["containers"][0]["volumeMounts"][0]["name"], "tok");
+  EXPECT_TRUE((*stored)["spec"]["volumes"][0]["projected"].contains("sources"));
+}
+
 // Scopes (one per component of a process) share the root factory's informers: one LIST and
 // one watch per resource, the same snapshots; each scope's handlers and indexers are its own,
 // and stopping a scope removes its handlers while the others keep receiving events.

@@ -107,6 +107,16 @@ class Store {
     done(Create(key, std::move(value)));
   }
 
+  // Added by mem: one buffer for a value the caller keeps too. A caller that holds its own copy
+  // of current values (the API server's watch caches, which fill in metadata.resourceVersion)
+  // hands that copy back, and the store's in-memory copy of the key's value written at
+  // kv.mod_revision (current state and recent history) becomes kv.value, so the process holds
+  // the bytes once. The caller promises kv.value is the same object as the value written at that
+  // revision, differing at most in fields derived from the revision (resourceVersion); Get,
+  // List and Watch may return it afterwards. A kv whose key was rewritten or deleted since is
+  // ignored. Durable data is unchanged. The default does nothing.
+  virtual void ShareValues(std::span<const KeyValue> kvs) {}
+
   // Delivers every event under prefix with revision > from_revision, then live events.
   // from_revision 0: from now. Gone if from_revision < the compacted revision.
   virtual Result<WatchHandlePtr> Watch(std::string_view prefix, int64_t from_revision, WatchCallback cb) = 0;

@@ -163,6 +163,52 @@ TEST_P(StoreSuite, CrudAndRevisions) {
   EXPECT_EQ(g->create_revision, 5);
 }
 
+// ShareValues: the store's in-memory copy becomes the caller's buffer (pointer-equal) for the
+// current value and the history at that revision; stale or deleted kvs change nothing.
+TEST_P(StoreSuite, ShareValuesAdoptsTheCallersBuffer) {
+  MustCreate("/s/a", "a1");                             // 1
+  ASSERT_TRUE(store_->Update("/s/a", V("a2"), 1).ok());  // 2
+  MustCreate("/s/b", "b1");                             // 3
+  MustCreate("/s/c", "c1");                             // 4
+  ASSERT_TRUE(store_->Delete("/s/c", 4).ok());           // 5
+  Value a2 = V("a2+rv"), a1 = V("a1+rv"), b_stale = V("stale"), c1 = V("c1+rv");
+  std::vector<KeyValue> kvs = {{"/s/a", a2, 1, 2}, {"/s/a", a1, 1, 1}, {"/s/b", b_stale, 3, 2},
+                               {"/s/c", c1, 4, 4}, {"/s/missing", V("x"), 1, 1}, {"/s/b", nullptr, 3, 3}};
+  store_->ShareValues(kvs);
+  auto g = store_->Get("/s/a");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->value, a2) << "the current value is the shared buffer";
+  g = store_->Get("/s/b");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g->value, "b1") << "a kv naming another revision is ignored";
+  EXPECT_EQ(store_->Get("/s/c").status().code(), StatusCode::kNotFound);
+  auto list = store_->List("/s/", {});
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->items.size(), 2u);
+  EXPECT_EQ(list->items[0].value, a2);
+  // History served from memory (the sqlite_log backend reads its log, which is unchanged).
+  auto past = store_->List("/s/", ListOptions{.revision = 1});
+  ASSERT_TRUE(past.ok());
+  ASSERT_EQ(past->items.size(), 1u);
+  EXPECT_TRUE(*past->items[0].value == "a1" || past->items[0].value == a1) << *past->items[0].value;
+  Collector c;
+  auto w = store_->Watch("/s/", 1, c.Callback());
+  ASSERT_TRUE(w.ok());
+  auto evs = c.WaitFor(4);
+  ASSERT_EQ(evs.size(), 4u);
+  // Update at 2: the new value is a2's buffer (or the log's bytes); its previous value is a1's.
+  if (evs[0].kv.value == a2) {
+    EXPECT_EQ(evs[0].prev_value, a1);
+  } else {
+    EXPECT_EQ(*evs[0].kv.value, "a2");
+  }
+  // Delete at 5 carries c's last value, shared or as written.
+  EXPECT_TRUE(evs[3].kv.value == c1 || *evs[3].kv.value == "c1");
+  // Later writes are unaffected.
+  ASSERT_TRUE(store_->Update("/s/a", V("a3"), 2).ok());
+  EXPECT_EQ(*store_->Get("/s/a")->value, "a3");
+}
+
 TEST_P(StoreSuite, PreconditionErrors) {
   MustCreate("/k", "v");  // rev 1
   ASSERT_TRUE(store_->Update("/k", V("v2"), 1).ok());  // rev 2

@@ -18,6 +18,11 @@ std::optional<std::string> StringValue(std::string_view text, Span v) {
   return j->get<std::string>();
 }
 
+// The snapshot's bytes as the store's value of kv (one buffer for both: Store::ShareValues).
+store::KeyValue ShareOf(const store::KeyValue& kv, const CachedObjectPtr& obj) {
+  return {kv.key, store::Value(obj, &obj->bytes), kv.create_revision, kv.mod_revision};
+}
+
 }  // namespace
 
 Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv) {
@@ -127,6 +132,8 @@ WatchCache::~WatchCache() { Stop(); }
 
 Status WatchCache::Start() {
   ASSIGN_OR_RETURN(store::ListResult list, store_.List(prefix_, {}));
+  std::vector<store::KeyValue> shared;
+  shared.reserve(list.items.size());
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& item : list.items) {
@@ -135,11 +142,14 @@ Status WatchCache::Start() {
         TUG_LOG(WARNING, "rest") << "skipping unreadable object" << kv("key", item.key) << kv("err", obj.status().ToString());
         continue;
       }
+      shared.push_back(ShareOf(item, *obj));
       objects_.emplace(item.key, std::move(obj).value());
     }
     rev_ = list.revision;
     window_start_ = list.revision;
   }
+  store_.ShareValues(shared);
+  shared = {};
   ASSIGN_OR_RETURN(handle_, store_.Watch(prefix_, list.revision,
                                          [this](std::span<const store::Event> evs, int64_t progress) {
                                            OnStoreEvents(evs, progress);
@@ -203,6 +213,7 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
   if (stopped_) return;
   std::vector<CacheEvent> batch;
   batch.reserve(events.size());
+  std::vector<store::KeyValue> shared;
   for (const auto& e : events) {
     CacheEvent ce;
     ce.rv = e.kv.mod_revision;
@@ -231,6 +242,7 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
         continue;
       }
       ce.obj = std::move(obj).value();
+      shared.push_back(ShareOf(e.kv, ce.obj));
       ce.type = ce.prev ? WatchEventType::kModified : WatchEventType::kAdded;
       objects_[e.kv.key] = ce.obj;
     }
@@ -248,6 +260,7 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
   if (!batch.empty()) ws.assign(watchers_.begin(), watchers_.end());
   lock.unlock();
   cv_.notify_all();
+  store_.ShareValues(shared);
   if (!batch.empty()) Dispatch(ws, [&](CacheWatcher& w) { return w.OnEvents(batch); });
 }
 

@@ -117,6 +117,41 @@ TEST(WatchCacheTest, WatcherThatRefusesIsRemovedOthersContinue) {
   EXPECT_EQ(cache.WatcherCount(), 1u);
 }
 
+// The store and the cache hold one buffer per object (Store::ShareValues): after the cache has
+// seen a write, the store's value is the snapshot's bytes (resourceVersion filled in) and the
+// bytes as written are no longer held by the store.
+TEST(WatchCacheTest, StoreAndCacheShareEachObjectsBytes) {
+  auto store = store::NewMemoryStore();
+  const std::string before_key = "/registry/core/configmaps/default/before";
+  auto before = std::make_shared<const std::string>(Value("before", 0));
+  ASSERT_TRUE(store->Create(before_key, before).ok());
+  WatchCache cache(*store, "/registry/core/configmaps/");
+  ASSERT_TRUE(cache.Start().ok());
+  const std::string live_key = "/registry/core/configmaps/default/live";
+  auto live = std::make_shared<const std::string>(Value("live", 1));
+  auto created = store->Create(live_key, live);
+  ASSERT_TRUE(created.ok());
+  auto updated_value = std::make_shared<const std::string>(Value("live", 2));
+  auto updated = store->Update(live_key, updated_value, *created);
+  ASSERT_TRUE(updated.ok());
+  ASSERT_TRUE(cache.WaitForRevision(*updated, std::chrono::seconds(5)));
+  store->Compact(*updated);  // the memory store keeps history until compacted
+  int64_t rev = 0;
+  auto snap = cache.Snapshot("/registry/core/configmaps/", &rev);
+  ASSERT_EQ(snap.size(), 2u);
+  for (const CachedObjectPtr& obj : snap) {
+    SCOPED_TRACE(obj->key);
+    auto kv = store->Get(obj->key);
+    ASSERT_TRUE(kv.ok());
+    EXPECT_EQ(kv->value->data(), obj->bytes.data()) << "one buffer";
+    EXPECT_THAT(*kv->value, HasSubstr("\"resourceVersion\":\"" + std::to_string(kv->mod_revision) + "\""));
+  }
+  // Only this test still holds the values as written.
+  EXPECT_EQ(before.use_count(), 1);
+  EXPECT_EQ(live.use_count(), 1);
+  EXPECT_EQ(updated_value.use_count(), 1);
+}
+
 // --- through the REST handler ----------------------------------------------------------------
 
 // A streaming writer in front of a client that reads nothing: like the transport, it accepts

@@ -327,6 +327,36 @@ void Engine::Apply(std::vector<Record> records) {
   TrimWindowLocked();
 }
 
+namespace {
+constexpr size_t kShareLookahead = 256;
+}  // namespace
+
+void Engine::ShareValues(std::span<const KeyValue> kvs) {
+  if (kvs.empty()) return;
+  std::unique_lock<std::shared_mutex> l(mu_);
+  for (const KeyValue& kv : kvs) {
+    if (!kv.value) continue;
+    if (auto it = current_.find(kv.key); it != current_.end() && it->second.mod_revision == kv.mod_revision)
+      it->second.value = kv.value;
+    // window_ holds the consecutive revisions window_start_+1 .. current_rev_.
+    if (kv.mod_revision <= window_start_ || kv.mod_revision > current_rev_) continue;
+    Record& r = window_[static_cast<size_t>(kv.mod_revision - window_start_ - 1)];
+    if (r.ev.type != EventType::kDelete && r.ev.kv.key == kv.key) r.ev.kv.value = kv.value;
+    // The key's next record, if written since (a caller shares soon after the commit, so only
+    // the few records after this one are looked at), names this value as its previous one.
+    const size_t from = static_cast<size_t>(kv.mod_revision - window_start_);
+    for (size_t i = from; i < window_.size() && i < from + kShareLookahead; ++i) {
+      Record& next = window_[i];
+      if (next.ev.kv.key != kv.key) continue;
+      if (next.prev_mod_revision == kv.mod_revision) {
+        next.ev.prev_value = kv.value;
+        if (next.ev.type == EventType::kDelete) next.ev.kv.value = kv.value;
+      }
+      break;
+    }
+  }
+}
+
 void Engine::TrimWindowLocked() {
   while (!window_.empty() && (window_.front().revision() <= compacted_rev_ ||
                               (max_window_ > 0 && window_.size() > max_window_))) {

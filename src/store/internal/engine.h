@@ -29,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -140,6 +141,9 @@ class Engine {
   // Installs committed records (consecutive revisions after the current one) and publishes
   // them to watchers.
   void Apply(std::vector<Record> records);
+  // Store::ShareValues: swaps in equivalent buffers for the current values and window records
+  // written at each kv's mod_revision.
+  void ShareValues(std::span<const KeyValue> kvs);
   // Marks history at/below revision as discarded. Returns BadRequest-free OK if revision is
   // not above the compacted one (no-op). Fails (Timeout) if revision is in the future.
   Status Compact(int64_t revision);

@@ -106,6 +106,30 @@ TEST_F(SqliteStoreTest, RestartRecoversEverythingWithSameRevisions) {
   EXPECT_GE(s->Stats().log_reads, 1);
 }
 
+// ShareValues changes only the in-memory copy: the log keeps the bytes as written, so a restart
+// (and a history read from the log) returns them.
+TEST_F(SqliteStoreTest, SharedValuesStayInMemoryTheLogKeepsTheWrittenBytes) {
+  {
+    auto s = Open();
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->Create("/sh/a", V("written")).ok());  // 1
+    Value shared = V("written+rv");
+    std::vector<KeyValue> kvs = {{"/sh/a", shared, 1, 1}};
+    s->ShareValues(kvs);
+    EXPECT_EQ(s->Get("/sh/a")->value, shared);
+    ASSERT_TRUE(s->Create("/sh/b", V("b")).ok());  // 2
+  }
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
+  auto g = s->Get("/sh/a");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g->value, "written");
+  auto past = s->List("/sh/", ListOptions{.revision = 1});
+  ASSERT_TRUE(past.ok()) << past.status().ToString();
+  ASSERT_EQ(past->items.size(), 1u);
+  EXPECT_EQ(*past->items[0].value, "written");
+}
+
 TEST_F(SqliteStoreTest, WatchFromOldRevisionReadsLogAfterRestart) {
   {
     auto s = Open();
