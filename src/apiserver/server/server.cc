@@ -157,6 +157,13 @@ struct Core {
   std::optional<asio::ssl::context> ssl;
   std::unique_ptr<WorkerPool> pool;
 
+  // TLS handshakes under way. At opts.max_concurrent_handshakes the server stops accepting
+  // (the kernel's backlog holds the rest) so that a storm of new connections is served first
+  // come, first served, each within its handshake timeout, instead of all progressing slowly
+  // together. handshake_done (set before accepting) is called as each one ends.
+  std::atomic<int> handshakes{0};
+  std::function<void()> handshake_done;
+
   std::mutex conns_mu;
   bool stopping = false;  // GUARDED_BY(conns_mu)
   std::unordered_map<ConnBase*, std::weak_ptr<ConnBase>> conns;  // GUARDED_BY(conns_mu)
@@ -711,6 +718,8 @@ class Connection final : public ConnBase {
       Lowest().expires_after(std::chrono::seconds(core_->opts.handshake_timeout_seconds));
       stream_.async_handshake(asio::ssl::stream_base::server, Bind([this](beast::error_code ec) {
         Lowest().expires_never();  // no timeouts after the handshake: watches are long
+        --core_->handshakes;
+        core_->handshake_done();
         if (ec) {
           TUG_VLOG(4, kComponent) << "tls handshake failed" << kv("remote", remote_) << kv("err", ec.message());
           DoClose();
@@ -1045,6 +1054,7 @@ class ServerImpl final : public Server {
     running_ = true;
     core_->pool = std::make_unique<WorkerPool>(core_->opts.min_workers, core_->opts.max_workers);
     work_.emplace(core_->ioc.get_executor());
+    core_->handshake_done = [this] { asio::post(acceptor_.get_executor(), [this] { ResumeAccept(); }); };
     asio::dispatch(acceptor_.get_executor(), [this] { AcceptNext(); });
     for (int i = 0; i < std::max(1, core_->opts.io_threads); ++i) threads_.emplace_back([this] { core_->ioc.run(); });
     if (core_->separate_streams) {
@@ -1133,6 +1143,10 @@ class ServerImpl final : public Server {
     acceptor_.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
       if (ec) return;  // closed
       for (;;) {
+        if (AtHandshakeLimit()) {
+          paused_ = true;  // ResumeAccept goes on
+          return;
+        }
         int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
           if (errno == EINTR) continue;
@@ -1159,7 +1173,10 @@ class ServerImpl final : public Server {
         if (core_->opts.tls) {
           auto c = std::make_shared<Connection<true>>(core_, strand, std::move(sock));
           conn = c;
-          if (Register(conn)) c->Start();
+          if (Register(conn)) {
+            ++core_->handshakes;
+            c->Start();
+          }
         } else {
           auto c = std::make_shared<Connection<false>>(core_, strand, std::move(sock));
           conn = c;
@@ -1168,6 +1185,18 @@ class ServerImpl final : public Server {
       }
       AcceptNext();
     });
+  }
+
+  bool AtHandshakeLimit() const {
+    int max = core_->opts.max_concurrent_handshakes;
+    return core_->opts.tls && max > 0 && core_->handshakes.load() >= max;
+  }
+
+  // On the acceptor's strand, after a handshake ended.
+  void ResumeAccept() {
+    if (!paused_ || AtHandshakeLimit()) return;
+    paused_ = false;
+    AcceptNext();
   }
 
   bool Register(const std::shared_ptr<ConnBase>& c) {
@@ -1185,6 +1214,7 @@ class ServerImpl final : public Server {
   int port_ = 0;
   std::atomic<bool> stopped_{false};
   bool running_ = false;
+  bool paused_ = false;  // on the acceptor's strand: accepting waits for handshakes to end
 };
 
 int AlpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,

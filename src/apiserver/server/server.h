@@ -80,7 +80,11 @@ struct ServerOptions {
   int stream_nice = 10;
   int min_workers = 4;
   int max_workers = 512;               // long blocking handlers (watches) each hold one
-  int handshake_timeout_seconds = 10;
+  int handshake_timeout_seconds = 10;  // from accept
+  // Added by watch: TLS handshakes in progress at once; more connections wait in the kernel's
+  // accept queue (first come, first served) so a reconnect storm does not time them all out.
+  // 0: no limit.
+  int max_concurrent_handshakes = 64;
 };
 
 class Server {
