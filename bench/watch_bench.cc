@@ -117,6 +117,8 @@ class Watchers {
   // Connections answered 200 so far.
   int Ready() const { return ready_.load(); }
   int Ended() const { return ended_.load(); }
+  // Watches that had started and then ended (the server cut them off).
+  int CutOff() const { return cut_.load(); }
   uint64_t Events() const { return events_.load(); }
   uint64_t Bytes() const { return bytes_.load(); }
   Histogram Latencies() const {
@@ -222,6 +224,7 @@ class Watchers {
         if (c && !c->ended) {
           c->ended = true;
           ended_.fetch_add(1);
+          if (c->code == 200) cut_.fetch_add(1);  // else it never started (handshake, error)
         }
       }
       curl_multi_poll(multi, nullptr, 0, 20, nullptr);
@@ -240,7 +243,7 @@ class Watchers {
   std::vector<WatchConn> conns_;
   std::vector<std::unique_ptr<Histogram>> hists_;
   std::atomic<bool> stop_{false};
-  std::atomic<int> ready_{0}, ended_{0};
+  std::atomic<int> ready_{0}, ended_{0}, cut_{0};
   std::atomic<uint64_t> events_{0}, bytes_{0};
   std::vector<std::thread> threads_;
 };
@@ -436,7 +439,7 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
   if (ws) {
     out->expected = static_cast<uint64_t>(total - static_cast<size_t>(out->failures)) * static_cast<uint64_t>(out->watchers_ready);
     auto deadline = SteadyClock::now() + std::chrono::seconds(30);
-    while (ws->Events() < out->expected && ws->Ended() == 0 && SteadyClock::now() < deadline)
+    while (ws->Events() < out->expected && ws->CutOff() == 0 && SteadyClock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     // Cut-off watchers receive nothing more; give the others a little longer.
     while (ws->Events() < out->expected && SteadyClock::now() < deadline)
@@ -452,7 +455,7 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
     ws->Stop();
     out->events = ws->Events();
     out->bytes = ws->Bytes();
-    out->cut_off = ws->Ended();
+    out->cut_off = ws->CutOff();
     out->delivery = ws->Latencies();
   }
   ws.reset();

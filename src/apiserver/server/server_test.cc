@@ -7,7 +7,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -819,6 +822,48 @@ TEST_F(TlsServerTest, ForeignClientCertificateFailsHandshake) {
   EXPECT_TRUE(failed);
   EXPECT_EQ(h_.calls.load(), 0);
   std::filesystem::remove_all(other);
+}
+
+// A connection that never starts its handshake holds a handshake slot until its timeout; with
+// the slots full the server accepts nothing more, and resumes as slots free up, in order.
+TEST_F(TlsServerTest, HandshakesBeyondTheLimitWaitForAFreeSlot) {
+  srv_->Stop();
+  ServerOptions o;
+  o.bind_address = "127.0.0.1";
+  o.port = 0;
+  o.tls_files = {files_.serving_cert, files_.serving_key, files_.ca_cert};
+  o.authenticator = authn_.get();
+  o.max_concurrent_handshakes = 2;
+  o.handshake_timeout_seconds = 1;
+  auto s = StartServer(o, h_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  srv_ = std::move(s).value();
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(srv_->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{static_cast<time_t>(kWait.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (srv_->open_connections() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  // The third waits in the accept queue until a handshake times out (1 s from its accept).
+  EXPECT_EQ(srv_->open_connections(), 2u);
+  // Every one of them is accepted in turn and closed at its timeout (a read sees the end).
+  for (int fd : fds) {
+    char b;
+    ssize_t n = ::recv(fd, &b, 1, 0);
+    EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << "n=" << n << " errno=" << errno;
+    ::close(fd);
+  }
+  TlsClient c(srv_->port(), files_, true);
+  EXPECT_EQ(c.Do("GET", "/api").result_int(), 201);
 }
 
 // ---------------------------------------------------------------- HTTP Upgrade
