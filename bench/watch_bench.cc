@@ -11,7 +11,10 @@
 // server cut off (fell too far behind).
 //
 //   watch_bench [--watchers 1000] [--rate 1000] [--seconds 20] [--pods 2000] [--writers 16]
-//               [--watch-threads 2]
+//               [--watch-threads 2] [--opening 0]
+//
+// --opening N: each watch thread opens at most N watches at a time (0: all at once, a reconnect
+// storm of TLS handshakes with client certificates).
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -104,8 +107,8 @@ struct WatchConn {
 // multi handle.
 class Watchers {
  public:
-  Watchers(const client::Config& cfg, const std::string& url, int n, int threads, const Acks& acks)
-      : cfg_(cfg), url_(url), acks_(acks) {
+  Watchers(const client::Config& cfg, const std::string& url, int n, int threads, int opening, const Acks& acks)
+      : cfg_(cfg), url_(url), acks_(acks), opening_(opening > 0 ? static_cast<size_t>(opening) : SIZE_MAX) {
     conns_.resize(static_cast<size_t>(n));
     for (int t = 0; t < threads; ++t) hists_.push_back(std::make_unique<Histogram>());
     for (int t = 0; t < threads; ++t) threads_.emplace_back([this, t, threads] { Loop(t, threads); });
@@ -114,6 +117,8 @@ class Watchers {
   // Connections answered 200 so far.
   int Ready() const { return ready_.load(); }
   int Ended() const { return ended_.load(); }
+  // Watches that had started and then ended (the server cut them off).
+  int CutOff() const { return cut_.load(); }
   uint64_t Events() const { return events_.load(); }
   uint64_t Bytes() const { return bytes_.load(); }
   Histogram Latencies() const {
@@ -201,16 +206,12 @@ class Watchers {
       curl_easy_setopt(c.easy, CURLOPT_WRITEDATA, &ctxs.back());
       curl_easy_setopt(c.easy, CURLOPT_PRIVATE, &c);
     }
-    // Watches are opened a few at a time, as clients reconnecting over time would: 1,000 TLS
-    // handshakes at once (each with a client certificate) all progress slowly together and
-    // many exceed the server's handshake timeout on a loaded 2-core machine.
-    constexpr size_t kOpening = 16;
     size_t next = 0;
     std::vector<WatchConn*> opening;
     int running = 0;
     while (!stop_.load()) {
       std::erase_if(opening, [](WatchConn* c) { return c->code != 0 || c->ended; });
-      for (; opening.size() < kOpening && next < ctxs.size(); ++next) {
+      for (; opening.size() < opening_ && next < ctxs.size(); ++next) {
         opening.push_back(ctxs[next].conn);
         curl_multi_add_handle(multi, ctxs[next].conn->easy);
       }
@@ -223,6 +224,7 @@ class Watchers {
         if (c && !c->ended) {
           c->ended = true;
           ended_.fetch_add(1);
+          if (c->code == 200) cut_.fetch_add(1);  // else it never started (handshake, error)
         }
       }
       curl_multi_poll(multi, nullptr, 0, 20, nullptr);
@@ -237,10 +239,11 @@ class Watchers {
   const client::Config& cfg_;
   const std::string url_;
   const Acks& acks_;
+  const size_t opening_;  // watches being opened at once, per thread
   std::vector<WatchConn> conns_;
   std::vector<std::unique_ptr<Histogram>> hists_;
   std::atomic<bool> stop_{false};
-  std::atomic<int> ready_{0}, ended_{0};
+  std::atomic<int> ready_{0}, ended_{0}, cut_{0};
   std::atomic<uint64_t> events_{0}, bytes_{0};
   std::vector<std::thread> threads_;
 };
@@ -353,7 +356,7 @@ struct Result {
 };
 
 struct Params {
-  int watchers, rate, seconds, pods, writers, watch_threads;
+  int watchers, rate, seconds, pods, writers, watch_threads, opening;
 };
 
 bool RunOnce(const Params& p, int watchers, Result* out) {
@@ -385,7 +388,7 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
   std::unique_ptr<Watchers> ws;
   if (watchers > 0) {
     std::string url = config->server + "/api/v1/namespaces/bench/pods?watch=true&resourceVersion=" + rv;
-    ws = std::make_unique<Watchers>(*config, url, watchers, p.watch_threads, acks);
+    ws = std::make_unique<Watchers>(*config, url, watchers, p.watch_threads, p.opening, acks);
     const auto w0 = SteadyClock::now();
     auto deadline = w0 + std::chrono::seconds(120);
     while (ws->Ready() + ws->Ended() < watchers && SteadyClock::now() < deadline)
@@ -436,7 +439,7 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
   if (ws) {
     out->expected = static_cast<uint64_t>(total - static_cast<size_t>(out->failures)) * static_cast<uint64_t>(out->watchers_ready);
     auto deadline = SteadyClock::now() + std::chrono::seconds(30);
-    while (ws->Events() < out->expected && ws->Ended() == 0 && SteadyClock::now() < deadline)
+    while (ws->Events() < out->expected && ws->CutOff() == 0 && SteadyClock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     // Cut-off watchers receive nothing more; give the others a little longer.
     while (ws->Events() < out->expected && SteadyClock::now() < deadline)
@@ -452,7 +455,7 @@ bool RunOnce(const Params& p, int watchers, Result* out) {
     ws->Stop();
     out->events = ws->Events();
     out->bytes = ws->Bytes();
-    out->cut_off = ws->Ended();
+    out->cut_off = ws->CutOff();
     out->delivery = ws->Latencies();
   }
   ws.reset();
@@ -467,7 +470,8 @@ void Figure(const std::string& name, double v, const char* unit) { std::printf("
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   Params p{IntFlag(args, "--watchers", 1000), IntFlag(args, "--rate", 1000),   IntFlag(args, "--seconds", 20),
-           IntFlag(args, "--pods", 2000),     IntFlag(args, "--writers", 16), IntFlag(args, "--watch-threads", 2)};
+           IntFlag(args, "--pods", 2000),     IntFlag(args, "--writers", 16), IntFlag(args, "--watch-threads", 2),
+           IntFlag(args, "--opening", 0)};
   // Two sockets per watch (ours and the server's, which inherits the limit).
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

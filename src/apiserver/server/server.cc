@@ -13,7 +13,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -141,12 +143,26 @@ int HexVal(char c) {
 
 class ConnBase;
 
+using Strand = asio::strand<asio::io_context::executor_type>;
+
 struct Core {
-  ServerOptions opts;
+  const ServerOptions opts;
   Handler* handler = nullptr;
-  asio::io_context ioc;
+  asio::io_context ioc;  // handshakes, requests and responses (opts.io_threads)
+  // Streaming responses (watch, log follow) once started: their connections move here so
+  // fan-out runs on its own, lower-priority threads (opts.stream_io_threads) and never queues
+  // ahead of a request. Unused (no threads) when opts.stream_io_threads is 0.
+  asio::io_context stream_ioc;
+  bool separate_streams = false;
   std::optional<asio::ssl::context> ssl;
   std::unique_ptr<WorkerPool> pool;
+
+  // TLS handshakes under way. At opts.max_concurrent_handshakes the server stops accepting
+  // (the kernel's backlog holds the rest) so that a storm of new connections is served first
+  // come, first served, each within its handshake timeout, instead of all progressing slowly
+  // together. handshake_done (set before accepting) is called as each one ends.
+  std::atomic<int> handshakes{0};
+  std::function<void()> handshake_done;
 
   std::mutex conns_mu;
   bool stopping = false;  // GUARDED_BY(conns_mu)
@@ -160,7 +176,13 @@ struct Core {
   asio::strand<asio::io_context::executor_type> flush_strand;
   asio::steady_timer flush_timer;  // used on flush_strand only; destroyed before ioc
 
-  explicit Core(int io_threads) : ioc(io_threads), flush_strand(asio::make_strand(ioc)), flush_timer(flush_strand) {}
+  explicit Core(const ServerOptions& o)
+      : opts(o),
+        ioc(std::max(1, o.io_threads)),
+        stream_ioc(std::max(1, o.stream_io_threads)),
+        separate_streams(o.stream_io_threads > 0),
+        flush_strand(asio::make_strand(separate_streams ? stream_ioc : ioc)),
+        flush_timer(flush_strand) {}
 };
 
 // ---------------------------------------------------------------- connection interface
@@ -173,6 +195,9 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
   virtual ~ConnBase() = default;
   // Queues bytes; `completes` marks the last bytes of the current response.
   virtual void PostWrite(std::string data, bool completes) = 0;
+  // Queues a streaming response's header: the connection moves to the stream threads first
+  // (Core::stream_ioc) and back when the response completes.
+  virtual void PostStreamStart(std::string head) = 0;
   // Asks the strand to pull the current writer's pending stream bytes (WriterImpl::Pull) once
   // the bytes queued before them are written.
   virtual void PostPull() = 0;
@@ -275,7 +300,7 @@ class WriterImpl final : public ResponseWriter {
     if (close_after_) out += "Connection: close\r\n";
     out += "\r\n";
     conn_->queued_bytes += out.size();
-    conn_->PostWrite(std::move(out), false);
+    conn_->PostStreamStart(std::move(out));
   }
 
   bool Write(std::string chunk) override {
@@ -508,29 +533,39 @@ class Connection final : public ConnBase {
  public:
   using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
 
-  Connection(std::shared_ptr<Core> core, tcp::socket&& sock) : core_(std::move(core)), stream_(MakeStream(std::move(sock))) {
+  // `strand` is the socket's executor (a strand of core->ioc).
+  Connection(std::shared_ptr<Core> core, Strand strand, tcp::socket&& sock)
+      : core_(std::move(core)),
+        request_strand_(std::move(strand)),
+        stream_strand_(asio::make_strand(core_->separate_streams ? core_->stream_ioc : core_->ioc)),
+        stream_(MakeStream(std::move(sock))) {
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
   void Start() {
-    asio::dispatch(stream_.get_executor(), [self = Self()] { self->DoStart(); });
+    asio::dispatch(request_strand_, [self = Self()] { self->DoStart(); });
   }
 
   void PostWrite(std::string data, bool completes) override {
-    asio::post(stream_.get_executor(), [self = Self(), data = std::move(data), completes]() mutable {
-      self->QueueOut(std::move(data), completes);
+    Post([this, data = std::move(data), completes]() mutable { QueueOut(std::move(data), completes); });
+  }
+
+  void PostStreamStart(std::string head) override {
+    Post([this, head = std::move(head)]() mutable {
+      MoveTo(true);
+      QueueOut(std::move(head), false);
     });
   }
 
   void PostPull() override {
-    asio::post(stream_.get_executor(), [self = Self()] { self->DoWrite(false); });
+    Post([this] { DoWrite(false); });
   }
 
   void PostClose(std::function<void()> done) override {
-    asio::post(stream_.get_executor(), [self = Self(), done = std::move(done)] {
-      self->DoClose();
+    Post([this, done = std::move(done)] {
+      DoClose();
       if (done) done();
     });
   }
@@ -538,7 +573,7 @@ class Connection final : public ConnBase {
   Result<UpgradedConnPtr> HijackConn() override {
     std::promise<Result<UpgradedConnPtr>> p;
     auto f = p.get_future();
-    asio::post(stream_.get_executor(), [self = Self(), &p] {
+    Post([self = Self(), &p] {
       if (self->closed_) return p.set_value(UnavailableError("the connection is closed"));
       auto bufs = self->buffer_.data();
       std::string leftover(asio::buffers_begin(bufs), asio::buffers_end(bufs));
@@ -555,9 +590,11 @@ class Connection final : public ConnBase {
   Result<size_t> UpgradedRead(char* buf, size_t n) {
     std::promise<std::pair<beast::error_code, size_t>> p;
     auto f = p.get_future();
-    asio::post(stream_.get_executor(), [self = Self(), buf, n, &p] {
+    Post([self = Self(), buf, n, &p] {
       if (self->closed_) return p.set_value({asio::error::operation_aborted, 0});
-      self->stream_.async_read_some(asio::buffer(buf, n), [&p](beast::error_code ec, size_t k) { p.set_value({ec, k}); });
+      self->stream_.async_read_some(asio::buffer(buf, n), asio::bind_executor(self->Exec(), [&p](beast::error_code ec, size_t k) {
+                                      p.set_value({ec, k});
+                                    }));
     });
     auto [ec, k] = f.get();
     if (k > 0) return k;
@@ -570,10 +607,10 @@ class Connection final : public ConnBase {
     if (data.empty()) return Status::Ok();
     std::promise<beast::error_code> p;
     auto f = p.get_future();
-    asio::post(stream_.get_executor(), [self = Self(), data, &p] {
+    Post([self = Self(), data, &p] {
       if (self->closed_) return p.set_value(asio::error::operation_aborted);
       asio::async_write(self->stream_, asio::buffer(data.data(), data.size()),
-                        [&p](beast::error_code ec, size_t) { p.set_value(ec); });
+                        asio::bind_executor(self->Exec(), [&p](beast::error_code ec, size_t) { p.set_value(ec); }));
     });
     beast::error_code ec = f.get();
     if (ec) return UnavailableError("write: " + ec.message());
@@ -581,15 +618,91 @@ class Connection final : public ConnBase {
   }
 
   void UpgradedShutdownWrite() {
-    asio::post(stream_.get_executor(), [self = Self()] {
-      if (self->closed_) return;
+    Post([this] {
+      if (closed_) return;
       beast::error_code ec;
-      self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+      Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     });
   }
 
  private:
   std::shared_ptr<Connection> Self() { return std::static_pointer_cast<Connection>(shared_from_this()); }
+
+  // ---- which threads serve the connection
+  // A connection is served on request_strand_ (core->ioc) except while it streams a response:
+  // then on stream_strand_ (core->stream_ioc, lower-priority threads), so that the fan-out to
+  // many watchers never delays a request. Everything the connection does runs on the strand
+  // current at the time (Exec); a move happens on the current strand once no operation is in
+  // flight (TryMove), and a handler that still arrives on the strand left behind follows the
+  // connection (Run).
+
+  Strand Exec() const { return on_stream_.load(std::memory_order_acquire) ? stream_strand_ : request_strand_; }
+
+  // Runs fn on the current strand: at once when called there, else posted to it.
+  template <class F>
+  void Run(F fn) {
+    Strand ex = Exec();
+    if (ex.running_in_this_thread()) return fn();
+    asio::post(ex, [self = Self(), fn = std::move(fn)]() mutable { self->Run(std::move(fn)); });
+  }
+
+  // Posts fn to the current strand (from any thread).
+  template <class F>
+  void Post(F fn) {
+    asio::post(Exec(), [self = Self(), fn = std::move(fn)]() mutable { self->Run(std::move(fn)); });
+  }
+
+  // A completion handler: runs on the current strand and keeps the connection alive.
+  template <class F>
+  auto Bind(F fn) {
+    return asio::bind_executor(Exec(), [self = Self(), fn = std::move(fn)](auto... args) mutable {
+      self->Run([fn = std::move(fn), args...]() mutable { fn(args...); });
+    });
+  }
+
+  // On the current strand: asks for the connection to be served by the stream threads
+  // (to_stream) or the request threads.
+  void MoveTo(bool to_stream) {
+    if (!core_->separate_streams) return;
+    want_stream_ = to_stream;
+    TryMove();
+  }
+
+  // On the current strand: moves the connection if asked and nothing is in flight. A write in
+  // flight is let finish (OnWrite calls back); a posted read is cancelled (its handler calls
+  // back; IssueRead re-posts it on the new strand). Until then no read or write starts.
+  void TryMove() {
+    if (closed_ || want_stream_ == on_stream_.load(std::memory_order_relaxed)) {
+      moving_ = false;
+      return;
+    }
+    moving_ = true;
+    if (writing_) return;
+    if (reading_) {
+      if (!read_cancelled_) {
+        read_cancelled_ = true;
+        beast::error_code ec;
+        Lowest().socket().cancel(ec);
+      }
+      return;
+    }
+    on_stream_.store(want_stream_, std::memory_order_release);
+    moving_ = false;
+    Post([this] {
+      if (read_stage_ != ReadStage::kNone) IssueRead();
+      DoRead();
+      DoWrite();
+    });
+  }
+
+  // A read completed: true when it was cancelled for a move (TryMove goes on; the read is
+  // re-posted after the move, with the same parser).
+  bool ReadInterrupted(beast::error_code ec) {
+    reading_ = false;
+    if (!std::exchange(read_cancelled_, false) || ec != asio::error::operation_aborted || closed_) return false;
+    TryMove();
+    return true;
+  }
 
   Stream MakeStream(tcp::socket&& sock) {
     if constexpr (kTls)
@@ -603,16 +716,18 @@ class Connection final : public ConnBase {
   void DoStart() {
     if constexpr (kTls) {
       Lowest().expires_after(std::chrono::seconds(core_->opts.handshake_timeout_seconds));
-      stream_.async_handshake(asio::ssl::stream_base::server, [self = Self()](beast::error_code ec) {
-        self->Lowest().expires_never();  // no timeouts after the handshake: watches are long
+      stream_.async_handshake(asio::ssl::stream_base::server, Bind([this](beast::error_code ec) {
+        Lowest().expires_never();  // no timeouts after the handshake: watches are long
+        --core_->handshakes;
+        core_->handshake_done();
         if (ec) {
-          TUG_VLOG(4, kComponent) << "tls handshake failed" << kv("remote", self->remote_) << kv("err", ec.message());
-          self->DoClose();
+          TUG_VLOG(4, kComponent) << "tls handshake failed" << kv("remote", remote_) << kv("err", ec.message());
+          DoClose();
           return;
         }
-        self->ReadClientCert();
-        self->DoRead();
-      });
+        ReadClientCert();
+        DoRead();
+      }));
     } else {
       DoRead();
     }
@@ -646,41 +761,47 @@ class Connection final : public ConnBase {
   // Reads the next request unless one is already being read, the connection is closing, or a
   // request is already waiting (pipelining back-pressure).
   void DoRead() {
-    if (reading_ || closed_ || stop_reading_ || !pending_.empty()) return;
-    reading_ = true;
+    if (reading_ || closed_ || stop_reading_ || !pending_.empty() || read_stage_ != ReadStage::kNone) return;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(core_->opts.max_header_bytes));
     parser_->body_limit(core_->opts.max_body_bytes);
-    http::async_read_header(stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
-      self->OnHeader(ec);
-    });
+    read_stage_ = ReadStage::kHeader;
+    IssueRead();
+  }
+
+  // Posts the read of read_stage_ (header or body) with the current parser; after a move when
+  // one is under way.
+  void IssueRead() {
+    if (reading_ || closed_) return;
+    if (moving_) return TryMove();
+    reading_ = true;
+    if (read_stage_ == ReadStage::kHeader)
+      http::async_read_header(stream_, buffer_, *parser_, Bind([this](beast::error_code ec, size_t) { OnHeader(ec); }));
+    else
+      http::async_read(stream_, buffer_, *parser_, Bind([this](beast::error_code ec, size_t) { OnBody(ec); }));
   }
 
   void OnHeader(beast::error_code ec) {
-    if (closed_) return;
+    if (ReadInterrupted(ec) || closed_) return;
+    read_stage_ = ReadStage::kNone;
     if (ec) {
-      reading_ = false;
       if (ec == http::error::body_limit) return RejectTooLarge();
       if (IsMalformed(ec)) return RejectMalformed(ec);
       return OnReadClosed(ec);
     }
     auto len = parser_->content_length();
-    if (len && *len > core_->opts.max_body_bytes) {
-      reading_ = false;
-      return RejectTooLarge();
-    }
+    if (len && *len > core_->opts.max_body_bytes) return RejectTooLarge();
     const auto& h = parser_->get();
     auto expect = h[http::field::expect];
     if (!active_ && out_.empty() && beast::iequals(expect, "100-continue"))
       QueueOut("HTTP/1.1 100 Continue\r\n\r\n", false);
-    http::async_read(stream_, buffer_, *parser_, [self = Self()](beast::error_code ec, size_t) {
-      self->OnBody(ec);
-    });
+    read_stage_ = ReadStage::kBody;
+    IssueRead();
   }
 
   void OnBody(beast::error_code ec) {
-    if (closed_) return;
-    reading_ = false;
+    if (ReadInterrupted(ec) || closed_) return;
+    read_stage_ = ReadStage::kNone;
     if (ec == http::error::body_limit) return RejectTooLarge();
     if (IsMalformed(ec)) return RejectMalformed(ec);
     if (ec) return OnReadClosed(ec);
@@ -797,7 +918,7 @@ class Connection final : public ConnBase {
   }
 
   void DoWrite(bool at_completion = false) {
-    if (writing_ || closed_) return;
+    if (writing_ || closed_ || moving_) return;
     if (out_.empty()) {
       // Streamed output is pulled only now (everything queued before it is written), so a
       // watcher's events pile up in its writer while a write is in flight and go out together.
@@ -811,7 +932,7 @@ class Connection final : public ConnBase {
     write_count_ = std::min<size_t>(out_.size(), 64);
     bufs_.clear();
     for (size_t i = 0; i < write_count_; ++i) bufs_.emplace_back(out_[i].data.data(), out_[i].data.size());
-    asio::async_write(stream_, bufs_, [self = Self()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+    asio::async_write(stream_, bufs_, Bind([this](beast::error_code ec, size_t) { OnWrite(ec); }));
   }
 
   void OnWrite(beast::error_code ec) {
@@ -828,6 +949,7 @@ class Connection final : public ConnBase {
       out_.pop_front();
     }
     if (completed) ResponseDone();
+    if (moving_) return TryMove();
     if (!closed_) DoWrite(/*at_completion=*/true);
   }
 
@@ -836,6 +958,7 @@ class Connection final : public ConnBase {
     if (auto w = writer_.lock()) w->Detach();
     writer_.reset();
     if (close_after_response_) return DoClose();
+    MoveTo(false);  // a stream ended: requests are served by the request threads again
     if (!pending_.empty()) {
       Pending p = std::move(pending_.front());
       pending_.pop_front();
@@ -867,7 +990,16 @@ class Connection final : public ConnBase {
     bool completes;
   };
 
+  enum class ReadStage { kNone, kHeader, kBody };
+
   std::shared_ptr<Core> core_;
+  const Strand request_strand_;
+  const Strand stream_strand_;
+  std::atomic<bool> on_stream_{false};  // written on the current strand; read anywhere (Exec)
+  bool want_stream_ = false;
+  bool moving_ = false;         // a move is under way: no read or write starts
+  bool read_cancelled_ = false;  // the posted read was cancelled for a move
+  ReadStage read_stage_ = ReadStage::kNone;  // the read posted or to re-post
   Stream stream_;
   std::string remote_;
   beast::flat_buffer buffer_;
@@ -922,8 +1054,20 @@ class ServerImpl final : public Server {
     running_ = true;
     core_->pool = std::make_unique<WorkerPool>(core_->opts.min_workers, core_->opts.max_workers);
     work_.emplace(core_->ioc.get_executor());
+    core_->handshake_done = [this] { asio::post(acceptor_.get_executor(), [this] { ResumeAccept(); }); };
     asio::dispatch(acceptor_.get_executor(), [this] { AcceptNext(); });
     for (int i = 0; i < std::max(1, core_->opts.io_threads); ++i) threads_.emplace_back([this] { core_->ioc.run(); });
+    if (core_->separate_streams) {
+      stream_work_.emplace(core_->stream_ioc.get_executor());
+      for (int i = 0; i < core_->opts.stream_io_threads; ++i)
+        threads_.emplace_back([this] {
+          // Linux applies nice per thread: the fan-out yields the CPU to requests.
+          if (int nice = core_->opts.stream_nice; nice != 0 &&
+              ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), nice) != 0)
+            TUG_LOG(WARNING, kComponent) << "cannot lower the stream threads' priority" << kv("err", std::strerror(errno));
+          core_->stream_ioc.run();
+        });
+    }
   }
 
   int port() const override { return port_; }
@@ -971,6 +1115,7 @@ class ServerImpl final : public Server {
     // 4. Let the event loop run out of work (aborted operations complete and release their
     //    connections); a watchdog forces it after a bound.
     work_.reset();
+    stream_work_.reset();
     std::mutex wmu;
     std::condition_variable wcv;
     bool joined = false;
@@ -979,6 +1124,7 @@ class ServerImpl final : public Server {
       if (!wcv.wait_for(l, std::chrono::seconds(5), [&] { return joined; })) {
         TUG_LOG(WARNING, kComponent) << "event loop did not drain; stopping it";
         core_->ioc.stop();
+        core_->stream_ioc.stop();
       }
     });
     for (auto& t : threads_) t.join();
@@ -997,6 +1143,10 @@ class ServerImpl final : public Server {
     acceptor_.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
       if (ec) return;  // closed
       for (;;) {
+        if (AtHandshakeLimit()) {
+          paused_ = true;  // ResumeAccept goes on
+          return;
+        }
         int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
           if (errno == EINTR) continue;
@@ -1011,7 +1161,8 @@ class ServerImpl final : public Server {
         int idle = 15;
         ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
         ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
-        tcp::socket sock(asio::make_strand(core_->ioc));
+        Strand strand = asio::make_strand(core_->ioc);
+        tcp::socket sock(strand);
         beast::error_code aec;
         sock.assign(acceptor_.local_endpoint(aec).protocol(), fd, aec);
         if (aec) {
@@ -1020,17 +1171,32 @@ class ServerImpl final : public Server {
         }
         std::shared_ptr<ConnBase> conn;
         if (core_->opts.tls) {
-          auto c = std::make_shared<Connection<true>>(core_, std::move(sock));
+          auto c = std::make_shared<Connection<true>>(core_, strand, std::move(sock));
           conn = c;
-          if (Register(conn)) c->Start();
+          if (Register(conn)) {
+            ++core_->handshakes;
+            c->Start();
+          }
         } else {
-          auto c = std::make_shared<Connection<false>>(core_, std::move(sock));
+          auto c = std::make_shared<Connection<false>>(core_, strand, std::move(sock));
           conn = c;
           if (Register(conn)) c->Start();
         }
       }
       AcceptNext();
     });
+  }
+
+  bool AtHandshakeLimit() const {
+    int max = core_->opts.max_concurrent_handshakes;
+    return core_->opts.tls && max > 0 && core_->handshakes.load() >= max;
+  }
+
+  // On the acceptor's strand, after a handshake ended.
+  void ResumeAccept() {
+    if (!paused_ || AtHandshakeLimit()) return;
+    paused_ = false;
+    AcceptNext();
   }
 
   bool Register(const std::shared_ptr<ConnBase>& c) {
@@ -1043,10 +1209,12 @@ class ServerImpl final : public Server {
   std::shared_ptr<Core> core_;
   tcp::acceptor acceptor_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> stream_work_;
   std::vector<std::thread> threads_;
   int port_ = 0;
   std::atomic<bool> stopped_{false};
   bool running_ = false;
+  bool paused_ = false;  // on the acceptor's strand: accepting waits for handshakes to end
 };
 
 int AlpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
@@ -1130,8 +1298,7 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view raw
 }
 
 Result<ServerPtr> StartServer(const ServerOptions& opts, Handler& handler) {
-  auto core = std::make_shared<Core>(std::max(1, opts.io_threads));
-  core->opts = opts;
+  auto core = std::make_shared<Core>(opts);
   core->handler = &handler;
   if (opts.tls) RETURN_IF_ERROR(SetupTls(*core));
   auto srv = std::make_unique<ServerImpl>(core);

@@ -7,6 +7,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -83,6 +90,28 @@ class TestHandler : public Handler {
       });
       return;
     }
+    if (req.path == "/pump") {  // a stream the test feeds (PumpAll) until it is cut off
+      w->StartStream(200, "application/octet-stream");
+      std::lock_guard<std::mutex> l(mu);
+      pumps.push_back(w);
+      return;
+    }
+    if (req.path == "/nice-stream" || req.path == "/nice") {
+      // Records the nice value of the thread that ends the response (the connection's thread).
+      w->OnClose([this, stream = req.path == "/nice-stream"] {
+        int v = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+        (stream ? stream_nice : request_nice) = v;
+      });
+      {
+        std::lock_guard<std::mutex> l(mu);
+        kept.push_back(w);  // OnClose fires only while someone holds the writer
+      }
+      if (req.path == "/nice") return w->Send(200, "text/plain", "ok");
+      w->StartStream(200, "text/plain");
+      w->Write("x\n");
+      w->Finish();
+      return;
+    }
     if (req.path == "/drop") return;  // forgets to answer
     if (req.path == "/upgrade") {
       // Takes the connection over, answers 101, then echoes bytes upper-cased until the peer
@@ -144,6 +173,9 @@ class TestHandler : public Handler {
   size_t flood_total = 0;
   std::mutex mu;
   ResponseWriterPtr held;
+  std::vector<ResponseWriterPtr> pumps;  // GUARDED_BY(mu)
+  std::vector<ResponseWriterPtr> kept;   // GUARDED_BY(mu)
+  std::atomic<int> stream_nice{-100}, request_nice{-100};
 };
 
 // ---------------------------------------------------------------- clients
@@ -569,6 +601,114 @@ TEST(ServerTest, InlineRequestsAreServedWhileEveryWorkerIsBusy) {
   EXPECT_EQ(inline_bodies.get(), (std::vector<std::string>{"inline-0", "inline-1", "inline-2"}));
 }
 
+int ThreadNice() { return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid))); }
+
+// A streaming response is served by the stream threads (lower priority), and the connection
+// comes back to the request threads when the stream ends.
+TEST(ServerTest, StreamsRunOnLowerPriorityThreadsAndComeBack) {
+  const int base = ThreadNice();
+  if (base >= 19) GTEST_SKIP() << "already at the lowest priority";
+  TestHandler h;
+  ServerOptions o = PlainOptions();
+  o.stream_nice = 5;
+  auto srv = StartServer(o, h);
+  ASSERT_TRUE(srv.ok());
+  PlainClient c((*srv)->port());
+  auto first = c.Do("GET", "/nice");
+  EXPECT_EQ(first.body(), "ok");
+  std::vector<size_t> chunks;
+  EXPECT_EQ(ReadChunked(c, "/nice-stream", &chunks), "x\n");
+  auto after = c.Do("GET", "/nice");
+  EXPECT_EQ(after.body(), "ok");
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while ((h.stream_nice == -100 || h.request_nice == -100) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(h.stream_nice.load(), std::min(19, base + 5));
+  EXPECT_EQ(h.request_nice.load(), base);  // the request after the stream
+  // And with no stream threads, streams stay where requests run.
+  TestHandler h2;
+  o.stream_io_threads = 0;
+  auto srv2 = StartServer(o, h2);
+  ASSERT_TRUE(srv2.ok());
+  PlainClient c2((*srv2)->port());
+  EXPECT_EQ(ReadChunked(c2, "/nice-stream", &chunks), "x\n");
+  while (h2.stream_nice == -100 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(h2.stream_nice.load(), base);
+}
+
+// 200 streams kept busy (half of them read by their clients, half never read) do not hold up
+// requests: while the pump writes, requests on another connection complete, every non-reading
+// stream is cut off at the backlog bound, and the reading ones receive data.
+TEST(ServerTest, RequestsCompleteWhileManyStreamsAreSaturated) {
+  TestHandler h;
+  ServerOptions o = PlainOptions();
+  o.max_queued_bytes = 2u << 20;
+  auto srv = StartServer(o, h);
+  ASSERT_TRUE(srv.ok());
+  const int port = (*srv)->port();
+  constexpr int kStreams = 200;
+  asio::io_context cio;
+  std::vector<std::unique_ptr<tcp::socket>> socks;
+  std::atomic<uint64_t> received{0};
+  std::vector<char> sink(64 * 1024);
+  std::function<void(tcp::socket*)> drain = [&](tcp::socket* s) {
+    s->async_read_some(asio::buffer(sink), [&, s](beast::error_code ec, size_t n) {
+      received += n;
+      if (!ec) drain(s);
+    });
+  };
+  const std::string get = "GET /pump HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < kStreams; ++i) {
+    auto s = std::make_unique<tcp::socket>(cio);
+    s->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    asio::write(*s, asio::buffer(get));
+    if (i % 2 == 0) drain(s.get());  // odd ones never read
+    socks.push_back(std::move(s));
+  }
+  std::thread client([&] { cio.run(); });
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  auto pumps = [&] {
+    std::lock_guard<std::mutex> l(h.mu);
+    return h.pumps;
+  };
+  while (pumps().size() < kStreams && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(pumps().size(), static_cast<size_t>(kStreams));
+  // The pump: one shared 64 KiB piece to every live stream per round, as a watch cache does.
+  std::atomic<bool> stop{false};
+  std::atomic<int> cut{0};
+  std::thread pump([&, ws = pumps()]() mutable {
+    auto piece = std::make_shared<const std::string>(64 * 1024, 'w');
+    std::vector<bool> live(ws.size(), true);
+    while (!stop) {
+      for (size_t i = 0; i < ws.size(); ++i)
+        if (live[i] && !ws[i]->WriteShared({&piece, 1})) {
+          live[i] = false;
+          ++cut;
+        }
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  auto requests = std::async(std::launch::async, [port] {
+    PlainClient c(port);
+    int ok = 0;
+    for (int i = 0; i < 50; ++i) ok += c.Do("POST", "/create", "{}").result_int() == 201;
+    return ok;
+  });
+  bool completed = requests.wait_for(kWait) == std::future_status::ready;
+  while (cut < kStreams / 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  const uint64_t got = received.load();
+  stop = true;
+  pump.join();
+  cio.stop();
+  client.join();
+  ASSERT_TRUE(completed) << "requests did not complete while streams were busy";
+  EXPECT_EQ(requests.get(), 50);
+  EXPECT_GE(cut.load(), kStreams / 2);  // at least every non-reading stream
+  EXPECT_GT(got, 2u << 20);
+  std::lock_guard<std::mutex> l(h.mu);
+  h.pumps.clear();
+}
+
 TEST(ServerTest, BindFailureIsAnError) {
   TestHandler h;
   auto a = StartServer(PlainOptions(), h);
@@ -682,6 +822,48 @@ TEST_F(TlsServerTest, ForeignClientCertificateFailsHandshake) {
   EXPECT_TRUE(failed);
   EXPECT_EQ(h_.calls.load(), 0);
   std::filesystem::remove_all(other);
+}
+
+// A connection that never starts its handshake holds a handshake slot until its timeout; with
+// the slots full the server accepts nothing more, and resumes as slots free up, in order.
+TEST_F(TlsServerTest, HandshakesBeyondTheLimitWaitForAFreeSlot) {
+  srv_->Stop();
+  ServerOptions o;
+  o.bind_address = "127.0.0.1";
+  o.port = 0;
+  o.tls_files = {files_.serving_cert, files_.serving_key, files_.ca_cert};
+  o.authenticator = authn_.get();
+  o.max_concurrent_handshakes = 2;
+  o.handshake_timeout_seconds = 1;
+  auto s = StartServer(o, h_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  srv_ = std::move(s).value();
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(srv_->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{static_cast<time_t>(kWait.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (srv_->open_connections() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  // The third waits in the accept queue until a handshake times out (1 s from its accept).
+  EXPECT_EQ(srv_->open_connections(), 2u);
+  // Every one of them is accepted in turn and closed at its timeout (a read sees the end).
+  for (int fd : fds) {
+    char b;
+    ssize_t n = ::recv(fd, &b, 1, 0);
+    EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << "n=" << n << " errno=" << errno;
+    ::close(fd);
+  }
+  TlsClient c(srv_->port(), files_, true);
+  EXPECT_EQ(c.Do("GET", "/api").result_int(), 201);
 }
 
 // ---------------------------------------------------------------- HTTP Upgrade
