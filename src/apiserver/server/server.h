@@ -24,7 +24,7 @@
 //
 // Threading (C7): `io_threads` threads run an asio io_context; each connection is serialized on
 // its own strand. While a connection streams a response it is served by `stream_io_threads`
-// other threads at a lower CPU priority (`stream_nice`), still one strand at a time. Handler::Handle runs on a worker pool that grows on demand up to
+// other threads (at nice `stream_nice`, default 0), still one strand at a time. Handler::Handle runs on a worker pool that grows on demand up to
 // `max_workers`, so handlers may block (store writes); a request for which
 // Handler::HandlesInline is true is handled on the I/O thread instead (no hand-off).
 // ResponseWriter methods may be called from any thread; they post to the connection's strand.
@@ -72,19 +72,20 @@ struct ServerOptions {
   std::chrono::milliseconds stream_flush_delay{5};
   size_t max_header_bytes = 1024 * 1024;
   int io_threads = 2;
-  // Added by watch: a streaming response (watch, log follow), once its header is queued, is
-  // served by these threads instead of the io_threads (and back when it ends), at this nice
-  // value (Linux: per thread), so writes and other requests never wait behind the fan-out to
-  // many watchers. 0 threads: streams stay on the io_threads.
+  // A streaming response (watch, log follow), once its header is queued, is served by these
+  // threads instead of the io_threads (and back when it ends), so writes and other requests
+  // never wait behind the fan-out to many watchers. 0 threads: streams stay on the io_threads.
+  // stream_nice: their nice value (Linux: per thread). 0 by default: a positive value lets any
+  // busy process on the machine (containers, the watch clients themselves) starve the fan-out.
   int stream_io_threads = 2;
-  int stream_nice = 10;
+  int stream_nice = 0;
   int min_workers = 4;
   int max_workers = 512;               // long blocking handlers (watches) each hold one
   // From accept. 32 s as kube-apiserver (Go bounds the TLS handshake by its server's
   // ReadHeaderTimeout): a reconnect storm of 1,000 watchers with client certificates on a
   // loaded machine needs more than 10 s.
   int handshake_timeout_seconds = 32;
-  // Added by watch: TLS handshakes in progress at once; more connections wait in the kernel's
+  // TLS handshakes in progress at once; more connections wait in the kernel's
   // accept queue (first come, first served, each one's timeout starting at its accept) so a
   // storm is served in order instead of every handshake progressing slowly together. Off by
   // default: connections that never handshake would hold the slots until their timeout and
