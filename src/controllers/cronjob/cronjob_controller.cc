@@ -326,16 +326,24 @@ Result<std::optional<milliseconds>> CronJobController::SyncCronJob(Json& cj, con
   const Json* tspec = FindPath(cj, {"spec", "jobTemplate", "spec"});
   job["spec"] = tspec && tspec->is_object() ? *tspec : Json::object();
   auto created = client().Create(client::kJobs, Ns(cj), job);
-  if (!created.ok()) {
-    if (created.status().code() == StatusCode::kAlreadyExists) {
-      TUG_LOG(INFO, "cronjob") << "job already exists" << kv("cronjob", Ns(cj) + "/" + Name(cj)) << kv("job", job_name);
-      return created.status();
+  bool adopted = false;
+  if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
+    // Created by an earlier sync whose status write then lost a race (it read a stale cached
+    // CronJob): the Job is ours, so record it now; else this schedule would retry forever.
+    auto existing = client().Get(client::kJobs, Ns(cj), job_name);
+    if (existing.ok() && framework::IsControlledBy(*existing, cj)) {
+      created = std::move(existing);
+      adopted = true;
     }
-    if (created.status().code() != StatusCode::kForbidden)
+    TUG_LOG(INFO, "cronjob") << "job already exists" << kv("cronjob", Ns(cj) + "/" + Name(cj)) << kv("job", job_name)
+                             << kv("ours", adopted);
+  }
+  if (!created.ok()) {
+    if (created.status().code() != StatusCode::kForbidden && created.status().code() != StatusCode::kAlreadyExists)
       recorder().Record(cj, "Warning", "FailedCreate", "Error creating job: " + created.status().message());
     return created.status();
   }
-  recorder().Record(cj, "Normal", "SuccessfulCreate", "Created job " + Name(*created));
+  if (!adopted) recorder().Record(cj, "Normal", "SuccessfulCreate", "Created job " + Name(*created));
   Json ref = {{"kind", "Job"},
               {"namespace", Ns(*created)},
               {"name", Name(*created)},
@@ -343,7 +351,7 @@ Result<std::optional<milliseconds>> CronJobController::SyncCronJob(Json& cj, con
               {"apiVersion", "batch/v1"},
               {"resourceVersion", GetStringPath(*created, {"metadata", "resourceVersion"})}};
   if (!cj["status"].contains("active") || !cj["status"]["active"].is_array()) cj["status"]["active"] = Json::array();
-  cj["status"]["active"].push_back(ref);
+  if (!InActiveList(cj, Uid(*created))) cj["status"]["active"].push_back(ref);
   cj["status"]["lastScheduleTime"] = FormatRFC3339(scheduled);
   update_status = true;
   return next_in();
