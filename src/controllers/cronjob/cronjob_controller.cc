@@ -286,6 +286,11 @@ Result<std::optional<milliseconds>> CronJobController::SyncCronJob(Json& cj, con
   if (InActiveListByName(cj, job_name) || GetStringPath(cj, {"status", "lastScheduleTime"}) == FormatRFC3339(scheduled))
     return next_in();
 
+  // A Job is started on the latest status only: a cached copy older than our own last status
+  // write would miss the active Job (a second one under Forbid) or the schedule already done.
+  if (auto fresh = client().Get(client::kCronJobs, Ns(cj), Name(cj));
+      fresh.ok() && GetStringPath(*fresh, {"metadata", "resourceVersion"}) != GetStringPath(cj, {"metadata", "resourceVersion"}))
+    return UnavailableError("cronjob " + Ns(cj) + "/" + Name(cj) + " changed since it was cached; syncing again");
   std::string policy = GetStringPath(cj, {"spec", "concurrencyPolicy"}, "Allow");
   const Json* active = FindPath(cj, {"status", "active"});
   bool has_active = active && active->is_array() && !active->empty();
