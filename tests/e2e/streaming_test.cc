@@ -502,8 +502,9 @@ spec:
   }));
   auto p = Cluster::Kubectl({"logs", "spew", "--previous", "--tail=2"});
   ASSERT_EQ(p.rc, 0) << p.err;
-  EXPECT_TRUE(p.out.ends_with("\nspew-done\n")) << p.out;
-  EXPECT_EQ(p.out.rfind("spew ", 0), 0u) << p.out;
+  // As upstream, --tail reads the instance's current log file: when a rotation came just
+  // before its end, that file holds only the last line.
+  EXPECT_TRUE(p.out == "spew-done\n" || (p.out.ends_with("\nspew-done\n") && p.out.rfind("spew ", 0) == 0)) << p.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Kubectl, StreamingE2E,

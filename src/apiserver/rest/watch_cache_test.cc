@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "apiserver/rest/rest.h"
 #include "base/json.h"
@@ -139,6 +140,16 @@ TEST(WatchCacheTest, StoreAndCacheShareEachObjectsBytes) {
   int64_t rev = 0;
   auto snap = cache.Snapshot("/registry/core/configmaps/", &rev);
   ASSERT_EQ(snap.size(), 2u);
+  // The cache hands the bytes to the store right after it has taken the events in (after
+  // WaitForRevision may already have returned): wait for that.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto all_shared = [&] {
+    for (const CachedObjectPtr& obj : snap)
+      if (auto kv = store->Get(obj->key); !kv.ok() || kv->value->data() != obj->bytes.data()) return false;
+    return true;
+  };
+  while (!all_shared() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   for (const CachedObjectPtr& obj : snap) {
     SCOPED_TRACE(obj->key);
     auto kv = store->Get(obj->key);
