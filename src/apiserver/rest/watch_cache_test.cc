@@ -115,6 +115,10 @@ TEST(WatchCacheTest, WatcherThatRefusesIsRemovedOthersContinue) {
                     .ok());
   EXPECT_EQ(fast->WaitFor(20).size(), 20u);
   EXPECT_EQ(gone->WaitFor(3).size(), 3u);
+  // The refusing watcher is removed once the dispatch that it refused has called every watcher.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (cache.WatcherCount() != 1u && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(cache.WatcherCount(), 1u);
 }
 
@@ -136,7 +140,7 @@ TEST(WatchCacheTest, StoreAndCacheShareEachObjectsBytes) {
   auto updated = store->Update(live_key, updated_value, *created);
   ASSERT_TRUE(updated.ok());
   ASSERT_TRUE(cache.WaitForRevision(*updated, std::chrono::seconds(5)));
-  store->Compact(*updated);  // the memory store keeps history until compacted
+  ASSERT_TRUE(store->Compact(*updated).ok());  // the memory store keeps history until compacted
   int64_t rev = 0;
   auto snap = cache.Snapshot("/registry/core/configmaps/", &rev);
   ASSERT_EQ(snap.size(), 2u);
