@@ -1898,11 +1898,10 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::PodAction(const Request& req, Ct
   for (int attempt = 0;; ++attempt) {
     auto kv = store_.Get(key);
     if (!kv.ok()) return kv.status().code() == StatusCode::kNotFound ? NotFound(*c.res, c.name) : kv.status();
-    // The stored bytes of a pending pod are edited in place (no parse, no re-encode); any other
-    // shape is parsed, which also finds the conflicts.
-    // As upstream's assignPod, a Binding may name the pod's uid and resourceVersion
-    // (preconditions) and carries annotations for the pod; gated pods cannot be bound. Those
-    // cases take the parse path.
+    // The stored bytes of a pending pod are edited in place (no parse, no re-encode). Any other
+    // shape is parsed, which also finds the conflicts; so are bindings that, as upstream's
+    // assignPod allows, name the pod's uid or resourceVersion (preconditions) or carry
+    // annotations for the pod, and pods with scheduling gates (which cannot be bound).
     const std::string want_uid = GetStringPath(b, {"metadata", "uid"});
     const std::string want_rv = GetStringPath(b, {"metadata", "resourceVersion"});
     const Json* annotations = FindPath(b, {"metadata", "annotations"});
@@ -1923,15 +1922,10 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::PodAction(const Request& req, Ct
         return conflict("expected pod resourceVersion " + want_rv + " but got " + rv);
       if (const Json* gates = FindPath(obj, {"spec", "schedulingGates"}); gates && gates->is_array() && !gates->empty())
         return InternalError("Internal error occurred: pod " + c.name + " has non-empty .spec.schedulingGates");
-      std::string cur = GetStringPath(obj, {"spec", "nodeName"});
-      if (!cur.empty())
-        return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
-                             " is already assigned to node \"" + cur + "\"")
-            .WithDetails(Details(c.name, "", "pods/binding"));
+      if (std::string cur = GetStringPath(obj, {"spec", "nodeName"}); !cur.empty())
+        return conflict("pod " + c.name + " is already assigned to node \"" + cur + "\"");
       if (FindPath(obj, {"metadata", "deletionTimestamp"}))
-        return ConflictError("Operation cannot be fulfilled on pods/binding \"" + c.name + "\": pod " + c.name +
-                             " is being deleted, cannot be assigned to a host")
-            .WithDetails(Details(c.name, "", "pods/binding"));
+        return conflict("pod " + c.name + " is being deleted, cannot be assigned to a host");
       BindPodJson(obj, node, now);
       if (annotations && annotations->is_object())
         for (auto it = annotations->begin(); it != annotations->end(); ++it) Meta(obj)["annotations"][it.key()] = it.value();
