@@ -88,6 +88,9 @@ std::string Base64Decode(const std::string& in) {
   return out;
 }
 
+// Kubelet's minimum time between a container's stop signal and SIGKILL when it has a grace.
+constexpr int64_t kMinStopWindowSeconds = 2;
+
 // The grace period of a pod's kill: deletionGracePeriodSeconds, else the spec's
 // terminationGracePeriodSeconds, else 30 s.
 int64_t PodGrace(const Json& pod) {
@@ -656,26 +659,30 @@ void PodWorkers::KillContainer(const Json& pod, const Json* spec, const std::str
     left -= std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count();
   }
   // Always a short window for the stop signal after the hook (kubelet's minimum of 2 s).
-  if (grace_seconds > 0 && left < 2) left = 2;
+  if (grace_seconds > 0) left = std::max(left, kMinStopWindowSeconds);
   if (Status s = rt_.StopContainer(container_id, std::chrono::seconds(left)); !s.ok())
     TUG_LOG(WARNING, "kubelet") << "stop container failed" << kv("id", container_id) << kv("error", s.ToString());
 }
 
-bool PodWorkers::PodLeaving(const std::string& key, const std::string& uid) const {
+client::ObjectPtr PodWorkers::CurrentPod(const std::string& key, const std::string& uid) const {
   client::ObjectPtr obj = pods_->Get(key);
-  return !obj || GetStringPath(*obj, {"metadata", "uid"}) != uid || FindPath(*obj, {"metadata", "deletionTimestamp"});
+  if (obj && GetStringPath(*obj, {"metadata", "uid"}) != uid) return nullptr;  // recreated under its name
+  return obj;
+}
+
+bool PodWorkers::PodLeaving(const std::string& key, const std::string& uid) const {
+  client::ObjectPtr obj = CurrentPod(key, uid);
+  return !obj || FindPath(*obj, {"metadata", "deletionTimestamp"});
 }
 
 int64_t PodWorkers::RequestedGrace(const std::string& key, const std::string& uid, int64_t current) const {
-  client::ObjectPtr obj = pods_->Get(key);
+  client::ObjectPtr obj = CurrentPod(key, uid);
   int64_t grace = current;
-  if (!obj || GetStringPath(*obj, {"metadata", "uid"}) != uid) {
-    // Removed from the API (a force delete; maybe already recreated under the same name): as
-    // a pod the agent no longer knows.
-    grace = 1;
+  if (!obj) {
+    grace = 1;  // removed from the API (a force delete): as a pod the agent no longer knows
   } else if (FindPath(*obj, {"metadata", "deletionTimestamp"})) {
     grace = PodGrace(*obj);
-    if (grace > 0 && grace < 2) grace = 2;  // KillContainer's minimum window for the signal
+    if (grace > 0) grace = std::max(grace, kMinStopWindowSeconds);  // as KillContainer gives it
   }
   return std::min(grace, current);
 }

@@ -111,6 +111,9 @@ class PodWorkers {
   // removed it from the API), the container stops in flight end by the new grace, as
   // upstream's pod worker does for a shortened grace period.
   void MaybeShortenTermination(const std::string& key);
+  // The informer's pod `key` if it is still the one with `uid` (null: gone, or recreated under
+  // the same name).
+  client::ObjectPtr CurrentPod(const std::string& key, const std::string& uid) const;
   // Whether pod `key` with `uid` is gone from the API or being deleted (an image pull for it
   // is cancelled).
   bool PodLeaving(const std::string& key, const std::string& uid) const;
