@@ -427,11 +427,16 @@ class OciRuntime : public Runtime {
   }
 
   bool ShortenStop(const std::string& id, std::chrono::seconds timeout) override {
-    auto deadline = std::chrono::steady_clock::now() + std::max(timeout, std::chrono::seconds(0));
     std::lock_guard<std::mutex> l(stops_mu_);
+    TightenStopDeadlineLocked(id, std::chrono::steady_clock::now() + std::max(timeout, std::chrono::seconds(0)));
+    return stopping_.count(id) > 0;
+  }
+
+  // Under stops_mu_: the SIGKILL deadline of `id`'s stop becomes `deadline`, unless it is
+  // already earlier.
+  void TightenStopDeadlineLocked(const std::string& id, std::chrono::steady_clock::time_point deadline) {
     auto [it, added] = stop_deadlines_.try_emplace(id, deadline);
     if (!added) it->second = std::min(it->second, deadline);
-    return !added && stopping_.count(id) > 0;
   }
 
   Status RemoveContainer(const std::string& id) override {
@@ -1257,8 +1262,7 @@ class OciRuntime : public Runtime {
     using Clock = std::chrono::steady_clock;
     {
       std::lock_guard<std::mutex> l(stops_mu_);
-      auto [it, added] = stop_deadlines_.try_emplace(id, Clock::now() + timeout);
-      if (!added) it->second = std::min(it->second, Clock::now() + timeout);  // shortened before
+      TightenStopDeadlineLocked(id, Clock::now() + timeout);  // a ShortenStop before may be earlier
       stopping_.insert(id);
     }
     bool exited = false;
