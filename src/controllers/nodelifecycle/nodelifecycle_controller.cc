@@ -293,6 +293,12 @@ Status NodeLifecycleController::MarkPodsNotReady(const Json& node) {
 }
 
 Status NodeLifecycleController::EvictPods(const Json& node) {
+  // Only a NoExecute taint evicts: a node without one (nearly every sync) needs no look at its
+  // pods.
+  bool no_execute = false;
+  if (const Json* taints = FindPath(node, {"spec", "taints"}); taints && taints->is_array())
+    for (const Json& t : *taints) no_execute = no_execute || GetString(t, "effect") == "NoExecute";
+  if (!no_execute) return Status::Ok();
   const SystemTime now = clock().Now();
   std::optional<SystemTime> next;
   Status first;
