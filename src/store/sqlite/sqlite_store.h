@@ -46,7 +46,10 @@ struct SqliteOptions {
   int64_t compact_min_revisions = 1000;          // and at least this many revisions
   int64_t compact_batch_rows = 1000;             // rows examined per compaction transaction
   int64_t checkpoint_wal_pages = 1000;           // PASSIVE checkpoint after a commit beyond this
-  size_t history_window = 10000;                 // records kept in memory for past List/Watch
+  // Records kept in memory for past List/Watch; older revisions are read from the log. The API
+  // server serves watches from its watch caches, so this only spares log reads for a list or
+  // watch at a revision a little in the past; each record holds the key's previous value.
+  size_t history_window = 2000;
   size_t max_batch = 1024;                       // writes per group commit
   std::string vfs;                               // SQLite VFS name; empty: the default (tests inject faults)
   // synchronous=FULL (the WAL is fsynced at every commit). false selects NORMAL, which can lose
