@@ -146,6 +146,16 @@ class InformerImpl : public Informer {
     return out;
   }
 
+  std::vector<std::string> IndexValues(std::string_view index) const override {
+    std::vector<std::string> out;
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto ix = indices_.find(std::string(index));
+    if (ix == indices_.end()) return out;
+    out.reserve(ix->second.values.size());
+    for (const auto& [v, keys] : ix->second.values) out.push_back(v);
+    return out;
+  }
+
   const Resource& resource() const override { return resource_; }
 
   // ---- lifecycle ------------------------------------------------------------------------------
@@ -763,6 +773,9 @@ class ScopedInformer : public Informer {
   }
   std::vector<ObjectPtr> ByIndex(std::string_view index, std::string_view value) const override {
     return t_.ByIndex(ScopedName(scope_, index), value);
+  }
+  std::vector<std::string> IndexValues(std::string_view index) const override {
+    return t_.IndexValues(ScopedName(scope_, index));
   }
   const Resource& resource() const override { return t_.resource(); }
   InformerImpl& target() const { return t_; }

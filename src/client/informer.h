@@ -78,6 +78,9 @@ class Informer {
   // ns "" = all namespaces; selector null = everything.
   virtual std::vector<ObjectPtr> List(std::string_view ns = "", const LabelSelector* selector = nullptr) const = 0;
   virtual std::vector<ObjectPtr> ByIndex(std::string_view index, std::string_view value) const = 0;
+  // The values an index has objects under (empty for an unknown index), so a loop can find the
+  // few objects it needs without reading every object.
+  virtual std::vector<std::string> IndexValues(std::string_view index) const = 0;
   virtual const Resource& resource() const = 0;
 };
 

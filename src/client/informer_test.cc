@@ -442,6 +442,8 @@ TEST_P(InformerTest, SelectorsAndIndexers) {
   ASSERT_TRUE(Eventually([&] { return inf.List().size() == 2; }));
   auto red = inf.ByIndex("team", "red");
   ASSERT_EQ(red.size(), 1u);
+  EXPECT_THAT(inf.IndexValues("team"), UnorderedElementsAre("red", "blue"));
+  EXPECT_TRUE(inf.IndexValues("nope").empty());
   EXPECT_EQ(KeyOf(*red[0]), "default/a");
   auto web = LabelSelector::Parse("tier=web");
   ASSERT_TRUE(web.ok());
