@@ -15,11 +15,27 @@ std::string Ns(const Json& o) { return GetStringPath(o, {"metadata", "namespace"
 std::string Phase(const Json& p) { return GetStringPath(p, {"status", "phase"}); }
 bool IsTerminated(const Json& p) { return Phase(p) == "Succeeded" || Phase(p) == "Failed"; }
 
+// The pods index of this controller: "terminating" (being deleted), "terminated" (Succeeded or
+// Failed, not being deleted), and "node/<name>" for every pod bound to a node.
+constexpr char kGcIndex[] = "podgc";
+constexpr char kTerminating[] = "terminating";
+constexpr char kTerminated[] = "terminated";
+constexpr std::string_view kNodePrefix = "node/";
+
+std::vector<std::string> GcIndexValues(const Json& p) {
+  std::vector<std::string> v;
+  if (framework::IsBeingDeleted(p)) v.push_back(kTerminating);
+  else if (IsTerminated(p)) v.push_back(kTerminated);
+  if (std::string n = GetStringPath(p, {"spec", "nodeName"}); !n.empty()) v.push_back(std::string(kNodePrefix) + n);
+  return v;
+}
+
 }  // namespace
 
 PodGcController::PodGcController(const framework::ControllerContext& ctx, PodGcOptions opts)
     : Controller("pod-garbage-collector", ctx), opts_(opts) {
   pods_ = &Informer(client::kPods);
+  pods_->AddIndexer(kGcIndex, GcIndexValues);
   nodes_ = &Informer(client::kNodes);
   if (opts_.gc_period.count() > 0) {
     ticker_ = std::jthread([this](std::stop_token st) {
@@ -55,20 +71,17 @@ Status PodGcController::ForceDelete(const Json& pod) {
 }
 
 Status PodGcController::Sync(const std::string&) {
-  std::vector<client::ObjectPtr> pods = pods_->List();
-  Status a = GcTerminated(pods);
-  Status b = GcOrphaned(pods);
-  Status c = GcTerminating(pods);
+  Status a = GcTerminated();
+  Status b = GcOrphaned();
+  Status c = GcTerminating();
   RETURN_IF_ERROR(a);
   RETURN_IF_ERROR(b);
   return c;
 }
 
-Status PodGcController::GcTerminated(const std::vector<client::ObjectPtr>& pods) {
+Status PodGcController::GcTerminated() {
   if (opts_.terminated_pod_threshold <= 0) return Status::Ok();
-  std::vector<client::ObjectPtr> done;
-  for (const auto& p : pods)
-    if (IsTerminated(*p) && !framework::IsBeingDeleted(*p)) done.push_back(p);
+  std::vector<client::ObjectPtr> done = pods_->ByIndex(kGcIndex, kTerminated);
   int64_t excess = static_cast<int64_t>(done.size()) - opts_.terminated_pod_threshold;
   if (excess <= 0) return Status::Ok();
   std::sort(done.begin(), done.end(), [](const client::ObjectPtr& x, const client::ObjectPtr& y) {
@@ -86,14 +99,13 @@ Status PodGcController::GcTerminated(const std::vector<client::ObjectPtr>& pods)
   return first;
 }
 
-Status PodGcController::GcOrphaned(const std::vector<client::ObjectPtr>& pods) {
+Status PodGcController::GcOrphaned() {
   const SystemTime now = clock().Now();
-  std::set<std::string> present;
-  for (const auto& n : nodes_->List()) present.insert(Name(*n));
-  std::set<std::string> referenced;
-  for (const auto& p : pods) {
-    std::string n = GetStringPath(*p, {"spec", "nodeName"});
-    if (!n.empty() && !present.count(n)) referenced.insert(n);
+  std::set<std::string> referenced;  // nodes that pods are bound to and the cache does not have
+  for (const std::string& v : pods_->IndexValues(kGcIndex)) {
+    if (!v.starts_with(kNodePrefix)) continue;
+    std::string n = v.substr(kNodePrefix.size());
+    if (!nodes_->Get(n)) referenced.insert(std::move(n));
   }
   // Forget nodes that came back or are no longer referenced.
   for (auto it = missing_since_.begin(); it != missing_since_.end();)
@@ -110,10 +122,12 @@ Status PodGcController::GcOrphaned(const std::vector<client::ObjectPtr>& pods) {
     auto r = client().Get(client::kNodes, "", n);
     if (!r.ok() && r.status().code() == StatusCode::kNotFound) gone.insert(n);
   }
+  std::vector<client::ObjectPtr> orphans;
+  for (const std::string& n : gone)
+    for (auto& p : pods_->ByIndex(kGcIndex, std::string(kNodePrefix) + n)) orphans.push_back(std::move(p));
   Status first;
-  for (const auto& p : pods) {
+  for (const auto& p : orphans) {
     std::string n = GetStringPath(*p, {"spec", "nodeName"});
-    if (n.empty() || !gone.count(n)) continue;
     TUG_LOG(INFO, "podgc") << "deleting orphaned pod" << kv("pod", Ns(*p) + "/" + Name(*p)) << kv("node", n);
     if (!IsTerminated(*p)) {
       Json pod = *p;
@@ -131,7 +145,7 @@ Status PodGcController::GcOrphaned(const std::vector<client::ObjectPtr>& pods) {
   return first;
 }
 
-Status PodGcController::GcTerminating(const std::vector<client::ObjectPtr>& pods) {
+Status PodGcController::GcTerminating() {
   std::set<std::string> out_of_service;
   for (const auto& n : nodes_->List()) {
     const Json* ready = framework::FindCondition(*n, "Ready");
@@ -143,8 +157,7 @@ Status PodGcController::GcTerminating(const std::vector<client::ObjectPtr>& pods
         out_of_service.insert(Name(*n));
   }
   Status first;
-  for (const auto& p : pods) {
-    if (!framework::IsBeingDeleted(*p)) continue;
+  for (const auto& p : pods_->ByIndex(kGcIndex, kTerminating)) {
     std::string n = GetStringPath(*p, {"spec", "nodeName"});
     if (!n.empty() && !out_of_service.count(n)) continue;
     Status st = ForceDelete(*p);

@@ -38,9 +38,11 @@ class PodGcController : public framework::Controller {
 
  private:
   Status ForceDelete(const Json& pod);
-  Status GcTerminated(const std::vector<client::ObjectPtr>& pods);
-  Status GcOrphaned(const std::vector<client::ObjectPtr>& pods);
-  Status GcTerminating(const std::vector<client::ObjectPtr>& pods);
+  // Each pass reads only the pods it may act on, through one index (kGcIndex in the .cc): a
+  // settled cluster's pods are never all read (in a compact informer cache that would parse them).
+  Status GcTerminated();
+  Status GcOrphaned();
+  Status GcTerminating();
 
   PodGcOptions opts_;
   client::Informer* pods_;
