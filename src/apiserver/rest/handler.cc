@@ -1898,18 +1898,23 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::PodAction(const Request& req, Ct
   for (int attempt = 0;; ++attempt) {
     auto kv = store_.Get(key);
     if (!kv.ok()) return kv.status().code() == StatusCode::kNotFound ? NotFound(*c.res, c.name) : kv.status();
-    // The stored bytes of a pending pod are edited in place (no parse, no re-encode). Any other
-    // shape is parsed, which also finds the conflicts; so are bindings that, as upstream's
-    // assignPod allows, name the pod's uid or resourceVersion (preconditions) or carry
-    // annotations for the pod, and pods with scheduling gates (which cannot be bound).
+    // The stored bytes of a pending pod are edited in place (no parse, no re-encode), also when
+    // the binding names the pod's uid or resourceVersion (preconditions, as upstream's assignPod
+    // allows; the scheduler always sends the uid) and they match. Any other shape is parsed,
+    // which also finds the conflicts; so are bindings that carry annotations for the pod, and
+    // pods with scheduling gates (which cannot be bound).
     const std::string want_uid = GetStringPath(b, {"metadata", "uid"});
     const std::string want_rv = GetStringPath(b, {"metadata", "resourceVersion"});
     const Json* annotations = FindPath(b, {"metadata", "annotations"});
-    bool plain = want_uid.empty() && want_rv.empty() && !(annotations && annotations->is_object() && !annotations->empty()) &&
+    bool plain = !(annotations && annotations->is_object() && !annotations->empty()) &&
                  kv->value->find("\"schedulingGates\"") == std::string::npos;
     std::string now = Now();
     std::optional<std::string> bytes;
-    if (plain) bytes = SpliceBinding(*kv->value, node, now);
+    std::string stored_uid;
+    if (plain) bytes = SpliceBinding(*kv->value, node, now, &stored_uid);
+    if (bytes && ((!want_uid.empty() && want_uid != stored_uid) ||
+                  (!want_rv.empty() && want_rv != std::to_string(kv->mod_revision))))
+      bytes.reset();  // a precondition fails (or the uid is escaped): the parse path answers
     if (!bytes) {
       ASSIGN_OR_RETURN(Json obj, ParseJson(*kv->value));
       auto conflict = [&](const std::string& why) {

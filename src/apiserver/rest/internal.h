@@ -37,12 +37,16 @@ Status DecodeContinue(std::string_view token, std::string* key, int64_t* rev);
 // marks the PodScheduled condition True at `now` (appending it when absent).
 void BindPodJson(Json& pod, const std::string& node, const std::string& now);
 // The same edit on the stored bytes, without parsing them (the binding hot path): for a pod
-// with no spec.nodeName, no status.conditions and no metadata.deletionTimestamp or
-// resourceVersion (a pending pod's usual shape) it returns the pod with spec.nodeName and a
-// PodScheduled=True condition spliced in at their sorted positions, byte for byte what
-// DumpJson gives for BindPodJson's result when `stored` is DumpJson output. Any other shape
-// (already bound, being deleted, existing conditions, escaped keys, malformed text): nullopt,
-// and the caller takes the parsing path, which also reports the conflicts.
-std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now);
+// with no spec.nodeName, no status.conditions and no metadata.deletionTimestamp (a pending
+// pod's usual shape) it returns the pod with spec.nodeName and a PodScheduled=True condition
+// spliced in at their sorted positions and metadata.resourceVersion removed, byte for byte what
+// DumpJson gives for BindPodJson's result without resourceVersion when `stored` is DumpJson
+// output. Any other shape (already bound, being deleted, existing conditions, escaped keys,
+// malformed text): nullopt, and the caller takes the parsing path, which also reports the
+// conflicts. When `uid` is not null it receives the stored metadata.uid (empty when absent or
+// escaped), so a binding's uid precondition (upstream's DefaultBinder always sends one) is
+// checked without a parse.
+std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now,
+                                         std::string* uid = nullptr);
 
 }  // namespace tug::apiserver::rest

@@ -13,6 +13,7 @@ constexpr const char* kNow = "2026-11-26T09:00:00Z";
 std::string Parsed(const std::string& stored, const std::string& node) {
   Json obj = ParseJson(stored).value();
   BindPodJson(obj, node, kNow);
+  obj["metadata"].erase("resourceVersion");  // as the handler's parse path
   return DumpJson(obj);
 }
 
@@ -37,6 +38,12 @@ TEST(SpliceBinding, EqualsParseAndEncode) {
       {"member after status", {{"metadata", Json::object()}, {"spec", Json::object()}, {"zeta", {{"x", "}"}}}}},
       {"node name needs escaping", {{"metadata", Json::object()}, {"spec", Json::object()}}, "we\"ird\\node"},
       {"empty nodeName elsewhere", {{"metadata", {{"annotations", {{"nodeName", "x"}}}}}, {"spec", {{"hostname", "h"}}}}},
+      // The watch cache's bytes carry a resourceVersion: it is dropped wherever it sits.
+      {"resourceVersion last", {{"metadata", {{"name", "p"}, {"resourceVersion", "19"}}}, {"spec", Json::object()}}},
+      {"resourceVersion middle",
+       {{"metadata", {{"name", "p"}, {"resourceVersion", "19"}, {"uid", "u"}}}, {"spec", Json::object()}}},
+      {"resourceVersion first", {{"metadata", {{"resourceVersion", "19"}, {"uid", "u"}}}, {"spec", Json::object()}}},
+      {"resourceVersion only", {{"metadata", {{"resourceVersion", "19"}}}, {"spec", Json::object()}}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -51,12 +58,27 @@ TEST(SpliceBinding, EqualsParseAndEncode) {
   }
 }
 
+TEST(SpliceBinding, ReportsStoredUid) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"metadata":{"name":"p","uid":"0b7e-42"},"spec":{}})", "0b7e-42"},
+      {R"({"metadata":{"name":"p"},"spec":{}})", ""},
+      {R"({"metadata":{"uid":"a\"b"},"spec":{}})", ""},  // escaped: the caller parses
+      {R"({"metadata":{"uid":7},"spec":{}})", ""},
+  };
+  for (const auto& [stored, want] : cases) {
+    SCOPED_TRACE(stored);
+    std::string uid = "stale";
+    ASSERT_TRUE(SpliceBinding(stored, "n1", kNow, &uid).has_value());
+    EXPECT_EQ(uid, want);
+  }
+}
+
 TEST(SpliceBinding, DeclinesOtherShapes) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"already bound", R"({"metadata":{},"spec":{"nodeName":"n"}})"},
       {"empty nodeName member", R"({"metadata":{},"spec":{"nodeName":""}})"},
       {"being deleted", R"({"metadata":{"deletionTimestamp":"2026-01-01T00:00:00Z"},"spec":{}})"},
-      {"resourceVersion stored", R"({"metadata":{"resourceVersion":"5"},"spec":{}})"},
+      {"duplicate resourceVersion", R"({"metadata":{"resourceVersion":"5","resourceVersion":"6"},"spec":{}})"},
       {"has conditions", R"({"metadata":{},"spec":{},"status":{"conditions":[]}})"},
       {"status not an object", R"({"metadata":{},"spec":{},"status":null})"},
       {"spec not an object", R"({"metadata":{},"spec":[]})"},

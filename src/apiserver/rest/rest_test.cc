@@ -907,6 +907,23 @@ TEST_F(RestTest, PodBindingConditionsAndDryRun) {
                               {"resourceVersion", pre.body["metadata"]["resourceVersion"]},
                               {"annotations", {{"example.com/placed-by", "test"}}}});
   EXPECT_EQ(ok.code, 201) << ok.raw;
+  // Matching preconditions without annotations (what the scheduler sends): the in-place edit.
+  create("pre-plain");
+  Resp pp = Do("GET", "/api/v1/namespaces/default/pods/pre-plain");
+  Resp wrong_plain = bind_with("pre-plain", {{"uid", "not-the-uid"}, {"resourceVersion", pp.body["metadata"]["resourceVersion"]}});
+  EXPECT_EQ(wrong_plain.code, 409) << wrong_plain.raw;
+  EXPECT_NE(wrong_plain.raw.find("expected pod UID not-the-uid"), std::string::npos) << wrong_plain.raw;
+  Resp stale_plain = bind_with("pre-plain", {{"uid", pp.body["metadata"]["uid"]}, {"resourceVersion", "1"}});
+  EXPECT_EQ(stale_plain.code, 409) << stale_plain.raw;
+  EXPECT_NE(stale_plain.raw.find("expected pod resourceVersion 1"), std::string::npos) << stale_plain.raw;
+  Resp ok_plain = bind_with("pre-plain", {{"uid", pp.body["metadata"]["uid"]}, {"resourceVersion", pp.body["metadata"]["resourceVersion"]}});
+  EXPECT_EQ(ok_plain.code, 201) << ok_plain.raw;
+  Resp bound_plain = Do("GET", "/api/v1/namespaces/default/pods/pre-plain");
+  EXPECT_EQ(bound_plain.body["spec"]["nodeName"], "n1");
+  ASSERT_EQ(bound_plain.body["status"]["conditions"].size(), 1u) << bound_plain.raw;
+  EXPECT_EQ(bound_plain.body["status"]["conditions"][0]["type"], "PodScheduled");
+  EXPECT_EQ(bind_with("pre-plain", {{"uid", pp.body["metadata"]["uid"]}}).code, 409);  // already assigned
+
   Resp bound = Do("GET", "/api/v1/namespaces/default/pods/pre");
   EXPECT_EQ(bound.body["spec"]["nodeName"], "n1");
   EXPECT_EQ(bound.body["metadata"]["annotations"]["example.com/placed-by"], "test") << bound.raw;
