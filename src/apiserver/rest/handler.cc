@@ -1607,8 +1607,25 @@ void RestHandlerImpl::TrackManagedFields(Ctx& c, const Json* old, Json& obj) {
     else obj["metadata"].erase("managedFields");
     return;
   }
-  api::apply::UpdateManagedFields(RegOf(c), *c.res, old, obj, c.field_manager, "Update",
-                                  c.managed_sub.empty() ? c.sub : c.managed_sub, Now());
+  const std::string& sub = c.managed_sub.empty() ? c.sub : c.managed_sub;
+  std::string now = Now();
+  // A create of a built-in kind (whose schema never changes) without client-given entries: its
+  // one entry is a function of the object's shape, remembered per (resource, manager, shape).
+  // Computing it was ~7% of a scheduled pod's CPU (its Event).
+  const Json* meta = Find(obj, "metadata");
+  bool memo = !old && sub.empty() && !c.custom && meta && meta->is_object() && !meta->contains("managedFields");
+  std::string key;
+  if (memo) {
+    key = c.res->group + '/' + c.res->plural + '\x1f' + c.field_manager + '\x1f' + ManagedFieldsShape(obj);
+    if (std::optional<Json> mf = create_managed_.Find(key, now)) {
+      obj["metadata"]["managedFields"] = std::move(*mf);
+      return;
+    }
+  }
+  api::apply::UpdateManagedFields(RegOf(c), *c.res, old, obj, c.field_manager, "Update", sub, now);
+  if (const Json* mf = FindPath(obj, {"metadata", "managedFields"});
+      memo && mf && mf->is_array() && mf->size() == 1 && GetString((*mf)[0], "time") == now)
+    create_managed_.Remember(std::move(key), *mf);
 }
 
 // Server-side apply (application/apply-patch+yaml): merge the manager's intent into the live

@@ -279,4 +279,65 @@ std::optional<std::string> SpliceBinding(std::string_view stored, const std::str
   return out;
 }
 
+namespace {
+
+void AppendShape(const Json& v, std::string& out) {
+  switch (v.type()) {
+    case Json::value_t::object:
+      out += '{';
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        out += std::to_string(it.key().size());
+        out += ':';
+        out += it.key();
+        AppendShape(it.value(), out);
+      }
+      out += '}';
+      return;
+    case Json::value_t::array: {
+      std::string dumped = DumpJson(v);
+      out += '[';
+      out += std::to_string(dumped.size());
+      out += ':';
+      out += dumped;
+      return;
+    }
+    case Json::value_t::null:
+      out += 'z';
+      return;
+    default:
+      out += 's';  // any other scalar: only its presence is tracked
+      return;
+  }
+}
+
+}  // namespace
+
+std::string ManagedFieldsShape(const Json& obj) {
+  std::string out;
+  out.reserve(512);
+  AppendShape(obj, out);
+  return out;
+}
+
+std::optional<Json> ManagedFieldsMemo::Find(const std::string& key, const std::string& now) const {
+  std::shared_ptr<const Json> found;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    found = it->second;
+  }
+  Json mf = *found;  // copied outside the lock
+  mf[0]["time"] = now;
+  return mf;
+}
+
+void ManagedFieldsMemo::Remember(std::string key, const Json& managed_fields) {
+  if (!managed_fields.is_array() || managed_fields.size() != 1) return;
+  auto v = std::make_shared<const Json>(managed_fields);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.size() >= kMaxEntries) entries_.clear();
+  entries_.insert_or_assign(std::move(key), std::move(v));
+}
+
 }  // namespace tug::apiserver::rest

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "base/json.h"
 #include "base/status.h"
@@ -48,5 +51,28 @@ void BindPodJson(Json& pod, const std::string& node, const std::string& now);
 // checked without a parse.
 std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now,
                                          std::string* uid = nullptr);
+
+// The managedFields of a create: one Update entry of its manager whose fieldsV1 is every
+// tracked field of the object. That set depends only on the object's shape: its keys at every
+// level, which values are null (null is absent) and the whole content of its lists (list keys
+// and set members appear in fieldsV1), never on the other scalars' values. ManagedFieldsShape
+// writes that shape as text, injectively (keys length-prefixed), so creates of same-shaped
+// objects (a recorder's Events, a ReplicaSet's pods) can reuse the entry computed for the first.
+std::string ManagedFieldsShape(const Json& obj);
+
+// Bounded memo of create managedFields by (resource, manager, shape) key; the entry's time is
+// the only part that differs between hits. Thread-safe.
+class ManagedFieldsMemo {
+ public:
+  static constexpr size_t kMaxEntries = 256;  // when full, everything is forgotten at once
+  // The remembered managedFields array with its entry's time set to `now`; nullopt on a miss.
+  std::optional<Json> Find(const std::string& key, const std::string& now) const;
+  // Remembers `managed_fields` (an array of exactly one entry) for key.
+  void Remember(std::string key, const Json& managed_fields);
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Json>> entries_;  // GUARDED_BY(mu_)
+};
 
 }  // namespace tug::apiserver::rest

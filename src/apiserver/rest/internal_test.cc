@@ -94,6 +94,50 @@ TEST(SpliceBinding, DeclinesOtherShapes) {
   }
 }
 
+// The shape says everything the managedFields of a create depend on: equal shapes for objects
+// that differ only in (non-null) scalar values, different shapes otherwise.
+TEST(ManagedFieldsShape, SameOnlyForSameTrackedFields) {
+  const Json base = ParseJson(R"({"kind":"Event","metadata":{"name":"a","labels":{"x":"1"}},"count":1,
+      "list":[{"name":"c","image":"i"}],"empty":{}})").value();
+  struct Case {
+    const char* name;
+    const char* json;
+    bool same;
+  };
+  const Case cases[] = {
+      {"other scalar values", R"({"kind":"Pod","metadata":{"name":"b","labels":{"x":"2"}},"count":7,"list":[{"name":"c","image":"i"}],"empty":{}})", true},
+      {"scalar of another type", R"({"kind":true,"metadata":{"name":1,"labels":{"x":"1"}},"count":"1","list":[{"name":"c","image":"i"}],"empty":{}})", true},
+      {"null value", R"({"kind":null,"metadata":{"name":"a","labels":{"x":"1"}},"count":1,"list":[{"name":"c","image":"i"}],"empty":{}})", false},
+      {"extra key", R"({"kind":"Event","metadata":{"name":"a","labels":{"x":"1","y":"1"}},"count":1,"list":[{"name":"c","image":"i"}],"empty":{}})", false},
+      {"missing key", R"({"kind":"Event","metadata":{"name":"a","labels":{"x":"1"}},"list":[{"name":"c","image":"i"}],"empty":{}})", false},
+      {"list content", R"({"kind":"Event","metadata":{"name":"a","labels":{"x":"1"}},"count":1,"list":[{"name":"d","image":"i"}],"empty":{}})", false},
+      {"object for scalar", R"({"kind":{},"metadata":{"name":"a","labels":{"x":"1"}},"count":1,"list":[{"name":"c","image":"i"}],"empty":{}})", false},
+      {"non-empty object", R"({"kind":"Event","metadata":{"name":"a","labels":{"x":"1"}},"count":1,"list":[{"name":"c","image":"i"}],"empty":{"a":1}})", false},
+      {"key spelled across levels", R"({"kind":"Event","metadata":{"name":"a","labels":{"x":"1"}},"count":1,"list":[{"name":"c","image":"i"}],"empty":{},"1:x":"s"})", false},
+  };
+  const std::string want = ManagedFieldsShape(base);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(ManagedFieldsShape(ParseJson(c.json).value()) == want, c.same);
+  }
+}
+
+TEST(ManagedFieldsMemo, HitsSetTheTime) {
+  ManagedFieldsMemo memo;
+  EXPECT_FALSE(memo.Find("k", "t1").has_value());
+  memo.Remember("k", Json::array({{{"manager", "m"}, {"time", "t0"}, {"fieldsV1", {{"f:a", Json::object()}}}}}));
+  memo.Remember("two", Json::array({Json::object(), Json::object()}));  // not a create's single entry
+  EXPECT_FALSE(memo.Find("two", "t1").has_value());
+  std::optional<Json> hit = memo.Find("k", "t1");
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ((*hit)[0]["time"], "t1");
+  EXPECT_EQ((*hit)[0]["manager"], "m");
+  EXPECT_EQ((*memo.Find("k", "t2"))[0]["time"], "t2");  // the remembered entry is not changed
+  for (size_t i = 0; i < ManagedFieldsMemo::kMaxEntries; ++i)
+    memo.Remember("k" + std::to_string(i), Json::array({Json::object()}));
+  EXPECT_FALSE(memo.Find("k", "t3").has_value());  // forgotten when it filled up
+}
+
 TEST(BindPodJson, MarksExistingConditionTrue) {
   Json pod = ParseJson(R"({"spec":{},"status":{"conditions":[{"type":"Ready","status":"False"},
       {"type":"PodScheduled","status":"False","reason":"Unschedulable","lastTransitionTime":"x"}]}})").value();

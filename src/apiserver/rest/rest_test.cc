@@ -7,6 +7,7 @@
 #include <iostream>
 #include <mutex>
 
+#include "api/apply/apply.h"
 #include "apiserver/rest/rest.h"
 #include "base/testing/fake_clock.h"
 #include "store/memory/memory_store.h"
@@ -343,6 +344,51 @@ TEST_F(RestTest, CreateGetUpdatePatchDelete) {
   Resp d2 = Do("DELETE", "/api/v1/namespaces/default/configmaps/c1");
   EXPECT_EQ(d2.code, 404);
   EXPECT_EQ(d2.body["message"], "configmaps \"c1\" not found");
+}
+
+// Creates of same-shaped objects reuse the managedFields computed for the first shape (by
+// resource, manager and shape): each must still equal a fresh computation, with its own time.
+TEST_F(RestTest, CreateManagedFieldsByShape) {
+  const api::ResourceDef* cm = registry_->ByResource("", "v1", "configmaps");
+  ASSERT_NE(cm, nullptr);
+  struct Case {
+    const char* name;
+    const char* data;
+    const char* manager;
+    bool entry = true;  // false: nothing is tracked, no managedFields
+  };
+  const Case cases[] = {
+      {"first", R"({"k":"v"})", "m1"},
+      {"same shape", R"({"k":"other"})", "m1"},
+      {"extra key", R"({"k":"v","j":"w"})", "m1"},
+      {"other manager", R"({"k":"v"})", "m2"},
+      {"null value", R"({"k":null})", "m1"},
+      {"same shape again", R"({"k":"third"})", "m1"},
+      {"empty", R"({})", "m1", false},
+      {"empty again", R"({})", "m1", false},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    clock_.Advance(std::chrono::seconds(3));
+    std::string name = "shape-" + std::to_string(i++);
+    Resp r = Do("POST", std::string("/api/v1/namespaces/default/configmaps?fieldManager=") + c.manager,
+                R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"("},"data":)" + c.data + "}");
+    ASSERT_EQ(r.code, 201) << r.raw;
+    Json got = r.body["metadata"]["managedFields"];
+    Json fresh = r.body;
+    fresh["metadata"].erase("managedFields");
+    fresh["metadata"].erase("resourceVersion");
+    api::apply::UpdateManagedFields(*registry_, *cm, nullptr, fresh, c.manager, "Update", "", FormatRFC3339(clock_.Now()));
+    EXPECT_EQ(got, fresh["metadata"]["managedFields"]);
+    if (!c.entry) {
+      EXPECT_TRUE(got.is_null()) << got;
+      continue;
+    }
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0]["time"], FormatRFC3339(clock_.Now()));
+    EXPECT_EQ(got[0]["manager"], c.manager);
+  }
 }
 
 TEST_F(RestTest, YamlBodyAndApplyPatch) {
