@@ -1355,6 +1355,10 @@ Result<Json> RestHandlerImpl::CreateObject(Ctx& c, Json obj) {
 void RestHandlerImpl::CommitCreate(Ctx c, std::shared_ptr<PendingCreate> p, ResponseWriterPtr w, int attempt) {
   auto bytes = CreateBytes(c, *p);
   std::string key = Key(*c.res, c.ns, c.name);
+  // The answer will be the stored bytes (WrittenJson) and no retry renames the object: the
+  // parsed object is freed here, on the request's thread, not by the callback on the store's
+  // single writer thread.
+  if (!c.served && (p->named || p->gen.empty())) Json().swap(p->obj);
   {
     std::lock_guard<std::mutex> lock(async_mu_);
     ++async_writes_;
