@@ -281,6 +281,56 @@ std::optional<std::string> SpliceBinding(std::string_view stored, const std::str
 
 namespace {
 
+constexpr int kMaxScanDepth = 64;
+
+size_t SkipBlank(std::string_view t, size_t p) {
+  while (p < t.size() && (t[p] == ' ' || t[p] == '\t' || t[p] == '\n' || t[p] == '\r')) ++p;
+  return p;
+}
+
+// The value at t[v.begin] (no leading blanks): do its objects all have distinct, unescaped keys?
+bool ValueKeysDistinct(std::string_view t, Span v, int depth) {
+  if (depth > kMaxScanDepth || v.begin >= t.size()) return false;
+  if (t[v.begin] == '{') {
+    std::vector<std::string_view> keys;
+    bool ok = true;
+    if (!ForEachMember(t, v, [&](std::string_view k, Span value) {
+          if (k.find('\\') != std::string_view::npos || !ValueKeysDistinct(t, value, depth + 1)) return ok = false;
+          keys.push_back(k);
+          return true;
+        }) ||
+        !ok)
+      return false;
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) == keys.end();
+  }
+  if (t[v.begin] == '[') {
+    size_t p = SkipBlank(t, v.begin + 1);
+    if (p < t.size() && t[p] == ']') return true;
+    while (p < t.size()) {
+      std::optional<size_t> end = SkipJsonValue(t, p);
+      if (!end || !ValueKeysDistinct(t, Span{p, *end}, depth + 1)) return false;
+      p = SkipBlank(t, *end);
+      if (p < t.size() && t[p] == ']') return true;
+      if (p >= t.size() || t[p] != ',') return false;
+      p = SkipBlank(t, p + 1);
+    }
+    return false;
+  }
+  return true;  // a scalar (its syntax is the parser's business)
+}
+
+}  // namespace
+
+bool KeysDistinct(std::string_view text) {
+  size_t p = SkipBlank(text, 0);
+  if (p >= text.size() || (text[p] != '{' && text[p] != '[')) return false;
+  std::optional<size_t> end = SkipJsonValue(text, p);
+  return end && ValueKeysDistinct(text, Span{p, *end}, 1);
+}
+
+namespace {
+
 void AppendShape(const Json& v, std::string& out) {
   switch (v.type()) {
     case Json::value_t::object:

@@ -52,6 +52,13 @@ void BindPodJson(Json& pod, const std::string& node, const std::string& now);
 std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now,
                                          std::string* uid = nullptr);
 
+// True when `text` is a JSON object or array in which every object, at every level (down to a
+// nesting of 64), has distinct keys: a plain parse then gives the document that a decode
+// reporting duplicate fields would, with nothing to report. False when a key repeats, a key is
+// escaped (compared only unescaped), the nesting is deeper or the text is malformed; the caller
+// then takes the duplicate-reporting decode (which also words the errors).
+bool KeysDistinct(std::string_view text);
+
 // The managedFields of a create: one Update entry of its manager whose fieldsV1 is every
 // tracked field of the object. That set depends only on the object's shape: its keys at every
 // level, which values are null (null is absent) and the whole content of its lists (list keys

@@ -138,6 +138,34 @@ TEST(ManagedFieldsMemo, HitsSetTheTime) {
   EXPECT_FALSE(memo.Find("k", "t3").has_value());  // forgotten when it filled up
 }
 
+TEST(KeysDistinct, OnlyWhenNoObjectRepeatsAKey) {
+  std::string deep_ok, deep_too;
+  for (int i = 0; i < 60; ++i) deep_ok += "[";
+  deep_ok += "{}";
+  for (int i = 0; i < 60; ++i) deep_ok += "]";
+  for (int i = 0; i < 70; ++i) deep_too += "[";
+  for (int i = 0; i < 70; ++i) deep_too += "]";
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {R"({"a":1,"b":{"a":2,"c":[{"a":1},{"a":2}]},"d":"}\"{"})", true},
+      {R"( [ {"x" : 1 , "y":2} , 3 , "s", [] , {} ] )", true},
+      {R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":"p","uid":"u"},"target":{"name":"n"}})", true},
+      {deep_ok, true},
+      {R"({"a":1,"a":2})", false},
+      {R"({"a":{"b":1,"c":2,"b":3}})", false},
+      {R"({"l":[{"k":1},{"k":1,"k":2}]})", false},
+      {R"({"a":1,"\u0062":2})", false},  // escaped key: not compared, even when distinct
+      {deep_too, false},
+      {R"({"a":1,)", false},
+      {R"({"a":[1,2})", false},
+      {R"("just a string")", false},
+      {"", false},
+  };
+  for (const auto& [text, want] : cases) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(KeysDistinct(text), want);
+  }
+}
+
 TEST(BindPodJson, MarksExistingConditionTrue) {
   Json pod = ParseJson(R"({"spec":{},"status":{"conditions":[{"type":"Ready","status":"False"},
       {"type":"PodScheduled","status":"False","reason":"Unschedulable","lastTransitionTime":"x"}]}})").value();
