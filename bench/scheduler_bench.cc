@@ -14,6 +14,7 @@
 //                   [--no-events] [--parallelism P]
 // Prints one line per figure.
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,6 +64,14 @@ Json Pod(const std::string& ns, const std::string& name, const std::string& sche
 }
 
 // CPU time (user + system) of this process so far, seconds.
+// CLOCK_MONOTONIC seconds: `perf record -k mono` samples carry the same clock, so the printed
+// phase bounds can be passed to `perf report --time FIRST,LAST`.
+double MonotonicSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 double ProcessCpuSeconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -167,6 +176,7 @@ int main(int argc, char** argv) {
         }))
       return 1;
     auto b0 = Clk::now();
+    double bmono0 = MonotonicSeconds();
     double bcpu0 = ProcessCpuSeconds();
     if (!Parallel(pods, bind_workers, [&](int i) {
           std::string name = "b-" + std::to_string(i);
@@ -180,6 +190,7 @@ int main(int argc, char** argv) {
     double base_cpu_us = (ProcessCpuSeconds() - bcpu0) * 1e6 / pods;
     std::printf("baseline_round_robin_bind %d pods in %.3f s = %.0f pods/s\n", pods, base_s, base_rate);
     std::printf("baseline_cpu_per_pod %.0f us\n", base_cpu_us);
+    std::printf("baseline_phase_monotonic %.3f,%.3f (perf record -k mono; perf report --time)\n", bmono0, MonotonicSeconds());
 
     if (baseline_only) {
       handler->Stop();
@@ -204,17 +215,19 @@ int main(int argc, char** argv) {
     auto sched = std::move(sr).value();
     auto started = Clk::now();
     Clk::time_point first{}, last{};
-    double cpu_first = 0, cpu_last = 0;
+    double cpu_first = 0, cpu_last = 0, mono_first = 0, mono_last = 0;
     auto deadline = Clk::now() + std::chrono::minutes(10);
     uint64_t total = static_cast<uint64_t>(pods);
     while (Clk::now() < deadline) {
       uint64_t b = sched->Stats().bound;
       if (b >= 1 && first == Clk::time_point{}) {
         first = Clk::now();
+        mono_first = MonotonicSeconds();
         cpu_first = ProcessCpuSeconds();
       }
       if (b >= total) {
         last = Clk::now();
+        mono_last = MonotonicSeconds();
         cpu_last = ProcessCpuSeconds();
         break;
       }
@@ -230,6 +243,7 @@ int main(int argc, char** argv) {
       double rate = (pods - 1) / sched_s;
       std::printf("scheduler_start_to_synced %.3f s\n", std::chrono::duration<double>(started - s0).count());
       std::printf("scheduler_first_to_last_binding %d pods in %.3f s = %.0f pods/s\n", pods, sched_s, rate);
+      std::printf("scheduler_phase_monotonic %.3f,%.3f (first to last binding)\n", mono_first, mono_last);
       std::printf("scheduler_vs_round_robin_binder_ratio %.2f\n", rate / base_rate);
       std::printf("scheduler_attempts %llu errors %llu\n", (unsigned long long)stats.attempts,
                   (unsigned long long)stats.errors);

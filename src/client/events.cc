@@ -52,8 +52,29 @@ void AppendRaw(std::string& out, std::string_view key, std::string_view raw_valu
   out += raw_value;
 }
 
+// Appends value as a JSON string. Names, reasons, timestamps and most messages are printable
+// ASCII without quotes or backslashes: copied as they are, with no temporary Json and string
+// (that cost ~4% of a scheduled pod's CPU); anything else is encoded by DumpJson.
+void AppendQuoted(std::string& out, std::string_view value) {
+  bool plain = std::all_of(value.begin(), value.end(), [](char ch) {
+    auto u = static_cast<unsigned char>(ch);
+    return u >= 0x20 && u < 0x7f && ch != '"' && ch != '\\';
+  });
+  if (!plain) {
+    out += DumpJson(Json(value));
+    return;
+  }
+  out += '"';
+  out += value;
+  out += '"';
+}
+
 void AppendString(std::string& out, std::string_view key, std::string_view value) {
-  AppendRaw(out, key, DumpJson(Json(value)));
+  if (out.back() != '{') out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+  AppendQuoted(out, value);
 }
 
 struct Written {
@@ -146,6 +167,7 @@ struct EventRecorder::Impl {
     }
     std::string name = UniqueName(p.name, p.at);
     std::string body = "{";
+    body.reserve(512 + p.involved.size() + p.message.size());
     AppendString(body, "apiVersion", "v1");
     AppendString(body, "kind", "Event");
     std::string meta = "{";
@@ -244,6 +266,7 @@ void EventRecorder::Record(const Json& obj, std::string_view type, std::string_v
   p.name = field("name");
   // The ObjectReference, keys in DumpJson's (sorted) order; empty metadata fields are left out.
   p.involved = "{";
+  p.involved.reserve(256);
   AppendString(p.involved, "apiVersion", api_version);
   AppendString(p.involved, "kind", kind);
   if (!p.name.empty()) AppendString(p.involved, "name", p.name);

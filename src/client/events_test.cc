@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <set>
 
 #include "base/testing/fake_clock.h"
 #include "client/loopback.h"
@@ -59,6 +60,21 @@ TEST_F(EventsTest, CreatesAnEventWithTheUpstreamShape) {
   EXPECT_EQ(e["reportingComponent"], "kubelet");
   EXPECT_EQ(e["firstTimestamp"], FormatRFC3339(clock_.Now()));
   EXPECT_EQ(e["lastTimestamp"], e["firstTimestamp"]);
+}
+
+// Fields are written as JSON text: quotes, backslashes, control characters and UTF-8 survive.
+TEST_F(EventsTest, EscapesTextFields) {
+  EventRecorder rec(api_.client(), {.component = "kubelet", .host = "node-1", .clock = &clock_});
+  const std::vector<std::string> messages = {
+      "plain ASCII message", "say \"hi\"", "back\\slash", "line\nbreak\ttab", "caf\xc3\xa9 \xe2\x9c\x93", "\x01ctl",
+  };
+  for (const std::string& m : messages) rec.Record(pod_, "Normal", "Reason" + std::to_string(&m - messages.data()), m);
+  rec.Flush();
+  auto evs = Events("default");
+  ASSERT_EQ(evs.size(), messages.size());
+  std::set<std::string> got;
+  for (const Json& e : evs) got.insert(GetString(e, "message"));
+  EXPECT_EQ(got, std::set<std::string>(messages.begin(), messages.end()));
 }
 
 TEST_F(EventsTest, AggregatesRepeatsWithinTenMinutes) {

@@ -45,7 +45,8 @@ struct SchedulerOptions {
   // Bind requests in flight at once.
   int bind_workers = 16;
   // Threads that filter and score the nodes of one cycle, the scheduling thread included
-  // (upstream's parallelism, 16). 0: min(16, hardware threads); 1: all on the scheduling thread.
+  // (upstream's parallelism, 16). 0: min(16, hardware threads / 2), at least 1; 1: all on the
+  // scheduling thread.
   int parallelism = 0;
   std::chrono::milliseconds initial_backoff{1000};
   std::chrono::milliseconds max_backoff{10000};

@@ -16,6 +16,7 @@
 #include "api/strategy.h"
 #include "apiserver/rest/allocator.h"
 #include "apiserver/rest/crds.h"
+#include "apiserver/rest/internal.h"
 #include "apiserver/rest/namespace_deleter.h"
 #include "apiserver/rest/rest.h"
 #include "apiserver/rest/selectors.h"
@@ -203,6 +204,7 @@ class RestHandlerImpl final : public RestHandler {
   Options opts_;
   Clock* clock_;
   std::unique_ptr<ServiceAllocator> alloc_;
+  ManagedFieldsMemo create_managed_;  // managedFields of built-in creates, by shape (internal.h)
   // Caches are added when CRDs are established and live until Stop() (a recreated CRD reuses
   // its prefix's cache), so WatchCache pointers stay valid.
   mutable std::mutex caches_mu_;

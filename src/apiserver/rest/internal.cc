@@ -184,15 +184,17 @@ void BindPodJson(Json& pod, const std::string& node, const std::string& now) {
 
 namespace {
 
-struct Insertion {
+// Replaces text[at, at + erase) with `text`.
+struct Edit {
   size_t at;
   std::string text;
+  size_t erase = 0;
 };
 
 // Where member `key` goes in the object at text[obj.begin] ('{'): after the last member whose
 // key sorts before it (DumpJson sorts keys). False when the object already has `key`, a key is
 // escaped (its order would need unescaping), or the text is malformed.
-bool SortedInsertion(std::string_view text, Span obj, std::string_view key, std::string_view value, Insertion* out) {
+bool SortedInsertion(std::string_view text, Span obj, std::string_view key, std::string_view value, Edit* out) {
   if (obj.begin >= text.size() || text[obj.begin] != '{') return false;
   std::optional<size_t> after;  // end of the last member sorting before key
   bool any = false, ok = true;
@@ -205,14 +207,16 @@ bool SortedInsertion(std::string_view text, Span obj, std::string_view key, std:
       !ok)
     return false;
   std::string member = "\"" + std::string(key) + "\":" + std::string(value);
-  if (after) *out = Insertion{*after, "," + member};
-  else *out = Insertion{obj.begin + 1, any ? member + "," : member};
+  if (after) *out = Edit{*after, "," + member};
+  else *out = Edit{obj.begin + 1, any ? member + "," : member};
   return true;
 }
 
 }  // namespace
 
-std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now) {
+std::optional<std::string> SpliceBinding(std::string_view stored, const std::string& node, const std::string& now,
+                                         std::string* uid) {
+  if (uid) uid->clear();
   std::optional<Span> meta, spec, status;
   bool ok = true;
   if (!ForEachMember(stored, Span{0, stored.size()}, [&](std::string_view k, Span v) {
@@ -224,32 +228,166 @@ std::optional<std::string> SpliceBinding(std::string_view stored, const std::str
       }) ||
       !ok || !meta || !spec)
     return std::nullopt;
-  if (!ForEachMember(stored, *meta, [&](std::string_view k, Span) {
-        if (k == "deletionTimestamp" || k == "resourceVersion") return ok = false;
+  // A stored resourceVersion (the watch cache hands its spliced bytes back to the store) is
+  // dropped, as the parse path erases it: the member with the comma before it (or after it, when
+  // it is the first member).
+  std::optional<size_t> prev_end;     // end of the previous member's value
+  std::optional<Span> rv;             // the resourceVersion member, opening quote to value end
+  std::optional<size_t> rv_prev_end;  // end of the member before it
+  std::optional<size_t> rv_next_key;  // opening quote of the member after it
+  if (!ForEachMember(stored, *meta, [&](std::string_view k, Span v) {
+        if (k == "deletionTimestamp") return ok = false;
+        size_t key_at = static_cast<size_t>(k.data() - stored.data()) - 1;
+        if (rv && !rv_next_key) rv_next_key = key_at;
+        if (k == "resourceVersion") {
+          if (rv) return ok = false;  // duplicate key: the parse path decides
+          rv = Span{key_at, v.end};
+          rv_prev_end = prev_end;
+        } else if (k == "uid" && uid && v.end - v.begin >= 2 && stored[v.begin] == '"') {
+          std::string_view raw = stored.substr(v.begin + 1, v.end - v.begin - 2);
+          if (raw.find('\\') == std::string_view::npos) *uid = raw;  // escaped: left empty (the parse path compares)
+        }
+        prev_end = v.end;
         return true;
       }) ||
       !ok)
     return std::nullopt;
   std::string cond = "[{\"lastProbeTime\":null,\"lastTransitionTime\":" + DumpJson(Json(now)) +
                      ",\"status\":\"True\",\"type\":\"PodScheduled\"}]";
-  std::vector<Insertion> edits(2);
+  std::vector<Edit> edits(2);
+  if (rv) {
+    size_t from = rv_prev_end ? *rv_prev_end : rv->begin;
+    size_t to = !rv_prev_end && rv_next_key ? *rv_next_key : rv->end;
+    edits.push_back(Edit{from, "", to - from});
+  }
   if (!SortedInsertion(stored, *spec, "nodeName", DumpJson(Json(node)), &edits[0])) return std::nullopt;
   if (status) {
     if (!SortedInsertion(stored, *status, "conditions", cond, &edits[1])) return std::nullopt;
   } else if (!SortedInsertion(stored, Span{0, stored.size()}, "status", "{\"conditions\":" + cond + "}", &edits[1])) {
     return std::nullopt;
   }
-  std::sort(edits.begin(), edits.end(), [](const Insertion& a, const Insertion& b) { return a.at < b.at; });
+  std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.at < b.at; });
   std::string out;
   out.reserve(stored.size() + edits[0].text.size() + edits[1].text.size());
   size_t pos = 0;
-  for (const Insertion& e : edits) {
+  for (const Edit& e : edits) {  // disjoint: the erased member is inside metadata, the insertions are not
     out.append(stored.substr(pos, e.at - pos));
     out += e.text;
-    pos = e.at;
+    pos = e.at + e.erase;
   }
   out.append(stored.substr(pos));
   return out;
+}
+
+namespace {
+
+constexpr int kMaxScanDepth = 64;
+
+size_t SkipBlank(std::string_view t, size_t p) {
+  while (p < t.size() && (t[p] == ' ' || t[p] == '\t' || t[p] == '\n' || t[p] == '\r')) ++p;
+  return p;
+}
+
+// The value at t[v.begin] (no leading blanks): do its objects all have distinct, unescaped keys?
+bool ValueKeysDistinct(std::string_view t, Span v, int depth) {
+  if (depth > kMaxScanDepth || v.begin >= t.size()) return false;
+  if (t[v.begin] == '{') {
+    std::vector<std::string_view> keys;
+    bool ok = true;
+    if (!ForEachMember(t, v, [&](std::string_view k, Span value) {
+          if (k.find('\\') != std::string_view::npos || !ValueKeysDistinct(t, value, depth + 1)) return ok = false;
+          keys.push_back(k);
+          return true;
+        }) ||
+        !ok)
+      return false;
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) == keys.end();
+  }
+  if (t[v.begin] == '[') {
+    size_t p = SkipBlank(t, v.begin + 1);
+    if (p < t.size() && t[p] == ']') return true;
+    while (p < t.size()) {
+      std::optional<size_t> end = SkipJsonValue(t, p);
+      if (!end || !ValueKeysDistinct(t, Span{p, *end}, depth + 1)) return false;
+      p = SkipBlank(t, *end);
+      if (p < t.size() && t[p] == ']') return true;
+      if (p >= t.size() || t[p] != ',') return false;
+      p = SkipBlank(t, p + 1);
+    }
+    return false;
+  }
+  return true;  // a scalar (its syntax is the parser's business)
+}
+
+}  // namespace
+
+bool KeysDistinct(std::string_view text) {
+  size_t p = SkipBlank(text, 0);
+  if (p >= text.size() || (text[p] != '{' && text[p] != '[')) return false;
+  std::optional<size_t> end = SkipJsonValue(text, p);
+  return end && ValueKeysDistinct(text, Span{p, *end}, 1);
+}
+
+namespace {
+
+void AppendShape(const Json& v, std::string& out) {
+  switch (v.type()) {
+    case Json::value_t::object:
+      out += '{';
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        out += std::to_string(it.key().size());
+        out += ':';
+        out += it.key();
+        AppendShape(it.value(), out);
+      }
+      out += '}';
+      return;
+    case Json::value_t::array: {
+      std::string dumped = DumpJson(v);
+      out += '[';
+      out += std::to_string(dumped.size());
+      out += ':';
+      out += dumped;
+      return;
+    }
+    case Json::value_t::null:
+      out += 'z';
+      return;
+    default:
+      out += 's';  // any other scalar: only its presence is tracked
+      return;
+  }
+}
+
+}  // namespace
+
+std::string ManagedFieldsShape(const Json& obj) {
+  std::string out;
+  out.reserve(512);
+  AppendShape(obj, out);
+  return out;
+}
+
+std::optional<Json> ManagedFieldsMemo::Find(const std::string& key, const std::string& now) const {
+  std::shared_ptr<const Json> found;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    found = it->second;
+  }
+  Json mf = *found;  // copied outside the lock
+  mf[0]["time"] = now;
+  return mf;
+}
+
+void ManagedFieldsMemo::Remember(std::string key, const Json& managed_fields) {
+  if (!managed_fields.is_array() || managed_fields.size() != 1) return;
+  auto v = std::make_shared<const Json>(managed_fields);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.size() >= kMaxEntries) entries_.clear();
+  entries_.insert_or_assign(std::move(key), std::move(v));
 }
 
 }  // namespace tug::apiserver::rest

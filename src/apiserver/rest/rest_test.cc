@@ -7,6 +7,7 @@
 #include <iostream>
 #include <mutex>
 
+#include "api/apply/apply.h"
 #include "apiserver/rest/rest.h"
 #include "base/testing/fake_clock.h"
 #include "store/memory/memory_store.h"
@@ -345,6 +346,51 @@ TEST_F(RestTest, CreateGetUpdatePatchDelete) {
   EXPECT_EQ(d2.body["message"], "configmaps \"c1\" not found");
 }
 
+// Creates of same-shaped objects reuse the managedFields computed for the first shape (by
+// resource, manager and shape): each must still equal a fresh computation, with its own time.
+TEST_F(RestTest, CreateManagedFieldsByShape) {
+  const api::ResourceDef* cm = registry_->ByResource("", "v1", "configmaps");
+  ASSERT_NE(cm, nullptr);
+  struct Case {
+    const char* name;
+    const char* data;
+    const char* manager;
+    bool entry = true;  // false: nothing is tracked, no managedFields
+  };
+  const Case cases[] = {
+      {"first", R"({"k":"v"})", "m1"},
+      {"same shape", R"({"k":"other"})", "m1"},
+      {"extra key", R"({"k":"v","j":"w"})", "m1"},
+      {"other manager", R"({"k":"v"})", "m2"},
+      {"null value", R"({"k":null})", "m1"},
+      {"same shape again", R"({"k":"third"})", "m1"},
+      {"empty", R"({})", "m1", false},
+      {"empty again", R"({})", "m1", false},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    clock_.Advance(std::chrono::seconds(3));
+    std::string name = "shape-" + std::to_string(i++);
+    Resp r = Do("POST", std::string("/api/v1/namespaces/default/configmaps?fieldManager=") + c.manager,
+                R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"("},"data":)" + c.data + "}");
+    ASSERT_EQ(r.code, 201) << r.raw;
+    Json got = r.body["metadata"]["managedFields"];
+    Json fresh = r.body;
+    fresh["metadata"].erase("managedFields");
+    fresh["metadata"].erase("resourceVersion");
+    api::apply::UpdateManagedFields(*registry_, *cm, nullptr, fresh, c.manager, "Update", "", FormatRFC3339(clock_.Now()));
+    EXPECT_EQ(got, fresh["metadata"]["managedFields"]);
+    if (!c.entry) {
+      EXPECT_TRUE(got.is_null()) << got;
+      continue;
+    }
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0]["time"], FormatRFC3339(clock_.Now()));
+    EXPECT_EQ(got[0]["manager"], c.manager);
+  }
+}
+
 TEST_F(RestTest, YamlBodyAndApplyPatch) {
   Resp y = Do("POST", "/api/v1/namespaces/default/configmaps",
               "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y1\ndata:\n  k: v\n",
@@ -376,6 +422,26 @@ TEST_F(RestTest, FieldValidationWarnAndIgnore) {
               R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"i"},"bogus":1})");
   ASSERT_EQ(i.code, 201) << i.raw;
   EXPECT_EQ(i.Header("Warning"), "");
+
+  // Repeated keys (the body scan sends these to the duplicate-reporting decode): a warning with
+  // the field's path, the last value kept; Strict refuses them; escaped keys are compared too.
+  Resp d = Do("POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
+              R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"},"data":{"k":"1","k":"2"}})");
+  ASSERT_EQ(d.code, 201) << d.raw;
+  EXPECT_EQ(d.Header("Warning"), "299 - \"duplicate field \\\"data.k\\\"\"");
+  EXPECT_EQ(d.body["data"]["k"], "2");
+  Resp e = Do("POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
+              R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"e"},"data":{"k":"1","\u006b":"2"}})");
+  ASSERT_EQ(e.code, 201) << e.raw;
+  EXPECT_EQ(e.Header("Warning"), "299 - \"duplicate field \\\"data.k\\\"\"");
+  Resp s = Do("POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+              R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"s","name":"s"}})");
+  EXPECT_EQ(s.code, 400) << s.raw;
+  EXPECT_NE(s.raw.find("duplicate field"), std::string::npos) << s.raw;
+  // Distinct keys take the plain parse; the schema check after it still runs.
+  Resp typed = Do("POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+                  R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"typed"},"data":{"k":"1","j":{"k":1}}})");
+  EXPECT_EQ(typed.code, 400) << typed.raw;
 }
 
 TEST_F(RestTest, JobGetsGeneratedSelectorFromItsUid) {
@@ -907,6 +973,23 @@ TEST_F(RestTest, PodBindingConditionsAndDryRun) {
                               {"resourceVersion", pre.body["metadata"]["resourceVersion"]},
                               {"annotations", {{"example.com/placed-by", "test"}}}});
   EXPECT_EQ(ok.code, 201) << ok.raw;
+  // Matching preconditions without annotations (what the scheduler sends): the in-place edit.
+  create("pre-plain");
+  Resp pp = Do("GET", "/api/v1/namespaces/default/pods/pre-plain");
+  Resp wrong_plain = bind_with("pre-plain", {{"uid", "not-the-uid"}, {"resourceVersion", pp.body["metadata"]["resourceVersion"]}});
+  EXPECT_EQ(wrong_plain.code, 409) << wrong_plain.raw;
+  EXPECT_NE(wrong_plain.raw.find("expected pod UID not-the-uid"), std::string::npos) << wrong_plain.raw;
+  Resp stale_plain = bind_with("pre-plain", {{"uid", pp.body["metadata"]["uid"]}, {"resourceVersion", "1"}});
+  EXPECT_EQ(stale_plain.code, 409) << stale_plain.raw;
+  EXPECT_NE(stale_plain.raw.find("expected pod resourceVersion 1"), std::string::npos) << stale_plain.raw;
+  Resp ok_plain = bind_with("pre-plain", {{"uid", pp.body["metadata"]["uid"]}, {"resourceVersion", pp.body["metadata"]["resourceVersion"]}});
+  EXPECT_EQ(ok_plain.code, 201) << ok_plain.raw;
+  Resp bound_plain = Do("GET", "/api/v1/namespaces/default/pods/pre-plain");
+  EXPECT_EQ(bound_plain.body["spec"]["nodeName"], "n1");
+  ASSERT_EQ(bound_plain.body["status"]["conditions"].size(), 1u) << bound_plain.raw;
+  EXPECT_EQ(bound_plain.body["status"]["conditions"][0]["type"], "PodScheduled");
+  EXPECT_EQ(bind_with("pre-plain", {{"uid", pp.body["metadata"]["uid"]}}).code, 409);  // already assigned
+
   Resp bound = Do("GET", "/api/v1/namespaces/default/pods/pre");
   EXPECT_EQ(bound.body["spec"]["nodeName"], "n1");
   EXPECT_EQ(bound.body["metadata"]["annotations"]["example.com/placed-by"], "test") << bound.raw;

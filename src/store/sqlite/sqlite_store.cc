@@ -190,6 +190,9 @@ class SqliteStoreImpl final : public SqliteStore {
 
   Status Exec(const char* sql);
   Status StepDone(sqlite3_stmt* s);
+  // Runs a prepared statement without parameters (BEGIN/COMMIT of a group commit: prepared once,
+  // not parsed by sqlite3_exec per batch) and resets it; errors read like Exec's.
+  Status ExecPrepared(Stmt& s, const char* sql);
   Status Checkpoint(int mode);
   Status ReadLogList(std::string_view prefix, int64_t rev, std::vector<KeyValue>* out);
   Status ReadLogEvents(std::string_view prefix, int64_t from, int64_t to, std::vector<Event>* out);
@@ -208,6 +211,8 @@ class SqliteStoreImpl final : public SqliteStore {
   sqlite3* db_ = nullptr;
   Stmt insert_;
   Stmt set_meta_;
+  Stmt begin_;   // BEGIN IMMEDIATE
+  Stmt commit_;  // COMMIT
   int64_t wal_pages_ = 0;  // frames in the WAL after the last commit (wal_hook)
 
   std::mutex q_mu_;
@@ -240,6 +245,14 @@ Status SqliteStoreImpl::Exec(const char* sql) {
     return UnavailableError("sqlite: " + m + " (" + sql + ")");
   }
   return Status::Ok();
+}
+
+Status SqliteStoreImpl::ExecPrepared(Stmt& s, const char* sql) {
+  Status st = Status::Ok();
+  if (sqlite3_step(s.get()) != SQLITE_DONE)
+    st = UnavailableError(std::string("sqlite: ") + sqlite3_errmsg(db_) + " (" + sql + ")");
+  sqlite3_reset(s.get());
+  return st;
 }
 
 Status SqliteStoreImpl::StepDone(sqlite3_stmt* s) {
@@ -287,6 +300,8 @@ Status SqliteStoreImpl::Open() {
   }
   RETURN_IF_ERROR(insert_.Prepare(db_, "INSERT INTO log(rev, key, create_rev, deleted, value) VALUES(?,?,?,?,?)"));
   RETURN_IF_ERROR(set_meta_.Prepare(db_, "INSERT OR REPLACE INTO meta(name, value) VALUES(?, ?)"));
+  RETURN_IF_ERROR(begin_.Prepare(db_, "BEGIN IMMEDIATE"));
+  RETURN_IF_ERROR(commit_.Prepare(db_, "COMMIT"));
 
   // Recover. The scan reads the whole file once; memory-mapping it for the scan saves a read()
   // per page (~20% of start-up CPU). Mapping is switched off again afterwards so that an I/O
@@ -367,6 +382,8 @@ void SqliteStoreImpl::Close() {
     if (wal_pages_ > 0) Checkpoint(SQLITE_CHECKPOINT_TRUNCATE).IgnoreError();
     insert_.Finalize();
     set_meta_.Finalize();
+    begin_.Finalize();
+    commit_.Finalize();
     sqlite3_close_v2(db_);
     db_ = nullptr;
   }
@@ -475,7 +492,7 @@ void SqliteStoreImpl::CommitBatch(std::vector<WriteReq*>& batch) {
       continue;
     }
     if (!began) {
-      fail = Exec("BEGIN IMMEDIATE");
+      fail = ExecPrepared(begin_, "BEGIN IMMEDIATE");
       if (!fail.ok()) break;
       began = true;
     }
@@ -500,7 +517,7 @@ void SqliteStoreImpl::CommitBatch(std::vector<WriteReq*>& batch) {
     req->record = rec;
     records.push_back(std::move(r).value());
   }
-  if (began && fail.ok()) fail = Exec("COMMIT");
+  if (began && fail.ok()) fail = ExecPrepared(commit_, "COMMIT");
   if (!fail.ok()) {
     if (began) Exec("ROLLBACK").IgnoreError();
     TUG_LOG(ERROR, "store") << "group commit failed" << kv("error", fail.ToString()) << kv("batch", batch.size());
