@@ -345,7 +345,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
         return;
       }
       if (old_obj && !SchedulingRelevantChange(*old_obj, pod) && cache_.HasPod(key) && !cache_.IsAssumed(key)) return;
-      cache_.AddPod(BuildPodInfo(obj)->WithoutDocument());
+      cache_.AddPod(BuildPodInfo(obj));
       queue_->MoveAllToActiveOrBackoff(old_obj ? Plugin::kPodUpdate : Plugin::kPodAdd);
       return;
     }
@@ -564,11 +564,9 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
   }
 
   Status Evict(const PodInfo& victim, const PodInfo& preemptor, const std::string& node) {
-    // Pods on nodes are cached without their documents: the event names the informer's copy.
-    ObjectPtr doc = victim.pod ? victim.pod : pods_->Get(victim.key);
-    if (doc && GetStringPath(*doc, {"metadata", "uid"}) != victim.uid) doc = nullptr;  // a new pod of that name
-    if (events_ && doc)
-      events_->Record(*doc, "Normal", "Preempted", "Preempted by pod " + preemptor.uid + " on node " + node);
+    if (events_)
+      events_->Record(*victim.pod, "Normal", "Preempted",
+                      "Preempted by pod " + preemptor.uid + " on node " + node);
     Json cond = {{"type", "DisruptionTarget"}, {"status", "True"}, {"reason", "PreemptionByScheduler"},
                  {"message", opts_.scheduler_name + ": preempting to accommodate a higher priority pod"},
                  {"lastTransitionTime", FormatRFC3339(clock_->Now())}};

@@ -470,15 +470,6 @@ PodInfoPtr PodInfo::Build(ObjectPtr pod) {
   return info;
 }
 
-PodInfoPtr PodInfo::WithoutDocument() const {
-  auto copy = std::make_shared<PodInfo>(*this);
-  copy->labels_doc = labels ? std::make_shared<const Json>(*labels) : nullptr;
-  copy->labels = copy->labels_doc.get();
-  copy->node_selector = nullptr;
-  copy->pod = nullptr;
-  return copy;
-}
-
 PodInfoPtr PodInfo::WithNodeName(const std::string& node) const {
   auto copy = std::make_shared<PodInfo>(*this);
   copy->node_name = node;

@@ -172,12 +172,6 @@ struct PodInfo {
   static PodInfoPtr Build(ObjectPtr pod);
   // Same pod with spec.nodeName set (an assumed pod); shares the document otherwise.
   PodInfoPtr WithNodeName(const std::string& node) const;
-  // Same pod without its document, for a pod bound to a node: every field above stays, the
-  // labels are copied, node_selector (read only for the pod being scheduled) is null and `pod`
-  // is null. The cache keeps these for the tens of thousands of pods on nodes, so the
-  // informer's compact cache can free their parsed documents.
-  PodInfoPtr WithoutDocument() const;
-  std::shared_ptr<const Json> labels_doc;  // WithoutDocument's copy of the labels
 };
 
 // A node and the pods assigned (or assumed) to it.
