@@ -11,12 +11,10 @@
 #include <malloc.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <thread>
@@ -67,10 +65,8 @@ struct Delta {
 
 class InformerImpl : public Informer {
  public:
-  // hot > 0: a compact cache (InformerFactory::SetCompactCache) keeping that many parsed trees.
-  InformerImpl(const Client& client, Resource r, InformerOptions opts, size_t hot = 0,
-               std::chrono::milliseconds pin = std::chrono::milliseconds(0))
-      : client_(client), resource_(std::move(r)), opts_(std::move(opts)), hot_(hot), pin_changed_(pin) {}
+  InformerImpl(const Client& client, Resource r, InformerOptions opts)
+      : client_(client), resource_(std::move(r)), opts_(std::move(opts)) {}
   ~InformerImpl() override { Stop(); }
 
   // ---- Informer -------------------------------------------------------------------------------
@@ -98,8 +94,8 @@ class InformerImpl : public Informer {
     Index& idx = indices_[name];
     idx.fn = std::move(fn);
     idx.values.clear();
-    for (const auto& [key, e] : items_)
-      for (auto& v : idx.fn(*Materialize(e, kScan))) idx.values[v].insert(key);
+    for (const auto& [key, obj] : items_)
+      for (auto& v : idx.fn(*obj)) idx.values[v].insert(key);
   }
 
   bool HasSynced() const override { return synced_.load(std::memory_order_acquire); }
@@ -107,18 +103,15 @@ class InformerImpl : public Informer {
   ObjectPtr Get(std::string_view key) const override {
     std::shared_lock<std::shared_mutex> lock(cache_mu_);
     auto it = items_.find(std::string(key));
-    return it == items_.end() ? nullptr : Materialize(it->second, kPinRead);
+    return it == items_.end() ? nullptr : it->second;
   }
 
   std::vector<ObjectPtr> List(std::string_view ns, const LabelSelector* selector) const override {
     std::vector<ObjectPtr> out;
     std::shared_lock<std::shared_mutex> lock(cache_mu_);
-    // A selected list is a control loop's working set (pinned like a Get); a list of everything
-    // is a scan (only the hot ring keeps what it parsed).
-    const ReadKind kind = selector ? kPinRead : kScan;
-    auto consider = [&](const Entry& e) {
-      if (selector && !selector->Matches(e.Labels())) return;
-      out.push_back(Materialize(e, kind));
+    auto consider = [&](const ObjectPtr& o) {
+      if (selector && !selector->Matches(FindPath(*o, {"metadata", "labels"}))) return;
+      out.push_back(o);
     };
     if (ns.empty()) {
       out.reserve(items_.size());
@@ -142,7 +135,7 @@ class InformerImpl : public Informer {
     if (vs == ix->second.values.end()) return out;
     out.reserve(vs->second.size());
     for (const auto& k : vs->second)
-      if (auto o = items_.find(k); o != items_.end()) out.push_back(Materialize(o->second, kPinRead));
+      if (auto o = items_.find(k); o != items_.end()) out.push_back(o->second);
     return out;
   }
 
@@ -396,25 +389,19 @@ class InformerImpl : public Informer {
     auto next_resync = std::chrono::steady_clock::now() + opts_.resync;
     std::vector<Notification> notes;
     while (true) {
-      UnpinSettled();
       Delta d;
       {
         std::unique_lock<std::mutex> lock(q_mu_);
-        // Wakes for the next resync and the next unpinning, whichever comes first.
-        std::optional<std::chrono::steady_clock::time_point> wake;
-        if (opts_.resync.count() > 0) wake = next_resync;
-        if (auto unpin = NextUnpin()) wake = wake ? std::min(*wake, *unpin) : *unpin;
-        auto ready = [&] { return q_stop_ || !queue_.empty() || unpin_due_; };
-        if (wake) q_cv_.wait_until(lock, *wake, ready);
-        else q_cv_.wait(lock, ready);
-        unpin_due_ = false;
+        if (opts_.resync.count() > 0) {
+          q_cv_.wait_until(lock, next_resync, [&] { return q_stop_ || !queue_.empty(); });
+        } else {
+          q_cv_.wait(lock, [&] { return q_stop_ || !queue_.empty(); });
+        }
         if (q_stop_) return;
         if (queue_.empty()) {
           lock.unlock();
-          if (opts_.resync.count() > 0 && std::chrono::steady_clock::now() >= next_resync) {
-            next_resync = std::chrono::steady_clock::now() + opts_.resync;
-            Resync();
-          }
+          next_resync = std::chrono::steady_clock::now() + opts_.resync;
+          Resync();
           continue;
         }
         d = std::move(queue_.front());
@@ -457,7 +444,6 @@ class InformerImpl : public Informer {
           }
         }
       }
-      notes.clear();  // no reference outlives its dispatch (a compact cache frees released trees)
       // Synced once the first list has reached every handler.
       if (d.kind == Delta::kReplace) synced_.store(true, std::memory_order_release);
     }
@@ -502,18 +488,15 @@ class InformerImpl : public Informer {
   void Upsert(ObjectPtr obj, std::vector<Notification>& notes) {
     std::string key = KeyOf(*obj);
     ObjectPtr old;
-    Entry fresh = MakeEntry(obj);
     {
       std::unique_lock<std::shared_mutex> lock(cache_mu_);
-      auto it = items_.find(key);
-      if (it == items_.end()) {
-        items_.emplace(key, std::move(fresh));
-      } else {
+      auto [it, inserted] = items_.try_emplace(key, obj);
+      if (!inserted) {
         // A replayed event for the version already cached (a watch from "0" replays the state)
         // is no change.
-        if (it->second.rv == fresh.rv && !fresh.rv.empty()) return;
-        old = Materialize(it->second, kScan);
-        it->second = std::move(fresh);
+        if (ResourceVersionOf(*it->second) == ResourceVersionOf(*obj) && !ResourceVersionOf(*obj).empty()) return;
+        old = std::move(it->second);
+        it->second = obj;
       }
       IndexLocked(key, old, obj);
     }
@@ -527,7 +510,7 @@ class InformerImpl : public Informer {
       std::unique_lock<std::shared_mutex> lock(cache_mu_);
       auto it = items_.find(key);
       if (it != items_.end()) {
-        IndexLocked(key, Materialize(it->second, kScan), nullptr);
+        IndexLocked(key, it->second, nullptr);
         items_.erase(it);
       }
     }
@@ -545,12 +528,12 @@ class InformerImpl : public Informer {
       seen.insert(key);
       auto it = items_.find(key);
       if (it == items_.end()) {
-        items_.emplace(key, MakeEntry(obj));
+        items_.emplace(key, obj);
         IndexLocked(key, nullptr, obj);
         notes.push_back({Notification::kAdd, nullptr, std::move(obj)});
-      } else if (it->second.rv != ResourceVersionOf(*obj)) {
-        ObjectPtr old = Materialize(it->second, kScan);
-        it->second = MakeEntry(obj);
+      } else if (ResourceVersionOf(*it->second) != ResourceVersionOf(*obj)) {
+        ObjectPtr old = std::move(it->second);
+        it->second = obj;
         IndexLocked(key, old, obj);
         notes.push_back({Notification::kUpdate, std::move(old), std::move(obj)});
       }
@@ -560,185 +543,26 @@ class InformerImpl : public Informer {
         ++it;
         continue;
       }
-      ObjectPtr last = Materialize(it->second, kScan);
-      IndexLocked(it->first, last, nullptr);
-      notes.push_back({Notification::kDelete, nullptr, std::move(last)});
+      IndexLocked(it->first, it->second, nullptr);
+      notes.push_back({Notification::kDelete, nullptr, std::move(it->second)});
       it = items_.erase(it);
     }
-  }
-
-  // One cached object. Plain cache: `obj` holds the parsed tree. Compact cache: `text` holds
-  // the object as compact JSON and `labels` its metadata.labels (selectors match without a
-  // parse); `obj` pins the tree for pin_changed_ after the object changed (the objects control
-  // loops are working on), then only `parsed` points at it while anybody still holds it.
-  struct Entry {
-    ObjectPtr obj;
-    std::string text;
-    Json labels;
-    std::string rv;
-    mutable std::weak_ptr<const Json> parsed;  // guarded by the stripe lock of the entry
-    mutable std::atomic<int64_t> read_pin_until_ms{0};  // steady clock; a targeted read's pin
-
-    Entry() = default;
-    Entry(Entry&& o) noexcept
-        : obj(std::move(o.obj)), text(std::move(o.text)), labels(std::move(o.labels)), rv(std::move(o.rv)),
-          parsed(std::move(o.parsed)) {}
-    Entry& operator=(Entry&& o) noexcept {
-      obj = std::move(o.obj);
-      text = std::move(o.text);
-      labels = std::move(o.labels);
-      rv = std::move(o.rv);
-      parsed = std::move(o.parsed);
-      read_pin_until_ms.store(0, std::memory_order_relaxed);
-      return *this;
-    }
-
-    const Json* Labels() const {
-      if (text.empty()) return obj ? FindPath(*obj, {"metadata", "labels"}) : nullptr;
-      return labels.is_null() ? nullptr : &labels;
-    }
-  };
-
-  // Dispatch thread, cache_mu_ not held.
-  Entry MakeEntry(const ObjectPtr& obj) {
-    Entry e;
-    e.rv = ResourceVersionOf(*obj);
-    e.obj = obj;
-    if (!hot_) return e;
-    e.text = DumpJson(*obj);
-    if (const Json* l = FindPath(*obj, {"metadata", "labels"})) e.labels = *l;
-    e.parsed = obj;
-    pins_.push_back(Pin{std::chrono::steady_clock::now() + pin_changed_, KeyOf(*obj), e.rv});
-    return e;
-  }
-
-  // Compact cache, dispatch thread: unpins the trees of objects that have not changed for
-  // pin_changed_ (they stay shared while held). The trees are freed outside the lock.
-  void UnpinSettled() {
-    auto now = std::chrono::steady_clock::now();
-    std::vector<ObjectPtr> released;
-    {
-      std::lock_guard<std::mutex> lock(read_pins_mu_);
-      while (!read_pins_.empty() && read_pins_.front().first <= now) {
-        released.push_back(std::move(read_pins_.front().second));
-        read_pins_.pop_front();
-      }
-    }
-    if (pins_.empty() || pins_.front().until > now) return;
-    std::unique_lock<std::shared_mutex> lock(cache_mu_);
-    while (!pins_.empty() && pins_.front().until <= now) {
-      Pin& p = pins_.front();
-      if (auto it = items_.find(p.key); it != items_.end() && it->second.rv == p.rv && it->second.obj)
-        released.push_back(std::move(it->second.obj));
-      pins_.pop_front();
-    }
-    lock.unlock();  // the trees are freed outside the lock
-  }
-
-  // When UnpinSettled next has something to do.
-  std::optional<std::chrono::steady_clock::time_point> NextUnpin() const {
-    std::optional<std::chrono::steady_clock::time_point> t;
-    if (!pins_.empty()) t = pins_.front().until;
-    std::lock_guard<std::mutex> lock(read_pins_mu_);
-    if (!read_pins_.empty() && (!t || read_pins_.front().first < *t)) t = read_pins_.front().first;
-    return t;
-  }
-
-  enum ReadKind { kScan, kPinRead };
-
-  // The entry's tree: the pinned or plain one, or a still-referenced one, or parsed anew. A
-  // targeted read (kPinRead: Get, ByIndex, a selected List) keeps the tree parsed for
-  // pin_changed_ from the read, as a change does, so a control loop that re-reads the same
-  // objects on every sync parses them once; a scan only puts what it parsed in the hot ring.
-  // Callers hold cache_mu_ (shared or exclusive).
-  ObjectPtr Materialize(const Entry& e, ReadKind kind) const {
-    if (e.obj) return e.obj;
-    std::mutex& stripe = stripes_[std::hash<const void*>{}(&e) % stripes_.size()];
-    ObjectPtr p;
-    {
-      std::lock_guard<std::mutex> lock(stripe);
-      p = e.parsed.lock();
-    }
-    bool parsed_now = false;
-    if (!p) {
-      auto parsed = ParseJson(e.text);
-      // The text is this cache's own encoding of a parsed object, so it parses back.
-      if (!parsed.ok())
-        TUG_LOG(ERROR, kLog) << "cached object does not parse" << kv("resource", resource_.plural)
-                             << kv("error", parsed.status().ToString());
-      p = std::make_shared<const Json>(parsed.ok() ? std::move(*parsed) : Json::object());
-      std::lock_guard<std::mutex> lock(stripe);
-      // Another reader may have parsed it meanwhile: share one tree.
-      if (ObjectPtr q = e.parsed.lock()) p = std::move(q);
-      else e.parsed = p, parsed_now = true;
-    }
-    if (kind == kPinRead) {
-      auto now = std::chrono::steady_clock::now();
-      int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-      // Re-pinned at most every half period.
-      int64_t until = e.read_pin_until_ms.load(std::memory_order_relaxed);
-      if (until - now_ms < pin_changed_.count() / 2 &&
-          e.read_pin_until_ms.compare_exchange_strong(until, now_ms + pin_changed_.count())) {
-        bool first;
-        {
-          std::lock_guard<std::mutex> lock(read_pins_mu_);
-          first = read_pins_.empty();
-          read_pins_.emplace_back(now + pin_changed_, p);
-        }
-        if (first) {
-          // The dispatcher may be asleep with nothing to unpin: wake it.
-          std::lock_guard<std::mutex> lock(q_mu_);
-          unpin_due_ = true;
-          q_cv_.notify_one();
-        }
-      }
-    } else if (parsed_now) {
-      KeepHot(p);
-    }
-    return p;
-  }
-
-  // Keeps the most recently parsed trees of a compact cache alive (a ring).
-  void KeepHot(ObjectPtr p) const {
-    std::lock_guard<std::mutex> lock(hot_mu_);
-    if (hot_ring_.size() < hot_) {
-      hot_ring_.push_back(std::move(p));
-      return;
-    }
-    hot_ring_[hot_next_] = std::move(p);
-    hot_next_ = (hot_next_ + 1) % hot_;
   }
 
   const Client& client_;
   const Resource resource_;
   const InformerOptions opts_;
-  const size_t hot_;  // 0: plain cache
-
-  const std::chrono::milliseconds pin_changed_;  // compact cache: how long a changed tree stays parsed
-  struct Pin {
-    std::chrono::steady_clock::time_point until;
-    std::string key, rv;
-  };
-  std::deque<Pin> pins_;  // dispatch thread only; in time order
-  mutable std::mutex read_pins_mu_;
-  mutable std::deque<std::pair<std::chrono::steady_clock::time_point, ObjectPtr>> read_pins_;  // GUARDED_BY(read_pins_mu_)
-
-  mutable std::array<std::mutex, 64> stripes_;
-  mutable std::mutex hot_mu_;
-  mutable std::vector<ObjectPtr> hot_ring_;  // GUARDED_BY(hot_mu_)
-  mutable size_t hot_next_ = 0;              // GUARDED_BY(hot_mu_)
 
   mutable std::shared_mutex cache_mu_;
-  std::unordered_map<std::string, Entry> items_;
+  std::unordered_map<std::string, ObjectPtr> items_;
   std::unordered_map<std::string, std::unordered_set<std::string>> by_ns_;
   std::unordered_map<std::string, Index> indices_;
   std::atomic<bool> synced_{false};
 
-  mutable std::mutex q_mu_;
-  mutable std::condition_variable q_cv_;
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;
   std::deque<Delta> queue_;
   bool q_stop_ = false;
-  mutable bool unpin_due_ = false;  // GUARDED_BY(q_mu_): a read pin was added to an empty list
 
   // Written by the dispatch thread and RemoveScope; held while handlers run, so a removed
   // handler is never running once RemoveScope returns.
@@ -802,8 +626,6 @@ struct InformerFactory::Impl {
   std::map<std::string, std::unique_ptr<ScopedInformer>> scoped;     // scope
   bool started = false;                     // root
   std::function<void(Json&)> transform;     // root
-  size_t compact_hot = 0;                   // root: SetCompactCache
-  std::chrono::milliseconds compact_pin{0};  // root: SetCompactCache
 
   // Root: the informer for (r, opts), created (and started, once the factory is) on first use.
   InformerImpl& Shared(const Resource& r, InformerOptions opts) {
@@ -812,7 +634,7 @@ struct InformerFactory::Impl {
     auto it = informers.find(key);
     if (it != informers.end()) return *it->second;
     if (!opts.transform) opts.transform = transform;
-    auto inf = std::make_unique<InformerImpl>(*client, r, std::move(opts), compact_hot, compact_pin);
+    auto inf = std::make_unique<InformerImpl>(*client, r, std::move(opts));
     if (started) inf->Start();
     return *informers.emplace(key, std::move(inf)).first->second;
   }
@@ -855,13 +677,6 @@ void InformerFactory::SetTransform(std::function<void(Json&)> transform) {
   if (impl_->root) return;  // a scope uses the shared factory's transform
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->transform = std::move(transform);
-}
-
-void InformerFactory::SetCompactCache(size_t hot_objects, std::chrono::milliseconds pin_changed) {
-  if (impl_->root) return;  // a scope uses the shared factory's caches
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->compact_hot = hot_objects;
-  impl_->compact_pin = pin_changed;
 }
 
 InformerFactory::InformerFactory(const Client& client) : impl_(std::make_unique<Impl>(client)) {}

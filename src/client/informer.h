@@ -119,15 +119,6 @@ class InformerFactory {
 
   // A transform for every informer created after this call that sets none of its own.
   void SetTransform(std::function<void(Json&)> transform);
-  // Informers created after this call keep each cached object as compact JSON text (plus its
-  // labels, so selectors match without a parse) instead of a parsed tree, which costs 6-7x the
-  // text; Get/List/ByIndex parse on demand. An object's tree stays parsed for `pin_changed`
-  // after each change (the objects control loops are working on), and the `hot_objects` most
-  // recently parsed ones are kept per informer; any tree still held by somebody is shared.
-  // Handlers get the parsed objects as before. For processes that cache many objects
-  // (`tug server`'s control loops). hot_objects 0: parsed trees (the default). A scope ignores
-  // it (the shared factory's setting applies).
-  void SetCompactCache(size_t hot_objects, std::chrono::milliseconds pin_changed = std::chrono::seconds(10));
   // The shared informer for a resource (created on first call; same options only).
   Informer& For(const Resource& r, InformerOptions opts = {});
   // Starts every informer created so far (and later ones on creation).

@@ -184,9 +184,7 @@ class FlakyTransport : public Transport {
   std::string last_watch_query_;
 };
 
-// Every informer test runs against the plain cache (0) and a compact cache whose hot ring keeps
-// one tree (1) and that pins no changed object, so nearly every read parses the text again.
-class InformerTest : public ::testing::TestWithParam<size_t> {
+class InformerTest : public ::testing::Test {
  protected:
   InformerTest() {
     apiserver::UserInfo u{"system:admin", "", {"system:masters"}};
@@ -200,11 +198,10 @@ class InformerTest : public ::testing::TestWithParam<size_t> {
   std::unique_ptr<Client> client_;
 };
 
-TEST_P(InformerTest, SyncsThenFollowsEventsInOrder) {
+TEST_F(InformerTest, SyncsThenFollowsEventsInOrder) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "kube-system", ConfigMap("kube-system", "b")).ok());
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   EXPECT_EQ(&inf, &f.For(kConfigMaps));  // shared
   Recorder rec;
@@ -236,10 +233,9 @@ TEST_P(InformerTest, SyncsThenFollowsEventsInOrder) {
   EXPECT_TRUE(inf.List("kube-system").empty());
 }
 
-TEST_P(InformerTest, LateHandlerGetsSyntheticAdds) {
+TEST_F(InformerTest, LateHandlerGetsSyntheticAdds) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.ns = "default"});
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -253,11 +249,10 @@ TEST_P(InformerTest, LateHandlerGetsSyntheticAdds) {
   EXPECT_THAT(rec.Get(), ElementsAre("add default/a", "add default/b"));
 }
 
-TEST_P(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
+TEST_F(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   Recorder rec;  // outlives the factory: the update below may still be dispatched at the end
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   f.SetTransform(StripManagedFields);
   Informer& inf = f.For(kConfigMaps);
   inf.AddHandler(rec.Handler());
@@ -282,7 +277,7 @@ TEST_P(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
 // StripForControlLoops: a cached pod loses the spec fields no control loop reads and keeps the
 // rest; a status update sent from the stripped copy leaves the stored spec whole (the status
 // subresource takes the spec from the stored pod). Other kinds lose only managedFields.
-TEST_P(InformerTest, ControlLoopTransformStripsUnreadPodFieldsStatusUpdatesKeepThem) {
+TEST_F(InformerTest, ControlLoopTransformStripsUnreadPodFieldsStatusUpdatesKeepThem) {
   Json pod = ParseJson(R"({"apiVersion":"v1","kind":"Pod",
     "metadata":{"name":"p","namespace":"default","labels":{"app":"x"}},
     "spec":{"containers":[{"name":"c","image":"busybox","imagePullPolicy":"Always",
@@ -297,7 +292,6 @@ TEST_P(InformerTest, ControlLoopTransformStripsUnreadPodFieldsStatusUpdatesKeepT
   ASSERT_TRUE(c().Create(kPods, "default", pod).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "cm")).ok());
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   f.SetTransform(StripForControlLoops);
   Informer& pods = f.For(kPods);
   Informer& cms = f.For(kConfigMaps);
@@ -346,11 +340,10 @@ TEST_P(InformerTest, ControlLoopTransformStripsUnreadPodFieldsStatusUpdatesKeepT
 // Scopes (one per component of a process) share the root factory's informers: one LIST and
 // one watch per resource, the same snapshots; each scope's handlers and indexers are its own,
 // and stopping a scope removes its handlers while the others keep receiving events.
-TEST_P(InformerTest, ScopesShareOneCacheAndStopIndependently) {
+TEST_F(InformerTest, ScopesShareOneCacheAndStopIndependently) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a", {{"team", "red"}})).ok());
   Recorder ra, rb;  // outlive the factory
   InformerFactory root(*client_);
-  root.SetCompactCache(GetParam(), 0ms);
   root.SetTransform(StripManagedFields);
   auto a = root.NewScope();
   auto b = root.NewScope();
@@ -372,7 +365,6 @@ TEST_P(InformerTest, ScopesShareOneCacheAndStopIndependently) {
   EXPECT_FALSE((*ia.Get("default/a"))["metadata"].contains("managedFields"));
   EXPECT_FALSE(ia.Get("default/a")->contains("scoped"));
   EXPECT_EQ(flaky_->lists_.load(), 1);
-  EXPECT_TRUE(Eventually([&] { return flaky_->watches_.load() == 1; }));  // the watch follows the sync
   EXPECT_EQ(flaky_->watches_.load(), 1);
   // Indexers are per scope, even under the same name.
   EXPECT_EQ(ia.ByIndex("k", "red").size(), 1u);
@@ -407,12 +399,11 @@ TEST_P(InformerTest, ScopesShareOneCacheAndStopIndependently) {
 }
 
 // The reflector LISTs in pages of 500 (one consistent list: every page at one revision).
-TEST_P(InformerTest, ListsInPages) {
+TEST_F(InformerTest, ListsInPages) {
   ASSERT_TRUE(c().Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "paged"}}}}).ok());
   for (int i = 0; i < 1100; ++i)
     ASSERT_TRUE(c().Create(kConfigMaps, "paged", ConfigMap("paged", "cm-" + std::to_string(i))).ok());
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.ns = "paged"});
   f.Start();
   ASSERT_TRUE(f.WaitForSync(30s));
@@ -425,9 +416,8 @@ TEST_P(InformerTest, ListsInPages) {
   ASSERT_TRUE(Eventually([&] { return inf.Get("paged/late") != nullptr; }));
 }
 
-TEST_P(InformerTest, SelectorsAndIndexers) {
+TEST_F(InformerTest, SelectorsAndIndexers) {
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.label_selector = "team"});
   inf.AddIndexer("team", [](const Json& o) {
     std::vector<std::string> v;
@@ -462,12 +452,11 @@ TEST_P(InformerTest, SelectorsAndIndexers) {
   EXPECT_TRUE(inf.ByIndex("name", "b").empty());
 }
 
-TEST_P(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
+TEST_F(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "keep")).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "change")).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "remove")).ok());
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.ns = "default"});
   Recorder rec;
   inf.AddHandler(rec.Handler());
@@ -497,9 +486,8 @@ TEST_P(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
   (void)removed_before;
 }
 
-TEST_P(InformerTest, GoneTriggersRelist) {
+TEST_F(InformerTest, GoneTriggersRelist) {
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -512,9 +500,8 @@ TEST_P(InformerTest, GoneTriggersRelist) {
   ASSERT_TRUE(Eventually([&] { return inf.Get("default/x") != nullptr; }));
 }
 
-TEST_P(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
+TEST_F(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -546,11 +533,10 @@ TEST_P(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
   ASSERT_TRUE(Eventually([&] { return inf.Get("default/x") != nullptr; }));
 }
 
-TEST_P(InformerTest, ListWithoutARevisionIsRepeatedNotWatched) {
+TEST_F(InformerTest, ListWithoutARevisionIsRepeatedNotWatched) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   flaky_->zero_rv_lists_ = 2;
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -560,10 +546,9 @@ TEST_P(InformerTest, ListWithoutARevisionIsRepeatedNotWatched) {
   EXPECT_NE(inf.Get("default/a"), nullptr);
 }
 
-TEST_P(InformerTest, Resync) {
+TEST_F(InformerTest, Resync) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.ns = "default", .resync = 1s});
   Recorder rec;
   inf.AddHandler(rec.Handler());
@@ -573,9 +558,8 @@ TEST_P(InformerTest, Resync) {
   EXPECT_THAT(rec.Get(), ElementsAre("add default/a", "resync default/a"));
 }
 
-TEST_P(InformerTest, StopIsPromptAndFinal) {
+TEST_F(InformerTest, StopIsPromptAndFinal) {
   InformerFactory f(*client_);
-  f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   Recorder rec;
   inf.AddHandler(rec.Handler());
@@ -588,98 +572,6 @@ TEST_P(InformerTest, StopIsPromptAndFinal) {
   api_.SyncForTest();
   EXPECT_TRUE(rec.Get().empty());
   EXPECT_EQ(inf.Get("default/late"), nullptr);
-}
-
-INSTANTIATE_TEST_SUITE_P(PlainAndCompact, InformerTest, ::testing::Values(size_t{0}, size_t{1}),
-                         [](const ::testing::TestParamInfo<size_t>& i) { return i.param ? "Compact" : "Plain"; });
-
-// The compact cache (nothing pinned after a change): a tree is shared while held, a released one is parsed again from the
-// text (equal content, a new tree), the hot ring keeps the newest, and an update's old object
-// is the previous version even when it had to be parsed again.
-TEST(CompactInformerTest, ParsesOnDemandSharesHeldTreesKeepsTheNewest) {
-  testing::TestApiServer api{testing::TestApiServerOptions{.use_fake_clock = true}};
-  const Client& c = api.client();
-  for (const char* n : {"a", "b", "c"})
-    ASSERT_TRUE(c.Create(kConfigMaps, "default", ConfigMap("default", n, {{"app", n}})).ok());
-  InformerFactory f(c);
-  f.SetCompactCache(1, 0ms);  // changed objects are not kept parsed
-  Informer& inf = f.For(kConfigMaps);
-  std::mutex mu;
-  std::vector<std::pair<Json, Json>> updates;  // (old data, new data)
-  inf.AddHandler({.on_update = [&](const ObjectPtr& o, const ObjectPtr& n) {
-    std::lock_guard<std::mutex> l(mu);
-    updates.emplace_back((*o)["data"], (*n)["data"]);
-  }});
-  f.Start();
-  ASSERT_TRUE(f.WaitForSync(10s));
-
-  ObjectPtr a1 = inf.Get("default/a");
-  ASSERT_NE(a1, nullptr);
-  EXPECT_EQ(inf.Get("default/a"), a1);  // held: the same tree
-  std::weak_ptr<const Json> a1_weak = a1;
-  a1.reset();
-  // Reading b and c pushes a out of the one-tree hot ring: a is parsed again.
-  ASSERT_NE(inf.Get("default/b"), nullptr);
-  ASSERT_NE(inf.Get("default/c"), nullptr);
-  // Nobody holds a's tree (once the dispatcher has unpinned the listed objects): the cache
-  // keeps only its text.
-  EXPECT_TRUE(Eventually([&] { return a1_weak.expired(); }));
-  ObjectPtr a2 = inf.Get("default/a");
-  ASSERT_NE(a2, nullptr);
-  EXPECT_EQ((*a2)["metadata"]["labels"]["app"], "a");
-  EXPECT_EQ((*a2)["data"]["k"], "v");
-  EXPECT_EQ((*a2)["kind"], "ConfigMap");
-  a2.reset();
-
-  // Selectors match cold objects by their kept labels.
-  auto sel = LabelSelector::Parse("app in (a,c)");
-  ASSERT_TRUE(sel.ok());
-  std::vector<std::string> names;
-  for (const ObjectPtr& o : inf.List("default", &*sel)) names.push_back(GetStringPath(*o, {"metadata", "name"}));
-  EXPECT_THAT(names, UnorderedElementsAre("a", "c"));
-
-  // The hot ring holds c's tree now (the last parse was of c or a); b is cold: its update's
-  // old object comes from the text.
-  ASSERT_NE(inf.Get("default/a"), nullptr);
-  ASSERT_TRUE(c.Patch(kConfigMaps, "default", "b", PatchType::kMerge, R"({"data":{"k":"w"}})").ok());
-  ASSERT_TRUE(Eventually([&] {
-    std::lock_guard<std::mutex> l(mu);
-    return !updates.empty();
-  }));
-  {
-    std::lock_guard<std::mutex> l(mu);
-    EXPECT_EQ(updates[0].first, Json({{"k", "v"}}));
-    EXPECT_EQ(updates[0].second, Json({{"k", "w"}}));
-  }
-  EXPECT_EQ((*inf.Get("default/b"))["data"]["k"], "w");
-}
-
-// A targeted read (Get) keeps the tree parsed for the pin period, a scan (List of everything)
-// does not; both end: the cache goes back to text only.
-TEST(CompactInformerTest, TargetedReadsPinForAPeriodScansDoNot) {
-  testing::TestApiServer api{testing::TestApiServerOptions{.use_fake_clock = true}};
-  const Client& c = api.client();
-  for (const char* n : {"a", "b", "c"})
-    ASSERT_TRUE(c.Create(kConfigMaps, "default", ConfigMap("default", n)).ok());
-  InformerFactory f(c);
-  f.SetCompactCache(1, 1500ms);
-  Informer& inf = f.For(kConfigMaps);
-  f.Start();
-  ASSERT_TRUE(f.WaitForSync(10s));
-  std::weak_ptr<const Json> listed = inf.List().front();
-  // The listed objects were pinned by their change (the initial list) and then released.
-  ASSERT_TRUE(Eventually([&] { return listed.expired(); }, 10s));
-
-  std::weak_ptr<const Json> got = inf.Get("default/a");  // parsed and pinned by the read
-  std::weak_ptr<const Json> scanned_b, scanned_c;
-  for (const ObjectPtr& o : inf.List()) {  // a scan: b and c parsed, the one-tree ring keeps one
-    std::string name = GetStringPath(*o, {"metadata", "name"});
-    if (name == "b") scanned_b = o;
-    if (name == "c") scanned_c = o;
-  }
-  EXPECT_FALSE(got.expired());
-  EXPECT_TRUE(scanned_b.expired() != scanned_c.expired());  // exactly one of them is in the ring
-  EXPECT_TRUE(Eventually([&] { return got.expired(); }, 10s));  // the read's pin ends
 }
 
 TEST(KeyTest, KeyOfAndSplitKey) {
