@@ -72,12 +72,6 @@ struct ControlLoops::Impl {
   }
 };
 
-namespace {
-// Per informer: enough for the pods a burst of controller work touches at once (a few
-// ReplicaSets of 100 pods, a node's pods), small beside 30,000 cached pods.
-constexpr size_t kHotObjectsPerInformer = 1024;
-}  // namespace
-
 ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
     : impl_(std::make_unique<Impl>(api, config)) {
   Impl& m = *impl_;
@@ -87,10 +81,6 @@ ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
   // What every loop reads: managedFields are never read (and are a large part of each object),
   // nor are some pod spec fields (client/informer.h); the node agent has its own cache.
   m.informers->SetTransform(client::StripForControlLoops);
-  // Objects are cached as compact JSON and parsed on demand (6-7x smaller than parsed trees);
-  // the objects most recently changed or read stay parsed. The scheduler keeps the pods on
-  // nodes without their documents, so at density most pods are text only.
-  m.informers->SetCompactCache(kHotObjectsPerInformer);
   if (!config.disable_controllers) {
     m.Add(
         "kube-controller-manager", "system:kube-controller-manager",

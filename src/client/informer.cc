@@ -444,6 +444,7 @@ class InformerImpl : public Informer {
           }
         }
       }
+      notes.clear();  // no old object outlives its dispatch until the next event
       // Synced once the first list has reached every handler.
       if (d.kind == Delta::kReplace) synced_.store(true, std::memory_order_release);
     }

@@ -365,6 +365,7 @@ TEST_F(InformerTest, ScopesShareOneCacheAndStopIndependently) {
   EXPECT_FALSE((*ia.Get("default/a"))["metadata"].contains("managedFields"));
   EXPECT_FALSE(ia.Get("default/a")->contains("scoped"));
   EXPECT_EQ(flaky_->lists_.load(), 1);
+  EXPECT_TRUE(Eventually([&] { return flaky_->watches_.load() == 1; }));  // the watch follows the sync
   EXPECT_EQ(flaky_->watches_.load(), 1);
   // Indexers are per scope, even under the same name.
   EXPECT_EQ(ia.ByIndex("k", "red").size(), 1u);
