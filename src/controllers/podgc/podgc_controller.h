@@ -39,7 +39,7 @@ class PodGcController : public framework::Controller {
  private:
   Status ForceDelete(const Json& pod);
   // Each pass reads only the pods it may act on, through one index (kGcIndex in the .cc): a
-  // settled cluster's pods are never all read (in a compact informer cache that would parse them).
+  // settled cluster's pods are never all listed and walked every pass.
   Status GcTerminated();
   Status GcOrphaned();
   Status GcTerminating();
