@@ -283,11 +283,6 @@ namespace {
 
 constexpr int kMaxScanDepth = 64;
 
-size_t SkipBlank(std::string_view t, size_t p) {
-  while (p < t.size() && (t[p] == ' ' || t[p] == '\t' || t[p] == '\n' || t[p] == '\r')) ++p;
-  return p;
-}
-
 // The value at t[v.begin] (no leading blanks): do its objects all have distinct, unescaped keys?
 bool ValueKeysDistinct(std::string_view t, Span v, int depth) {
   if (depth > kMaxScanDepth || v.begin >= t.size()) return false;
@@ -305,17 +300,8 @@ bool ValueKeysDistinct(std::string_view t, Span v, int depth) {
     return std::adjacent_find(keys.begin(), keys.end()) == keys.end();
   }
   if (t[v.begin] == '[') {
-    size_t p = SkipBlank(t, v.begin + 1);
-    if (p < t.size() && t[p] == ']') return true;
-    while (p < t.size()) {
-      std::optional<size_t> end = SkipJsonValue(t, p);
-      if (!end || !ValueKeysDistinct(t, Span{p, *end}, depth + 1)) return false;
-      p = SkipBlank(t, *end);
-      if (p < t.size() && t[p] == ']') return true;
-      if (p >= t.size() || t[p] != ',') return false;
-      p = SkipBlank(t, p + 1);
-    }
-    return false;
+    bool ok = true;
+    return ForEachElement(t, v, [&](Span e) { return ok = ValueKeysDistinct(t, e, depth + 1); }) && ok;
   }
   return true;  // a scalar (its syntax is the parser's business)
 }
@@ -323,10 +309,11 @@ bool ValueKeysDistinct(std::string_view t, Span v, int depth) {
 }  // namespace
 
 bool KeysDistinct(std::string_view text) {
-  size_t p = SkipBlank(text, 0);
-  if (p >= text.size() || (text[p] != '{' && text[p] != '[')) return false;
-  std::optional<size_t> end = SkipJsonValue(text, p);
-  return end && ValueKeysDistinct(text, Span{p, *end}, 1);
+  std::optional<size_t> end = SkipJsonValue(text, 0);
+  if (!end) return false;
+  size_t begin = text.find_first_not_of(" \t\n\r");
+  if (text[begin] != '{' && text[begin] != '[') return false;
+  return ValueKeysDistinct(text, Span{begin, *end}, 1);
 }
 
 namespace {

@@ -89,4 +89,23 @@ bool ForEachMember(std::string_view t, Span obj,
   return false;
 }
 
+bool ForEachElement(std::string_view t, Span arr, const std::function<bool(Span value)>& fn) {
+  size_t p = SkipSpace(t, arr.begin);
+  if (p >= t.size() || t[p] != '[') return false;
+  p = SkipSpace(t, p + 1);
+  if (p < t.size() && t[p] == ']') return true;
+  while (p < t.size()) {
+    auto ve = SkipJsonValue(t, p);
+    if (!ve) return false;
+    if (!fn(Span{p, *ve})) return true;
+    p = SkipSpace(t, *ve);
+    if (p < t.size() && t[p] == ',') {
+      p = SkipSpace(t, p + 1);
+      continue;
+    }
+    return p < t.size() && t[p] == ']';
+  }
+  return false;
+}
+
 }  // namespace tug::apiserver::rest

@@ -29,4 +29,8 @@ std::optional<size_t> SkipJsonValue(std::string_view text, size_t pos);
 bool ForEachMember(std::string_view text, Span obj,
                    const std::function<bool(std::string_view raw_key, Span value)>& fn);
 
+// Calls fn(value_span) for every element of the array that starts at text[arr.begin] ('['), in
+// order; fn returns false to stop early. Returns false when the array is malformed.
+bool ForEachElement(std::string_view text, Span arr, const std::function<bool(Span value)>& fn);
+
 }  // namespace tug::apiserver::rest

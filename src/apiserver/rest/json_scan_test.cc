@@ -38,6 +38,25 @@ TEST(JsonScan, ForEachMember) {
   EXPECT_FALSE(ForEachMember(bad, Span{0, bad.size()}, [](std::string_view, Span) { return true; }));
 }
 
+TEST(JsonScan, ForEachElement) {
+  std::string t = R"([ 1, {"a":[2]} ,"x]" ,[] ])";
+  std::vector<std::string> values;
+  ASSERT_TRUE(ForEachElement(t, Span{0, t.size()}, [&](Span v) {
+    values.emplace_back(t.substr(v.begin, v.end - v.begin));
+    return true;
+  }));
+  EXPECT_EQ(values, (std::vector<std::string>{"1", R"({"a":[2]})", R"("x]")", "[]"}));
+  std::string empty = "[ ]";
+  int n = 0;
+  EXPECT_TRUE(ForEachElement(empty, Span{0, empty.size()}, [&](Span) { return ++n, true; }));
+  EXPECT_EQ(n, 0);
+  n = 0;  // stopping early is not an error
+  EXPECT_TRUE(ForEachElement(t, Span{0, t.size()}, [&](Span) { return ++n < 2; }));
+  EXPECT_EQ(n, 2);
+  for (std::string bad : {"[1,", "[1 2]", "{}", "[1,]"})
+    EXPECT_FALSE(ForEachElement(bad, Span{0, bad.size()}, [](Span) { return true; })) << bad;
+}
+
 TEST(MakeCachedObject, SplicedEqualsParsed) {
   const std::vector<std::string> docs = {
       R"({"apiVersion":"v1","kind":"Pod","metadata":{"creationTimestamp":"2026-01-01T00:00:00Z","labels":{"app":"web","x":"y"},"name":"p","namespace":"default","uid":"u"},"spec":{}})",
