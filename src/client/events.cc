@@ -41,14 +41,18 @@ struct Pending {
   SystemTime at;
 };
 
-// Appends "key":value to the JSON object being written in out (opened with '{'). Event bodies
-// are written as text: building an nlohmann tree per event only to dump it cost more than the
-// rest of the recorder.
-void AppendRaw(std::string& out, std::string_view key, std::string_view raw_value) {
+// Appends "key": (and the comma before it) to the JSON object being written in out (opened with
+// '{'); AppendRaw adds a value as given. Event bodies are written as text: building an nlohmann
+// tree per event only to dump it cost more than the rest of the recorder.
+void AppendKey(std::string& out, std::string_view key) {
   if (out.back() != '{') out += ',';
   out += '"';
   out += key;
   out += "\":";
+}
+
+void AppendRaw(std::string& out, std::string_view key, std::string_view raw_value) {
+  AppendKey(out, key);
   out += raw_value;
 }
 
@@ -70,10 +74,7 @@ void AppendQuoted(std::string& out, std::string_view value) {
 }
 
 void AppendString(std::string& out, std::string_view key, std::string_view value) {
-  if (out.back() != '{') out += ',';
-  out += '"';
-  out += key;
-  out += "\":";
+  AppendKey(out, key);
   AppendQuoted(out, value);
 }
 
