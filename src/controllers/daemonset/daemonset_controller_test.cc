@@ -167,9 +167,11 @@ TEST_F(DaemonSetControllerTest, RollingUpdateReplacesOneAtATime) {
   ReadyAll();
   std::string old_hash = GetStringPath(Pods()[0], {"metadata", "labels", kRevisionHashLabel});
   ASSERT_TRUE(WaitFor([&] { return Ds()["status"].value("numberAvailable", 0) == 3; }));
-  Json ds = Ds();
-  ds["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2";
-  ASSERT_TRUE(c().Update(client::kDaemonSets, "default", ds).ok());
+  ASSERT_TRUE(WaitFor([&] {  // a 409 from the controller's status write means "read it again"
+    Json ds = Ds();
+    ds["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2";
+    return c().Update(client::kDaemonSets, "default", ds).ok();
+  }));
   int max_old_missing = 0;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -197,9 +199,12 @@ TEST_F(DaemonSetControllerTest, OnDeleteWaitsForManualDeletes) {
   CreateDs({{"updateStrategy", {{"type", "OnDelete"}}}});
   ASSERT_TRUE(WaitFor([&] { return Pods().size() == 1; }));
   std::string first = Pods()[0]["metadata"]["name"];
-  Json ds = Ds();
-  ds["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2";
-  ASSERT_TRUE(c().Update(client::kDaemonSets, "default", ds).ok());
+  // The controller writes the DaemonSet's status meanwhile: a 409 means "read it again".
+  ASSERT_TRUE(WaitFor([&] {
+    Json ds = Ds();
+    ds["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2";
+    return c().Update(client::kDaemonSets, "default", ds).ok();
+  }));
   std::this_thread::sleep_for(100ms);
   ASSERT_EQ(Pods().size(), 1u);
   EXPECT_EQ(Pods()[0]["metadata"]["name"], first);
