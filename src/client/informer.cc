@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/allocator.h"
 #include "base/log.h"
 
 namespace tug::client {
@@ -266,6 +267,7 @@ class InformerImpl : public Informer {
   }
 
   void ReflectorLoop() {
+    UseCacheArena();  // the listed objects are the cache
     std::mt19937 rng(std::random_device{}());
     int zero_rv_lists = 0;
     while (!Stopping()) {
@@ -331,6 +333,7 @@ class InformerImpl : public Informer {
         resource_, opts_.ns, o,
         [this, es](WatchEvent ev) {
           if (ev.type == WatchEvent::kError) return;  // reported through on_end
+          UseCacheArena();  // this thread parses the objects the cache keeps
           std::string erv = ResourceVersionOf(ev.object);
           if (ev.type != WatchEvent::kBookmark) {
             Delta::Kind k = ev.type == WatchEvent::kAdded    ? Delta::kAdded

@@ -1,6 +1,9 @@
 #include "apiserver/rest/watch_cache.h"
 
+#include <algorithm>
+
 #include "apiserver/rest/json_scan.h"
+#include "base/allocator.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -125,8 +128,8 @@ void CacheEvent::CountWatchLine() { g_watch_lines.fetch_add(1, std::memory_order
 
 size_t WatchLinesForTest() { return g_watch_lines.load(); }
 
-WatchCache::WatchCache(store::Store& store, std::string prefix, size_t window)
-    : store_(store), prefix_(std::move(prefix)), window_(window) {}
+WatchCache::WatchCache(store::Store& store, std::string prefix, size_t window, size_t window_bytes)
+    : store_(store), prefix_(std::move(prefix)), window_(window), window_bytes_(window_bytes) {}
 
 WatchCache::~WatchCache() { Stop(); }
 
@@ -208,6 +211,7 @@ std::vector<CachedObjectPtr> WatchCache::Snapshot(std::string_view key_prefix, i
 void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t progress_rev) {
   // The state changes under mu_; the watchers are called after it is released (holding only
   // dispatch_mu_), so reads, NoteWrite and WaitForRevision never wait for socket writes.
+  UseCacheArena();  // the store's watch thread builds the snapshots the cache keeps
   std::lock_guard<std::mutex> dispatch(dispatch_mu_);
   std::unique_lock<std::mutex> lock(mu_);
   if (stopped_) return;
@@ -248,8 +252,11 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
     }
     rev_ = std::max(rev_, ce.rv);
     events_.push_back(ce);
-    while (events_.size() > window_) {
+    events_bytes_ += ce.obj->bytes.size();
+    while (events_.size() > window_ ||
+           (events_bytes_ > window_bytes_ && events_.size() > std::min(window_, kMinWindow))) {
       window_start_ = events_.front().rv;
+      events_bytes_ -= events_.front().obj->bytes.size();
       events_.pop_front();
     }
     ce.forms = std::make_shared<EventForms>();  // the window's copy (above) keeps no encodings

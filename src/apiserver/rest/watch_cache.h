@@ -155,7 +155,11 @@ class CacheWatcher {
 
 class WatchCache {
  public:
-  WatchCache(store::Store& store, std::string prefix, size_t window = 4096);
+  // The event window keeps the last `window` events, fewer when their objects' bytes pass
+  // `window_bytes` (but never fewer than kMinWindow): a window of 4,096 events of 5 KiB pods
+  // held 20 MB of old versions per resource.
+  static constexpr size_t kMinWindow = 100;
+  WatchCache(store::Store& store, std::string prefix, size_t window = 4096, size_t window_bytes = 4u << 20);
   ~WatchCache();
   WatchCache(const WatchCache&) = delete;
   WatchCache& operator=(const WatchCache&) = delete;
@@ -200,11 +204,13 @@ class WatchCache {
   store::Store& store_;
   const std::string prefix_;
   const size_t window_;
+  const size_t window_bytes_;
   std::mutex dispatch_mu_;  // one dispatch round (or replay + registration) at a time; before mu_
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, CachedObjectPtr, std::less<>> objects_;  // GUARDED_BY(mu_)
   std::deque<CacheEvent> events_;                                // GUARDED_BY(mu_)
+  size_t events_bytes_ = 0;  // GUARDED_BY(mu_): the bytes of events_' objects
   int64_t rev_ = 0;                                              // GUARDED_BY(mu_)
   std::atomic<int64_t> last_write_{0};
   int64_t window_start_ = 0;  // events with rv > window_start_ are all in events_

@@ -99,6 +99,33 @@ TEST(WatchCacheTest, ResumeInsideTheWindowReplaysBelowItIsGone) {
   }
 }
 
+// A window bounded by bytes keeps fewer events than its count allows, but never fewer than
+// kMinWindow: resuming inside those replays them, below them is Gone.
+TEST(WatchCacheTest, WindowByBytesKeepsAtLeastTheMinimum) {
+  auto store = store::NewMemoryStore();
+  WatchCache cache(*store, "/registry/core/configmaps/", /*window=*/1000, /*window_bytes=*/1);
+  ASSERT_TRUE(cache.Start().ok());
+  const int n = static_cast<int>(WatchCache::kMinWindow) + 50;
+  std::vector<int64_t> revs;
+  for (int i = 0; i < n; ++i) {
+    auto r = store->Create("/registry/core/configmaps/default/c" + std::to_string(i),
+                           std::make_shared<const std::string>(Value("c" + std::to_string(i), i)));
+    ASSERT_TRUE(r.ok());
+    revs.push_back(*r);
+  }
+  ASSERT_TRUE(cache.WaitForRevision(revs.back(), std::chrono::seconds(5)));
+  int64_t start = 0;
+  // The oldest kept event is write 50: resuming after write 49 replays the last kMinWindow.
+  auto w = std::make_shared<Recorder>();
+  auto id = cache.AddWatcher(revs[49], w, &start);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(w->WaitFor(WatchCache::kMinWindow), std::vector<int64_t>(revs.begin() + 50, revs.end()));
+  cache.RemoveWatcher(*id);
+  auto old = cache.AddWatcher(revs[48], std::make_shared<Recorder>(), &start);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().code(), StatusCode::kGone);
+}
+
 TEST(WatchCacheTest, WatcherThatRefusesIsRemovedOthersContinue) {
   auto store = store::NewMemoryStore();
   WatchCache cache(*store, "/registry/core/configmaps/");
