@@ -665,14 +665,32 @@ void StripForControlLoops(Json& obj) {
   for (const char* k : {"dnsPolicy", "enableServiceLinks", "serviceAccount", "securityContext", "terminationGracePeriodSeconds"})
     spec->erase(k);
   if (auto vols = spec->find("volumes"); vols != spec->end() && vols->is_array())
-    for (Json& v : *vols)
-      if (auto pr = v.find("projected"); pr != v.end() && pr->is_object()) pr->erase("sources");
+    for (auto v = vols->begin(); v != vols->end();)
+      v = v->is_object() && v->contains("projected") ? vols->erase(v) : v + 1;
   for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) {
     auto cs = spec->find(list);
     if (cs == spec->end() || !cs->is_array()) continue;
     for (Json& c : *cs) {
       if (!c.is_object()) continue;
       for (const char* k : {"volumeMounts", "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy"}) c.erase(k);
+    }
+  }
+  auto status = obj.find("status");
+  if (status == obj.end() || !status->is_object()) return;
+  for (const char* k : {"hostIPs", "startTime", "qosClass"}) status->erase(k);
+  // Container statuses: the control loops read a container's name, readiness, restarts and how
+  // it terminated (Job's pod failure policy, ReplicaSet's ranking), nothing else.
+  auto keep_only = [](Json& o, std::initializer_list<std::string_view> keep) {
+    for (auto it = o.begin(); it != o.end();)
+      it = std::find(keep.begin(), keep.end(), it.key()) != keep.end() ? std::next(it) : o.erase(it);
+  };
+  for (const char* list : {"initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"}) {
+    auto cs = status->find(list);
+    if (cs == status->end() || !cs->is_array()) continue;
+    for (Json& c : *cs) {
+      if (!c.is_object()) continue;
+      keep_only(c, {"name", "ready", "restartCount", "state"});
+      if (auto state = c.find("state"); state != c.end() && state->is_object()) keep_only(*state, {"terminated"});
     }
   }
 }

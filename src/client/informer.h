@@ -99,15 +99,15 @@ struct InformerOptions {
 // sent without managedFields keep the stored ones.
 void StripManagedFields(Json& obj);
 
-// Added by mem: StripManagedFields, and for core/v1 Pods also the parts of the spec that no
-// control loop of `tug server` (controller manager, scheduler) reads — the volumes' projected
-// sources (the kube-api-access token volume), the containers' volumeMounts,
-// terminationMessagePath/Policy and imagePullPolicy, and spec.dnsPolicy, enableServiceLinks,
-// serviceAccount (the deprecated alias of serviceAccountName), securityContext and
-// terminationGracePeriodSeconds — about a quarter of a cached pod's parsed tree. Safe only for
-// caches whose pods are never written back whole: the control loops send pods only as patches
-// or status updates (a status update takes the spec from the stored object). Not for the node
-// agent, which runs what the spec says.
+// StripManagedFields, and for core/v1 Pods also the parts no control loop of `tug server`
+// (controller manager, scheduler) reads: projected volumes (the kube-api-access token volume),
+// the containers' volumeMounts, terminationMessagePath/Policy and imagePullPolicy,
+// spec.dnsPolicy, enableServiceLinks, serviceAccount (the deprecated alias of
+// serviceAccountName), securityContext and terminationGracePeriodSeconds; status.hostIPs,
+// startTime and qosClass; and of each container status all but name, ready, restartCount and
+// state.terminated. Safe only for caches whose pods are never written back: the control loops
+// change pods only by patches (framework::PatchPodStatus for status). Not for the node agent,
+// which runs what the spec says.
 void StripForControlLoops(Json& obj);
 
 class InformerFactory {

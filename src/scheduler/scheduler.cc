@@ -118,7 +118,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       factory_ = opts_.shared_informers->NewScope();
     } else {
       factory_ = std::make_unique<client::InformerFactory>(client_);
-      factory_->SetTransform(client::StripManagedFields);  // never read; a large part of each object
+      factory_->SetTransform(client::StripForControlLoops);  // as in `tug server`: no unread fields
     }
     pods_ = &factory_->For(client::kPods);
     nodes_ = &factory_->For(client::kNodes);

@@ -110,6 +110,22 @@ bool RemoveCondition(Json& obj, std::string_view type) {
   return false;
 }
 
+Result<Json> PatchPodStatus(const client::Client& c, const Json& pod, Json status, bool if_unchanged) {
+  Json patch = {{"status", std::move(status)}};
+  if (if_unchanged) patch["metadata"] = {{"resourceVersion", GetStringPath(pod, {"metadata", "resourceVersion"})}};
+  return c.Patch(client::kPods, GetStringPath(pod, {"metadata", "namespace"}), GetStringPath(pod, {"metadata", "name"}),
+                 client::PatchType::kStrategic, DumpJson(patch), "status");
+}
+
+Json PodCondition(std::string_view type, std::string_view status, std::string_view reason, std::string_view message,
+                  SystemTime now) {
+  return {{"type", std::string(type)},
+          {"status", std::string(status)},
+          {"reason", std::string(reason)},
+          {"message", std::string(message)},
+          {"lastTransitionTime", FormatRFC3339(now)}};
+}
+
 int64_t GetInt(const Json& obj, std::initializer_list<std::string_view> path, int64_t def) {
   const Json* v = FindPath(obj, path);
   if (!v || !v->is_number()) return def;

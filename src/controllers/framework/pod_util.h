@@ -48,6 +48,16 @@ bool SetCondition(Json& obj, std::string_view type, std::string_view status, std
                   std::string_view message, SystemTime now, bool with_update_time);
 bool RemoveCondition(Json& obj, std::string_view type);
 
+// Writes `status` (a partial PodStatus: conditions merge by type, as the API's strategic merge
+// patch does) to the pod's status subresource. The control loops' cached pods lack status
+// fields they never read (client::StripForControlLoops), so they change a pod's status only
+// this way, never by sending the cached pod back. With `if_unchanged`, the pod's cached
+// resourceVersion is a precondition (409 Conflict when the pod changed since).
+Result<Json> PatchPodStatus(const client::Client& c, const Json& pod, Json status, bool if_unchanged = false);
+// A pod condition as a status patch carries it: type, status, reason, message, lastTransitionTime.
+Json PodCondition(std::string_view type, std::string_view status, std::string_view reason, std::string_view message,
+                  SystemTime now);
+
 // Integer field helpers that tolerate absent/odd values.
 int64_t GetInt(const Json& obj, std::initializer_list<std::string_view> path, int64_t def = 0);
 

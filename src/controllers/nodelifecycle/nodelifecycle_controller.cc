@@ -270,24 +270,19 @@ Status NodeLifecycleController::MarkPodsNotReady(const Json& node) {
   const std::string now = FormatRFC3339(clock().Now());
   for (const auto& p : pods_->ByIndex(kPodIndex, Name(node))) {
     if (IsTerminal(*p)) continue;
-    const Json* conds = FindPath(*p, {"status", "conditions"});
-    if (!conds || !conds->is_array()) continue;
-    Json pod = *p;
-    bool changed = false;
-    for (Json& c : pod["status"]["conditions"]) {
-      if (GetString(c, "type") == "Ready" && GetString(c, "status") != "False") {
-        c["status"] = "False";
-        c["lastTransitionTime"] = now;
-        changed = true;
-      }
-    }
-    if (!changed) continue;
-    auto r = client().UpdateStatus(client::kPods, Ns(pod), pod);
+    const Json* ready = framework::FindCondition(*p, "Ready");
+    if (!ready || GetString(*ready, "status") == "False") continue;
+    // Only status and lastTransitionTime change (the condition's other fields stay).
+    Json cond = *ready;
+    cond["status"] = "False";
+    cond["lastTransitionTime"] = now;
+    auto r = framework::PatchPodStatus(client(), *p, {{"conditions", Json::array({std::move(cond)})}},
+                                       /*if_unchanged=*/true);
     if (!r.ok() && r.status().code() != StatusCode::kNotFound) {
       if (first.ok()) first = r.status();
       continue;
     }
-    recorder().Record(pod, "Warning", "NodeNotReady", "Node is not ready");
+    recorder().Record(*p, "Warning", "NodeNotReady", "Node is not ready");
   }
   return first;
 }
@@ -311,11 +306,11 @@ Status NodeLifecycleController::EvictPods(const Json& node) {
       continue;
     }
     // As upstream: a DisruptionTarget condition first, then the delete.
-    Json pod = *p;
+    const Json& pod = *p;
     if (!IsTerminal(pod)) {
-      framework::SetCondition(pod, "DisruptionTarget", "True", "DeletionByTaintManager",
-                              "Taint manager: deleting due to NoExecute taint", now, false);
-      auto u = client().UpdateStatus(client::kPods, Ns(pod), pod);
+      Json cond = framework::PodCondition("DisruptionTarget", "True", "DeletionByTaintManager",
+                                          "Taint manager: deleting due to NoExecute taint", now);
+      auto u = framework::PatchPodStatus(client(), pod, {{"conditions", Json::array({std::move(cond)})}});
       if (!u.ok() && u.status().code() == StatusCode::kNotFound) continue;
     }
     recorder().Record(pod, "Normal", "TaintManagerEviction", "Marking for deletion Pod " + Ns(pod) + "/" + Name(pod));

@@ -79,6 +79,9 @@ class NodeLifecycleTest : public ::testing::Test {
     Json pod = *r;
     pod["status"]["phase"] = "Running";
     pod["status"]["conditions"] = Json::array({{{"type", "Ready"}, {"status", "True"}}});
+    // Not in the controllers' cache (StripForControlLoops): must survive their status writes.
+    pod["status"]["containerStatuses"] = Json::array({{{"name", "c"}, {"containerID", "sim://" + name}, {"ready", true},
+                                                       {"restartCount", 0}, {"state", {{"running", Json::object()}}}}});
     ASSERT_TRUE(c().UpdateStatus(client::kPods, "default", pod).ok());
   }
   Json Node(const std::string& n) { return c().Get(client::kNodes, "", n).value(); }
@@ -138,6 +141,10 @@ TEST_F(NodeLifecycleTest, SilentNodeBecomesUnknownTaintedAndEvicts) {
     const Json* r = p.ok() ? framework::FindCondition(*p, "Ready") : nullptr;
     return r && GetString(*r, "status") == "False";
   }));
+  {
+    Json p = c().Get(client::kPods, "default", "defaulted").value();
+    EXPECT_EQ(GetString(p["status"]["containerStatuses"][0], "containerID"), "sim://defaulted") << p.dump();
+  }
   EXPECT_FALSE(Gone("short"));
 
   Tick(11s);

@@ -130,10 +130,10 @@ Status PodGcController::GcOrphaned() {
     std::string n = GetStringPath(*p, {"spec", "nodeName"});
     TUG_LOG(INFO, "podgc") << "deleting orphaned pod" << kv("pod", Ns(*p) + "/" + Name(*p)) << kv("node", n);
     if (!IsTerminated(*p)) {
-      Json pod = *p;
-      framework::SetCondition(pod, "DisruptionTarget", "True", "DeletionByPodGC", "PodGC: node no longer exists", now, false);
-      pod["status"]["phase"] = "Failed";
-      auto u = client().UpdateStatus(client::kPods, Ns(pod), pod);
+      Json status = {{"phase", "Failed"},
+                     {"conditions", Json::array({framework::PodCondition("DisruptionTarget", "True", "DeletionByPodGC",
+                                                                         "PodGC: node no longer exists", now)})}};
+      auto u = framework::PatchPodStatus(client(), *p, std::move(status));
       if (!u.ok() && u.status().code() != StatusCode::kNotFound) {
         if (first.ok()) first = u.status();
         continue;
