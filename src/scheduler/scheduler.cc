@@ -344,7 +344,13 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
         queue_->MoveAllToActiveOrBackoff(Plugin::kPodDelete);
         return;
       }
-      if (old_obj && !SchedulingRelevantChange(*old_obj, pod) && cache_.HasPod(key) && !cache_.IsAssumed(key)) return;
+      if (old_obj && !SchedulingRelevantChange(*old_obj, pod) && cache_.HasPod(key) && !cache_.IsAssumed(key)) {
+        // Nothing a plugin reads changed, but the cached pod follows the informer's copy (as
+        // upstream's cache.UpdatePod): holding the old document kept two trees of every
+        // running pod (the bound version and the current one).
+        cache_.UpdatePod(BuildPodInfo(obj));
+        return;
+      }
       cache_.AddPod(BuildPodInfo(obj));
       queue_->MoveAllToActiveOrBackoff(old_obj ? Plugin::kPodUpdate : Plugin::kPodAdd);
       return;

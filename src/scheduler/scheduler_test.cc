@@ -113,6 +113,39 @@ TEST_F(SchedulerTest, PodsLandWhereTheyFit) {
   EXPECT_EQ(GetString(cond, "status"), "True");
 }
 
+// A running pod's status updates change nothing the plugins read, but the scheduler's cache
+// follows the informer's copy: the bound version's document is released (two trees of every
+// running pod were kept before).
+TEST_F(SchedulerTest, StatusUpdatesReleaseTheBoundVersion) {
+  AddNode(NodeBuilder("n1", "4", "8Gi"));
+  client::InformerFactory shared(c());
+  shared.SetTransform(client::StripForControlLoops);
+  SchedulerOptions o;
+  o.shared_informers = &shared;
+  auto s = StartScheduler(c(), o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  sched_ = std::move(s).value();
+  client::Informer& pods = shared.For(client::kPods);
+  AddPod(PodBuilder("p").Req("cpu", "1"));
+  ASSERT_TRUE(WaitFor([&] {
+    auto cur = pods.Get("default/p");
+    return cur && !GetStringPath(*cur, {"spec", "nodeName"}).empty();
+  }));
+  std::weak_ptr<const Json> bound = pods.Get("default/p");
+  Json running = c().Get(client::kPods, "default", "p").value();
+  running["status"]["phase"] = "Running";
+  ASSERT_TRUE(c().UpdateStatus(client::kPods, "default", running).ok());
+  ASSERT_TRUE(WaitFor([&] { return GetStringPath(*pods.Get("default/p"), {"status", "phase"}) == "Running"; }));
+  EXPECT_TRUE(WaitFor([&] { return bound.expired(); }, 5s)) << "the bound version is still referenced";
+  // Still counted on its node: another 4-cpu pod does not fit next to it.
+  AddPod(PodBuilder("big").Req("cpu", "4"));
+  ASSERT_TRUE(WaitFor([&] { return !EventMessage("big", "FailedScheduling").empty(); }));
+  EXPECT_EQ(NodeOf("big"), "");
+  sched_->Stop();
+  sched_.reset();
+  shared.Stop();
+}
+
 TEST_F(SchedulerTest, UnschedulableGetsEventAndConditionThenScheduledOnNewNode) {
   AddNode(NodeBuilder("cp", "8", "8Gi").Taint("node-role.kubernetes.io/control-plane", "", "NoSchedule"));
   AddNode(NodeBuilder("w1", "2", "4Gi"));
