@@ -189,6 +189,16 @@ int main(int argc, char** argv) {
   Figure("density: 30-replica Deployment Available", probe_s, "s");
   Figure("density: server RSS at end", ReadProc(server_pid).rss_mb, "MB");
   Figure("simnodes: RSS at end", ReadProc(sim->pid()).rss_mb, "MB");
+  // Signs of a control plane that could not keep up: in-process watches cut off for falling
+  // behind, and informers that had to list everything again.
+  const std::string log = server.log();
+  auto count = [&log](std::string_view what) {
+    double n = 0;
+    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + what.size())) ++n;
+    return n;
+  };
+  Figure("server log: loopback watches cut off", count("loopback stream cut off"), "");
+  Figure("server log: informer re-lists after a failed watch", count("re-listing"), "");
   sim->Stop();
   return 0;
 }

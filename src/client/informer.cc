@@ -253,6 +253,14 @@ class InformerImpl : public Informer {
       if (auto it = page.find("items"); it != page.end() && it->is_array()) {
         items.reserve(items.size() + it->size());
         for (Json& item : *it) {
+          // A re-list (after a watch failed): an object the cache holds at the same
+          // resourceVersion is kept as it is, so a big cache is not built a second time beside
+          // itself (each parsed page is freed as the list goes on).
+          if (ObjectPtr cur = Get(KeyOf(item)); cur && ResourceVersionOf(*cur) == ResourceVersionOf(item) &&
+                                                !ResourceVersionOf(item).empty()) {
+            items.push_back(std::move(cur));
+            continue;
+          }
           // List items may come without their kind; handlers expect whole objects.
           if (!item.contains("kind")) item["kind"] = resource_.kind;
           if (!item.contains("apiVersion")) item["apiVersion"] = resource_.ApiVersion();

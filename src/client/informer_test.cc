@@ -467,13 +467,16 @@ TEST_F(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "change")).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "remove")).ok());
   InformerFactory f(*client_);
-  Informer& inf = f.For(kConfigMaps, {.ns = "default"});
+  std::atomic<int> built{0};  // objects made for the cache (the transform runs once for each)
+  Informer& inf = f.For(kConfigMaps, {.ns = "default", .transform = [&built](Json&) { ++built; }});
   Recorder rec;
   inf.AddHandler(rec.Handler());
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
   ASSERT_TRUE(Eventually([&] { return flaky_->watches_ == 1; }));
   ObjectPtr removed_before = inf.Get("default/remove");
+  ObjectPtr kept_before = inf.Get("default/keep");
+  EXPECT_EQ(built.load(), 3);
   rec.Clear();
   int lists = flaky_->lists_;
 
@@ -489,6 +492,9 @@ TEST_F(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
   EXPECT_GT(flaky_->lists_.load(), lists);
   EXPECT_EQ(inf.Get("default/remove"), nullptr);
   EXPECT_EQ((*inf.Get("default/change"))["data"]["n"], "1");
+  // The unchanged object is the cached one: the re-list made only the changed and the new one.
+  EXPECT_EQ(inf.Get("default/keep"), kept_before);
+  EXPECT_EQ(built.load(), 5);
   // And it watches again afterwards.
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "after")).ok());
   ASSERT_TRUE(rec.WaitSize(4));
