@@ -158,8 +158,14 @@ class InformerImpl : public Informer {
     std::lock_guard<std::mutex> lock(run_mu_);
     if (started_ || stopping_) return;
     started_ = true;
-    dispatcher_ = std::thread([this] { DispatchLoop(); });
-    reflector_ = std::thread([this] { ReflectorLoop(); });
+    dispatcher_ = std::thread([this] {
+      SetThreadName("infd-");  // for perf and top: which resource's handlers run here
+      DispatchLoop();
+    });
+    reflector_ = std::thread([this] {
+      SetThreadName("infr-");
+      ReflectorLoop();
+    });
   }
 
   bool started() const {
@@ -207,6 +213,12 @@ class InformerImpl : public Informer {
     uint64_t scope;
     EventHandler h;
   };
+
+  // Names the calling thread prefix + the resource's plural (Linux keeps 15 characters).
+  void SetThreadName(const char* prefix) const {
+    std::string name = (prefix + resource_.plural).substr(0, 15);
+    pthread_setname_np(pthread_self(), name.c_str());
+  }
 
   void Push(Delta d) {
     std::lock_guard<std::mutex> lock(q_mu_);

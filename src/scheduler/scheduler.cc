@@ -344,15 +344,14 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
         queue_->MoveAllToActiveOrBackoff(Plugin::kPodDelete);
         return;
       }
-      if (old_obj && !SchedulingRelevantChange(*old_obj, pod) && cache_.HasPod(key) && !cache_.IsAssumed(key)) {
-        // Nothing a plugin reads changed, but the cached pod follows the informer's copy (as
-        // upstream's cache.UpdatePod): holding the old document kept two trees of every
-        // running pod (the bound version and the current one).
-        cache_.UpdatePod(BuildPodInfo(obj));
-        return;
-      }
+      // The cached pod follows the informer's copy on every update (as upstream's
+      // cache.UpdatePod), also when nothing a plugin reads changed: holding the old document
+      // kept two trees of every running pod (the bound version and the current one). The
+      // cache applies it without waiting for a scheduling cycle.
+      const bool newly_assigned = !old_obj || GetStringPath(*old_obj, {"spec", "nodeName"}).empty();
       cache_.AddPod(BuildPodInfo(obj));
-      queue_->MoveAllToActiveOrBackoff(old_obj ? Plugin::kPodUpdate : Plugin::kPodAdd);
+      if (newly_assigned || SchedulingRelevantChange(*old_obj, pod))
+        queue_->MoveAllToActiveOrBackoff(old_obj ? Plugin::kPodUpdate : Plugin::kPodAdd);
       return;
     }
     if (!Responsible(pod) || Terminal(pod) || FindPath(pod, {"metadata", "deletionTimestamp"})) {
@@ -371,7 +370,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     std::string key = GetStringPath(*obj, {"metadata", "namespace"}) + "/" + GetStringPath(*obj, {"metadata", "name"});
     queue_->Delete(key);
     SetNominated(key, nullptr, "");
-    if (cache_.HasPod(key)) {
+    if (!GetStringPath(*obj, {"spec", "nodeName"}).empty() || cache_.HasPod(key)) {
       cache_.RemovePod(key);
       queue_->MoveAllToActiveOrBackoff(Plugin::kPodDelete);
     }

@@ -18,7 +18,7 @@ void Cache::RebuildListLocked() {
 }
 
 void Cache::AddNode(ObjectPtr node) {
-  std::lock_guard<std::mutex> l(mu_);
+  Guard l(*this);
   std::string name = GetStringPath(*node, {"metadata", "name"});
   NodeInfo& n = NodeFor(name);
   bool is_new = !n.node;
@@ -29,7 +29,7 @@ void Cache::AddNode(ObjectPtr node) {
 void Cache::UpdateNode(ObjectPtr node) { AddNode(std::move(node)); }
 
 void Cache::RemoveNode(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+  Guard l(*this);
   auto it = nodes_.find(name);
   if (it == nodes_.end()) return;
   // Pods still bound to a deleted node keep a placeholder until they are deleted themselves.
@@ -38,8 +38,55 @@ void Cache::RemoveNode(const std::string& name) {
   RebuildListLocked();
 }
 
+Cache::Guard::Guard(Cache& c) : c_(&c), l_(c.mu_) { c.ApplyQueuedLocked(); }
+
+Cache::Guard::~Guard() {
+  if (!l_.owns_lock()) return;  // moved from
+  c_->ApplyQueuedLocked();
+  l_.unlock();
+  c_->ApplyQueuedIfFree();
+}
+
+void Cache::Offer(const std::string& key, PodInfoPtr pod) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    inbox_[key] = std::move(pod);
+  }
+  ApplyQueuedIfFree();
+}
+
+void Cache::ApplyQueuedIfFree() {
+  // A holder applies the queue before it unlocks and then calls this: an update queued after
+  // that is applied here, or by the next holder (whose unlock comes after the update was queued).
+  while (true) {
+    {
+      std::lock_guard<std::mutex> l(inbox_mu_);
+      if (inbox_.empty()) return;
+    }
+    std::unique_lock<std::mutex> l(mu_, std::try_to_lock);
+    if (!l.owns_lock()) return;
+    ApplyQueuedLocked();
+  }
+}
+
+void Cache::ApplyQueuedLocked() {
+  std::map<std::string, PodInfoPtr, std::less<>> batch;
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    batch.swap(inbox_);
+  }
+  for (auto& [key, pod] : batch) {
+    if (pod) AddPodLocked(std::move(pod));
+    else RemovePodLocked(key);
+  }
+}
+
 void Cache::AddPod(PodInfoPtr pod) {
-  std::lock_guard<std::mutex> l(mu_);
+  const std::string key = pod->key;
+  Offer(key, std::move(pod));
+}
+
+void Cache::AddPodLocked(PodInfoPtr pod) {
   auto it = pods_.find(pod->key);
   if (it != pods_.end()) {
     // Confirms an assumed pod (or replaces a stale copy): swap the PodInfo in its node.
@@ -66,13 +113,10 @@ void Cache::RemovePodLocked(const std::string& key) {
   pods_.erase(it);
 }
 
-void Cache::RemovePod(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
-  RemovePodLocked(key);
-}
+void Cache::RemovePod(const std::string& key) { Offer(key, nullptr); }
 
 Status Cache::AssumePod(PodInfoPtr pod) {
-  std::lock_guard<std::mutex> l(mu_);
+  Guard l(*this);
   if (pods_.count(pod->key)) return AlreadyExistsError("pod " + pod->key + " is already in the cache");
   if (pod->HasAffinity()) ++affinity_pods_;
   NodeFor(pod->node_name).AddPod(pod);
@@ -81,26 +125,26 @@ Status Cache::AssumePod(PodInfoPtr pod) {
 }
 
 void Cache::FinishBinding(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  Guard l(*this);
   auto it = pods_.find(key);
   if (it != pods_.end() && it->second.assumed) it->second.binding_finished = true;
 }
 
 void Cache::ForgetPod(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  Guard l(*this);
   auto it = pods_.find(key);
   if (it == pods_.end() || !it->second.assumed) return;
   RemovePodLocked(key);
 }
 
-bool Cache::IsAssumed(const std::string& key) const {
-  std::lock_guard<std::mutex> l(mu_);
+bool Cache::IsAssumed(const std::string& key) {
+  Guard l(*this);
   auto it = pods_.find(key);
   return it != pods_.end() && it->second.assumed;
 }
 
-bool Cache::HasPod(const std::string& key) const {
-  std::lock_guard<std::mutex> l(mu_);
+bool Cache::HasPod(const std::string& key) {
+  Guard l(*this);
   return pods_.count(key) > 0;
 }
 
@@ -117,12 +161,12 @@ const NodeInfo* Cache::NodeLocked(const std::string& name) const {
   return it == nodes_.end() || !it->second->node ? nullptr : it->second.get();
 }
 
-size_t Cache::NumNodes() const {
-  std::lock_guard<std::mutex> l(mu_);
+size_t Cache::NumNodes() {
+  Guard l(*this);
   return list_.size();
 }
-size_t Cache::NumPods() const {
-  std::lock_guard<std::mutex> l(mu_);
+size_t Cache::NumPods() {
+  Guard l(*this);
   return pods_.size();
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "scheduler/testing/fixtures.h"
 
 namespace tug::scheduler::cache {
@@ -11,6 +13,29 @@ using testing::NodeBuilder;
 using testing::PodBuilder;
 
 ObjectPtr Ptr(Json j) { return std::make_shared<const Json>(std::move(j)); }
+
+// The informer's pod updates never wait for a scheduling cycle: while Lock() is held they are
+// queued (the latest per pod) and applied before that lock is released; a cycle that starts
+// later sees them.
+TEST(Cache, PodUpdatesDoNotWaitForTheLock) {
+  Cache c;
+  c.AddNode(Ptr(NodeBuilder("n1")));
+  c.AddPod(PodBuilder("gone").Req("cpu", "1").NodeName("n1").Info());
+  {
+    auto cycle = c.Lock();
+    std::thread informer([&] {
+      c.AddPod(PodBuilder("p").Req("cpu", "1").NodeName("n1").Info());
+      c.AddPod(PodBuilder("p").Req("cpu", "2").NodeName("n1").Info());  // replaces the queued one
+      c.RemovePod("default/gone");
+    });
+    informer.join();  // returned although the cycle holds the lock
+    // The cycle's view is unchanged until it ends.
+    EXPECT_EQ(c.NodeLocked("n1")->requested.milli_cpu, 1000);
+  }
+  auto next = c.Lock();
+  EXPECT_EQ(c.NodeLocked("n1")->requested.milli_cpu, 2000);
+  EXPECT_EQ(c.NodeLocked("n1")->pods.size(), 1u);
+}
 
 TEST(Cache, AssumeConfirmForget) {
   Cache c;
