@@ -335,7 +335,8 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
     std::string node = GetStringPath(pod, {"spec", "nodeName"});
     std::string key = GetStringPath(pod, {"metadata", "namespace"}) + "/" + GetStringPath(pod, {"metadata", "name"});
     if (!node.empty()) {
-      if (!old_obj || GetStringPath(*old_obj, {"spec", "nodeName"}).empty()) {
+      const bool newly_assigned = !old_obj || GetStringPath(*old_obj, {"spec", "nodeName"}).empty();
+      if (newly_assigned) {
         queue_->Delete(key);
         SetNominated(key, nullptr, "");
       }
@@ -348,7 +349,6 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       // cache.UpdatePod), also when nothing a plugin reads changed: holding the old document
       // kept two trees of every running pod (the bound version and the current one). The
       // cache applies it without waiting for a scheduling cycle.
-      const bool newly_assigned = !old_obj || GetStringPath(*old_obj, {"spec", "nodeName"}).empty();
       cache_.AddPod(BuildPodInfo(obj));
       if (newly_assigned || SchedulingRelevantChange(*old_obj, pod))
         queue_->MoveAllToActiveOrBackoff(old_obj ? Plugin::kPodUpdate : Plugin::kPodAdd);

@@ -73,16 +73,23 @@ bool IsPodAvailable(const Json& pod, int64_t min_ready_seconds, SystemTime now) 
   return at && *at <= now;
 }
 
+Json MakeCondition(std::string_view type, std::string_view status, std::string_view reason, std::string_view message,
+                   SystemTime now) {
+  return {{"type", std::string(type)},
+          {"status", std::string(status)},
+          {"reason", std::string(reason)},
+          {"message", std::string(message)},
+          {"lastTransitionTime", FormatRFC3339(now)}};
+}
+
 bool SetCondition(Json& obj, std::string_view type, std::string_view status, std::string_view reason,
                   std::string_view message, SystemTime now, bool with_update_time) {
   Json& st = obj["status"];
   if (!st.is_object()) st = Json::object();
   Json& conds = st["conditions"];
   if (!conds.is_array()) conds = Json::array();
-  std::string ts = FormatRFC3339(now);
-  Json n = {{"type", std::string(type)}, {"status", std::string(status)}, {"reason", std::string(reason)},
-            {"message", std::string(message)}, {"lastTransitionTime", ts}};
-  if (with_update_time) n["lastUpdateTime"] = ts;
+  Json n = MakeCondition(type, status, reason, message, now);
+  if (with_update_time) n["lastUpdateTime"] = n["lastTransitionTime"];
   for (auto it = conds.begin(); it != conds.end(); ++it) {
     if (GetString(*it, "type") != type) continue;
     // Upstream: the same status and reason is no change at all (message included).
@@ -115,15 +122,6 @@ Result<Json> PatchPodStatus(const client::Client& c, const Json& pod, Json statu
   if (if_unchanged) patch["metadata"] = {{"resourceVersion", GetStringPath(pod, {"metadata", "resourceVersion"})}};
   return c.Patch(client::kPods, GetStringPath(pod, {"metadata", "namespace"}), GetStringPath(pod, {"metadata", "name"}),
                  client::PatchType::kStrategic, DumpJson(patch), "status");
-}
-
-Json PodCondition(std::string_view type, std::string_view status, std::string_view reason, std::string_view message,
-                  SystemTime now) {
-  return {{"type", std::string(type)},
-          {"status", std::string(status)},
-          {"reason", std::string(reason)},
-          {"message", std::string(message)},
-          {"lastTransitionTime", FormatRFC3339(now)}};
 }
 
 int64_t GetInt(const Json& obj, std::initializer_list<std::string_view> path, int64_t def) {

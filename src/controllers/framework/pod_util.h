@@ -40,6 +40,9 @@ std::optional<SystemTime> PodAvailableAt(const Json& pod, int64_t min_ready_seco
 
 // A status condition of `type` in obj.status.conditions, or null.
 const Json* FindCondition(const Json& obj, std::string_view type);
+// A status condition: type, status, reason, message, lastTransitionTime (now).
+Json MakeCondition(std::string_view type, std::string_view status, std::string_view reason, std::string_view message,
+                   SystemTime now);
 // Sets a condition in status.conditions with upstream's SetDeploymentCondition semantics: the
 // same status and reason as present is no change (false); otherwise the condition is replaced and
 // moved to the end, keeping lastTransitionTime when the status is unchanged; lastUpdateTime is
@@ -54,9 +57,6 @@ bool RemoveCondition(Json& obj, std::string_view type);
 // this way, never by sending the cached pod back. With `if_unchanged`, the pod's cached
 // resourceVersion is a precondition (409 Conflict when the pod changed since).
 Result<Json> PatchPodStatus(const client::Client& c, const Json& pod, Json status, bool if_unchanged = false);
-// A pod condition as a status patch carries it: type, status, reason, message, lastTransitionTime.
-Json PodCondition(std::string_view type, std::string_view status, std::string_view reason, std::string_view message,
-                  SystemTime now);
 
 // Integer field helpers that tolerate absent/odd values.
 int64_t GetInt(const Json& obj, std::initializer_list<std::string_view> path, int64_t def = 0);

@@ -308,7 +308,7 @@ Status NodeLifecycleController::EvictPods(const Json& node) {
     // As upstream: a DisruptionTarget condition first, then the delete.
     const Json& pod = *p;
     if (!IsTerminal(pod)) {
-      Json cond = framework::PodCondition("DisruptionTarget", "True", "DeletionByTaintManager",
+      Json cond = framework::MakeCondition("DisruptionTarget", "True", "DeletionByTaintManager",
                                           "Taint manager: deleting due to NoExecute taint", now);
       auto u = framework::PatchPodStatus(client(), pod, {{"conditions", Json::array({std::move(cond)})}});
       if (!u.ok() && u.status().code() == StatusCode::kNotFound) continue;

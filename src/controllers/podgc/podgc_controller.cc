@@ -131,7 +131,7 @@ Status PodGcController::GcOrphaned() {
     TUG_LOG(INFO, "podgc") << "deleting orphaned pod" << kv("pod", Ns(*p) + "/" + Name(*p)) << kv("node", n);
     if (!IsTerminated(*p)) {
       Json status = {{"phase", "Failed"},
-                     {"conditions", Json::array({framework::PodCondition("DisruptionTarget", "True", "DeletionByPodGC",
+                     {"conditions", Json::array({framework::MakeCondition("DisruptionTarget", "True", "DeletionByPodGC",
                                                                          "PodGC: node no longer exists", now)})}};
       auto u = framework::PatchPodStatus(client(), *p, std::move(status));
       if (!u.ok() && u.status().code() != StatusCode::kNotFound) {
