@@ -127,6 +127,10 @@ TEST(ReplicaSetControllerTest, AdoptsOrphansAndReleasesMismatches) {
               {"spec", {{"containers", Json::array({{{"name", "c"}, {"image", "busybox"}}})}}}};
     ASSERT_TRUE(h.c().Create(client::kPods, "default", p).ok());
   }
+  // The controller's cache must hold the orphans before it sees the ReplicaSet (else it may
+  // create three pods first and then keep any three of five, all created in the same second):
+  // a restarted manager lists them while it syncs.
+  h.RestartControllers({"replicaset"});
   ASSERT_TRUE(h.c().Create(client::kReplicaSets, "default", ReplicaSet("web", 3)).ok());
   ASSERT_TRUE(Harness::WaitFor([&] {
     auto pods = h.LivePods("default", "app=web");
