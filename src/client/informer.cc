@@ -268,8 +268,8 @@ class InformerImpl : public Informer {
           // A re-list (after a watch failed): an object the cache holds at the same
           // resourceVersion is kept as it is, so a big cache is not built a second time beside
           // itself (each parsed page is freed as the list goes on).
-          if (ObjectPtr cur = Get(KeyOf(item)); cur && ResourceVersionOf(*cur) == ResourceVersionOf(item) &&
-                                                !ResourceVersionOf(item).empty()) {
+          const std::string item_rv = ResourceVersionOf(item);
+          if (ObjectPtr cur = Get(KeyOf(item)); cur && !item_rv.empty() && ResourceVersionOf(*cur) == item_rv) {
             items.push_back(std::move(cur));
             continue;
           }

@@ -87,7 +87,7 @@ class Cache {
   void ApplyQueuedLocked();  // mu_ held
   void ApplyQueuedIfFree();  // after an unlock: what was queued while it was held
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::mutex inbox_mu_;                                       // after mu_
   std::map<std::string, PodInfoPtr, std::less<>> inbox_;      // GUARDED_BY(inbox_mu_)
   std::map<std::string, std::unique_ptr<NodeInfo>, std::less<>> nodes_;
