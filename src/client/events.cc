@@ -1,9 +1,15 @@
 // EventRecorder: Record queues the event on its involved object's writer (one of up to
-// `writers` threads, picked by a hash of the object); a writer creates Events, or bumps
-// count/lastTimestamp of the Event it wrote for the same source/object/type/reason/message
-// within the last 10 minutes (client-go's EventCorrelator dedup; its spam filter and
-// similar-message aggregation are not done here). Every aggregation key names its object, so
-// one writer owns each key and its cache entry.
+// `writers` threads, picked by a hash of the object); a writer filters and correlates it as
+// client-go's EventCorrelator does, then creates an Event or patches the one it stands for:
+// - spam filter: each source/object/type/reason has a token bucket of 25 events that refills by
+//   one every 5 minutes; an event without a token is dropped;
+// - similar events: once one source/object/type/reason has had 10 different messages within
+//   10 minutes, further ones are written as one Event, "(combined from similar events): <the
+//   latest message>", whose count grows (a ReplicaSet creating 100 pods makes 10 Events, not
+//   100);
+// - repeats: the same source/object/type/reason/message within 10 minutes bumps count and
+//   lastTimestamp of the Event written for it.
+// Every key names its object, so one writer owns each key and its cache entries.
 #include "client/events.h"
 
 #include <pthread.h>
@@ -28,7 +34,10 @@ namespace {
 
 constexpr const char* kLog = "events";
 constexpr auto kAggregationWindow = std::chrono::minutes(10);
-constexpr size_t kMaxCache = 4096;   // aggregation entries over all writers
+constexpr size_t kMaxCache = 4096;   // entries of each correlator cache over all writers
+constexpr size_t kMaxSimilar = 10;   // different messages before similar events are combined
+constexpr double kSpamBurst = 25;    // events per source/object/type/reason at once
+constexpr auto kSpamRefill = std::chrono::minutes(5);  // then one more per this period
 constexpr size_t kMaxQueue = 10000;  // queued events over all writers
 
 struct Pending {
@@ -37,7 +46,8 @@ struct Pending {
   std::string object;    // kind/namespace/name of the involved object: picks its writer
   std::string ns;
   std::string type, reason, message;
-  std::string key;  // aggregation key
+  std::string object_key;  // source/object/type/reason (the spam filter's and similar events' key)
+  std::string key;         // object_key + message (repeats)
   SystemTime at;
 };
 
@@ -78,21 +88,74 @@ void AppendString(std::string& out, std::string_view key, std::string_view value
   AppendQuoted(out, value);
 }
 
+// A map that keeps its `max` most recently used entries (client-go keeps its correlator's
+// caches in LRUs of 4,096 entries).
+template <typename V>
+class LruMap {
+ public:
+  explicit LruMap(size_t max) : max_(max) {}
+  // The entry, now the most recent; null when absent.
+  V* Find(const std::string& key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second.pos);
+    return &it->second.value;
+  }
+  V& Put(const std::string& key, V value) {
+    if (V* v = Find(key)) return *v = std::move(value);
+    order_.push_front(key);
+    V& out = map_.emplace(key, Entry{std::move(value), order_.begin()}).first->second.value;
+    if (map_.size() > max_) {
+      map_.erase(order_.back());
+      order_.pop_back();
+    }
+    return out;
+  }
+  void Erase(const std::string& key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return;
+    order_.erase(it->second.pos);
+    map_.erase(it);
+  }
+
+ private:
+  struct Entry {
+    V value;
+    std::list<std::string>::iterator pos;
+  };
+  std::unordered_map<std::string, Entry> map_;
+  std::list<std::string> order_;  // most recent first
+  size_t max_;
+};
+
 struct Written {
   std::string name;
   std::string ns;
   int64_t count = 0;
   SystemTime last;
-  std::list<std::string>::iterator lru;
 };
 
-// One writer: its queue (guarded by Impl::mu) and, for its thread only, the Events it wrote.
+// The spam filter's bucket of one source/object/type/reason.
+struct Bucket {
+  double tokens = 0;
+  SystemTime at;  // when `tokens` was counted
+};
+
+// The different messages one source/object/type/reason had lately.
+struct Similar {
+  std::vector<std::string> messages;
+  SystemTime last;
+};
+
+// One writer: its queue (guarded by Impl::mu) and, for its thread only, its correlator's state.
 struct Writer {
+  explicit Writer(size_t max_cache) : written(max_cache), buckets(max_cache), similar(max_cache) {}
   std::condition_variable cv;
   std::deque<Pending> queue;
   std::thread thread;  // started on first use
-  std::unordered_map<std::string, Written> written;
-  std::list<std::string> lru;  // most recent at the front
+  LruMap<Written> written;  // by Pending::key, or by the object key for combined events
+  LruMap<Bucket> buckets;   // by the object key
+  LruMap<Similar> similar;  // by the object key
 };
 
 }  // namespace
@@ -101,14 +164,13 @@ struct EventRecorder::Impl {
   Impl(const Client& c, EventSource s)
       : client(c), source(std::move(s)), clock(source.clock ? *source.clock : RealClock()) {
     size_t n = static_cast<size_t>(std::max(1, source.writers));
-    for (size_t i = 0; i < n; ++i) writers.push_back(std::make_unique<Writer>());
-    max_cache = std::max<size_t>(1, kMaxCache / n);
+    size_t max_cache = std::max<size_t>(1, kMaxCache / n);
+    for (size_t i = 0; i < n; ++i) writers.push_back(std::make_unique<Writer>(max_cache));
   }
 
   const Client& client;
   EventSource source;
   Clock& clock;
-  size_t max_cache = kMaxCache;  // per writer
 
   std::mutex mu;
   std::condition_variable idle;  // a write finished (Flush and the destructor wait on it)
@@ -119,7 +181,8 @@ struct EventRecorder::Impl {
 
   std::atomic<int64_t> last_suffix{0};  // Event names stay unique across writers
 
-  std::string Key(const Pending& p, std::string_view uid, std::string_view api_version) const {
+  // Source, object, type and reason: the key of the spam filter and of similar events.
+  std::string ObjectKey(const Pending& p, std::string_view uid, std::string_view api_version) const {
     std::string k;
     k.reserve(256);
     for (std::string_view f : {std::string_view(p.object), uid, api_version, std::string_view(source.component),
@@ -127,8 +190,35 @@ struct EventRecorder::Impl {
       k += f;
       k += '\x1f';
     }
-    k += p.message;
     return k;
+  }
+
+  // The spam filter: whether p's bucket has a token (and takes it).
+  bool TakeToken(Writer& wr, const Pending& p) {
+    Bucket* b = wr.buckets.Find(p.object_key);
+    if (!b) b = &wr.buckets.Put(p.object_key, Bucket{kSpamBurst, p.at});
+    double refill = std::chrono::duration<double>(p.at - b->at) / kSpamRefill;
+    if (refill > 0) {
+      b->tokens = std::min(kSpamBurst, b->tokens + refill);
+      b->at = p.at;
+    }
+    if (b->tokens < 1) return false;
+    b->tokens -= 1;
+    return true;
+  }
+
+  // Similar events: once p's object key has had kMaxSimilar different messages within the
+  // window, p is written as the combined Event (returns its key and sets *message).
+  std::string Correlate(Writer& wr, const Pending& p, std::string* message) {
+    Similar* sim = wr.similar.Find(p.object_key);
+    if (!sim || p.at - sim->last >= kAggregationWindow) sim = &wr.similar.Put(p.object_key, Similar{});
+    sim->last = p.at;
+    if (std::find(sim->messages.begin(), sim->messages.end(), p.message) == sim->messages.end())
+      sim->messages.push_back(p.message);
+    if (sim->messages.size() < kMaxSimilar) return p.key;
+    sim->messages.erase(sim->messages.begin());  // the set stays below the threshold, as client-go's
+    *message = "(combined from similar events): " + p.message;
+    return p.object_key;
   }
 
   std::string UniqueName(const std::string& obj_name, SystemTime at) {
@@ -144,17 +234,21 @@ struct EventRecorder::Impl {
   }
 
   void Write(Writer& wr, const Pending& p) {
-    const std::string& key = p.key;
+    if (!TakeToken(wr, p)) {
+      TUG_VLOG(4, kLog) << "event dropped by the spam filter" << kv("object", p.ns + "/" + p.name)
+                        << kv("reason", p.reason);
+      return;
+    }
+    std::string message = p.message;
+    const std::string key = Correlate(wr, p, &message);
     std::string ts = FormatRFC3339(p.at);
-    auto it = wr.written.find(key);
-    if (it != wr.written.end() && p.at - it->second.last < kAggregationWindow) {
-      Written& w = it->second;
-      Json patch = {{"count", w.count + 1}, {"lastTimestamp", ts}, {"message", p.message}};
+    if (Written* found = wr.written.Find(key); found && p.at - found->last < kAggregationWindow) {
+      Written& w = *found;
+      Json patch = {{"count", w.count + 1}, {"lastTimestamp", ts}, {"message", message}};
       auto r = client.Patch(kEvents, w.ns, w.name, PatchType::kMerge, DumpJson(patch));
       if (r.ok()) {
         w.count++;
         w.last = p.at;
-        wr.lru.splice(wr.lru.begin(), wr.lru, w.lru);
         return;
       }
       if (r.status().code() != StatusCode::kNotFound) {
@@ -163,12 +257,11 @@ struct EventRecorder::Impl {
         return;
       }
       // The Event is gone (deleted or expired): write a new one.
-      wr.lru.erase(w.lru);
-      wr.written.erase(it);
+      wr.written.Erase(key);
     }
     std::string name = UniqueName(p.name, p.at);
     std::string body = "{";
-    body.reserve(512 + p.involved.size() + p.message.size());
+    body.reserve(512 + p.involved.size() + message.size());
     AppendString(body, "apiVersion", "v1");
     AppendString(body, "kind", "Event");
     std::string meta = "{";
@@ -177,7 +270,7 @@ struct EventRecorder::Impl {
     AppendRaw(body, "metadata", meta + "}");
     AppendRaw(body, "involvedObject", p.involved);
     AppendString(body, "reason", p.reason);
-    AppendString(body, "message", p.message);
+    AppendString(body, "message", message);
     std::string src = "{";
     if (!source.component.empty()) AppendString(src, "component", source.component);
     if (!source.host.empty()) AppendString(src, "host", source.host);
@@ -199,12 +292,7 @@ struct EventRecorder::Impl {
                              << kv("reason", p.reason) << kv("error", s.ToString());
       return;
     }
-    wr.lru.push_front(key);
-    wr.written[key] = Written{std::move(name), p.ns, 1, p.at, wr.lru.begin()};
-    if (wr.written.size() > max_cache) {
-      wr.written.erase(wr.lru.back());
-      wr.lru.pop_back();
-    }
+    wr.written.Put(key, Written{std::move(name), p.ns, 1, p.at});
   }
 
   void Loop(Writer& wr) {
@@ -282,7 +370,8 @@ void EventRecorder::Record(const Json& obj, std::string_view type, std::string_v
   p.reason = std::string(reason);
   p.message = std::move(message);
   p.at = impl_->clock.Now();
-  p.key = impl_->Key(p, uid, api_version);
+  p.object_key = impl_->ObjectKey(p, uid, api_version);
+  p.key = p.object_key + p.message;
   impl_->Enqueue(std::move(p));
 }
 

@@ -1,6 +1,9 @@
-// Event recorder: writes core/v1 Events about objects, aggregated like client-go's recorder
-// (the same source/object/type/reason/message within 10 minutes bumps `count` and
-// `lastTimestamp` of one Event instead of creating another). Writes happen on background
+// Event recorder: writes core/v1 Events about objects, filtered and aggregated like client-go's
+// recorder: the same source/object/type/reason/message within 10 minutes bumps `count` and
+// `lastTimestamp` of one Event instead of creating another; after 10 different messages of one
+// source/object/type/reason within 10 minutes, the next ones are combined into one Event
+// ("(combined from similar events): ..."); and each source/object/type/reason may write 25
+// events at once, then one per 5 minutes (the rest are dropped). Writes happen on background
 // threads, several at once (upstream's event broadcaster writes each event from its own
 // goroutine): the events of one involved object go through one writer, in order, so
 // aggregation and ordering per object hold; different objects' events are written

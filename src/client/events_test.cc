@@ -107,6 +107,60 @@ TEST_F(EventsTest, AggregatesRepeatsWithinTenMinutes) {
   EXPECT_EQ(Events("default").size(), 3u);
 }
 
+// As client-go: the 10th different message of one object/reason within 10 minutes starts one
+// combined Event that the later ones update; different reasons are counted apart.
+TEST_F(EventsTest, CombinesSimilarEventsAfterTenMessages) {
+  EventRecorder rec(api_.client(), {.component = "replicaset-controller", .clock = &clock_});
+  Json rs = {{"apiVersion", "apps/v1"},
+             {"kind", "ReplicaSet"},
+             {"metadata", {{"name", "web-5d4"}, {"namespace", "default"}, {"uid", "u1"}}}};
+  for (int i = 0; i < 20; ++i) rec.Record(rs, "Normal", "SuccessfulCreate", "Created pod: web-5d4-" + std::to_string(i));
+  rec.Record(rs, "Normal", "SuccessfulDelete", "Deleted pod: web-5d4-0");
+  rec.Flush();
+  auto evs = Events("default");
+  ASSERT_EQ(evs.size(), 11u);  // 9 single messages, 1 combined, 1 delete
+  const Json* combined = nullptr;
+  for (const auto& e : evs)
+    if (GetString(e, "message").starts_with("(combined from similar events): ")) combined = &e;
+  ASSERT_NE(combined, nullptr);
+  EXPECT_EQ((*combined)["message"], "(combined from similar events): Created pod: web-5d4-19");
+  EXPECT_EQ((*combined)["count"], 11);  // the 10th to the 20th
+  EXPECT_EQ((*combined)["reason"], "SuccessfulCreate");
+  EXPECT_EQ((*combined)["involvedObject"]["name"], "web-5d4");
+
+  // After the window, messages are counted afresh.
+  clock_.Advance(11min);
+  rec.Record(rs, "Normal", "SuccessfulCreate", "Created pod: web-5d4-x");
+  rec.Flush();
+  bool single = false;
+  for (const auto& e : Events("default")) single |= e["message"] == "Created pod: web-5d4-x";
+  EXPECT_TRUE(single);
+}
+
+// As client-go's spam filter: 25 events of one object and reason at once, then one per 5
+// minutes; the others are dropped.
+TEST_F(EventsTest, SpamFilterDropsBeyondTheBurst) {
+  EventRecorder rec(api_.client(), {.component = "kubelet", .host = "n1", .clock = &clock_});
+  Json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "p"}, {"namespace", "default"}, {"uid", "u2"}}}};
+  auto total = [&] {
+    int64_t n = 0;
+    for (const auto& e : Events("default"))
+      if (e["reason"] == "BackOff") n += e["count"].get<int64_t>();
+    return n;
+  };
+  for (int i = 0; i < 40; ++i) rec.Record(pod, "Warning", "BackOff", "Back-off restarting failed container");
+  rec.Record(pod, "Normal", "Pulled", "Container image already present");  // its own bucket
+  rec.Flush();
+  EXPECT_EQ(total(), 25);
+  clock_.Advance(5min);
+  for (int i = 0; i < 3; ++i) rec.Record(pod, "Warning", "BackOff", "Back-off restarting failed container");
+  rec.Flush();
+  EXPECT_EQ(total(), 26);
+  bool pulled = false;
+  for (const auto& e : Events("default")) pulled |= e["reason"] == "Pulled";
+  EXPECT_TRUE(pulled);
+}
+
 TEST_F(EventsTest, ClusterScopedObjectsAndDeletedEvents) {
   EventRecorder rec(api_.client(), {.component = "node-controller", .clock = &clock_});
   Json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "n1"}, {"uid", "nu"}}}};
