@@ -102,7 +102,7 @@ double RunVariant(const std::string& variant, int nodes, int pods, std::chrono::
   std::unique_ptr<client::InformerFactory> informers;
   if (shared) {
     informers = std::make_unique<client::InformerFactory>(informer_client);
-    informers->SetTransform(client::StripForControlLoops);
+    client::UseControlLoopCache(*informers);
   }
   tug::controllers::Options co;
   co.shared_informers = informers.get();

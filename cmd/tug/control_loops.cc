@@ -79,8 +79,9 @@ ControlLoops::ControlLoops(apiserver::Handler& api, const Config& config)
       api, apiserver::UserInfo{"system:tug-control-loops", "", {"system:authenticated"}}));
   m.informers = std::make_unique<client::InformerFactory>(*m.informer_client);
   // What every loop reads: managedFields are never read (and are a large part of each object),
-  // nor are some pod spec fields (client/informer.h); the node agent has its own cache.
-  m.informers->SetTransform(client::StripForControlLoops);
+  // nor are some pod spec fields; objects are kept as compact text, the ones in use parsed
+  // (client/informer.h). The node agent has its own cache.
+  client::UseControlLoopCache(*m.informers);
   if (!config.disable_controllers) {
     m.Add(
         "kube-controller-manager", "system:kube-controller-manager",

@@ -11,10 +11,12 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <thread>
@@ -59,15 +61,19 @@ std::string NamespaceOf(const Json& obj) { return GetStringPath(obj, {"metadata"
 struct Delta {
   enum Kind { kAdded, kModified, kDeleted, kReplace, kAddHandler } kind;
   ObjectPtr obj;                  // kAdded/kModified/kDeleted
-  std::vector<ObjectPtr> items;   // kReplace: a full list
+  std::vector<ObjectPtr> items;   // kReplace: a full list (the objects not in `kept`)
+  std::vector<std::string> kept;  // kReplace: keys listed at the resourceVersion cached already
   EventHandler handler;           // kAddHandler
   uint64_t scope = 0;             // kAddHandler: the handler's scope (0: the factory's own)
 };
 
 class InformerImpl : public Informer {
  public:
-  InformerImpl(const Client& client, Resource r, InformerOptions opts)
-      : client_(client), resource_(std::move(r)), opts_(std::move(opts)) {}
+  // hot > 0: a compact cache (InformerFactory::SetCompactCache) keeping that many parsed trees.
+  InformerImpl(const Client& client, Resource r, InformerOptions opts, bool compact = false, size_t hot = 0,
+               std::chrono::milliseconds pin = std::chrono::milliseconds(0))
+      : client_(client), resource_(std::move(r)), opts_(std::move(opts)), compact_(compact), hot_(hot),
+        pin_changed_(pin) {}
   ~InformerImpl() override { Stop(); }
 
   // ---- Informer -------------------------------------------------------------------------------
@@ -75,7 +81,7 @@ class InformerImpl : public Informer {
   void AddHandler(EventHandler h) override { AddScopedHandler(std::move(h), 0); }
 
   void AddScopedHandler(EventHandler h, uint64_t scope) {
-    Push(Delta{Delta::kAddHandler, nullptr, {}, std::move(h), scope});
+    Push(Delta{Delta::kAddHandler, nullptr, {}, {}, std::move(h), scope});
   }
 
   // Removes the scope's handlers (queued ones included) and its indexers (named "<scope>/...");
@@ -95,24 +101,34 @@ class InformerImpl : public Informer {
     Index& idx = indices_[name];
     idx.fn = std::move(fn);
     idx.values.clear();
-    for (const auto& [key, obj] : items_)
-      for (auto& v : idx.fn(*obj)) idx.values[v].insert(key);
+    for (const auto& [key, e] : items_)
+      for (auto& v : idx.fn(*Materialize(e, kTransient))) idx.values[v].insert(key);
   }
 
   bool HasSynced() const override { return synced_.load(std::memory_order_acquire); }
 
+  // Whether the cache holds key at resourceVersion rv (no parse).
+  bool CachedAt(const std::string& key, std::string_view rv) const {
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto it = items_.find(key);
+    return it != items_.end() && it->second.rv == rv;
+  }
+
   ObjectPtr Get(std::string_view key) const override {
     std::shared_lock<std::shared_mutex> lock(cache_mu_);
     auto it = items_.find(std::string(key));
-    return it == items_.end() ? nullptr : it->second;
+    return it == items_.end() ? nullptr : Materialize(it->second, kPinRead);
   }
 
   std::vector<ObjectPtr> List(std::string_view ns, const LabelSelector* selector) const override {
     std::vector<ObjectPtr> out;
     std::shared_lock<std::shared_mutex> lock(cache_mu_);
-    auto consider = [&](const ObjectPtr& o) {
-      if (selector && !selector->Matches(FindPath(*o, {"metadata", "labels"}))) return;
-      out.push_back(o);
+    // A selected list is a control loop's working set (pinned like a Get); a list of everything
+    // is a scan (only the hot ring keeps what it parsed).
+    const ReadKind kind = selector ? kPinRead : kScan;
+    auto consider = [&](const Entry& e) {
+      if (selector && !selector->Matches(e.Labels())) return;
+      out.push_back(Materialize(e, kind));
     };
     if (ns.empty()) {
       out.reserve(items_.size());
@@ -136,7 +152,7 @@ class InformerImpl : public Informer {
     if (vs == ix->second.values.end()) return out;
     out.reserve(vs->second.size());
     for (const auto& k : vs->second)
-      if (auto o = items_.find(k); o != items_.end()) out.push_back(o->second);
+      if (auto o = items_.find(k); o != items_.end()) out.push_back(Materialize(o->second, kPinRead));
     return out;
   }
 
@@ -256,7 +272,7 @@ class InformerImpl : public Informer {
   // before reading the next, so a big re-list never holds every object untransformed at once.
   // The pages of one list are consistent (one resourceVersion); an expired continue token fails
   // the whole list (the caller lists again).
-  Status ListPaged(std::string& rv, std::vector<ObjectPtr>& items) {
+  Status ListPaged(std::string& rv, std::vector<ObjectPtr>& items, std::vector<std::string>& kept) {
     ListOptions o = BaseOptions();
     o.limit = kListPageSize;
     while (true) {
@@ -269,15 +285,15 @@ class InformerImpl : public Informer {
           // resourceVersion is kept as it is, so a big cache is not built a second time beside
           // itself (each parsed page is freed as the list goes on).
           const std::string item_rv = ResourceVersionOf(item);
-          if (ObjectPtr cur = Get(KeyOf(item)); cur && !item_rv.empty() && ResourceVersionOf(*cur) == item_rv) {
-            items.push_back(std::move(cur));
+          if (std::string key = KeyOf(item); !item_rv.empty() && CachedAt(key, item_rv)) {
+            kept.push_back(std::move(key));
             continue;
           }
           // List items may come without their kind; handlers expect whole objects.
           if (!item.contains("kind")) item["kind"] = resource_.kind;
           if (!item.contains("apiVersion")) item["apiVersion"] = resource_.ApiVersion();
           if (opts_.transform) opts_.transform(item);
-          items.push_back(std::make_shared<const Json>(std::move(item)));
+          items.push_back(Share(std::move(item)));
         }
       }
       std::string cont = GetStringPath(page, {"metadata", "continue"});
@@ -287,20 +303,23 @@ class InformerImpl : public Informer {
   }
 
   void ReflectorLoop() {
-    UseCacheArena();  // the listed objects are the cache
+    // The listed objects are the cache; a compact cache keeps only their text, made on the
+    // dispatch thread, and the trees made here are short-lived (base/allocator.h).
+    UseArena(compact_ ? ArenaKind::kScratch : ArenaKind::kCache);
     std::mt19937 rng(std::random_device{}());
     int zero_rv_lists = 0;
     while (!Stopping()) {
       // LIST
       std::string rv;
       std::vector<ObjectPtr> items;
-      if (Status st = ListPaged(rv, items); !st.ok()) {
+      std::vector<std::string> kept;
+      if (Status st = ListPaged(rv, items, kept); !st.ok()) {
         TUG_LOG(WARNING, kLog) << "list failed" << kv("resource", resource_.plural) << kv("error", st.ToString());
         Backoff();
         continue;
       }
       const bool big = items.size() >= kTrimAfterListOf;
-      Push(Delta{Delta::kReplace, nullptr, std::move(items), {}, 0});
+      Push(Delta{Delta::kReplace, nullptr, std::move(items), std::move(kept), {}, 0});
       // A big list's response bodies and untransformed pages were freed in the middle of the
       // heap, among the cached objects: give those pages back (glibc keeps them otherwise).
       if (big) malloc_trim(0);
@@ -353,14 +372,14 @@ class InformerImpl : public Informer {
         resource_, opts_.ns, o,
         [this, es](WatchEvent ev) {
           if (ev.type == WatchEvent::kError) return;  // reported through on_end
-          UseCacheArena();  // this thread parses the objects the cache keeps
+          UseArena(compact_ ? ArenaKind::kScratch : ArenaKind::kCache);  // as the list's objects
           std::string erv = ResourceVersionOf(ev.object);
           if (ev.type != WatchEvent::kBookmark) {
             Delta::Kind k = ev.type == WatchEvent::kAdded    ? Delta::kAdded
                             : ev.type == WatchEvent::kDeleted ? Delta::kDeleted
                                                               : Delta::kModified;
             if (opts_.transform) opts_.transform(ev.object);
-            Push(Delta{k, std::make_shared<const Json>(std::move(ev.object)), {}, {}, 0});
+            Push(Delta{k, Share(std::move(ev.object)), {}, {}, {}, 0});
           }
           std::lock_guard<std::mutex> lock(es->mu);
           if (!erv.empty()) es->rv = std::move(erv);
@@ -412,19 +431,29 @@ class InformerImpl : public Informer {
     auto next_resync = std::chrono::steady_clock::now() + opts_.resync;
     std::vector<Notification> notes;
     while (true) {
+      UnpinSettled();
+      // This thread frees most trees of a compact cache (each event's, the unpinned ones): give
+      // their blocks back to the scratch arena now, or the handlers' long-lived allocations
+      // would reuse them from this thread's cache and hold the scratch arena's pages.
+      if (compact_) FlushThreadCache();
       Delta d;
       {
         std::unique_lock<std::mutex> lock(q_mu_);
-        if (opts_.resync.count() > 0) {
-          q_cv_.wait_until(lock, next_resync, [&] { return q_stop_ || !queue_.empty(); });
-        } else {
-          q_cv_.wait(lock, [&] { return q_stop_ || !queue_.empty(); });
-        }
+        // Wakes for the next resync and the next unpinning, whichever comes first.
+        std::optional<std::chrono::steady_clock::time_point> wake;
+        if (opts_.resync.count() > 0) wake = next_resync;
+        if (auto unpin = NextUnpin()) wake = wake ? std::min(*wake, *unpin) : *unpin;
+        auto ready = [&] { return q_stop_ || !queue_.empty() || unpin_due_; };
+        if (wake) q_cv_.wait_until(lock, *wake, ready);
+        else q_cv_.wait(lock, ready);
+        unpin_due_ = false;
         if (q_stop_) return;
         if (queue_.empty()) {
           lock.unlock();
-          next_resync = std::chrono::steady_clock::now() + opts_.resync;
-          Resync();
+          if (opts_.resync.count() > 0 && std::chrono::steady_clock::now() >= next_resync) {
+            next_resync = std::chrono::steady_clock::now() + opts_.resync;
+            Resync();
+          }
           continue;
         }
         d = std::move(queue_.front());
@@ -436,8 +465,7 @@ class InformerImpl : public Informer {
           std::lock_guard<std::mutex> lock(handlers_mu_);
           if (removed_scopes_.count(d.scope)) continue;  // its scope stopped before it was added
           EventHandler& h = handlers_.emplace_back(ScopedHandler{d.scope, std::move(d.handler)}).h;
-          if (h.on_add)
-            for (const ObjectPtr& o : List("", nullptr)) h.on_add(o);
+          if (h.on_add) ForEachCached([&](const ObjectPtr& o) { h.on_add(o); });
           continue;
         }
         case Delta::kAdded:
@@ -448,7 +476,7 @@ class InformerImpl : public Informer {
           Remove(std::move(d.obj), notes);
           break;
         case Delta::kReplace:
-          Replace(std::move(d.items), notes);
+          Replace(std::move(d.items), d.kept, notes);
           break;
       }
       std::lock_guard<std::mutex> lock(handlers_mu_);
@@ -467,7 +495,7 @@ class InformerImpl : public Informer {
           }
         }
       }
-      notes.clear();  // no old object outlives its dispatch until the next event
+      notes.clear();  // no reference outlives its dispatch (a compact cache frees released trees)
       // Synced once the first list has reached every handler.
       if (d.kind == Delta::kReplace) synced_.store(true, std::memory_order_release);
     }
@@ -475,9 +503,30 @@ class InformerImpl : public Informer {
 
   void Resync() {
     std::lock_guard<std::mutex> lock(handlers_mu_);
-    for (const ObjectPtr& o : List("", nullptr))
+    ForEachCached([&](const ObjectPtr& o) {
       for (const auto& [scope, h] : handlers_)
         if (h.on_update) h.on_update(o, o);
+    });
+  }
+
+  // Calls fn for every cached object, one parsed at a time (a compact cache of 30,000 pods is
+  // not parsed all at once), without holding the cache lock. Dispatch thread only: the cache
+  // does not change meanwhile.
+  void ForEachCached(const std::function<void(const ObjectPtr&)>& fn) {
+    std::vector<std::string> keys;
+    {
+      std::shared_lock<std::shared_mutex> lock(cache_mu_);
+      keys.reserve(items_.size());
+      for (const auto& [k, e] : items_) keys.push_back(k);
+    }
+    for (const std::string& k : keys) {
+      ObjectPtr o;
+      {
+        std::shared_lock<std::shared_mutex> lock(cache_mu_);
+        if (auto it = items_.find(k); it != items_.end()) o = Materialize(it->second, kTransient);
+      }
+      if (o) fn(o);
+    }
   }
 
   // Index maintenance; cache_mu_ held exclusively.
@@ -512,15 +561,18 @@ class InformerImpl : public Informer {
   void Upsert(ObjectPtr obj, std::vector<Notification>& notes) {
     std::string key = KeyOf(*obj);
     ObjectPtr old;
+    Entry fresh = MakeEntry(obj);
     {
       std::unique_lock<std::shared_mutex> lock(cache_mu_);
-      auto [it, inserted] = items_.try_emplace(key, obj);
-      if (!inserted) {
+      auto it = items_.find(key);
+      if (it == items_.end()) {
+        items_.emplace(key, std::move(fresh));
+      } else {
         // A replayed event for the version already cached (a watch from "0" replays the state)
         // is no change.
-        if (ResourceVersionOf(*it->second) == ResourceVersionOf(*obj) && !ResourceVersionOf(*obj).empty()) return;
-        old = std::move(it->second);
-        it->second = obj;
+        if (it->second.rv == fresh.rv && !fresh.rv.empty()) return;
+        old = Materialize(it->second, kTransient);
+        it->second = std::move(fresh);
       }
       IndexLocked(key, old, obj);
     }
@@ -534,7 +586,7 @@ class InformerImpl : public Informer {
       std::unique_lock<std::shared_mutex> lock(cache_mu_);
       auto it = items_.find(key);
       if (it != items_.end()) {
-        IndexLocked(key, it->second, nullptr);
+        IndexLocked(key, Materialize(it->second, kTransient), nullptr);
         items_.erase(it);
       }
     }
@@ -542,22 +594,23 @@ class InformerImpl : public Informer {
   }
 
   // A fresh list: adds for new keys, updates for changed resourceVersions, deletes (with the
-  // last known state) for keys that are gone.
-  void Replace(std::vector<ObjectPtr> items, std::vector<Notification>& notes) {
+  // last known state) for keys that are gone. `kept`: keys listed at the version cached (when
+  // the list was read; the deltas queued before it are older, so it still is).
+  void Replace(std::vector<ObjectPtr> items, const std::vector<std::string>& kept, std::vector<Notification>& notes) {
     std::unique_lock<std::shared_mutex> lock(cache_mu_);
-    std::unordered_set<std::string> seen;
-    seen.reserve(items.size());
+    std::unordered_set<std::string> seen(kept.begin(), kept.end());
+    seen.reserve(items.size() + kept.size());
     for (ObjectPtr& obj : items) {
       std::string key = KeyOf(*obj);
       seen.insert(key);
       auto it = items_.find(key);
       if (it == items_.end()) {
-        items_.emplace(key, obj);
+        items_.emplace(key, MakeEntry(obj));
         IndexLocked(key, nullptr, obj);
         notes.push_back({Notification::kAdd, nullptr, std::move(obj)});
-      } else if (ResourceVersionOf(*it->second) != ResourceVersionOf(*obj)) {
-        ObjectPtr old = std::move(it->second);
-        it->second = obj;
+      } else if (it->second.rv != ResourceVersionOf(*obj)) {
+        ObjectPtr old = Materialize(it->second, kTransient);
+        it->second = MakeEntry(obj);
         IndexLocked(key, old, obj);
         notes.push_back({Notification::kUpdate, std::move(old), std::move(obj)});
       }
@@ -567,26 +620,204 @@ class InformerImpl : public Informer {
         ++it;
         continue;
       }
-      IndexLocked(it->first, it->second, nullptr);
-      notes.push_back({Notification::kDelete, nullptr, std::move(it->second)});
+      ObjectPtr last = Materialize(it->second, kTransient);
+      IndexLocked(it->first, last, nullptr);
+      notes.push_back({Notification::kDelete, nullptr, std::move(last)});
       it = items_.erase(it);
     }
+  }
+
+  // One cached object. Plain cache: `obj` holds the parsed tree. Compact cache: `text` holds
+  // the object as compact JSON and `labels` its metadata.labels (selectors match without a
+  // parse); `obj` pins the tree for pin_changed_ after the object changed (the objects control
+  // loops are working on), then only `parsed` points at it while anybody still holds it.
+  struct Entry {
+    ObjectPtr obj;
+    std::string text;
+    Json labels;
+    std::string rv;
+    mutable std::weak_ptr<const Json> parsed;  // guarded by the stripe lock of the entry
+    mutable std::atomic<int64_t> read_pin_until_ms{0};  // steady clock; a targeted read's pin
+
+    Entry() = default;
+    Entry(Entry&& o) noexcept
+        : obj(std::move(o.obj)), text(std::move(o.text)), labels(std::move(o.labels)), rv(std::move(o.rv)),
+          parsed(std::move(o.parsed)) {}
+    Entry& operator=(Entry&& o) noexcept {
+      obj = std::move(o.obj);
+      text = std::move(o.text);
+      labels = std::move(o.labels);
+      rv = std::move(o.rv);
+      parsed = std::move(o.parsed);
+      read_pin_until_ms.store(0, std::memory_order_relaxed);
+      return *this;
+    }
+
+    const Json* Labels() const {
+      if (text.empty()) return obj ? FindPath(*obj, {"metadata", "labels"}) : nullptr;
+      return labels.is_null() ? nullptr : &labels;
+    }
+  };
+
+  // Dispatch thread, cache_mu_ not held.
+  Entry MakeEntry(const ObjectPtr& obj) {
+    Entry e;
+    e.rv = ResourceVersionOf(*obj);
+    e.obj = obj;
+    if (!compact_) return e;
+    ArenaScope arena(ArenaKind::kCache);  // the text is kept; the parsed tree is short-lived
+    e.text = DumpJson(*obj);
+    if (const Json* l = FindPath(*obj, {"metadata", "labels"})) e.labels = *l;
+    e.parsed = obj;
+    pins_.push_back(Pin{std::chrono::steady_clock::now() + pin_changed_, KeyOf(*obj), e.rv});
+    return e;
+  }
+
+  // Compact cache, dispatch thread: unpins the trees of objects that have not changed for
+  // pin_changed_ (they stay shared while held). The trees are freed outside the lock.
+  void UnpinSettled() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<ObjectPtr> released;
+    {
+      std::lock_guard<std::mutex> lock(read_pins_mu_);
+      while (!read_pins_.empty() && read_pins_.front().first <= now) {
+        released.push_back(std::move(read_pins_.front().second));
+        read_pins_.pop_front();
+      }
+    }
+    if (pins_.empty() || pins_.front().until > now) return;
+    std::unique_lock<std::shared_mutex> lock(cache_mu_);
+    while (!pins_.empty() && pins_.front().until <= now) {
+      Pin& p = pins_.front();
+      if (auto it = items_.find(p.key); it != items_.end() && it->second.rv == p.rv && it->second.obj)
+        released.push_back(std::move(it->second.obj));
+      pins_.pop_front();
+    }
+    lock.unlock();  // the trees are freed outside the lock
+  }
+
+  // When UnpinSettled next has something to do.
+  std::optional<std::chrono::steady_clock::time_point> NextUnpin() const {
+    std::optional<std::chrono::steady_clock::time_point> t;
+    if (!pins_.empty()) t = pins_.front().until;
+    std::lock_guard<std::mutex> lock(read_pins_mu_);
+    if (!read_pins_.empty() && (!t || read_pins_.front().first < *t)) t = read_pins_.front().first;
+    return t;
+  }
+
+  enum ReadKind { kScan, kPinRead, kTransient };
+
+  // The entry's tree: the pinned or plain one, or a still-referenced one, or parsed anew. A
+  // targeted read (kPinRead: Get, ByIndex, a selected List) keeps the tree parsed for
+  // pin_changed_ from the read, as a change does, so a control loop that re-reads the same
+  // objects on every sync parses them once; a scan only puts what it parsed in the hot ring;
+  // kTransient (a replaced version for on_update, a late handler's synthetic adds, a resync)
+  // keeps nothing.
+  // Callers hold cache_mu_ (shared or exclusive).
+  ObjectPtr Materialize(const Entry& e, ReadKind kind) const {
+    if (e.obj) return e.obj;
+    std::mutex& stripe = stripes_[std::hash<const void*>{}(&e) % stripes_.size()];
+    ObjectPtr p;
+    {
+      std::lock_guard<std::mutex> lock(stripe);
+      p = e.parsed.lock();
+    }
+    bool parsed_now = false;
+    if (!p) {
+      Result<Json> parsed = Json();
+      {
+        ArenaScope arena(ArenaKind::kScratch);  // a tree for seconds, among many (base/allocator.h)
+        parsed = ParseJson(e.text);
+      }
+      // The text is this cache's own encoding of a parsed object, so it parses back.
+      if (!parsed.ok())
+        TUG_LOG(ERROR, kLog) << "cached object does not parse" << kv("resource", resource_.plural)
+                             << kv("error", parsed.status().ToString());
+      p = Share(parsed.ok() ? std::move(*parsed) : Json::object());
+      std::lock_guard<std::mutex> lock(stripe);
+      // Another reader may have parsed it meanwhile: share one tree.
+      if (ObjectPtr q = e.parsed.lock()) p = std::move(q);
+      else e.parsed = p, parsed_now = true;
+    }
+    if (kind == kPinRead) {
+      auto now = std::chrono::steady_clock::now();
+      int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+      // Re-pinned at most every half period.
+      int64_t until = e.read_pin_until_ms.load(std::memory_order_relaxed);
+      if (until - now_ms < pin_changed_.count() / 2 &&
+          e.read_pin_until_ms.compare_exchange_strong(until, now_ms + pin_changed_.count())) {
+        bool first;
+        {
+          std::lock_guard<std::mutex> lock(read_pins_mu_);
+          first = read_pins_.empty();
+          read_pins_.emplace_back(now + pin_changed_, p);
+        }
+        if (first) {
+          // The dispatcher may be asleep with nothing to unpin: wake it.
+          std::lock_guard<std::mutex> lock(q_mu_);
+          unpin_due_ = true;
+          q_cv_.notify_one();
+        }
+      }
+    } else if (parsed_now && kind == kScan) {
+      KeepHot(p);
+    }
+    return p;
+  }
+
+  // The shared pointer for a parsed object. A compact cache's entries keep weak references,
+  // which keep the pointer's control block (not the tree) allocated while the entry lives: it
+  // is made in the cache arena, so it does not hold a page of the scratch arena, where the
+  // trees are made, once the tree is freed.
+  ObjectPtr Share(Json&& obj) const {
+    if (!compact_) return std::make_shared<const Json>(std::move(obj));
+    ArenaScope arena(ArenaKind::kCache);
+    return std::make_shared<const Json>(std::move(obj));
+  }
+
+  // Keeps the most recently parsed trees of a compact cache alive (a ring).
+  void KeepHot(ObjectPtr p) const {
+    if (!hot_) return;
+    std::lock_guard<std::mutex> lock(hot_mu_);
+    if (hot_ring_.size() < hot_) {
+      hot_ring_.push_back(std::move(p));
+      return;
+    }
+    hot_ring_[hot_next_] = std::move(p);
+    hot_next_ = (hot_next_ + 1) % hot_;
   }
 
   const Client& client_;
   const Resource resource_;
   const InformerOptions opts_;
+  const bool compact_;  // false: plain cache
+  const size_t hot_;    // compact cache: the hot ring's size
+
+  const std::chrono::milliseconds pin_changed_;  // compact cache: how long a changed tree stays parsed
+  struct Pin {
+    std::chrono::steady_clock::time_point until;
+    std::string key, rv;
+  };
+  std::deque<Pin> pins_;  // dispatch thread only; in time order
+  mutable std::mutex read_pins_mu_;
+  mutable std::deque<std::pair<std::chrono::steady_clock::time_point, ObjectPtr>> read_pins_;  // GUARDED_BY(read_pins_mu_)
+
+  mutable std::array<std::mutex, 64> stripes_;
+  mutable std::mutex hot_mu_;
+  mutable std::vector<ObjectPtr> hot_ring_;  // GUARDED_BY(hot_mu_)
+  mutable size_t hot_next_ = 0;              // GUARDED_BY(hot_mu_)
 
   mutable std::shared_mutex cache_mu_;
-  std::unordered_map<std::string, ObjectPtr> items_;
+  std::unordered_map<std::string, Entry> items_;
   std::unordered_map<std::string, std::unordered_set<std::string>> by_ns_;
   std::unordered_map<std::string, Index> indices_;
   std::atomic<bool> synced_{false};
 
-  std::mutex q_mu_;
-  std::condition_variable q_cv_;
+  mutable std::mutex q_mu_;
+  mutable std::condition_variable q_cv_;
   std::deque<Delta> queue_;
   bool q_stop_ = false;
+  mutable bool unpin_due_ = false;  // GUARDED_BY(q_mu_): a read pin was added to an empty list
 
   // Written by the dispatch thread and RemoveScope; held while handlers run, so a removed
   // handler is never running once RemoveScope returns.
@@ -650,6 +881,10 @@ struct InformerFactory::Impl {
   std::map<std::string, std::unique_ptr<ScopedInformer>> scoped;     // scope
   bool started = false;                     // root
   std::function<void(Json&)> transform;     // root
+  bool compact = false;                     // root: SetCompactCache
+  std::vector<Resource> compact_only;       // root: SetCompactCache (empty: every resource)
+  size_t compact_hot = 0;                   // root: SetCompactCache
+  std::chrono::milliseconds compact_pin{0};  // root: SetCompactCache
 
   // Root: the informer for (r, opts), created (and started, once the factory is) on first use.
   InformerImpl& Shared(const Resource& r, InformerOptions opts) {
@@ -658,7 +893,10 @@ struct InformerFactory::Impl {
     auto it = informers.find(key);
     if (it != informers.end()) return *it->second;
     if (!opts.transform) opts.transform = transform;
-    auto inf = std::make_unique<InformerImpl>(*client, r, std::move(opts));
+    bool compact_r = compact && (compact_only.empty() || std::any_of(compact_only.begin(), compact_only.end(), [&](const Resource& c) {
+                                   return c.group == r.group && c.plural == r.plural;
+                                 }));
+    auto inf = std::make_unique<InformerImpl>(*client, r, std::move(opts), compact_r, compact_hot, compact_pin);
     if (started) inf->Start();
     return *informers.emplace(key, std::move(inf)).first->second;
   }
@@ -715,10 +953,25 @@ void StripForControlLoops(Json& obj) {
   }
 }
 
+void UseControlLoopCache(InformerFactory& factory) {
+  factory.SetTransform(StripForControlLoops);
+  factory.SetCompactCache(0, std::chrono::seconds(10), {kPods});
+}
+
 void InformerFactory::SetTransform(std::function<void(Json&)> transform) {
   if (impl_->root) return;  // a scope uses the shared factory's transform
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->transform = std::move(transform);
+}
+
+void InformerFactory::SetCompactCache(size_t hot_objects, std::chrono::milliseconds pin_changed,
+                                      std::vector<Resource> only) {
+  if (impl_->root) return;  // a scope uses the shared factory's caches
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->compact = true;
+  impl_->compact_only = std::move(only);
+  impl_->compact_hot = hot_objects;
+  impl_->compact_pin = pin_changed;
 }
 
 InformerFactory::InformerFactory(const Client& client) : impl_(std::make_unique<Impl>(client)) {}

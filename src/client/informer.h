@@ -110,6 +110,19 @@ void StripManagedFields(Json& obj);
 // which runs what the spec says.
 void StripForControlLoops(Json& obj);
 
+class InformerFactory;
+
+// The cache of the control loops (controller manager, scheduler) in `tug server` and when they
+// run alone: StripForControlLoops, and for pods (the resource counted in tens of thousands) a
+// compact cache (SetCompactCache) without a hot ring: a pod stays parsed while it changes or is
+// read and for 10 s after, then only its text is kept; the scheduler holds the pods on nodes
+// without their documents, so at rest pods are text only. Other resources stay parsed: the
+// loops scan some of them per event (the scheduler lists a namespace's ReplicaSets and Services
+// for every pod it places), and there are few of them. (A ring of the 1,024 most recently parsed
+// trees per informer kept random trees alive across the allocator's pages: at 30,000 pods they
+// held ~170 MB of mostly empty pages at rest.)
+void UseControlLoopCache(InformerFactory& factory);
+
 class InformerFactory {
  public:
   explicit InformerFactory(const Client& client);
@@ -119,6 +132,17 @@ class InformerFactory {
 
   // A transform for every informer created after this call that sets none of its own.
   void SetTransform(std::function<void(Json&)> transform);
+  // Informers created after this call keep each cached object as compact JSON text (plus its
+  // labels, so selectors match without a parse) instead of a parsed tree, which costs 6-7x the
+  // text; Get/List/ByIndex parse on demand. An object's tree stays parsed for `pin_changed`
+  // after each change (the objects control loops are working on), and the `hot_objects` most
+  // recently parsed ones are kept per informer (0: none); any tree still held by somebody is
+  // shared. Handlers get the parsed objects as before. For processes that cache many objects
+  // (`tug server`'s control loops). Without this call: parsed trees. A scope ignores it (the
+  // shared factory's setting applies).
+  // `only`: the resources cached so (empty: all).
+  void SetCompactCache(size_t hot_objects, std::chrono::milliseconds pin_changed = std::chrono::seconds(10),
+                       std::vector<Resource> only = {});
   // The shared informer for a resource (created on first call; same options only).
   Informer& For(const Resource& r, InformerOptions opts = {});
   // Starts every informer created so far (and later ones on creation).

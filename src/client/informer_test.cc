@@ -184,7 +184,9 @@ class FlakyTransport : public Transport {
   std::string last_watch_query_;
 };
 
-class InformerTest : public ::testing::Test {
+// Every informer test runs against the plain cache (0) and a compact cache whose hot ring keeps
+// one tree (1) and that pins no changed object, so nearly every read parses the text again.
+class InformerTest : public ::testing::TestWithParam<size_t> {
  protected:
   InformerTest() {
     apiserver::UserInfo u{"system:admin", "", {"system:masters"}};
@@ -198,10 +200,11 @@ class InformerTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
 };
 
-TEST_F(InformerTest, SyncsThenFollowsEventsInOrder) {
+TEST_P(InformerTest, SyncsThenFollowsEventsInOrder) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "kube-system", ConfigMap("kube-system", "b")).ok());
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   EXPECT_EQ(&inf, &f.For(kConfigMaps));  // shared
   Recorder rec;
@@ -233,9 +236,10 @@ TEST_F(InformerTest, SyncsThenFollowsEventsInOrder) {
   EXPECT_TRUE(inf.List("kube-system").empty());
 }
 
-TEST_F(InformerTest, LateHandlerGetsSyntheticAdds) {
+TEST_P(InformerTest, LateHandlerGetsSyntheticAdds) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.ns = "default"});
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -249,10 +253,11 @@ TEST_F(InformerTest, LateHandlerGetsSyntheticAdds) {
   EXPECT_THAT(rec.Get(), ElementsAre("add default/a", "add default/b"));
 }
 
-TEST_F(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
+TEST_P(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   Recorder rec;  // outlives the factory: the update below may still be dispatched at the end
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   f.SetTransform(StripManagedFields);
   Informer& inf = f.For(kConfigMaps);
   inf.AddHandler(rec.Handler());
@@ -277,7 +282,7 @@ TEST_F(InformerTest, TransformStripsManagedFieldsAndUpdatesKeepThem) {
 // StripForControlLoops: a cached pod loses the spec and status fields no control loop reads and
 // keeps the rest; other kinds lose only managedFields. The control loops write pods only as
 // patches, so what the cache dropped stays stored.
-TEST_F(InformerTest, ControlLoopTransformStripsUnreadPodFields) {
+TEST_P(InformerTest, ControlLoopTransformStripsUnreadPodFields) {
   Json pod = ParseJson(R"({"apiVersion":"v1","kind":"Pod",
     "metadata":{"name":"p","namespace":"default","labels":{"app":"x"}},
     "spec":{"containers":[{"name":"c","image":"busybox","imagePullPolicy":"Always",
@@ -304,6 +309,7 @@ TEST_F(InformerTest, ControlLoopTransformStripsUnreadPodFields) {
   ASSERT_TRUE(c().UpdateStatus(kPods, "default", with_status).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "cm")).ok());
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   f.SetTransform(StripForControlLoops);
   Informer& pods = f.For(kPods);
   Informer& cms = f.For(kConfigMaps);
@@ -349,10 +355,11 @@ TEST_F(InformerTest, ControlLoopTransformStripsUnreadPodFields) {
 // Scopes (one per component of a process) share the root factory's informers: one LIST and
 // one watch per resource, the same snapshots; each scope's handlers and indexers are its own,
 // and stopping a scope removes its handlers while the others keep receiving events.
-TEST_F(InformerTest, ScopesShareOneCacheAndStopIndependently) {
+TEST_P(InformerTest, ScopesShareOneCacheAndStopIndependently) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a", {{"team", "red"}})).ok());
   Recorder ra, rb;  // outlive the factory
   InformerFactory root(*client_);
+  if (GetParam()) root.SetCompactCache(GetParam(), 0ms);
   root.SetTransform(StripManagedFields);
   auto a = root.NewScope();
   auto b = root.NewScope();
@@ -409,11 +416,12 @@ TEST_F(InformerTest, ScopesShareOneCacheAndStopIndependently) {
 }
 
 // The reflector LISTs in pages of 500 (one consistent list: every page at one revision).
-TEST_F(InformerTest, ListsInPages) {
+TEST_P(InformerTest, ListsInPages) {
   ASSERT_TRUE(c().Create(kNamespaces, "", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "paged"}}}}).ok());
   for (int i = 0; i < 1100; ++i)
     ASSERT_TRUE(c().Create(kConfigMaps, "paged", ConfigMap("paged", "cm-" + std::to_string(i))).ok());
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.ns = "paged"});
   f.Start();
   ASSERT_TRUE(f.WaitForSync(30s));
@@ -426,8 +434,9 @@ TEST_F(InformerTest, ListsInPages) {
   ASSERT_TRUE(Eventually([&] { return inf.Get("paged/late") != nullptr; }));
 }
 
-TEST_F(InformerTest, SelectorsAndIndexers) {
+TEST_P(InformerTest, SelectorsAndIndexers) {
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.label_selector = "team"});
   inf.AddIndexer("team", [](const Json& o) {
     std::vector<std::string> v;
@@ -462,11 +471,12 @@ TEST_F(InformerTest, SelectorsAndIndexers) {
   EXPECT_TRUE(inf.ByIndex("name", "b").empty());
 }
 
-TEST_F(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
+TEST_P(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "keep")).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "change")).ok());
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "remove")).ok());
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   std::atomic<int> built{0};  // objects made for the cache (the transform runs once for each)
   Informer& inf = f.For(kConfigMaps, {.ns = "default", .transform = [&built](Json&) { ++built; }});
   Recorder rec;
@@ -502,8 +512,9 @@ TEST_F(InformerTest, RelistAfterConnectionLossSynthesizesTheDiff) {
   (void)removed_before;
 }
 
-TEST_F(InformerTest, GoneTriggersRelist) {
+TEST_P(InformerTest, GoneTriggersRelist) {
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -516,8 +527,9 @@ TEST_F(InformerTest, GoneTriggersRelist) {
   ASSERT_TRUE(Eventually([&] { return inf.Get("default/x") != nullptr; }));
 }
 
-TEST_F(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
+TEST_P(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -549,10 +561,11 @@ TEST_F(InformerTest, RewatchesFromTheBookmarkAfterATimeout) {
   ASSERT_TRUE(Eventually([&] { return inf.Get("default/x") != nullptr; }));
 }
 
-TEST_F(InformerTest, ListWithoutARevisionIsRepeatedNotWatched) {
+TEST_P(InformerTest, ListWithoutARevisionIsRepeatedNotWatched) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   flaky_->zero_rv_lists_ = 2;
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   f.Start();
   ASSERT_TRUE(f.WaitForSync(10s));
@@ -562,9 +575,10 @@ TEST_F(InformerTest, ListWithoutARevisionIsRepeatedNotWatched) {
   EXPECT_NE(inf.Get("default/a"), nullptr);
 }
 
-TEST_F(InformerTest, Resync) {
+TEST_P(InformerTest, Resync) {
   ASSERT_TRUE(c().Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps, {.ns = "default", .resync = 1s});
   Recorder rec;
   inf.AddHandler(rec.Handler());
@@ -574,8 +588,9 @@ TEST_F(InformerTest, Resync) {
   EXPECT_THAT(rec.Get(), ElementsAre("add default/a", "resync default/a"));
 }
 
-TEST_F(InformerTest, StopIsPromptAndFinal) {
+TEST_P(InformerTest, StopIsPromptAndFinal) {
   InformerFactory f(*client_);
+  if (GetParam()) f.SetCompactCache(GetParam(), 0ms);
   Informer& inf = f.For(kConfigMaps);
   Recorder rec;
   inf.AddHandler(rec.Handler());
@@ -588,6 +603,124 @@ TEST_F(InformerTest, StopIsPromptAndFinal) {
   api_.SyncForTest();
   EXPECT_TRUE(rec.Get().empty());
   EXPECT_EQ(inf.Get("default/late"), nullptr);
+}
+
+INSTANTIATE_TEST_SUITE_P(PlainAndCompact, InformerTest, ::testing::Values(size_t{0}, size_t{1}),
+                         [](const ::testing::TestParamInfo<size_t>& i) { return i.param ? "Compact" : "Plain"; });
+
+// The compact cache (nothing pinned after a change): a tree is shared while held, a released one is parsed again from the
+// text (equal content, a new tree), the hot ring keeps the newest, and an update's old object
+// is the previous version even when it had to be parsed again.
+TEST(CompactInformerTest, ParsesOnDemandSharesHeldTreesKeepsTheNewest) {
+  testing::TestApiServer api{testing::TestApiServerOptions{.use_fake_clock = true}};
+  const Client& c = api.client();
+  for (const char* n : {"a", "b", "c"})
+    ASSERT_TRUE(c.Create(kConfigMaps, "default", ConfigMap("default", n, {{"app", n}})).ok());
+  InformerFactory f(c);
+  f.SetCompactCache(1, 0ms);  // changed objects are not kept parsed
+  Informer& inf = f.For(kConfigMaps);
+  std::mutex mu;
+  std::vector<std::pair<Json, Json>> updates;  // (old data, new data)
+  inf.AddHandler({.on_update = [&](const ObjectPtr& o, const ObjectPtr& n) {
+    std::lock_guard<std::mutex> l(mu);
+    updates.emplace_back((*o)["data"], (*n)["data"]);
+  }});
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+
+  ObjectPtr a1 = inf.Get("default/a");
+  ASSERT_NE(a1, nullptr);
+  EXPECT_EQ(inf.Get("default/a"), a1);  // held: the same tree
+  std::weak_ptr<const Json> a1_weak = a1;
+  a1.reset();
+  // Reading b and c pushes a out of the one-tree hot ring: a is parsed again.
+  ASSERT_NE(inf.Get("default/b"), nullptr);
+  ASSERT_NE(inf.Get("default/c"), nullptr);
+  // Nobody holds a's tree (once the dispatcher has unpinned the listed objects): the cache
+  // keeps only its text.
+  EXPECT_TRUE(Eventually([&] { return a1_weak.expired(); }));
+  ObjectPtr a2 = inf.Get("default/a");
+  ASSERT_NE(a2, nullptr);
+  EXPECT_EQ((*a2)["metadata"]["labels"]["app"], "a");
+  EXPECT_EQ((*a2)["data"]["k"], "v");
+  EXPECT_EQ((*a2)["kind"], "ConfigMap");
+  a2.reset();
+
+  // Selectors match cold objects by their kept labels.
+  auto sel = LabelSelector::Parse("app in (a,c)");
+  ASSERT_TRUE(sel.ok());
+  std::vector<std::string> names;
+  for (const ObjectPtr& o : inf.List("default", &*sel)) names.push_back(GetStringPath(*o, {"metadata", "name"}));
+  EXPECT_THAT(names, UnorderedElementsAre("a", "c"));
+
+  // The hot ring holds c's tree now (the last parse was of c or a); b is cold: its update's
+  // old object comes from the text.
+  ASSERT_NE(inf.Get("default/a"), nullptr);
+  ASSERT_TRUE(c.Patch(kConfigMaps, "default", "b", PatchType::kMerge, R"({"data":{"k":"w"}})").ok());
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(mu);
+    return !updates.empty();
+  }));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(updates[0].first, Json({{"k", "v"}}));
+    EXPECT_EQ(updates[0].second, Json({{"k", "w"}}));
+  }
+  EXPECT_EQ((*inf.Get("default/b"))["data"]["k"], "w");
+}
+
+// A targeted read (Get) keeps the tree parsed for the pin period, a scan (List of everything)
+// does not; both end: the cache goes back to text only.
+TEST(CompactInformerTest, TargetedReadsPinForAPeriodScansDoNot) {
+  testing::TestApiServer api{testing::TestApiServerOptions{.use_fake_clock = true}};
+  const Client& c = api.client();
+  for (const char* n : {"a", "b", "c"})
+    ASSERT_TRUE(c.Create(kConfigMaps, "default", ConfigMap("default", n)).ok());
+  InformerFactory f(c);
+  f.SetCompactCache(1, 1500ms);
+  Informer& inf = f.For(kConfigMaps);
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  std::weak_ptr<const Json> listed = inf.List().front();
+  // The listed objects were pinned by their change (the initial list) and then released.
+  ASSERT_TRUE(Eventually([&] { return listed.expired(); }, 10s));
+
+  std::weak_ptr<const Json> got = inf.Get("default/a");  // parsed and pinned by the read
+  std::weak_ptr<const Json> scanned_b, scanned_c;
+  for (const ObjectPtr& o : inf.List()) {  // a scan: b and c parsed, the one-tree ring keeps one
+    std::string name = GetStringPath(*o, {"metadata", "name"});
+    if (name == "b") scanned_b = o;
+    if (name == "c") scanned_c = o;
+  }
+  EXPECT_FALSE(got.expired());
+  EXPECT_TRUE(scanned_b.expired() != scanned_c.expired());  // exactly one of them is in the ring
+  EXPECT_TRUE(Eventually([&] { return got.expired(); }, 10s));  // the read's pin ends
+}
+
+// SetCompactCache(..., only): the named resources are kept as text, the others parsed.
+TEST(CompactInformerTest, OnlyTheNamedResources) {
+  testing::TestApiServer api{testing::TestApiServerOptions{.use_fake_clock = true}};
+  const Client& c = api.client();
+  ASSERT_TRUE(c.Create(kConfigMaps, "default", ConfigMap("default", "a")).ok());
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "p"}, {"namespace", "default"}}},
+              {"spec", {{"containers", {{{"name", "c"}, {"image", "busybox"}}}}}}};
+  ASSERT_TRUE(c.Create(kPods, "default", pod).ok());
+  InformerFactory f(c);
+  f.SetCompactCache(0, 0ms, {kPods});
+  Informer& cms = f.For(kConfigMaps);
+  Informer& pods = f.For(kPods);
+  f.Start();
+  ASSERT_TRUE(f.WaitForSync(10s));
+  std::weak_ptr<const Json> cm = cms.Get("default/a");
+  std::weak_ptr<const Json> p = pods.Get("default/p");
+  EXPECT_FALSE(cm.expired());  // the cache holds the tree
+  EXPECT_TRUE(Eventually([&] { return p.expired(); }));  // only the text (nothing pins it)
+  ObjectPtr again = pods.Get("default/p");
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ((*again)["spec"]["containers"][0]["image"], "busybox");
+  f.Stop();
 }
 
 TEST(KeyTest, KeyOfAndSplitKey) {

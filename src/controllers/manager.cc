@@ -129,7 +129,7 @@ Result<std::unique_ptr<ControllerManager>> StartControllers(const client::Client
     m->informers_ = opts.shared_informers->NewScope();
   } else {
     m->informers_ = std::make_unique<client::InformerFactory>(client);
-    m->informers_->SetTransform(client::StripForControlLoops);  // as in `tug server`: no unread fields
+    client::UseControlLoopCache(*m->informers_);  // as in `tug server`
   }
   framework::ControllerContext ctx{
       .client = &client, .informers = m->informers_.get(), .clock = opts.clock, .root_ca_pem = opts.root_ca_pem};

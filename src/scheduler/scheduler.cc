@@ -118,7 +118,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       factory_ = opts_.shared_informers->NewScope();
     } else {
       factory_ = std::make_unique<client::InformerFactory>(client_);
-      factory_->SetTransform(client::StripForControlLoops);  // as in `tug server`: no unread fields
+      client::UseControlLoopCache(*factory_);  // as in `tug server`
     }
     pods_ = &factory_->For(client::kPods);
     nodes_ = &factory_->For(client::kNodes);
@@ -285,8 +285,8 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
   }
 
   // PodInfo with the priority resolved from the PriorityClass when spec.priority is unset.
-  PodInfoPtr BuildPodInfo(const ObjectPtr& obj) const {
-    PodInfoPtr info = PodInfo::Build(obj);
+  PodInfoPtr BuildPodInfo(const ObjectPtr& obj, bool keep_document = true) const {
+    PodInfoPtr info = PodInfo::Build(obj, keep_document);
     if (info->has_priority) return info;
     int32_t prio = 0;
     bool never = info->preempt_never;
@@ -347,9 +347,10 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
       }
       // The cached pod follows the informer's copy on every update (as upstream's
       // cache.UpdatePod), also when nothing a plugin reads changed: holding the old document
-      // kept two trees of every running pod (the bound version and the current one). The
-      // cache applies it without waiting for a scheduling cycle.
-      cache_.AddPod(BuildPodInfo(obj));
+      // kept two trees of every running pod (the bound version and the current one). Nor does
+      // it keep the document: plugins read the PodInfo, and the informer's copy alone is enough
+      // (it need not stay parsed). The cache applies it without waiting for a scheduling cycle.
+      cache_.AddPod(BuildPodInfo(obj, /*keep_document=*/false));
       if (newly_assigned || SchedulingRelevantChange(*old_obj, pod))
         queue_->MoveAllToActiveOrBackoff(old_obj ? Plugin::kPodUpdate : Plugin::kPodAdd);
       return;
@@ -570,7 +571,7 @@ class SchedulerImpl final : public Scheduler, public framework::Handle, public f
 
   Status Evict(const PodInfo& victim, const PodInfo& preemptor, const std::string& node) {
     if (events_)
-      events_->Record(*victim.pod, "Normal", "Preempted",
+      events_->Record(victim.pod ? *victim.pod : victim.Reference(), "Normal", "Preempted",
                       "Preempted by pod " + preemptor.uid + " on node " + node);
     Json cond = {{"type", "DisruptionTarget"}, {"status", "True"}, {"reason", "PreemptionByScheduler"},
                  {"message", opts_.scheduler_name + ": preempting to accommodate a higher priority pod"},

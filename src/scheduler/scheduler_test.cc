@@ -137,6 +137,8 @@ TEST_F(SchedulerTest, StatusUpdatesReleaseTheBoundVersion) {
   ASSERT_TRUE(c().UpdateStatus(client::kPods, "default", running).ok());
   ASSERT_TRUE(WaitFor([&] { return GetStringPath(*pods.Get("default/p"), {"status", "phase"}) == "Running"; }));
   EXPECT_TRUE(WaitFor([&] { return bound.expired(); }, 5s)) << "the bound version is still referenced";
+  // Nor does the scheduler's cache hold the current version: the informer's entry and ours only.
+  EXPECT_TRUE(WaitFor([&] { return pods.Get("default/p").use_count() == 2; }, 5s)) << "the running pod is pinned";
   // Still counted on its node: another 4-cpu pod does not fit next to it.
   AddPod(PodBuilder("big").Req("cpu", "4"));
   ASSERT_TRUE(WaitFor([&] { return !EventMessage("big", "FailedScheduling").empty(); }));

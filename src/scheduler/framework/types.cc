@@ -330,7 +330,7 @@ void ParsePorts(const Json* containers, std::vector<HostPort>* out, bool sidecar
 
 }  // namespace
 
-PodInfoPtr PodInfo::Build(ObjectPtr pod) {
+PodInfoPtr PodInfo::Build(ObjectPtr pod, bool keep_document) {
   auto info = std::make_shared<PodInfo>();
   const Json& p = *pod;
   const Json* meta = Obj(&p, "metadata");
@@ -466,8 +466,21 @@ PodInfoPtr PodInfo::Build(ObjectPtr pod) {
         info->pvc_names.push_back(info->name + "-" + Str(&v, "name"));
       }
     }
-  info->pod = std::move(pod);
+  if (keep_document) {
+    info->pod = std::move(pod);
+  } else {
+    auto own = std::make_shared<Json>(Json::object());
+    if (info->labels) (*own)["labels"] = *info->labels;
+    if (info->node_selector) (*own)["nodeSelector"] = *info->node_selector;
+    info->labels = Obj(own.get(), "labels");
+    info->node_selector = Obj(own.get(), "nodeSelector");
+    info->own = std::move(own);
+  }
   return info;
+}
+
+Json PodInfo::Reference() const {
+  return {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", name}, {"namespace", ns}, {"uid", uid}}}};
 }
 
 PodInfoPtr PodInfo::WithNodeName(const std::string& node) const {

@@ -135,9 +135,11 @@ using PodInfoPtr = std::shared_ptr<const PodInfo>;
 
 // Everything the plugins read about one pod, computed once.
 struct PodInfo {
+  // The pod's document; null for a pod the cache holds as bound (Build without the document):
+  // plugins read the fields below, and a running pod's document stays in the informer alone.
   ObjectPtr pod;
   std::string ns, name, uid, key;  // key "ns/name"
-  const Json* labels = nullptr;    // into *pod (may be null)
+  const Json* labels = nullptr;    // into *pod, or into *own without the document (may be null)
   std::string node_name;           // spec.nodeName
   std::string nominated_node_name; // status.nominatedNodeName
   std::string scheduler_name;
@@ -169,7 +171,14 @@ struct PodInfo {
   std::vector<std::string> pvc_names;                        // claims used (incl. ephemeral)
   std::vector<std::string> images;
 
-  static PodInfoPtr Build(ObjectPtr pod);
+  // metadata.labels and spec.nodeSelector when built without the document.
+  std::shared_ptr<const Json> own;
+
+  // keep_document false: `pod` is left null, labels and nodeSelector are copied into `own`.
+  static PodInfoPtr Build(ObjectPtr pod, bool keep_document = true);
+  // A minimal document naming the pod (apiVersion, kind, name, namespace, uid), e.g. for an
+  // event about a pod held without its document.
+  Json Reference() const;
   // Same pod with spec.nodeName set (an assumed pod); shares the document otherwise.
   PodInfoPtr WithNodeName(const std::string& node) const;
 };
