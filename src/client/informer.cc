@@ -667,6 +667,7 @@ class InformerImpl : public Informer {
     if (!compact_) return e;
     ArenaScope arena(ArenaKind::kCache);  // the text is kept; the parsed tree is short-lived
     e.text = DumpJson(*obj);
+    e.text.shrink_to_fit();  // grown by doubling: up to a third more than the text otherwise
     if (const Json* l = FindPath(*obj, {"metadata", "labels"})) e.labels = *l;
     e.parsed = obj;
     pins_.push_back(Pin{std::chrono::steady_clock::now() + pin_changed_, KeyOf(*obj), e.rv});
