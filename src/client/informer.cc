@@ -69,7 +69,8 @@ struct Delta {
 
 class InformerImpl : public Informer {
  public:
-  // hot > 0: a compact cache (InformerFactory::SetCompactCache) keeping that many parsed trees.
+  // compact: a compact cache (InformerFactory::SetCompactCache) with a hot ring of `hot` trees
+  // that keeps a tree parsed for `pin` after a change or a targeted read.
   InformerImpl(const Client& client, Resource r, InformerOptions opts, bool compact = false, size_t hot = 0,
                std::chrono::milliseconds pin = std::chrono::milliseconds(0))
       : client_(client), resource_(std::move(r)), opts_(std::move(opts)), compact_(compact), hot_(hot),
