@@ -562,7 +562,7 @@ class InformerImpl : public Informer {
   void Upsert(ObjectPtr obj, std::vector<Notification>& notes) {
     std::string key = KeyOf(*obj);
     ObjectPtr old;
-    Entry fresh = MakeEntry(obj);
+    Entry fresh = MakeEntry(key, obj);
     {
       std::unique_lock<std::shared_mutex> lock(cache_mu_);
       auto it = items_.find(key);
@@ -606,12 +606,12 @@ class InformerImpl : public Informer {
       seen.insert(key);
       auto it = items_.find(key);
       if (it == items_.end()) {
-        items_.emplace(key, MakeEntry(obj));
+        items_.emplace(key, MakeEntry(key, obj));
         IndexLocked(key, nullptr, obj);
         notes.push_back({Notification::kAdd, nullptr, std::move(obj)});
       } else if (it->second.rv != ResourceVersionOf(*obj)) {
         ObjectPtr old = Materialize(it->second, kTransient);
-        it->second = MakeEntry(obj);
+        it->second = MakeEntry(key, obj);
         IndexLocked(key, old, obj);
         notes.push_back({Notification::kUpdate, std::move(old), std::move(obj)});
       }
@@ -660,8 +660,8 @@ class InformerImpl : public Informer {
     }
   };
 
-  // Dispatch thread, cache_mu_ not held.
-  Entry MakeEntry(const ObjectPtr& obj) {
+  // Dispatch thread; key is KeyOf(*obj).
+  Entry MakeEntry(const std::string& key, const ObjectPtr& obj) {
     Entry e;
     e.rv = ResourceVersionOf(*obj);
     e.obj = obj;
@@ -671,7 +671,7 @@ class InformerImpl : public Informer {
     e.text.shrink_to_fit();  // grown by doubling: up to a third more than the text otherwise
     if (const Json* l = FindPath(*obj, {"metadata", "labels"})) e.labels = *l;
     e.parsed = obj;
-    pins_.push_back(Pin{std::chrono::steady_clock::now() + pin_changed_, KeyOf(*obj), e.rv});
+    pins_.push_back(Pin{std::chrono::steady_clock::now() + pin_changed_, key, e.rv});
     return e;
   }
 
