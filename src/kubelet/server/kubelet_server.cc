@@ -129,13 +129,31 @@ std::optional<int64_t> IntParam(const Query& q, std::string_view k, bool* bad) {
 
 // Runs the WebSocket side of exec/attach on `ioc` (single-threaded) until the process ends or
 // the client goes away.
+//
+// client-go's WebSocket executor registers its streams after the handshake, in a goroutine that
+// races its reader: a message for a stream not registered yet is dropped ("Unknown stream id 1,
+// discarding message"), so a command's first output could be lost. A message from the client
+// proves its streams exist (kubectl -t sends the terminal size once they do), so the process's
+// output waits for the client's first message, or for `hold` at most.
 template <class WS>
 class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
  public:
-  StreamSession(asio::io_context& ioc, WS& ws, StreamProcess proc, bool v5)
-      : ioc_(ioc), ws_(ws), proc_(std::move(proc)), v5_(v5) {}
+  StreamSession(asio::io_context& ioc, WS& ws, StreamProcess proc, bool v5, std::chrono::milliseconds hold)
+      : ioc_(ioc), ws_(ws), proc_(std::move(proc)), v5_(v5), hold_(hold), hold_timer_(ioc) {}
 
   void Start() {
+    ReadClient();
+    hold_timer_.expires_after(hold_);
+    hold_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec) self->StartOutputs();  // aborted: started by a client message, or stopped
+    });
+  }
+
+ private:
+  void StartOutputs() {
+    if (outputs_started_) return;
+    outputs_started_ = true;
+    hold_timer_.cancel();
     for (auto [fd, ch] : proc_.outputs) {
       int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
       if (d < 0) continue;
@@ -144,11 +162,9 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
       ++open_outputs_;
       ReadOutput(sd, ch);
     }
-    ReadClient();
     if (open_outputs_ == 0) Finish();
   }
 
- private:
   void ReadOutput(std::shared_ptr<asio::posix::stream_descriptor> sd, uint8_t ch) {
     auto buf = std::make_shared<std::array<char, 32768>>();
     sd->async_read_some(asio::buffer(*buf), [self = this->shared_from_this(), sd, ch, buf](beast::error_code ec, size_t n) {
@@ -196,6 +212,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
           if (self->proc_.end_with_stdin) self->Finish();
         }
       }
+      self->StartOutputs();
       self->ReadClient();
     });
   }
@@ -242,6 +259,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
   }
 
   void Stop() {
+    hold_timer_.cancel();
     for (auto& d : descs_) {
       beast::error_code ec;
       d->close(ec);
@@ -253,6 +271,9 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<WS>> {
   WS& ws_;
   StreamProcess proc_;
   bool v5_;
+  std::chrono::milliseconds hold_;
+  asio::steady_timer hold_timer_;
+  bool outputs_started_ = false;
   beast::flat_buffer in_;
   std::deque<std::string> out_;
   std::vector<std::shared_ptr<asio::posix::stream_descriptor>> descs_;
@@ -743,7 +764,10 @@ class ServerImpl final : public KubeletServer {
     ws.accept(req, ec);
     if (ec) return;
     ws.binary(true);
-    auto sess = std::make_shared<StreamSession<websocket::stream<S&>>>(ioc, ws, process->proc, proto[1] == '5');
+    // kubectl -t always sends the terminal size; other sessions get a short grace only (a client
+    // without stdin never sends anything).
+    auto hold = o.tty ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(25);
+    auto sess = std::make_shared<StreamSession<websocket::stream<S&>>>(ioc, ws, process->proc, proto[1] == '5', hold);
     asio::post(ioc, [sess] { sess->Start(); });
     ioc.restart();
     ioc.run();

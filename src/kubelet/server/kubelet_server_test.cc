@@ -21,6 +21,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <map>
 #include <set>
@@ -386,6 +387,49 @@ TEST_F(KubeletServerTest, ExecOverWebSocketV5) {
   EXPECT_EQ(r.err, "err\n");
   EXPECT_NE(r.status.find("\"reason\":\"NonZeroExitCode\""), std::string::npos) << r.status;
   EXPECT_NE(r.status.find("\"message\":\"3\""), std::string::npos) << r.status;
+}
+
+// client-go drops output for a stream it has not registered yet, and registers its streams after
+// the handshake; kubectl -t sends the terminal size once they exist. The command's output must
+// wait for that first message (here sent 300 ms after the handshake), not race it.
+TEST_F(KubeletServerTest, TtyOutputWaitsForTheClientsFirstMessage) {
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv_->port())));
+  websocket::stream<tcp::socket&> ws(sock);
+  ws.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& req) { req.set(http::field::sec_websocket_protocol, "v5.channel.k8s.io"); }));
+  ws.handshake("localhost", "/exec/default/web/app?command=echo+early&tty=true&stdin=true&stdout=true");
+  ws.binary(true);
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point resized{}, first_out{};
+  std::string out, status;
+  beast::flat_buffer b;
+  std::function<void()> read = [&] {
+    ws.async_read(b, [&](beast::error_code ec, size_t) {
+      if (ec) return;
+      std::string m = beast::buffers_to_string(b.data());
+      b.consume(b.size());
+      if (!m.empty() && m[0] == 1) {
+        if (out.empty()) first_out = Clock::now();
+        out += m.substr(1);
+      }
+      if (!m.empty() && m[0] == 3) status += m.substr(1);
+      read();
+    });
+  };
+  read();
+  std::string size = std::string(1, '\x04') + R"({"Width":80,"Height":24})";
+  asio::steady_timer t(ioc, std::chrono::milliseconds(300));
+  t.async_wait([&](beast::error_code) {
+    resized = Clock::now();
+    ws.async_write(asio::buffer(size), [](beast::error_code, size_t) {});
+  });
+  ioc.run_for(std::chrono::seconds(30));
+  EXPECT_EQ(out, "early\n");
+  EXPECT_EQ(status, "{\"metadata\":{},\"status\":\"Success\"}");
+  ASSERT_NE(resized, Clock::time_point{});
+  EXPECT_GE(first_out, resized) << "output was sent before the client's streams existed";
 }
 
 TEST_F(KubeletServerTest, ExecSuccessV4) {
