@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/json.h"
+#include "base/packed.h"
 #include "client/client.h"
 #include "client/informer.h"
 
@@ -48,6 +49,7 @@ inline size_t HeapInUse() {
 struct ResourceMemory {
   size_t count = 0;
   double json_bytes = 0;      // average, as stored
+  double packed_bytes = 0;    // average, as the store and watch cache hold it (base/packed.h)
   double stripped_bytes = 0;  // average, as the control loops cache it (client::StripForControlLoops)
   double tree_bytes = 0;      // average heap bytes of the stripped object as a tug::Json tree
 };
@@ -61,9 +63,12 @@ inline ResourceMemory MeasureResource(const client::Client& c, const client::Res
   if (m.count == 0) return m;
   std::vector<std::string> stripped;
   stripped.reserve(m.count);
-  double json = 0, str = 0;
+  double json = 0, str = 0, packed = 0;
+  Packer packer;  // as a watch cache packs, with the dictionary it learns from the first objects
   for (Json& item : items) {
-    json += static_cast<double>(DumpJson(item).size());
+    std::string bytes = DumpJson(item);
+    json += static_cast<double>(bytes.size());
+    packed += static_cast<double>(packer.Pack(bytes).stored_size());
     // As the control loops' informers cache it (kind set as the informer does).
     if (!item.contains("kind")) item["kind"] = r.kind;
     if (!item.contains("apiVersion")) item["apiVersion"] = r.ApiVersion();
@@ -78,14 +83,15 @@ inline ResourceMemory MeasureResource(const client::Client& c, const client::Res
   for (const std::string& s : stripped) trees.push_back(ParseJson(s).value());
   size_t after = HeapInUse();
   m.json_bytes = json / static_cast<double>(m.count);
+  m.packed_bytes = packed / static_cast<double>(m.count);
   m.stripped_bytes = str / static_cast<double>(m.count);
   m.tree_bytes = static_cast<double>(after - before) / static_cast<double>(m.count);
   return m;
 }
 
 // figure(what, value, unit, note): one line per resource, then the totals: store + watch caches
-// (one buffer per object since Store::ShareValues) and one informer cache (the trees; Events
-// are in no control loop's cache).
+// (one packed copy per object since Store::ShareValues) and one informer cache (the trees;
+// Events are in no control loop's cache).
 using FigureFn = std::function<void(const std::string& what, double v, const char* unit, const std::string& note)>;
 
 inline void MemoryBreakdown(const client::Client& c, const FigureFn& figure) {
@@ -95,13 +101,14 @@ inline void MemoryBreakdown(const client::Client& c, const FigureFn& figure) {
     ResourceMemory m = MeasureResource(c, *r);
     if (m.count == 0) continue;
     char note[200];
-    std::snprintf(note, sizeof note, "(%zu objects; JSON %.0f B, %.0f B as cached; tree %.1fx)", m.count,
-                  m.json_bytes, m.stripped_bytes, m.stripped_bytes > 0 ? m.tree_bytes / m.stripped_bytes : 0);
+    std::snprintf(note, sizeof note, "(%zu objects; JSON %.0f B, %.0f B packed, %.0f B as cached; tree %.1fx)",
+                  m.count, m.json_bytes, m.packed_bytes, m.stripped_bytes,
+                  m.stripped_bytes > 0 ? m.tree_bytes / m.stripped_bytes : 0);
     figure(r->plural + " informer tree per object", m.tree_bytes / 1024.0, "KiB", note);
-    store_mb += m.json_bytes * static_cast<double>(m.count) / (1 << 20);
+    store_mb += m.packed_bytes * static_cast<double>(m.count) / (1 << 20);
     if (r != &client::kEvents) informer_mb += m.tree_bytes * static_cast<double>(m.count) / (1 << 20);
   }
-  figure("store + watch caches, object bytes (est.)", store_mb, "MB", "");
+  figure("store + watch caches, packed object bytes (est.)", store_mb, "MB", "");
   figure("one informer cache of these (est.)", informer_mb, "MB", "");
 }
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config ccache git
-  libboost-dev libssl-dev openssl nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev sqlite3 zlib1g-dev
+  libboost-dev libssl-dev openssl nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev sqlite3 zlib1g-dev libzstd-dev
   libcurl4-openssl-dev libarchive-dev libjemalloc-dev
   busybox-static umoci skopeo docker-registry
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -9,8 +9,9 @@
 // Durability: a write method returns only after the write is durable (for SQLite: committed
 // with synchronous=FULL). Concurrent writers are group-committed by the implementation.
 //
-// Ownership: values are immutable shared byte strings (shared_ptr<const std::string>), so the
-// store's current state, the watch cache and informers can share one copy of each object.
+// Ownership: values are immutable shared byte strings (shared_ptr<const std::string>). The
+// store's current state can hold the watch cache's packed copy of each object instead of its
+// own (ShareValues), so the process keeps one copy of each object's bytes.
 //
 // Thread-safety: every method may be called concurrently from any thread. Watch callbacks run
 // on a store-owned thread, in revision order, and must not block (post work elsewhere).
@@ -28,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/packed.h"
 #include "base/status.h"
 
 namespace tug::store {
@@ -39,6 +41,13 @@ struct KeyValue {
   Value value;
   int64_t create_revision = 0;
   int64_t mod_revision = 0;
+};
+
+// A current value packed by its reader (Store::ShareValues).
+struct SharedValue {
+  std::string key;
+  int64_t mod_revision = 0;
+  std::shared_ptr<const Packed> packed;
 };
 
 struct ListOptions {
@@ -107,15 +116,16 @@ class Store {
     done(Create(key, std::move(value)));
   }
 
-  // Added by mem: one buffer for a value the caller keeps too. A caller that holds its own copy
-  // of current values (the API server's watch caches, which fill in metadata.resourceVersion)
-  // hands that copy back, and the store's in-memory copy of the key's value written at
-  // kv.mod_revision (current state and recent history) becomes kv.value, so the process holds
-  // the bytes once. The caller promises kv.value is the same object as the value written at that
-  // revision, differing at most in fields derived from the revision (resourceVersion); Get,
-  // List and Watch may return it afterwards. A kv whose key was rewritten or deleted since is
-  // ignored. Durable data is unchanged. The default does nothing.
-  virtual void ShareValues(std::span<const KeyValue> kvs) {}
+  // Added by mem: one copy of a value the caller keeps too. A caller that holds its own copy
+  // of current values (the API server's watch caches, which fill in metadata.resourceVersion
+  // and keep them packed) hands that copy back, and the store's in-memory copy of the key's
+  // current value written at v.mod_revision becomes v.packed (unpacked when read), so the
+  // process holds the bytes once. The caller promises the packed bytes are the value written
+  // at that revision, differing at most in fields derived from the revision (resourceVersion);
+  // Get and List may return them afterwards. A value whose key was rewritten or deleted since
+  // is ignored. History (past revisions, watch replays) and durable data are unchanged. The
+  // default does nothing.
+  virtual void ShareValues(std::span<const SharedValue> values) {}
 
   // Delivers every event under prefix with revision > from_revision, then live events.
   // from_revision 0: from now. Gone if from_revision < the compacted revision.

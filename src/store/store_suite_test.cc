@@ -163,50 +163,63 @@ TEST_P(StoreSuite, CrudAndRevisions) {
   EXPECT_EQ(g->create_revision, 5);
 }
 
-// ShareValues: the store's in-memory copy becomes the caller's buffer (pointer-equal) for the
-// current value and the history at that revision; stale or deleted kvs change nothing.
-TEST_P(StoreSuite, ShareValuesAdoptsTheCallersBuffer) {
+// ShareValues: the store holds the caller's packed copy of a current value and returns its
+// bytes; values naming another revision, a deleted key or nothing change nothing; history (past
+// lists, watch replays) keeps the bytes as written.
+TEST_P(StoreSuite, ShareValuesHoldsTheCallersPackedCopy) {
   MustCreate("/s/a", "a1");                             // 1
   ASSERT_TRUE(store_->Update("/s/a", V("a2"), 1).ok());  // 2
   MustCreate("/s/b", "b1");                             // 3
   MustCreate("/s/c", "c1");                             // 4
   ASSERT_TRUE(store_->Delete("/s/c", 4).ok());           // 5
-  Value a2 = V("a2+rv"), a1 = V("a1+rv"), b_stale = V("stale"), c1 = V("c1+rv");
-  std::vector<KeyValue> kvs = {{"/s/a", a2, 1, 2}, {"/s/a", a1, 1, 1}, {"/s/b", b_stale, 3, 2},
-                               {"/s/c", c1, 4, 4}, {"/s/missing", V("x"), 1, 1}, {"/s/b", nullptr, 3, 3}};
-  store_->ShareValues(kvs);
+  const std::string big(5000, 'x');
+  MustCreate("/s/d", big);                              // 6
+  auto P = [](const std::string& s) { return std::make_shared<const Packed>(Packed::Pack(s)); };
+  std::vector<SharedValue> vs = {{"/s/a", 2, P("a2+rv")}, {"/s/a", 1, P("a1+rv")}, {"/s/b", 2, P("stale")},
+                                 {"/s/c", 4, P("c1+rv")}, {"/s/missing", 1, P("x")},  {"/s/b", 3, nullptr},
+                                 {"/s/d", 6, P(big + "+rv")}};
+  ASSERT_TRUE(vs.back().packed->compressed());
+  store_->ShareValues(vs);
   auto g = store_->Get("/s/a");
   ASSERT_TRUE(g.ok());
-  EXPECT_EQ(g->value, a2) << "the current value is the shared buffer";
+  EXPECT_EQ(*g->value, "a2+rv") << "the current value is the shared copy";
+  EXPECT_EQ(g->mod_revision, 2);
+  EXPECT_EQ(g->create_revision, 1);
+  EXPECT_EQ(*store_->Get("/s/d")->value, big + "+rv");
   g = store_->Get("/s/b");
   ASSERT_TRUE(g.ok());
-  EXPECT_EQ(*g->value, "b1") << "a kv naming another revision is ignored";
+  EXPECT_EQ(*g->value, "b1") << "a value naming another revision is ignored";
   EXPECT_EQ(store_->Get("/s/c").status().code(), StatusCode::kNotFound);
   auto list = store_->List("/s/", {});
   ASSERT_TRUE(list.ok());
-  ASSERT_EQ(list->items.size(), 2u);
-  EXPECT_EQ(list->items[0].value, a2);
-  // History served from memory (the sqlite_log backend reads its log, which is unchanged).
+  ASSERT_EQ(list->items.size(), 3u);
+  EXPECT_EQ(*list->items[0].value, "a2+rv");
+  EXPECT_EQ(*list->items[1].value, "b1");
+  EXPECT_EQ(*list->items[2].value, big + "+rv");
+  auto page = store_->List("/s/", ListOptions{.limit = 1});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(*page->items[0].value, "a2+rv");
+  EXPECT_TRUE(page->more);
+  // History as written.
   auto past = store_->List("/s/", ListOptions{.revision = 1});
   ASSERT_TRUE(past.ok());
   ASSERT_EQ(past->items.size(), 1u);
-  EXPECT_TRUE(*past->items[0].value == "a1" || past->items[0].value == a1) << *past->items[0].value;
+  EXPECT_EQ(*past->items[0].value, "a1");
   Collector c;
   auto w = store_->Watch("/s/", 1, c.Callback());
   ASSERT_TRUE(w.ok());
-  auto evs = c.WaitFor(4);
-  ASSERT_EQ(evs.size(), 4u);
-  // Update at 2: the new value is a2's buffer (or the log's bytes); its previous value is a1's.
-  if (evs[0].kv.value == a2) {
-    EXPECT_EQ(evs[0].prev_value, a1);
-  } else {
-    EXPECT_EQ(*evs[0].kv.value, "a2");
-  }
-  // Delete at 5 carries c's last value, shared or as written.
-  EXPECT_TRUE(evs[3].kv.value == c1 || *evs[3].kv.value == "c1");
-  // Later writes are unaffected.
+  auto evs = c.WaitFor(5);
+  ASSERT_EQ(evs.size(), 5u);
+  EXPECT_EQ(*evs[0].kv.value, "a2");
+  EXPECT_EQ(*evs[0].prev_value, "a1");
+  EXPECT_EQ(*evs[3].kv.value, "c1");  // the delete carries c's last value
+  // A write after sharing reads the shared copy as the previous value, and replaces it.
   ASSERT_TRUE(store_->Update("/s/a", V("a3"), 2).ok());
   EXPECT_EQ(*store_->Get("/s/a")->value, "a3");
+  auto del = store_->Delete("/s/d", 6);
+  ASSERT_TRUE(del.ok());
+  EXPECT_EQ(*del->value, big + "+rv");
 }
 
 TEST_P(StoreSuite, PreconditionErrors) {

@@ -425,7 +425,7 @@ bool RestHandlerImpl::ReconcileCrds() {
   };
   std::vector<Item> items;
   for (const auto& o : cache->Snapshot(Prefix(*crd_res), nullptr)) {
-    auto j = ParseJson(o->bytes);
+    auto j = ParseJson(o->Bytes());
     if (j.ok()) items.push_back({o->key, o->rv, std::move(j).value()});
   }
   // Names already accepted stay accepted; among new CRDs the oldest wins a name conflict.

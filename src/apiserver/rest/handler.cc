@@ -219,7 +219,7 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
       case WatchEventType::kDeleted: if (ev.obj && Matches(*ev.obj)) type = "DELETED"; break;
     }
     if (!type) return nullptr;
-    auto line = [type](const std::string& obj_json) {
+    auto line = [type](std::string_view obj_json) {
       std::string out;
       out.reserve(obj_json.size() + 40);
       out.append("{\"type\":\"").append(type).append("\",\"object\":").append(obj_json).append("}\n");
@@ -231,7 +231,9 @@ class WatchStream final : public CacheWatcher, public std::enable_shared_from_th
       return std::make_shared<const std::string>(line(*t));
     }
     return ev.SharedLine(c_.served, type, [&] {
-      return line(c_.served ? ev.Served(c_.served, [&] { return h_.ServedBytes(c_, *ev.obj); }) : ev.obj->bytes);
+      if (c_.served) return line(ev.Served(c_.served, [&] { return h_.ServedBytes(c_, *ev.obj); }));
+      std::string buf;
+      return line(ev.obj->View(&buf));
     });
   }
 
@@ -329,13 +331,13 @@ Status RestHandlerImpl::Start() {
   if (const auto* svc = reg_->ByResource("", "v1", "services"))
     if (WatchCache* c = CacheFor(*svc))
       for (const auto& o : c->Snapshot(Prefix(*svc), nullptr))
-        if (auto j = ParseJson(o->bytes); j.ok()) alloc_->MarkUsed(*j);
+        if (auto j = ParseJson(o->Bytes()); j.ok()) alloc_->MarkUsed(*j);
   RETURN_IF_ERROR(Bootstrap());
   if (opts_.namespace_deleter) ns_deleter_ = std::make_unique<NamespaceDeleter>([this](const std::string& ns) { return SweepNamespace(ns); });
   if (const auto* nsr = ns_deleter_ ? reg_->ByResource("", "v1", "namespaces") : nullptr)
     if (WatchCache* c = CacheFor(*nsr))
       for (const auto& o : c->Snapshot(Prefix(*nsr), nullptr))
-        if (auto j = ParseJson(o->bytes); j.ok() && FindPath(*j, {"metadata", "deletionTimestamp"}))
+        if (auto j = ParseJson(o->Bytes()); j.ok() && FindPath(*j, {"metadata", "deletionTimestamp"}))
           ns_deleter_->Enqueue(o->name);
   RETURN_IF_ERROR(StartCrds());  // serves the stored CRDs before the handler is ready
   if (opts_.start_timer_thread) timer_ = std::thread([this] { TimerLoop(); });
@@ -514,13 +516,14 @@ std::string RestHandlerImpl::WrittenJson(const Ctx& c) const {
   // another served version is converted from the object instead.
   if (c.served || !c.written.bytes) return "";
   auto o = MakeCachedObject(c.written.key, *c.written.bytes, c.written.rev);
-  return o.ok() ? std::move((*o)->bytes) : "";
+  return o.ok() ? (*o)->Bytes() : "";
 }
 
 std::string RestHandlerImpl::ServedBytes(const Ctx& c, const CachedObject& o) const {
-  if (!c.served) return o.bytes;
-  auto j = ParseJson(o.bytes);
-  if (!j.ok() || !api::conversion::FromStorage(*c.served, *j).ok()) return o.bytes;
+  std::string bytes = o.Bytes();
+  if (!c.served) return bytes;
+  auto j = ParseJson(bytes);
+  if (!j.ok() || !api::conversion::FromStorage(*c.served, *j).ok()) return bytes;
   if (c.custom) c.custom->Default(*j);
   return DumpJson(*j);
 }
@@ -887,11 +890,13 @@ namespace {
 // The row of a snapshot, rendered on first use and kept with it (see CachedRow).
 const CachedRow* RowOf(const api::Strategy& strat, const CachedObject& o) {
   if (const CachedRow* r = o.row.load(std::memory_order_acquire)) return r;
-  auto doc = ParseJson(o.bytes);
+  std::string buf;
+  std::string_view bytes = o.View(&buf);
+  auto doc = ParseJson(bytes);
   if (!doc.ok()) return nullptr;
   auto row = std::make_unique<CachedRow>();
   row->cells = DumpJson(strat.Row(*doc, api::kDeferredNow));
-  ForEachMember(o.bytes, Span{0, o.bytes.size()}, [&](std::string_view k, Span v) {
+  ForEachMember(bytes, Span{0, bytes.size()}, [&](std::string_view k, Span v) {
     if (k != "metadata") return true;
     row->meta_begin = v.begin;
     row->meta_end = v.end;
@@ -912,7 +917,7 @@ Result<std::string> RestHandlerImpl::TableFromCached(const Ctx& c, const std::ve
     std::vector<Json> docs;
     docs.reserve(objs.size());
     for (const auto& o : objs) {
-      ASSIGN_OR_RETURN(Json d, ParseJson(o->bytes));
+      ASSIGN_OR_RETURN(Json d, ParseJson(o->Bytes()));
       docs.push_back(std::move(d));
     }
     return TableJson(c, docs, rv, cont, version, include);
@@ -928,7 +933,7 @@ Result<std::string> RestHandlerImpl::TableFromCached(const Ctx& c, const std::ve
   const std::string partial_head = "{\"apiVersion\":\"meta.k8s.io/" + version + "\",\"kind\":\"PartialObjectMetadata\",\"metadata\":";
   std::string out;
   size_t guess = 256;
-  for (const auto& o : objs) guess += 64 + (inc == "Metadata" ? o->bytes.size() / 2 : 0);
+  for (const auto& o : objs) guess += 64 + (inc == "Metadata" ? o->packed.size() / 2 : 0);
   out.reserve(guess);
   out += "{\"apiVersion\":\"meta.k8s.io/" + version + "\",\"columnDefinitions\":" + DumpJson(cols) +
          ",\"kind\":\"Table\",\"metadata\":{";
@@ -945,8 +950,9 @@ Result<std::string> RestHandlerImpl::TableFromCached(const Ctx& c, const std::ve
     if (inc == "Metadata") {
       out += ",\"object\":";
       out += partial_head;
+      std::string buf;
       if (row->meta_end > row->meta_begin)
-        out.append(o->bytes, row->meta_begin, row->meta_end - row->meta_begin);
+        out.append(o->View(&buf).substr(row->meta_begin, row->meta_end - row->meta_begin));
       else
         out += "{}";
       out += '}';
@@ -988,7 +994,7 @@ bool RestHandlerImpl::MatchesFields(const Ctx& c, const CachedObject& o, const F
     else if (t.field == "metadata.namespace") v = o.ns;
     else {
       if (!doc) {
-        auto d = ParseJson(o.bytes);
+        auto d = ParseJson(o.Bytes());
         if (!d.ok()) return false;
         doc = std::move(d).value();
       }
@@ -1106,14 +1112,14 @@ Result<RestHandlerImpl::Reply> RestHandlerImpl::List(const Request& req, Ctx& c)
   }
   // The list is a concatenation of the cached bytes: no per-item re-encoding.
   size_t total = 128;
-  for (const auto& o : out) total += o->bytes.size() + 1;
+  for (const auto& o : out) total += o->packed.size() + 1;
   std::string body;
   body.reserve(total);
   body += "{\"apiVersion\":\"" + Served(c).ApiVersion() + "\",\"items\":[";
   for (size_t k = 0; k < out.size(); ++k) {
     if (k) body += ',';
     if (c.served) body += ServedBytes(c, *out[k]);
-    else body += out[k]->bytes;
+    else out[k]->packed.AppendTo(&body);
   }
   body += "],\"kind\":\"" + Served(c).list_kind + "\",\"metadata\":{";
   if (!next_token.empty()) body += "\"continue\":\"" + next_token + "\",";

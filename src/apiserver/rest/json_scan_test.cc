@@ -74,9 +74,14 @@ TEST(MakeCachedObject, SplicedEqualsParsed) {
     std::string d = DumpJson(ParseJson(text).value());
     auto a = MakeCachedObject("/k", d, 42);
     auto b = MakeCachedObjectByParsing("/k", d, 42);
+    Packer packer;
+    auto packed = MakeCachedObject("/k", d, 42, &packer);
     ASSERT_EQ(a.ok(), b.ok());
+    ASSERT_EQ(a.ok(), packed.ok());
     if (!a.ok()) continue;
-    EXPECT_EQ((*a)->bytes, (*b)->bytes);
+    EXPECT_EQ((*a)->Bytes(), (*b)->Bytes());
+    EXPECT_EQ((*packed)->Bytes(), (*a)->Bytes());
+    EXPECT_EQ((*packed)->packed.size(), (*a)->packed.size());
     EXPECT_EQ((*a)->name, (*b)->name);
     EXPECT_EQ((*a)->ns, (*b)->ns);
     EXPECT_EQ((*a)->labels, (*b)->labels);

@@ -21,14 +21,19 @@ std::optional<std::string> StringValue(std::string_view text, Span v) {
   return j->get<std::string>();
 }
 
-// The snapshot's bytes as the store's value of kv (one buffer for both: Store::ShareValues).
-store::KeyValue ShareOf(const store::KeyValue& kv, const CachedObjectPtr& obj) {
-  return {kv.key, store::Value(obj, &obj->bytes), kv.create_revision, kv.mod_revision};
+// The snapshot's packed bytes as the store's value of kv (one copy for both: Store::ShareValues).
+store::SharedValue ShareOf(const store::KeyValue& kv, const CachedObjectPtr& obj) {
+  return {kv.key, kv.mod_revision, std::shared_ptr<const Packed>(obj, &obj->packed)};
+}
+
+Packed PackWith(Packer* packer, std::string bytes) {
+  return packer ? packer->Pack(bytes) : Packed::Raw(std::move(bytes));
 }
 
 }  // namespace
 
-Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv) {
+Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv,
+                                         Packer* packer) {
   std::string_view t = value;
   std::optional<Span> meta;
   bool ok = ForEachMember(t, Span{0, t.size()}, [&](std::string_view k, Span v) {
@@ -36,7 +41,7 @@ Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::stri
     meta = v;
     return false;
   });
-  if (!ok || !meta || t[meta->begin] != '{') return MakeCachedObjectByParsing(key, value, rv);
+  if (!ok || !meta || t[meta->begin] != '{') return MakeCachedObjectByParsing(key, value, rv, packer);
   auto obj = std::make_shared<CachedObject>();
   obj->key = key;
   obj->rv = rv;
@@ -70,9 +75,9 @@ Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::stri
     }
     return true;
   });
-  if (!ok || fallback) return MakeCachedObjectByParsing(key, value, rv);
+  if (!ok || fallback) return MakeCachedObjectByParsing(key, value, rv, packer);
   std::string rvs = "\"" + std::to_string(rv) + "\"";
-  std::string& b = obj->bytes;
+  std::string b;
   if (old_rv) {
     b.reserve(t.size() + rvs.size());
     b.append(t.substr(0, old_rv->begin)).append(rvs).append(t.substr(old_rv->end));
@@ -89,10 +94,12 @@ Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::stri
       b.append(member).append(t.substr(close));
     }
   }
+  obj->packed = PackWith(packer, std::move(b));
   return CachedObjectPtr(std::move(obj));
 }
 
-Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const std::string& value, int64_t rv) {
+Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const std::string& value, int64_t rv,
+                                                  Packer* packer) {
   ASSIGN_OR_RETURN(Json doc, ParseJson(value));
   if (!doc.is_object()) return InternalError("stored object at " + key + " is not a JSON object");
   auto obj = std::make_shared<CachedObject>();
@@ -106,7 +113,7 @@ Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const 
   if (const Json* l = Find(meta, "labels"); l && l->is_object())
     for (auto it = l->begin(); it != l->end(); ++it)
       if (it.value().is_string()) obj->labels.emplace(it.key(), it.value().get<std::string>());
-  obj->bytes = DumpJson(doc);
+  obj->packed = PackWith(packer, DumpJson(doc));
   return CachedObjectPtr(std::move(obj));
 }
 
@@ -135,12 +142,12 @@ WatchCache::~WatchCache() { Stop(); }
 
 Status WatchCache::Start() {
   ASSIGN_OR_RETURN(store::ListResult list, store_.List(prefix_, {}));
-  std::vector<store::KeyValue> shared;
+  std::vector<store::SharedValue> shared;
   shared.reserve(list.items.size());
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& item : list.items) {
-      auto obj = MakeCachedObject(item.key, *item.value, item.mod_revision);
+      auto obj = MakeCachedObject(item.key, *item.value, item.mod_revision, &packer_);
       if (!obj.ok()) {
         TUG_LOG(WARNING, "rest") << "skipping unreadable object" << kv("key", item.key) << kv("err", obj.status().ToString());
         continue;
@@ -217,7 +224,7 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
   if (stopped_) return;
   std::vector<CacheEvent> batch;
   batch.reserve(events.size());
-  std::vector<store::KeyValue> shared;
+  std::vector<store::SharedValue> shared;
   for (const auto& e : events) {
     CacheEvent ce;
     ce.rv = e.kv.mod_revision;
@@ -227,7 +234,7 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
       ce.type = WatchEventType::kDeleted;
       const std::string* last = e.kv.value ? e.kv.value.get() : (e.prev_value ? e.prev_value.get() : nullptr);
       if (last) {
-        auto obj = MakeCachedObject(e.kv.key, *last, e.kv.mod_revision);
+        auto obj = MakeCachedObject(e.kv.key, *last, e.kv.mod_revision, &packer_);
         if (obj.ok()) ce.obj = std::move(obj).value();
       }
       if (!ce.obj && ce.prev) {
@@ -239,7 +246,7 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
       if (!ce.obj) { rev_ = std::max(rev_, ce.rv); continue; }
     } else {
       if (!e.kv.value) continue;
-      auto obj = MakeCachedObject(e.kv.key, *e.kv.value, e.kv.mod_revision);
+      auto obj = MakeCachedObject(e.kv.key, *e.kv.value, e.kv.mod_revision, &packer_);
       if (!obj.ok()) {
         TUG_LOG(WARNING, "rest") << "skipping unreadable object" << kv("key", e.kv.key);
         rev_ = std::max(rev_, ce.rv);
@@ -252,11 +259,11 @@ void WatchCache::OnStoreEvents(std::span<const store::Event> events, int64_t pro
     }
     rev_ = std::max(rev_, ce.rv);
     events_.push_back(ce);
-    events_bytes_ += ce.obj->bytes.size();
+    events_bytes_ += ce.obj->packed.stored_size();
     while (events_.size() > window_ ||
            (events_bytes_ > window_bytes_ && events_.size() > std::min(window_, kMinWindow))) {
       window_start_ = events_.front().rv;
-      events_bytes_ -= events_.front().obj->bytes.size();
+      events_bytes_ -= events_.front().obj->packed.stored_size();
       events_.pop_front();
     }
     ce.forms = std::make_shared<EventForms>();  // the window's copy (above) keeps no encodings

@@ -3,8 +3,9 @@
 // fanned out to every API watcher from memory (DESIGN.md §4).
 //
 // Objects are immutable snapshots (shared_ptr<const CachedObject>): the JSON bytes as served
-// (metadata.resourceVersion filled in) and a small parsed index (key, name, namespace, labels,
-// rv) so LIST and selectors never re-parse the bytes.
+// (metadata.resourceVersion filled in), held packed (zstd against a dictionary the cache learns
+// from its first objects, base/packed.h), and a small parsed index (key, name, namespace,
+// labels, rv) so LIST and selectors never re-parse the bytes.
 //
 // Ownership: the cache owns its store WatchHandle; Stop() (or the destructor) cancels it and
 // drops every watcher.
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "apiserver/rest/selectors.h"
+#include "base/packed.h"
 #include "base/status.h"
 #include "store/store.h"
 
@@ -48,7 +50,7 @@ struct CachedObject {
   CachedObject() = default;
   // Copies the data; the lazily rendered row is not copied (it may be stale for the copy).
   CachedObject(const CachedObject& o)
-      : key(o.key), name(o.name), ns(o.ns), labels(o.labels), rv(o.rv), bytes(o.bytes) {}
+      : key(o.key), name(o.name), ns(o.ns), labels(o.labels), rv(o.rv), packed(o.packed) {}
   CachedObject& operator=(const CachedObject&) = delete;
   ~CachedObject() { delete row.load(std::memory_order_acquire); }
 
@@ -57,7 +59,11 @@ struct CachedObject {
   std::string ns;
   Labels labels;
   int64_t rv = 0;
-  std::string bytes;  // compact JSON, metadata.resourceVersion == rv
+  Packed packed;  // compact JSON, metadata.resourceVersion == rv
+
+  std::string Bytes() const { return packed.Unpack(); }
+  // The bytes: borrowed when held unpacked, else unpacked into *buf.
+  std::string_view View(std::string* buf) const { return packed.View(buf); }
 
   // The rendered row, or null until first needed; installed once (compare-and-swap), owned.
   mutable std::atomic<const CachedRow*> row{nullptr};
@@ -66,10 +72,13 @@ using CachedObjectPtr = std::shared_ptr<const CachedObject>;
 
 // Builds a snapshot from a stored value, setting metadata.resourceVersion. Stored values are
 // tug's own compact JSON, so this splices the bytes (name, namespace and labels are read by a
-// scanner); anything unexpected falls back to a full parse and re-encode.
-Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv);
+// scanner); anything unexpected falls back to a full parse and re-encode. The bytes are packed
+// by `packer`, or held as they are without one (a snapshot made for one response).
+Result<CachedObjectPtr> MakeCachedObject(const std::string& key, const std::string& value, int64_t rv,
+                                         Packer* packer = nullptr);
 // The same result by a full parse (the fallback; tests compare both).
-Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const std::string& value, int64_t rv);
+Result<CachedObjectPtr> MakeCachedObjectByParsing(const std::string& key, const std::string& value, int64_t rv,
+                                                  Packer* packer = nullptr);
 
 enum class WatchEventType { kAdded, kModified, kDeleted };
 
@@ -155,9 +164,9 @@ class CacheWatcher {
 
 class WatchCache {
  public:
-  // The event window keeps the last `window` events, fewer when their objects' bytes pass
-  // `window_bytes` (but never fewer than kMinWindow): a window of 4,096 events of 5 KiB pods
-  // held 20 MB of old versions per resource.
+  // The event window keeps the last `window` events, fewer when their objects' packed bytes
+  // pass `window_bytes` (but never fewer than kMinWindow): a window of 4,096 events of 5 KiB
+  // pods held 20 MB of old versions per resource before they were packed.
   static constexpr size_t kMinWindow = 100;
   WatchCache(store::Store& store, std::string prefix, size_t window = 4096, size_t window_bytes = 4u << 20);
   ~WatchCache();
@@ -210,7 +219,8 @@ class WatchCache {
   std::condition_variable cv_;
   std::map<std::string, CachedObjectPtr, std::less<>> objects_;  // GUARDED_BY(mu_)
   std::deque<CacheEvent> events_;                                // GUARDED_BY(mu_)
-  size_t events_bytes_ = 0;  // GUARDED_BY(mu_): the bytes of events_' objects
+  size_t events_bytes_ = 0;  // GUARDED_BY(mu_): the packed bytes of events_' objects
+  Packer packer_;            // the objects' dictionary, learnt from the first ones
   int64_t rev_ = 0;                                              // GUARDED_BY(mu_)
   std::atomic<int64_t> last_write_{0};
   int64_t window_start_ = 0;  // events with rv > window_start_ are all in events_

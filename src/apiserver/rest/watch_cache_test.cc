@@ -149,9 +149,48 @@ TEST(WatchCacheTest, WatcherThatRefusesIsRemovedOthersContinue) {
   EXPECT_EQ(cache.WatcherCount(), 1u);
 }
 
-// The store and the cache hold one buffer per object (Store::ShareValues): after the cache has
-// seen a write, the store's value is the snapshot's bytes (resourceVersion filled in) and the
-// bytes as written are no longer held by the store.
+// The cache holds its objects packed, against a dictionary learnt from its first objects: similar
+// objects take a fraction of their bytes, and every one reads back as it was written.
+TEST(WatchCacheTest, HoldsObjectsPackedAgainstALearntDictionary) {
+  auto store = store::NewMemoryStore();
+  WatchCache cache(*store, "/registry/core/configmaps/");
+  ASSERT_TRUE(cache.Start().ok());
+  auto doc = [](int i) {
+    std::string data;
+    for (int k = 0; k < 20; ++k)
+      data += R"("key-)" + std::to_string(k) + R"(":"the same long value in every config map, number )" +
+              std::to_string(k) + R"(",)";
+    return R"({"apiVersion":"v1","data":{)" + data + R"("own":")" + std::to_string(i * 7919) +
+           R"("},"kind":"ConfigMap","metadata":{"name":"cm-)" + std::to_string(i) + R"(","namespace":"default"}})";
+  };
+  int64_t last = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto r = store->Create("/registry/core/configmaps/default/cm-" + std::to_string(i),
+                           std::make_shared<const std::string>(doc(i)));
+    ASSERT_TRUE(r.ok());
+    last = *r;
+  }
+  ASSERT_TRUE(cache.WaitForRevision(last, std::chrono::seconds(5)));
+  int64_t rev = 0;
+  auto snap = cache.Snapshot("/registry/core/configmaps/default/cm-", &rev);
+  ASSERT_EQ(snap.size(), 40u);
+  size_t raw = 0, held = 0;
+  for (const CachedObjectPtr& obj : snap) {
+    int i = std::stoi(obj->name.substr(3));
+    std::string want = doc(i);
+    const std::string tail = R"("namespace":"default"}})";
+    want.replace(want.size() - tail.size(), tail.size(),
+                 R"("namespace":"default","resourceVersion":")" + std::to_string(obj->rv) + R"("}})");
+    EXPECT_EQ(obj->Bytes(), want);
+    raw += obj->packed.size();
+    held += obj->packed.stored_size();
+  }
+  EXPECT_LT(held * 4, raw) << held << " of " << raw << " bytes held";
+}
+
+// The store and the cache hold one copy per object (Store::ShareValues): after the cache has
+// seen a write, the store holds the snapshot's packed bytes (resourceVersion filled in, so that
+// is what it returns) and no longer the bytes as written.
 TEST(WatchCacheTest, StoreAndCacheShareEachObjectsBytes) {
   auto store = store::NewMemoryStore();
   const std::string before_key = "/registry/core/configmaps/default/before";
@@ -176,7 +215,7 @@ TEST(WatchCacheTest, StoreAndCacheShareEachObjectsBytes) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   auto all_shared = [&] {
     for (const CachedObjectPtr& obj : snap)
-      if (auto kv = store->Get(obj->key); !kv.ok() || kv->value->data() != obj->bytes.data()) return false;
+      if (auto kv = store->Get(obj->key); !kv.ok() || *kv->value != obj->Bytes()) return false;
     return true;
   };
   while (!all_shared() && std::chrono::steady_clock::now() < deadline)
@@ -185,7 +224,7 @@ TEST(WatchCacheTest, StoreAndCacheShareEachObjectsBytes) {
     SCOPED_TRACE(obj->key);
     auto kv = store->Get(obj->key);
     ASSERT_TRUE(kv.ok());
-    EXPECT_EQ(kv->value->data(), obj->bytes.data()) << "one buffer";
+    EXPECT_EQ(*kv->value, obj->Bytes()) << "the store returns the cache's copy";
     EXPECT_THAT(*kv->value, HasSubstr("\"resourceVersion\":\"" + std::to_string(kv->mod_revision) + "\""));
   }
   // Only this test still holds the values as written.

@@ -190,7 +190,7 @@ void Engine::Load(std::vector<KeyValue> kvs, int64_t current_revision, int64_t c
   current_.clear();
   for (KeyValue& kv : kvs) {
     std::string k = kv.key;
-    current_.emplace_hint(current_.end(), std::move(k), std::move(kv));  // kvs are sorted
+    current_.emplace_hint(current_.end(), std::move(k), Current{std::move(kv), nullptr});  // kvs are sorted
   }
   window_.clear();
   current_rev_ = current_revision;
@@ -198,11 +198,20 @@ void Engine::Load(std::vector<KeyValue> kvs, int64_t current_revision, int64_t c
   window_start_ = current_revision;
 }
 
+KeyValue Engine::Materialize(Current c) {
+  if (!c.kv.value && c.packed) c.kv.value = std::make_shared<const std::string>(c.packed->Unpack());
+  return std::move(c.kv);
+}
+
 Result<KeyValue> Engine::Get(std::string_view key) const {
-  std::shared_lock<std::shared_mutex> l(mu_);
-  auto it = current_.find(key);
-  if (it == current_.end()) return NotFoundError("key not found: " + std::string(key));
-  return it->second;
+  Current c;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    auto it = current_.find(key);
+    if (it == current_.end()) return NotFoundError("key not found: " + std::string(key));
+    c = it->second;
+  }
+  return Materialize(std::move(c));
 }
 
 Result<int64_t> Engine::Count(std::string_view prefix) const {
@@ -225,18 +234,22 @@ Result<ListResult> Engine::List(std::string_view prefix, const ListOptions& opts
   if (opts.revision == 0 || opts.revision == current_rev_) {
     ListResult out;
     out.revision = current_rev_;
+    std::vector<Current> items;  // unpacked after the lock is released
     auto it = current_.lower_bound(prefix);
     if (!opts.start_after.empty() && opts.start_after >= prefix) {
       it = current_.upper_bound(opts.start_after);
     }
     for (; it != current_.end() && HasPrefix(it->first, prefix); ++it) {
-      if (opts.limit > 0 && static_cast<int64_t>(out.items.size()) == opts.limit) {
+      if (opts.limit > 0 && static_cast<int64_t>(items.size()) == opts.limit) {
         out.more = true;
         for (; it != current_.end() && HasPrefix(it->first, prefix); ++it) ++out.remaining;
         break;
       }
-      out.items.push_back(it->second);
+      items.push_back(it->second);
     }
+    l.unlock();
+    out.items.reserve(items.size());
+    for (Current& c : items) out.items.push_back(Materialize(std::move(c)));
     return out;
   }
   if (opts.revision < window_start_) {
@@ -244,7 +257,7 @@ Result<ListResult> Engine::List(std::string_view prefix, const ListOptions& opts
     return ListResult{};
   }
   // State at opts.revision = current state with every later record undone (newest first).
-  std::map<std::string, KeyValue, std::less<>> state;
+  std::map<std::string, Current, std::less<>> state;
   for (auto it = current_.lower_bound(prefix); it != current_.end() && HasPrefix(it->first, prefix); ++it) {
     state.emplace(it->first, it->second);
   }
@@ -254,13 +267,13 @@ Result<ListResult> Engine::List(std::string_view prefix, const ListOptions& opts
     if (r.ev.type == EventType::kCreate) {
       state.erase(r.ev.kv.key);
     } else {
-      state[r.ev.kv.key] = KeyValue{r.ev.kv.key, r.ev.prev_value, r.prev_create_revision, r.prev_mod_revision};
+      state[r.ev.kv.key] = Current{KeyValue{r.ev.kv.key, r.ev.prev_value, r.prev_create_revision, r.prev_mod_revision}, nullptr};
     }
   }
   l.unlock();
   std::vector<KeyValue> all;
   all.reserve(state.size());
-  for (auto& [k, kv] : state) all.push_back(std::move(kv));
+  for (auto& [k, c] : state) all.push_back(Materialize(std::move(c)));
   return PageItems(std::move(all), opts, opts.revision);
 }
 
@@ -294,10 +307,14 @@ WatchHandlePtr Engine::MakeHandle(uint64_t id) { return std::make_unique<HandleI
 void Engine::CancelWatch(uint64_t id) { hub_->Cancel(id); }
 
 std::optional<KeyValue> Engine::Lookup(std::string_view key) const {
-  std::shared_lock<std::shared_mutex> l(mu_);
-  auto it = current_.find(key);
-  if (it == current_.end()) return std::nullopt;
-  return it->second;
+  Current c;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    auto it = current_.find(key);
+    if (it == current_.end()) return std::nullopt;
+    c = it->second;
+  }
+  return Materialize(std::move(c));
 }
 
 void Engine::Apply(std::vector<Record> records) {
@@ -315,9 +332,9 @@ void Engine::Apply(std::vector<Record> records) {
     } else {
       auto it = current_.find(r.ev.kv.key);
       if (it == current_.end()) {
-        current_.emplace(r.ev.kv.key, r.ev.kv);
+        current_.emplace(r.ev.kv.key, Current{r.ev.kv, nullptr});
       } else {
-        it->second = r.ev.kv;
+        it->second = Current{r.ev.kv, nullptr};
       }
     }
   }
@@ -327,34 +344,20 @@ void Engine::Apply(std::vector<Record> records) {
   TrimWindowLocked();
 }
 
-namespace {
-constexpr size_t kShareLookahead = 256;
-}  // namespace
-
-void Engine::ShareValues(std::span<const KeyValue> kvs) {
-  if (kvs.empty()) return;
+void Engine::ShareValues(std::span<const SharedValue> values) {
+  if (values.empty()) return;
+  std::vector<Value> released;  // the bytes as written, freed after the lock
+  released.reserve(values.size());
   std::unique_lock<std::shared_mutex> l(mu_);
-  for (const KeyValue& kv : kvs) {
-    if (!kv.value) continue;
-    if (auto it = current_.find(kv.key); it != current_.end() && it->second.mod_revision == kv.mod_revision)
-      it->second.value = kv.value;
-    // window_ holds the consecutive revisions window_start_+1 .. current_rev_.
-    if (kv.mod_revision <= window_start_ || kv.mod_revision > current_rev_) continue;
-    Record& r = window_[static_cast<size_t>(kv.mod_revision - window_start_ - 1)];
-    if (r.ev.type != EventType::kDelete && r.ev.kv.key == kv.key) r.ev.kv.value = kv.value;
-    // The key's next record, if written since (a caller shares soon after the commit, so only
-    // the few records after this one are looked at), names this value as its previous one.
-    const size_t from = static_cast<size_t>(kv.mod_revision - window_start_);
-    for (size_t i = from; i < window_.size() && i < from + kShareLookahead; ++i) {
-      Record& next = window_[i];
-      if (next.ev.kv.key != kv.key) continue;
-      if (next.prev_mod_revision == kv.mod_revision) {
-        next.ev.prev_value = kv.value;
-        if (next.ev.type == EventType::kDelete) next.ev.kv.value = kv.value;
-      }
-      break;
-    }
+  for (const SharedValue& v : values) {
+    if (!v.packed) continue;
+    auto it = current_.find(v.key);
+    if (it == current_.end() || it->second.kv.mod_revision != v.mod_revision) continue;
+    if (it->second.kv.value) released.push_back(std::move(it->second.kv.value));
+    it->second.kv.value = nullptr;
+    it->second.packed = v.packed;
   }
+  l.unlock();
 }
 
 void Engine::TrimWindowLocked() {

@@ -1,6 +1,7 @@
 // store::internal::Engine — the in-memory half shared by every Store backend.
 //
-// Purpose: holds the current state of every key (sorted map of immutable KeyValue snapshots),
+// Purpose: holds the current state of every key (sorted map of immutable KeyValue snapshots,
+// or of the packed copies the watch caches share with it),
 // a window of recent history (one Record per revision, with what the key looked like before),
 // the current and compacted revisions, and the watch fan-out (WatchHub). Backends decide
 // *when* a write is committed (memory: at once; SQLite: after the group commit's fsync) and
@@ -141,9 +142,9 @@ class Engine {
   // Installs committed records (consecutive revisions after the current one) and publishes
   // them to watchers.
   void Apply(std::vector<Record> records);
-  // Store::ShareValues: swaps in equivalent buffers for the current values and window records
-  // written at each kv's mod_revision.
-  void ShareValues(std::span<const KeyValue> kvs);
+  // Store::ShareValues: holds the current value written at each v.mod_revision packed, as
+  // given, instead of the bytes as written.
+  void ShareValues(std::span<const SharedValue> values);
   // Marks history at/below revision as discarded. Returns BadRequest-free OK if revision is
   // not above the compacted one (no-op). Fails (Timeout) if revision is in the future.
   Status Compact(int64_t revision);
@@ -153,10 +154,17 @@ class Engine {
   int64_t WindowStart() const;  // records are held for revisions > WindowStart()
 
  private:
+  // A key's current state: as written (kv.value), or packed by a reader (ShareValues; then
+  // kv.value is null). Readers get it unpacked (Materialize), outside mu_.
+  struct Current {
+    KeyValue kv;
+    std::shared_ptr<const Packed> packed;
+  };
+  static KeyValue Materialize(Current c);
   void TrimWindowLocked();
 
   mutable std::shared_mutex mu_;
-  std::map<std::string, KeyValue, std::less<>> current_;  // GUARDED_BY(mu_)
+  std::map<std::string, Current, std::less<>> current_;  // GUARDED_BY(mu_)
   std::deque<Record> window_;  // GUARDED_BY(mu_); revisions window_start_+1 .. current_rev_
   int64_t window_start_ = 0;                               // GUARDED_BY(mu_)
   int64_t current_rev_ = 0;                                // GUARDED_BY(mu_)

@@ -50,7 +50,7 @@ class MemoryStore final : public Store {
     return engine_.MakeHandle(ws.id);
   }
 
-  void ShareValues(std::span<const KeyValue> kvs) override { engine_.ShareValues(kvs); }
+  void ShareValues(std::span<const SharedValue> values) override { engine_.ShareValues(values); }
   Status Compact(int64_t revision) override { return engine_.Compact(revision); }
   int64_t CurrentRevision() const override { return engine_.CurrentRevision(); }
   int64_t CompactedRevision() const override { return engine_.CompactedRevision(); }

@@ -127,7 +127,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return r.ev.kv;
   }
   Result<WatchHandlePtr> Watch(std::string_view prefix, int64_t from, WatchCallback cb) override;
-  void ShareValues(std::span<const KeyValue> kvs) override { engine_.ShareValues(kvs); }
+  void ShareValues(std::span<const SharedValue> values) override { engine_.ShareValues(values); }
   Status Compact(int64_t revision) override;
   int64_t CurrentRevision() const override { return engine_.CurrentRevision(); }
   int64_t CompactedRevision() const override { return engine_.CompactedRevision(); }

@@ -113,10 +113,9 @@ TEST_F(SqliteStoreTest, SharedValuesStayInMemoryTheLogKeepsTheWrittenBytes) {
     auto s = Open();
     ASSERT_NE(s, nullptr);
     ASSERT_TRUE(s->Create("/sh/a", V("written")).ok());  // 1
-    Value shared = V("written+rv");
-    std::vector<KeyValue> kvs = {{"/sh/a", shared, 1, 1}};
-    s->ShareValues(kvs);
-    EXPECT_EQ(s->Get("/sh/a")->value, shared);
+    std::vector<SharedValue> vs = {{"/sh/a", 1, std::make_shared<const Packed>(Packed::Pack("written+rv"))}};
+    s->ShareValues(vs);
+    EXPECT_EQ(*s->Get("/sh/a")->value, "written+rv");
     ASSERT_TRUE(s->Create("/sh/b", V("b")).ok());  // 2
   }
   auto s = Open();
