@@ -47,7 +47,7 @@ struct Pending {
   std::string ns;
   std::string type, reason, message;
   std::string object_key;  // source/object/type/reason (the spam filter's and similar events' key)
-  std::string key;         // object_key + message (repeats)
+  std::string key;         // object_key + '\x1e' + message (repeats)
   SystemTime at;
 };
 
@@ -371,7 +371,7 @@ void EventRecorder::Record(const Json& obj, std::string_view type, std::string_v
   p.message = std::move(message);
   p.at = impl_->clock.Now();
   p.object_key = impl_->ObjectKey(p, uid, api_version);
-  p.key = p.object_key + p.message;
+  p.key = p.object_key + '\x1e' + p.message;  // never the object key (the combined Event's key)
   impl_->Enqueue(std::move(p));
 }
 

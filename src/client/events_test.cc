@@ -137,6 +137,26 @@ TEST_F(EventsTest, CombinesSimilarEventsAfterTenMessages) {
   EXPECT_TRUE(single);
 }
 
+// An Event with an empty message is not the combined Event of its object and reason: the tenth
+// message still makes its own combined Event.
+TEST_F(EventsTest, AnEmptyMessageIsNotTheCombinedEvent) {
+  EventRecorder rec(api_.client(), {.component = "replicaset-controller", .clock = &clock_});
+  Json rs = {{"apiVersion", "apps/v1"},
+             {"kind", "ReplicaSet"},
+             {"metadata", {{"name", "web-5d4"}, {"namespace", "default"}, {"uid", "u1"}}}};
+  rec.Record(rs, "Normal", "SuccessfulCreate", "");
+  for (int i = 1; i < 10; ++i) rec.Record(rs, "Normal", "SuccessfulCreate", "Created pod: web-5d4-" + std::to_string(i));
+  rec.Flush();
+  auto evs = Events("default");
+  ASSERT_EQ(evs.size(), 10u);
+  int combined = 0;
+  for (const auto& e : evs) {
+    if (GetString(e, "message") == "(combined from similar events): Created pod: web-5d4-9") ++combined;
+    EXPECT_EQ(e["count"], 1) << e.dump();
+  }
+  EXPECT_EQ(combined, 1);
+}
+
 // As client-go's spam filter: 25 events of one object and reason at once, then one per 5
 // minutes; the others are dropped.
 TEST_F(EventsTest, SpamFilterDropsBeyondTheBurst) {
