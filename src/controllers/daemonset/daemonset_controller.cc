@@ -75,6 +75,7 @@ DaemonSetController::DaemonSetController(const framework::ControllerContext& ctx
     : Controller("daemonset", ctx), expectations_(ctx.clock) {
   dss_ = &Informer(client::kDaemonSets);
   pods_ = &Informer(client::kPods);
+  pod_index_ = framework::AddControllerUidIndex(*pods_, "daemonset");
   nodes_ = &Informer(client::kNodes);
   revisions_ = &Informer(client::kControllerRevisions);
   dss_->AddHandler(EnqueueHandler());
@@ -206,7 +207,7 @@ Status DaemonSetController::Sync(const std::string& key) {
 
   // Pods by node.
   Json ref = framework::MakeControllerRef(ds, "apps/v1", "DaemonSet");
-  auto claim = framework::ClaimObjects(client(), client::kPods, ds, ref, *selector, pods_->List(Ns(ds)),
+  auto claim = framework::ClaimObjects(client(), client::kPods, ds, ref, *selector, framework::ClaimCandidates(*pods_, pod_index_, ds),
                                        framework::RecheckOwner(client(), client::kDaemonSets, ds));
   RETURN_IF_ERROR(claim.status);
   std::map<std::string, std::vector<client::ObjectPtr>> by_node;

@@ -37,6 +37,7 @@ class DaemonSetController : public framework::Controller {
 
   client::Informer* dss_;
   client::Informer* pods_;
+  std::string pod_index_;  // pods by controller uid (and orphans by namespace)
   client::Informer* nodes_;
   client::Informer* revisions_;
   framework::Expectations expectations_;

@@ -114,6 +114,14 @@ std::function<Status()> RecheckOwner(const client::Client& c, const client::Reso
 
 std::string OrphanIndexValue(std::string_view ns) { return "orphan/" + std::string(ns); }
 
+std::vector<client::ObjectPtr> ClaimCandidates(const client::Informer& informer, std::string_view index,
+                                               const Json& owner) {
+  std::vector<client::ObjectPtr> out = informer.ByIndex(index, GetStringPath(owner, {"metadata", "uid"}));
+  for (client::ObjectPtr& o : informer.ByIndex(index, OrphanIndexValue(GetStringPath(owner, {"metadata", "namespace"}))))
+    out.push_back(std::move(o));
+  return out;
+}
+
 std::string AddControllerUidIndex(client::Informer& informer, std::string_view prefix) {
   std::string name = std::string(prefix) + "/controller-uid";
   informer.AddIndexer(name, [](const Json& obj) -> std::vector<std::string> {

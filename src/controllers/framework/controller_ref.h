@@ -67,5 +67,10 @@ std::function<Status()> RecheckOwner(const client::Client& c, const client::Reso
 // Call before the factory starts. Returns the index name.
 std::string AddControllerUidIndex(client::Informer& informer, std::string_view prefix);
 std::string OrphanIndexValue(std::string_view ns);
+// ClaimObjects' candidates from such an index: the objects `owner` controls and the orphans in
+// its namespace (not every object of the namespace: with the control loops' compact cache each
+// listed object is parsed).
+std::vector<client::ObjectPtr> ClaimCandidates(const client::Informer& informer, std::string_view index,
+                                               const Json& owner);
 
 }  // namespace tug::controllers::framework

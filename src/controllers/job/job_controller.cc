@@ -14,6 +14,7 @@ using framework::GetInt;
 using framework::IsBeingDeleted;
 
 constexpr char kManagedByDefault[] = "kubernetes.io/job-controller";
+constexpr char kJobNameIndex[] = "job/controller-name";
 constexpr char kReasonBackoff[] = "BackoffLimitExceeded";
 constexpr char kMsgBackoff[] = "Job has reached the specified backoff limit";
 constexpr char kReasonDeadline[] = "DeadlineExceeded";
@@ -221,6 +222,13 @@ JobController::JobController(const framework::ControllerContext& ctx, JobOptions
     : Controller("job", ctx), opts_(opts), expectations_(ctx.clock) {
   jobs_ = &Informer(client::kJobs);
   pods_ = &Informer(client::kPods);
+  pod_index_ = framework::AddControllerUidIndex(*pods_, "job");
+  // A deleted Job's pods by its namespace and name (its uid is gone with it).
+  pods_->AddIndexer(kJobNameIndex, [](const Json& pod) -> std::vector<std::string> {
+    const Json* ref = framework::GetControllerOf(pod);
+    if (!ref || GetString(*ref, "kind") != "Job") return {};
+    return {GetStringPath(pod, {"metadata", "namespace"}) + "/" + GetString(*ref, "name")};
+  });
   jobs_->AddHandler(EnqueueHandler());
   pods_->AddHandler(client::EventHandler{
       .on_add = [this](const client::ObjectPtr& p) { OnPod(p, PodEvent::kAdd); },
@@ -271,7 +279,7 @@ Status JobController::Sync(const std::string& key) {
 Status JobController::CleanupOrphanPods(const std::string& ns, const std::string& name) {
   // Pods whose Job is gone keep the tracking finalizer forever unless someone removes it.
   Status first;
-  for (const client::ObjectPtr& p : pods_->List(ns)) {
+  for (const client::ObjectPtr& p : pods_->ByIndex(kJobNameIndex, ns + "/" + name)) {
     const Json* ref = framework::GetControllerOf(*p);
     if (!ref || GetString(*ref, "kind") != "Job" || GetString(*ref, "name") != name || !HasFinalizer(*p)) continue;
     Status st = RemoveFinalizer(*p);
@@ -401,7 +409,7 @@ Status JobController::SyncJob(const Json& job_in, const std::string& key) {
   // Pods of this job: claim by selector as upstream (orphans with matching labels are adopted).
   ASSIGN_OR_RETURN(client::LabelSelector selector, client::LabelSelector::FromJson(FindPath(job, {"spec", "selector"})));
   Json ref = framework::MakeControllerRef(job, "batch/v1", "Job");
-  std::vector<client::ObjectPtr> candidates = pods_->List(Ns(job));
+  std::vector<client::ObjectPtr> candidates = framework::ClaimCandidates(*pods_, pod_index_, job);
   std::vector<client::ObjectPtr> pods;
   if (finished || IsBeingDeleted(job)) {
     for (const auto& p : candidates)

@@ -69,6 +69,7 @@ class JobController : public framework::Controller {
   JobOptions opts_;
   client::Informer* jobs_;
   client::Informer* pods_;
+  std::string pod_index_;  // pods by controller uid (and orphans by namespace)
   framework::Expectations expectations_;
   std::mutex mu_;
   std::map<std::string, BackoffRecord> backoff_;           // job key -> record

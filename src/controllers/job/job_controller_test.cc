@@ -134,6 +134,31 @@ TEST_F(JobControllerTest, RunsToCompletionWithParallelism) {
   EXPECT_EQ(Pods().size(), 3u);
 }
 
+// A Job deleted while its pods still carry the tracking finalizer: the controller removes it
+// from those pods (found by the Job's name: its uid is gone), and from no other Job's pods.
+TEST_F(JobControllerTest, DeletedJobsPodsLoseTheTrackingFinalizer) {
+  Start();
+  Json other = {{"apiVersion", "batch/v1"},
+                {"kind", "Job"},
+                {"metadata", {{"name", "other"}, {"namespace", "default"}}},
+                {"spec",
+                 {{"completions", 1},
+                  {"template", {{"spec", {{"restartPolicy", "Never"}, {"containers", {{{"name", "c"}, {"image", "busybox"}}}}}}}}}}};
+  ASSERT_TRUE(c().Create(client::kJobs, "default", other).ok());
+  CreateJob({{"completions", 2}, {"parallelism", 2}});
+  auto with_finalizer = [&](const std::string& prefix) {
+    size_t n = 0;
+    for (const Json& p : Pods())
+      if (GetStringPath(p, {"metadata", "name"}).starts_with(prefix) && p["metadata"].contains("finalizers")) ++n;
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return with_finalizer("pi-") == 2 && with_finalizer("other-") == 1; }));
+  ASSERT_TRUE(c().Delete(client::kJobs, "default", "pi").ok());
+  ASSERT_TRUE(WaitFor([&] { return with_finalizer("pi-") == 0; })) << with_finalizer("pi-");
+  EXPECT_EQ(Pods().size(), 3u);  // nothing else deletes them here (no garbage collector)
+  EXPECT_EQ(with_finalizer("other-"), 1u);
+}
+
 TEST_F(JobControllerTest, BackoffLimitExceededFailsTheJob) {
   Start();
   CreateJob({{"completions", 1}, {"backoffLimit", 1}});

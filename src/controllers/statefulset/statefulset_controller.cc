@@ -115,6 +115,7 @@ Json NewStatefulSetPod(const Json& set, int64_t ordinal, const std::string& revi
 StatefulSetController::StatefulSetController(const framework::ControllerContext& ctx) : Controller("statefulset", ctx) {
   sets_ = &Informer(client::kStatefulSets);
   pods_ = &Informer(client::kPods);
+  pod_index_ = framework::AddControllerUidIndex(*pods_, "statefulset");
   revisions_ = &Informer(client::kControllerRevisions);
   pvcs_ = &Informer(client::kPersistentVolumeClaims);
   sets_->AddHandler(EnqueueHandler());
@@ -230,7 +231,7 @@ Status StatefulSetController::Sync(const std::string& key) {
   // Pods of the set, by ordinal.
   Json ref = framework::MakeControllerRef(set, "apps/v1", "StatefulSet");
   std::vector<client::ObjectPtr> candidates;
-  for (const auto& p : pods_->List(Ns(set)))
+  for (const auto& p : framework::ClaimCandidates(*pods_, pod_index_, set))
     if (OrdinalOf(name, Name(*p)) >= 0) candidates.push_back(p);
   auto claim = framework::ClaimObjects(client(), client::kPods, set, ref, selector, candidates,
                                        framework::RecheckOwner(client(), client::kStatefulSets, set));

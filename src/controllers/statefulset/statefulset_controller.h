@@ -38,6 +38,7 @@ class StatefulSetController : public framework::Controller {
 
   client::Informer* sets_;
   client::Informer* pods_;
+  std::string pod_index_;  // pods by controller uid (and orphans by namespace)
   client::Informer* revisions_;
   client::Informer* pvcs_;
 };
