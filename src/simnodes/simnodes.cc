@@ -277,6 +277,19 @@ Status SimNodes::SyncNode(uint32_t i) {
 Status SimNodes::PatchPodStatus(const Json& pod, const Json& status) {
   // The uid makes the patch a precondition: never write a same-named successor pod's status.
   Json body = {{"metadata", {{"uid", GetStringPath(pod, {"metadata", "uid"})}}}, {"status", status}};
+  // Conditions merge by type: a reason or message the new condition no longer has is deleted
+  // (null), as the kubelet's two-way patch does, or "Ready: True" would keep "containers with
+  // unready status" from before.
+  if (Json& st = body["status"]; st.is_object() && st.contains("conditions") && st["conditions"].is_array())
+    for (Json& c : st["conditions"]) {
+      const Json* old = nullptr;
+      if (const Json* olds = FindPath(pod, {"status", "conditions"}); olds && olds->is_array())
+        for (const Json& o : *olds)
+          if (GetString(o, "type") == GetString(c, "type")) old = &o;
+      if (!old) continue;
+      for (const char* k : {"reason", "message"})
+        if (old->contains(k) && !c.contains(k)) c[k] = nullptr;
+    }
   auto r = client_.Patch(client::kPods, GetStringPath(pod, {"metadata", "namespace"}),
                          GetStringPath(pod, {"metadata", "name"}), client::PatchType::kStrategic, DumpJson(body),
                          "status");

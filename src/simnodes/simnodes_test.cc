@@ -122,6 +122,9 @@ TEST_F(SimNodesTest, BoundPodRunsWithKubeletStatus) {
     const Json* cnd = Cond(p, type);
     ASSERT_NE(cnd, nullptr) << type << " in " << p["status"].dump();
     EXPECT_EQ(GetString(*cnd, "status"), "True") << type;
+    // As the kubelet's: nothing left from the pod's ContainersNotReady time.
+    EXPECT_FALSE(cnd->contains("reason")) << cnd->dump();
+    EXPECT_FALSE(cnd->contains("message")) << cnd->dump();
   }
   const Json& cs = p["status"]["containerStatuses"][0];
   EXPECT_EQ(cs["ready"], true);
