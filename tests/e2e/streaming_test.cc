@@ -183,7 +183,7 @@ TEST_P(StreamingE2E, Logs) {
   EXPECT_EQ(r.out, "from-two\n") << r.err;
   r = K({"logs", "multi", "--all-containers", "--prefix"});
   EXPECT_NE(r.out.find("[pod/multi/one] from-one"), std::string::npos) << r.out << r.err;
-  EXPECT_NE(r.out.find("[pod/multi/two] from-two"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[pod/multi/two] from-two"), std::string::npos) << r.out << r.err << "rc=" << r.rc;
   r = K({"logs", "multi", "-c", "nope"});
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("container nope is not valid for pod multi"), std::string::npos) << r.err;
