@@ -144,8 +144,7 @@ class DeploymentController final : public framework::Controller {
 };
 
 Result<RSList> DeploymentController::ClaimReplicaSets(const Json& d, const client::LabelSelector& sel) {
-  std::vector<ObjectPtr> candidates = rs_->ByIndex(rs_index_, GetStringPath(d, {"metadata", "uid"}));
-  for (const ObjectPtr& o : rs_->ByIndex(rs_index_, framework::OrphanIndexValue(Ns(d)))) candidates.push_back(o);
+  std::vector<ObjectPtr> candidates = framework::ClaimCandidates(*rs_, rs_index_, d);
   Json ref = framework::MakeControllerRef(d, "apps/v1", "Deployment");
   auto claim = framework::ClaimObjects(client(), client::kReplicaSets, d, ref, sel, candidates,
                                        framework::RecheckOwner(client(), client::kDeployments, d));

@@ -255,13 +255,8 @@ Status ReplicaSetController::Sync(const std::string& key) {
     TUG_LOG(WARNING, "replicaset") << "invalid selector" << kv("key", key) << kv("error", sel.status().ToString());
     return Status::Ok();
   }
-  std::string ns = GetStringPath(*rs, {"metadata", "namespace"});
-  std::string uid = GetStringPath(*rs, {"metadata", "uid"});
-  std::vector<ObjectPtr> candidates;
-  for (const ObjectPtr& p : pods_->ByIndex(pod_index_, uid))
-    if (framework::IsPodActive(*p)) candidates.push_back(p);
-  for (const ObjectPtr& p : pods_->ByIndex(pod_index_, framework::OrphanIndexValue(ns)))
-    if (framework::IsPodActive(*p)) candidates.push_back(p);
+  std::vector<ObjectPtr> candidates = framework::ClaimCandidates(*pods_, pod_index_, *rs);
+  std::erase_if(candidates, [](const ObjectPtr& p) { return !framework::IsPodActive(*p); });
   Json ref = framework::MakeControllerRef(*rs, kind_.res->ApiVersion(), kind_.res->kind);
   auto claim = framework::ClaimObjects(client(), client::kPods, *rs, ref, *sel, candidates,
                                        framework::RecheckOwner(client(), *kind_.res, *rs));
