@@ -31,6 +31,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -370,6 +371,10 @@ class WriterImpl final : public ResponseWriter {
         armed_ = false;
         return false;
       }
+      // The connection may pull before it has queued this response's head (the head is posted
+      // by StartStream, the pull can come from the previous response's completion): nothing
+      // of the body goes out before it. The writer stays armed; the head's write pulls again.
+      if (!head_queued_) return false;
       if (at_completion && !finish_ && !pending_.empty() && pending_bytes_ < kEagerPull) {
         later = conn_;  // stays armed: the tick pulls it
       } else {
@@ -403,6 +408,12 @@ class WriterImpl final : public ResponseWriter {
       }
     }
     cb();
+  }
+
+  // On the connection's strand, once the head StartStream posted is queued.
+  void HeadQueued() {
+    std::lock_guard<std::mutex> l(mu_);
+    head_queued_ = true;
   }
 
   bool Closed() const override {
@@ -486,6 +497,7 @@ class WriterImpl final : public ResponseWriter {
   size_t pending_bytes_ = 0;  // GUARDED_BY(mu_)
   bool armed_ = false;   // GUARDED_BY(mu_): a pull is posted or will follow the write in flight
   bool finish_ = false;  // GUARDED_BY(mu_): Finish called, terminal chunk not yet pulled
+  bool head_queued_ = false;  // GUARDED_BY(mu_): the connection has queued the stream's head (Pull waits for it)
 };
 
 // ---------------------------------------------------------------- connection
@@ -554,8 +566,9 @@ class Connection final : public ConnBase {
 
   void PostStreamStart(std::string head) override {
     Post([this, head = std::move(head)]() mutable {
+      QueueOut(std::move(head), false);  // first: the head leads whatever the stream pulls
+      if (auto w = writer_.lock()) w->HeadQueued();
       MoveTo(true);
-      QueueOut(std::move(head), false);
     });
   }
 
@@ -637,6 +650,10 @@ class Connection final : public ConnBase {
   // connection (Run).
 
   Strand Exec() const { return on_stream_.load(std::memory_order_acquire) ? stream_strand_ : request_strand_; }
+  // In a handler: the connection moved to the other strand during it (TryMove), so the handler
+  // must not touch the connection any more; the work TryMove posted goes on there. Every
+  // MoveTo is therefore its handler's last step on the connection.
+  bool Moved() const { return !Exec().running_in_this_thread(); }
 
   // Runs fn on the current strand: at once when called there, else posted to it.
   template <class F>
@@ -646,10 +663,37 @@ class Connection final : public ConnBase {
     asio::post(ex, [self = Self(), fn = std::move(fn)]() mutable { self->Run(std::move(fn)); });
   }
 
-  // Posts fn to the current strand (from any thread).
+  // Posts fn to the current strand (from any thread), in order: posted work waits in inbox_
+  // and runs first in, first out. Posted straight to a strand, a function that arrived on the
+  // strand left behind by a move would follow the connection by a re-post (Run), behind work
+  // posted after it to the new strand — a streamed response's body ran before its head, and the
+  // client read a chunk where it expected a status line.
   template <class F>
   void Post(F fn) {
-    asio::post(Exec(), [self = Self(), fn = std::move(fn)]() mutable { self->Run(std::move(fn)); });
+    {
+      std::lock_guard<std::mutex> l(inbox_mu_);
+      inbox_.emplace_back(std::move(fn));
+    }
+    asio::post(Exec(), [self = Self()] { self->Run([self] { self->DrainInbox(); }); });
+  }
+
+  // On the current strand: runs the posted work in order; stops when a move changed the strand
+  // (the rest follows the connection, still in order).
+  void DrainInbox() {
+    for (;;) {
+      if (!Exec().running_in_this_thread()) {
+        asio::post(Exec(), [self = Self()] { self->Run([self] { self->DrainInbox(); }); });
+        return;
+      }
+      std::function<void()> fn;
+      {
+        std::lock_guard<std::mutex> l(inbox_mu_);
+        if (inbox_.empty()) return;
+        fn = std::move(inbox_.front());
+        inbox_.pop_front();
+      }
+      fn();
+    }
   }
 
   // A completion handler: runs on the current strand and keeps the connection alive.
@@ -691,7 +735,9 @@ class Connection final : public ConnBase {
     Post([this] {
       if (read_stage_ != ReadStage::kNone) IssueRead();
       DoRead();
-      DoWrite();
+      // A move waits for the write in flight, so this follows a write as OnWrite's does: a few
+      // stream bytes wait for the flush tick and go out together.
+      DoWrite(/*at_completion=*/true);
     });
   }
 
@@ -949,6 +995,7 @@ class Connection final : public ConnBase {
       out_.pop_front();
     }
     if (completed) ResponseDone();
+    if (Moved()) return;  // the new strand goes on (TryMove posted it)
     if (moving_) return TryMove();
     if (!closed_) DoWrite(/*at_completion=*/true);
   }
@@ -958,13 +1005,13 @@ class Connection final : public ConnBase {
     if (auto w = writer_.lock()) w->Detach();
     writer_.reset();
     if (close_after_response_) return DoClose();
-    MoveTo(false);  // a stream ended: requests are served by the request threads again
     if (!pending_.empty()) {
       Pending p = std::move(pending_.front());
       pending_.pop_front();
       Dispatch(std::move(p));
     }
     if (!active_) DoRead();
+    MoveTo(false);  // last: a stream ended, requests are served by the request threads again
   }
 
   void DoClose() {
@@ -996,6 +1043,8 @@ class Connection final : public ConnBase {
   const Strand request_strand_;
   const Strand stream_strand_;
   std::atomic<bool> on_stream_{false};  // written on the current strand; read anywhere (Exec)
+  std::mutex inbox_mu_;
+  std::deque<std::function<void()>> inbox_;  // GUARDED_BY(inbox_mu_): Post's work, in order
   bool want_stream_ = false;
   bool moving_ = false;         // a move is under way: no read or write starts
   bool read_cancelled_ = false;  // the posted read was cancelled for a move

@@ -112,6 +112,12 @@ class TestHandler : public Handler {
       w->Finish();
       return;
     }
+    if (req.path == "/tiny-stream") {  // as a short log: head, one chunk, end, writer dropped
+      w->StartStream(200, "text/plain");
+      w->Write("from-two\n");
+      w->Finish();
+      return;
+    }
     if (req.path == "/drop") return;  // forgets to answer
     if (req.path == "/upgrade") {
       // Takes the connection over, answers 101, then echoes bytes upper-cased until the peer
@@ -634,6 +640,29 @@ TEST(ServerTest, StreamsRunOnLowerPriorityThreadsAndComeBack) {
   EXPECT_EQ(ReadChunked(c2, "/nice-stream", &chunks), "x\n");
   while (h2.stream_nice == -100 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(h2.stream_nice.load(), base);
+}
+
+// Back-to-back short streamed responses on one keep-alive connection (kubectl logs
+// --all-containers): each response is moved to the stream threads and back while the next one's
+// handler already writes; every response must still start with its status line. (The head and
+// the body were posted to whichever strand was current at the time, and a move in between ran
+// the body first: kubectl read "malformed HTTP response \"9\"".)
+TEST(ServerTest, ShortStreamsBackToBackKeepTheirHeadFirst) {
+  TestHandler h;
+  auto srv = StartServer(PlainOptions(), h);
+  ASSERT_TRUE(srv.ok());
+  PlainClient c((*srv)->port());
+  for (int i = 0; i < 3000; ++i) {
+    http::response<http::string_body> r;
+    try {
+      r = c.Do("GET", i % 3 == 2 ? "/x" : "/tiny-stream");
+    } catch (const std::exception& e) {
+      FAIL() << "response " << i << ": " << e.what();
+    }
+    if (i % 3 == 2) continue;
+    ASSERT_EQ(r.result_int(), 200) << i;
+    ASSERT_EQ(r.body(), "from-two\n") << i;
+  }
 }
 
 // 200 streams kept busy (half of them read by their clients, half never read) do not hold up
