@@ -9,6 +9,8 @@
 // load, so each phase also reports the process CPU time it used per pod (baseline: binding
 // only; scheduler: scheduling + binding + events + the scheduler's watches), and the scheduling
 // thread's own CPU per cycle, i.e. the rate one core could schedule at if binding were free.
+// It allocates like build/tug (jemalloc with the binary's settings), and prints the store's
+// group commits per phase (writes per commit: how well the bindings and Events share fsyncs).
 //
 //   scheduler_bench [--nodes 5000] [--pods 10000] [--store sqlite|memory] [--bind-workers 16]
 //                   [--no-events] [--parallelism P]
@@ -120,6 +122,11 @@ int main(int argc, char** argv) {
     }
   }
   log::SetVerbosity(0);
+#ifdef TUG_JEMALLOC
+  std::printf("allocator jemalloc (with build/tug's settings)\n");
+#else
+  std::printf("allocator system (libjemalloc-dev missing: build/tug allocates with the same)\n");
+#endif
 
   char tmpl[] = "/tmp/tug-sched-bench-XXXXXX";
   if (!mkdtemp(tmpl)) {
@@ -137,16 +144,19 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     store::StorePtr st;
+    store::SqliteStore* sqlite = nullptr;  // for its commit figures
     if (store_kind == "memory") {
       st = store::NewMemoryStore();
     } else {
-      auto s = store::OpenSqliteStore(dir + "/store.db");
+      auto s = store::OpenSqliteStoreTyped(dir + "/store.db");
       if (!s.ok()) {
         std::fprintf(stderr, "store: %s\n", s.status().ToString().c_str());
         return 1;
       }
+      sqlite = s->get();
       st = std::move(s).value();
     }
+    auto commits = [&] { return sqlite ? sqlite->Stats() : store::SqliteStats{}; };
     auto reg = api::Registry::Builtin();
     if (!reg.ok()) return 1;
     apiserver::rest::Options o;
@@ -178,6 +188,7 @@ int main(int argc, char** argv) {
     auto b0 = Clk::now();
     double bmono0 = MonotonicSeconds();
     double bcpu0 = ProcessCpuSeconds();
+    store::SqliteStats bstats0 = commits();
     if (!Parallel(pods, bind_workers, [&](int i) {
           std::string name = "b-" + std::to_string(i);
           Json binding = {{"apiVersion", "v1"}, {"kind", "Binding"}, {"metadata", {{"name", name}, {"namespace", "baseline"}}},
@@ -191,6 +202,12 @@ int main(int argc, char** argv) {
     std::printf("baseline_round_robin_bind %d pods in %.3f s = %.0f pods/s\n", pods, base_s, base_rate);
     std::printf("baseline_cpu_per_pod %.0f us\n", base_cpu_us);
     std::printf("baseline_phase_monotonic %.3f,%.3f (perf record -k mono; perf report --time)\n", bmono0, MonotonicSeconds());
+    auto print_commits = [&](const char* phase, const store::SqliteStats& a, const store::SqliteStats& b) {
+      int64_t tx = b.write_transactions - a.write_transactions, w = b.writes - a.writes;
+      if (sqlite) std::printf("%s_store_commits %lld for %lld writes (%.1f writes per commit)\n", phase,
+                              (long long)tx, (long long)w, tx ? static_cast<double>(w) / static_cast<double>(tx) : 0.0);
+    };
+    print_commits("baseline", bstats0, commits());
 
     if (baseline_only) {
       handler->Stop();
@@ -215,6 +232,7 @@ int main(int argc, char** argv) {
     auto sched = std::move(sr).value();
     auto started = Clk::now();
     Clk::time_point first{}, last{};
+    store::SqliteStats sstats0, sstats1;
     double cpu_first = 0, cpu_last = 0, mono_first = 0, mono_last = 0;
     auto deadline = Clk::now() + std::chrono::minutes(10);
     uint64_t total = static_cast<uint64_t>(pods);
@@ -224,11 +242,13 @@ int main(int argc, char** argv) {
         first = Clk::now();
         mono_first = MonotonicSeconds();
         cpu_first = ProcessCpuSeconds();
+        sstats0 = commits();
       }
       if (b >= total) {
         last = Clk::now();
         mono_last = MonotonicSeconds();
         cpu_last = ProcessCpuSeconds();
+        sstats1 = commits();
         break;
       }
       std::this_thread::sleep_for(std::chrono::microseconds(500));
@@ -245,6 +265,7 @@ int main(int argc, char** argv) {
       std::printf("scheduler_first_to_last_binding %d pods in %.3f s = %.0f pods/s\n", pods, sched_s, rate);
       std::printf("scheduler_phase_monotonic %.3f,%.3f (first to last binding)\n", mono_first, mono_last);
       std::printf("scheduler_vs_round_robin_binder_ratio %.2f\n", rate / base_rate);
+      print_commits("scheduler", sstats0, sstats1);
       std::printf("scheduler_attempts %llu errors %llu\n", (unsigned long long)stats.attempts,
                   (unsigned long long)stats.errors);
       std::printf("scheduler_cycle_time_per_pod %.1f us, bind_time_per_pod %.1f us (%d bind threads)\n",

@@ -181,6 +181,13 @@ Status Client::DoNoBody(const HttpRequest& req) const {
   return Status::Ok();
 }
 
+void Client::DoNoBodyAsync(const HttpRequest& req, std::function<void(Status)> done) const {
+  transport_->DoAsync(req, [done = std::move(done)](Result<HttpResponse> r) {
+    if (!r.ok()) return done(r.status());
+    done(r->code < 200 || r->code >= 300 ? StatusFromResponse(*r) : Status::Ok());
+  });
+}
+
 Result<Json> Client::Get(const Resource& r, std::string_view ns, std::string_view name) const {
   if (name.empty()) return BadRequestError("resource name may not be empty");
   HttpRequest req;

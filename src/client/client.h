@@ -110,6 +110,14 @@ class Transport {
   // One request, whole response. A non-2xx answer is a response, not an error; errors are for
   // requests that got no HTTP answer (connection refused, TLS failure): Unavailable.
   virtual Result<HttpResponse> Do(const HttpRequest& req) = 0;
+  // The same request with its answer (or error) passed to `done`, exactly once, on whichever
+  // thread finishes it, possibly before DoAsync returns. This default answers on the caller's
+  // thread, i.e. waits like Do(); a transport that Pipelines() returns at once, so one thread
+  // can keep many requests in flight (the loopback transport answers from the thread that
+  // finishes the request, e.g. the store's group commit). `done` must not block.
+  virtual void DoAsync(const HttpRequest& req, std::function<void(Result<HttpResponse>)> done) { done(Do(req)); }
+  // Whether DoAsync returns before the answer.
+  virtual bool Pipelines() const { return false; }
   // A streamed response (watch, log follow). `on_head` gets the status code and content type
   // once (a non-2xx code is followed by the whole error body through on_data), `on_data` gets
   // body bytes in arrival order (chunk boundaries are arbitrary), `on_end` is called exactly once
@@ -187,6 +195,9 @@ class Client {
   // The same error mapping for a request whose answer the caller does not read (a pod binding,
   // an Event create): a 2xx body is not parsed.
   Status DoNoBody(const HttpRequest& req) const;
+  // DoNoBody through Transport::DoAsync: `done` gets the Status on the thread that finished
+  // the request (see there; it must not block).
+  void DoNoBodyAsync(const HttpRequest& req, std::function<void(Status)> done) const;
 
  private:
   std::shared_ptr<Transport> transport_;

@@ -11,6 +11,7 @@
 
 #include "api/schema.h"
 #include "client/informer.h"
+#include "client/loopback.h"
 #include "client/testing/test_api_server.h"
 #include "client/watch_decoder.h"
 
@@ -496,6 +497,96 @@ TEST_F(ClientTest, LoopbackCutsOffASlowReader) {
   ASSERT_TRUE(col.WaitEnd());
   EXPECT_EQ(col.ended->code(), StatusCode::kUnavailable);
   EXPECT_LT(col.events.size(), 40u);
+}
+
+// A handler that keeps each request's writer until the test answers (or drops) it.
+class HeldHandler : public apiserver::Handler {
+ public:
+  void Handle(apiserver::Request req, apiserver::ResponseWriterPtr w) override {
+    std::lock_guard<std::mutex> l(mu);
+    held.emplace_back(req.path, std::move(w));
+  }
+  std::mutex mu;
+  std::vector<std::pair<std::string, apiserver::ResponseWriterPtr>> held;
+};
+
+TEST(LoopbackTest, DoAsyncReturnsBeforeTheAnswerAndGetsItFromTheAnsweringThread) {
+  HeldHandler h;
+  auto t = NewLoopbackTransport(h, apiserver::UserInfo{});
+  ASSERT_TRUE(t->Pipelines());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Result<HttpResponse>> answers;
+  std::vector<std::thread::id> threads;
+  for (const char* path : {"/a", "/b", "/c"}) {
+    HttpRequest req;
+    req.path = path;
+    t->DoAsync(req, [&](Result<HttpResponse> r) {
+      std::lock_guard<std::mutex> l(mu);
+      answers.push_back(std::move(r));
+      threads.push_back(std::this_thread::get_id());
+      cv.notify_all();
+    });
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_TRUE(answers.empty());  // three requests in flight from one thread
+  }
+  std::vector<std::pair<std::string, apiserver::ResponseWriterPtr>> held;
+  {
+    std::lock_guard<std::mutex> l(h.mu);
+    held.swap(h.held);
+  }
+  ASSERT_EQ(held.size(), 3u);
+  std::thread answerer([&] {
+    held[1].second->Send(201, "application/json", "{\"b\":1}");
+    held[0].second->StartStream(200, "text/plain");
+    held[0].second->Write("x");
+    held[0].second->Write("y");
+    held[0].second->Finish();
+    held[2].second.reset();  // dropped without an answer
+  });
+  std::thread::id answerer_id = answerer.get_id();
+  answerer.join();
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, kWait, [&] { return answers.size() == 3; }));
+  ASSERT_TRUE(answers[0].ok());
+  EXPECT_EQ(answers[0]->code, 201);
+  EXPECT_EQ(answers[0]->body, "{\"b\":1}");
+  ASSERT_TRUE(answers[1].ok());
+  EXPECT_EQ(answers[1]->code, 200);
+  EXPECT_EQ(answers[1]->body, "xy");
+  ASSERT_FALSE(answers[2].ok());
+  EXPECT_EQ(answers[2].status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(answers[2].status().message(), ::testing::HasSubstr("GET /c"));
+  for (auto id : threads) EXPECT_EQ(id, answerer_id);
+}
+
+TEST_F(ClientTest, DoNoBodyAsyncMapsTheAnswerToAStatus) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Status> got;
+  auto done = [&](Status s) {
+    std::lock_guard<std::mutex> l(mu);
+    got.push_back(std::move(s));
+    cv.notify_all();
+  };
+  HttpRequest create;
+  create.method = "POST";
+  create.path = kConfigMaps.Path("default");
+  create.content_type = "application/json";
+  create.body = DumpJson(ConfigMap("async-1"));
+  c().DoNoBodyAsync(create, done);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, kWait, [&] { return got.size() == 1; }));
+  }
+  c().DoNoBodyAsync(create, done);  // the same name again
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, kWait, [&] { return got.size() == 2; }));
+  EXPECT_TRUE(got[0].ok()) << got[0].ToString();
+  EXPECT_EQ(got[1].code(), StatusCode::kAlreadyExists) << got[1].ToString();
+  EXPECT_TRUE(c().Get(kConfigMaps, "default", "async-1").ok());
 }
 
 }  // namespace

@@ -9,7 +9,10 @@
 //   100);
 // - repeats: the same source/object/type/reason/message within 10 minutes bumps count and
 //   lastTimestamp of the Event written for it.
-// Every key names its object, so one writer owns each key and its cache entries.
+// Every key names its object, so one writer owns each key and its cache entries. A writer
+// sends an Event create without waiting for its answer when the transport pipelines (up to its
+// window in flight); it takes no event whose object has a create in flight, so `written` is
+// final for every key it reads.
 #include "client/events.h"
 
 #include <pthread.h>
@@ -22,6 +25,7 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -147,12 +151,16 @@ struct Similar {
   SystemTime last;
 };
 
-// One writer: its queue (guarded by Impl::mu) and, for its thread only, its correlator's state.
+// One writer: its queue, its creates in flight and the Events it wrote (guarded by Impl::mu: a
+// create's answer may come on another thread), and, for its thread only, the spam filter's and
+// the similar-events state.
 struct Writer {
   explicit Writer(size_t max_cache) : written(max_cache), buckets(max_cache), similar(max_cache) {}
   std::condition_variable cv;
   std::deque<Pending> queue;
   std::thread thread;  // started on first use
+  size_t in_flight = 0;  // creates sent, not answered
+  std::unordered_map<std::string, int> objects_in_flight;  // Pending::object -> creates in flight
   LruMap<Written> written;  // by Pending::key, or by the object key for combined events
   LruMap<Bucket> buckets;   // by the object key
   LruMap<Similar> similar;  // by the object key
@@ -163,10 +171,17 @@ struct Writer {
 struct EventRecorder::Impl {
   Impl(const Client& c, EventSource s)
       : client(c), source(std::move(s)), clock(source.clock ? *source.clock : RealClock()) {
-    size_t n = static_cast<size_t>(std::max(1, source.writers));
+    size_t max_writes = static_cast<size_t>(std::max(1, source.writers));
+    // A pipelining transport lets one thread keep many creates in flight: a burst costs no
+    // thread hand-off per Event, and few threads compete with the work that records them.
+    size_t n = c.transport().Pipelines() ? std::min(max_writes, kPipelinedThreads) : max_writes;
+    window = (max_writes + n - 1) / n;
     size_t max_cache = std::max<size_t>(1, kMaxCache / n);
     for (size_t i = 0; i < n; ++i) writers.push_back(std::make_unique<Writer>(max_cache));
   }
+
+  static constexpr size_t kPipelinedThreads = 2;
+  size_t window = 1;  // creates each writer keeps in flight at most
 
   const Client& client;
   EventSource source;
@@ -233,28 +248,38 @@ struct EventRecorder::Impl {
     return obj_name + "." + hex;
   }
 
-  void Write(Writer& wr, const Pending& p) {
+  // Writes p: a patch of the Event it repeats (waits for the answer), or a new Event (sent;
+  // returns true while the create is in flight, Finished then runs on its answer).
+  bool Write(Writer& wr, const Pending& p) {
     if (!TakeToken(wr, p)) {
       TUG_VLOG(4, kLog) << "event dropped by the spam filter" << kv("object", p.ns + "/" + p.name)
                         << kv("reason", p.reason);
-      return;
+      return false;
     }
     std::string message = p.message;
     const std::string key = Correlate(wr, p, &message);
     std::string ts = FormatRFC3339(p.at);
-    if (Written* found = wr.written.Find(key); found && p.at - found->last < kAggregationWindow) {
-      Written& w = *found;
+    // No create of p's object is in flight (Loop waits), so what `written` says of key is final.
+    std::optional<Written> repeat;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (Written* found = wr.written.Find(key); found && p.at - found->last < kAggregationWindow) repeat = *found;
+    }
+    if (repeat) {
+      const Written& w = *repeat;
       Json patch = {{"count", w.count + 1}, {"lastTimestamp", ts}, {"message", message}};
       auto r = client.Patch(kEvents, w.ns, w.name, PatchType::kMerge, DumpJson(patch));
+      std::lock_guard<std::mutex> lock(mu);
       if (r.ok()) {
-        w.count++;
-        w.last = p.at;
-        return;
+        Written& cur = wr.written.Put(key, w);
+        cur.count++;
+        cur.last = p.at;
+        return false;
       }
       if (r.status().code() != StatusCode::kNotFound) {
         TUG_LOG(WARNING, kLog) << "could not update event" << kv("event", w.ns + "/" + w.name)
                                << kv("error", r.status().ToString());
-        return;
+        return false;
       }
       // The Event is gone (deleted or expired): write a new one.
       wr.written.Erase(key);
@@ -287,29 +312,63 @@ struct EventRecorder::Impl {
     req.path = kEvents.Path(p.ns);
     req.content_type = "application/json";
     req.body = std::move(body);
-    if (Status s = client.DoNoBody(req); !s.ok()) {  // the answer would only repeat the name
-      TUG_LOG(WARNING, kLog) << "could not write event" << kv("object", p.ns + "/" + p.name)
-                             << kv("reason", p.reason) << kv("error", s.ToString());
-      return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      wr.in_flight++;
+      wr.objects_in_flight[p.object]++;
     }
-    wr.written.Put(key, Written{std::move(name), p.ns, 1, p.at});
+    // The answer would only repeat the name: not parsed.
+    client.DoNoBodyAsync(req, [this, &wr, key, object = p.object, w = Written{std::move(name), p.ns, 1, p.at},
+                               what = p.ns + "/" + p.name, reason = p.reason](Status s) mutable {
+      if (!s.ok())
+        TUG_LOG(WARNING, kLog) << "could not write event" << kv("object", what) << kv("reason", reason)
+                               << kv("error", s.ToString());
+      Finished(wr, object, s.ok() ? &key : nullptr, std::move(w));
+    });
+    return true;
+  }
+
+  // A create's answer: records the Event written for key (null: it failed) and lets the writer
+  // go on, waking its thread only when it waits for this answer.
+  void Finished(Writer& wr, const std::string& object, const std::string* key, Written w) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (key) wr.written.Put(*key, std::move(w));
+    bool was_full = wr.in_flight-- == window;
+    auto it = wr.objects_in_flight.find(object);
+    bool object_free = --it->second == 0;
+    if (object_free) wr.objects_in_flight.erase(it);
+    busy--;
+    if (queued == 0 && busy == 0) idle.notify_all();
+    bool waits = stop || (!wr.queue.empty() && (was_full || (object_free && wr.queue.front().object == object)));
+    if (waits) wr.cv.notify_all();
+  }
+
+  // Whether wr may take its next event: one is queued, the window has room, and no create of
+  // the same object is in flight (its answer decides whether the next one is a repeat).
+  bool Ready(const Writer& wr) const {
+    return !wr.queue.empty() && wr.in_flight < window && !wr.objects_in_flight.count(wr.queue.front().object);
   }
 
   void Loop(Writer& wr) {
     pthread_setname_np(pthread_self(), "event-writer");
     std::unique_lock<std::mutex> lock(mu);
     while (true) {
-      wr.cv.wait(lock, [&] { return stop || !wr.queue.empty(); });
-      if (wr.queue.empty()) return;  // stopping and drained
+      wr.cv.wait(lock, [&] { return Ready(wr) || (stop && wr.queue.empty()); });
+      if (!Ready(wr)) {  // stopping and drained: the answers still due refer to wr
+        wr.cv.wait(lock, [&] { return wr.in_flight == 0; });
+        return;
+      }
       Pending p = std::move(wr.queue.front());
       wr.queue.pop_front();
       queued--;
       busy++;
       lock.unlock();
-      Write(wr, p);
+      bool sent = Write(wr, p);
       lock.lock();
-      busy--;
-      idle.notify_all();
+      if (!sent) {
+        busy--;
+        if (queued == 0 && busy == 0) idle.notify_all();
+      }
     }
   }
 

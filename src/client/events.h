@@ -8,7 +8,10 @@
 // goroutine): the events of one involved object go through one writer, in order, so
 // aggregation and ordering per object hold; different objects' events are written
 // concurrently, so a burst (a scheduler binding thousands of pods) shares the store's group
-// commits instead of waiting for one commit per event. Record never blocks on the API server.
+// commits instead of waiting for one commit per event. With a transport that Pipelines() (the
+// loopback one) two writer threads each keep several creates in flight, sending the next
+// before the last is answered; an object's next event still waits for its create's answer.
+// Record never blocks on the API server.
 //
 //   client::EventRecorder rec(client, {.component = "deployment-controller"});
 //   rec.Record(deployment, "Normal", "ScalingReplicaSet", "Scaled up replica set web-5d4 to 3");
@@ -30,7 +33,8 @@ struct EventSource {
   std::string component;  // "default-scheduler", "kubelet", "deployment-controller"
   std::string host;       // node name for kubelet events, else ""
   Clock* clock = nullptr;
-  // Writes in flight at most (writer threads, each started on first use).
+  // Writes in flight at most: as many writer threads (each started on first use), or with a
+  // pipelining transport 2 threads sharing them.
   int writers = 4;
 };
 

@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "base/testing/fake_clock.h"
 #include "client/loopback.h"
@@ -273,6 +275,96 @@ TEST_F(EventsTest, WritersWorkConcurrentlyAndKeepEachObjectsEventsTogether) {
     repeated += idx % 4 == 0;
   }
   EXPECT_EQ(repeated, 10);
+}
+
+// A pipelining transport whose Event creates are answered in groups: each answer is held until
+// three are due (or 100 ms pass), so a writer thread only sees them if it keeps several creates
+// in flight at once.
+class GroupingTransport : public Transport {
+ public:
+  explicit GroupingTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {
+    timer_ = std::thread([this] {
+      std::unique_lock<std::mutex> l(mu_);
+      while (!stop_) {
+        cv_.wait_for(l, 100ms);
+        auto held = std::move(held_);
+        held_.clear();
+        l.unlock();
+        for (auto& fn : held) fn();
+        l.lock();
+      }
+    });
+  }
+  ~GroupingTransport() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    timer_.join();
+  }
+  Result<HttpResponse> Do(const HttpRequest& req) override { return inner_->Do(req); }
+  void DoAsync(const HttpRequest& req, std::function<void(Result<HttpResponse>)> done) override {
+    if (req.method != "POST" || req.path.find("/events") == std::string::npos) return inner_->DoAsync(req, std::move(done));
+    inner_->DoAsync(req, [this, done = std::move(done)](Result<HttpResponse> r) {
+      std::vector<std::function<void()>> release;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        held_.push_back([done, r = std::move(r)]() mutable { done(std::move(r)); });
+        max_held_ = std::max(max_held_, held_.size());
+        if (held_.size() >= 3) release.swap(held_);
+      }
+      for (auto& fn : release) fn();
+    });
+  }
+  bool Pipelines() const override { return true; }
+  Result<std::unique_ptr<Stream>> Open(const HttpRequest& req, std::function<void(int, std::string_view)> on_head,
+                                       std::function<void(std::string_view)> on_data,
+                                       std::function<void(Status)> on_end) override {
+    return inner_->Open(req, std::move(on_head), std::move(on_data), std::move(on_end));
+  }
+  size_t MaxHeld() {
+    std::lock_guard<std::mutex> l(mu_);
+    return max_held_;
+  }
+
+ private:
+  std::shared_ptr<Transport> inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::function<void()>> held_;
+  size_t max_held_ = 0;
+  bool stop_ = false;
+  std::thread timer_;
+};
+
+// With a pipelining transport a writer thread keeps several creates in flight (8 writes over at
+// most 2 threads here), and an object's next event still waits for its create's answer: a
+// repeat bumps the count of the Event written, never a second Event.
+TEST_F(EventsTest, PipelinedWritesKeepSeveralInFlightAndRepeatsStayOneEvent) {
+  apiserver::UserInfo admin;
+  admin.name = "system:admin";
+  admin.groups = {"system:masters"};
+  auto grouping = std::make_shared<GroupingTransport>(NewLoopbackTransport(api_.handler(), admin));
+  Client c(grouping);
+  {
+    EventRecorder rec(c, {.component = "default-scheduler", .clock = &clock_, .writers = 8});
+    for (int i = 0; i < 30; ++i) {
+      Json pod = pod_;
+      pod["metadata"]["name"] = "p-" + std::to_string(i);
+      pod["metadata"]["uid"] = "u-" + std::to_string(i);
+      std::string msg = "Successfully assigned default/p-" + std::to_string(i) + " to n1";
+      for (int k = 0; k < (i % 3 == 0 ? 3 : 1); ++k) rec.Record(pod, "Normal", "Scheduled", msg);
+    }
+    rec.Flush();
+  }
+  EXPECT_GE(grouping->MaxHeld(), 3u);
+  auto evs = Events("default");
+  ASSERT_EQ(evs.size(), 30u);
+  for (const auto& e : evs) {
+    int idx = std::stoi(GetStringPath(e, {"involvedObject", "name"}).substr(2));
+    EXPECT_EQ(e["count"], idx % 3 == 0 ? 3 : 1) << e.dump();
+  }
 }
 
 }  // namespace

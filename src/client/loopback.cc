@@ -70,27 +70,36 @@ void RunAll(std::vector<std::function<void()>>& cbs) {
 // ---------------------------------------------------------------------------------------------
 // Do(): collects one whole response.
 
+// Do() waits on cv for done/dropped; DoAsync() sets on_done instead, which the writer calls
+// (outside the lock) with the response, or with an error when the handler drops it unanswered.
 struct DoState {
   std::mutex mu;
   std::condition_variable cv;
   HttpResponse resp;
   bool done = false;
   bool dropped = false;  // the handler let go of the writer without answering
+  std::function<void(Result<HttpResponse>)> on_done;
+  std::string what;  // "METHOD path", for the error of a dropped request
 };
 
 class DoWriter : public apiserver::ResponseWriter {
  public:
   explicit DoWriter(std::shared_ptr<DoState> st) : st_(std::move(st)) {}
   ~DoWriter() override {
-    std::lock_guard<std::mutex> lock(st_->mu);
-    if (!st_->done) {
+    std::function<void(Result<HttpResponse>)> on_done;
+    {
+      std::lock_guard<std::mutex> lock(st_->mu);
+      if (st_->done) return;
       st_->dropped = true;
       st_->cv.notify_all();
+      on_done.swap(st_->on_done);
     }
+    if (on_done) on_done(UnavailableError("the handler did not answer " + st_->what));
   }
   void Send(int code, std::string content_type, std::string body,
             std::vector<std::pair<std::string, std::string>>) override {
     std::vector<std::function<void()>> cbs;
+    std::function<void(Result<HttpResponse>)> on_done;
     {
       std::lock_guard<std::mutex> lock(st_->mu);
       if (st_->done) return;
@@ -98,10 +107,12 @@ class DoWriter : public apiserver::ResponseWriter {
       st_->resp.content_type = std::move(content_type);
       st_->resp.body = std::move(body);
       st_->done = true;
-      st_->cv.notify_all();
+      if (st_->on_done) on_done.swap(st_->on_done);
+      else st_->cv.notify_all();
       cbs.swap(on_close_);
     }
     RunAll(cbs);
+    if (on_done) on_done(std::move(st_->resp));
   }
   void StartStream(int code, std::string content_type) override {
     std::lock_guard<std::mutex> lock(st_->mu);
@@ -116,14 +127,17 @@ class DoWriter : public apiserver::ResponseWriter {
   }
   void Finish() override {
     std::vector<std::function<void()>> cbs;
+    std::function<void(Result<HttpResponse>)> on_done;
     {
       std::lock_guard<std::mutex> lock(st_->mu);
       if (st_->done) return;
       st_->done = true;
-      st_->cv.notify_all();
+      if (st_->on_done) on_done.swap(st_->on_done);
+      else st_->cv.notify_all();
       cbs.swap(on_close_);
     }
     RunAll(cbs);
+    if (on_done) on_done(std::move(st_->resp));
   }
   void OnClose(std::function<void()> cb) override {
     {
@@ -339,6 +353,14 @@ class LoopbackTransport : public Transport {
     if (!st->done) return UnavailableError("the handler did not answer " + req.method + " " + req.path);
     return std::move(st->resp);
   }
+
+  void DoAsync(const HttpRequest& req, std::function<void(Result<HttpResponse>)> done) override {
+    auto st = std::make_shared<DoState>();
+    st->on_done = std::move(done);
+    st->what = req.method + " " + req.path;
+    handler_.Handle(BuildRequest(req, user_), std::make_shared<DoWriter>(std::move(st)));
+  }
+  bool Pipelines() const override { return true; }
 
   Result<std::unique_ptr<Stream>> Open(const HttpRequest& req, std::function<void(int, std::string_view)> on_head,
                                        std::function<void(std::string_view)> on_data,
