@@ -17,6 +17,13 @@ TEST(JsonScan, SkipsValues) {
   const std::vector<Case> cases = {
       {R"("a\"b")", 6},      {R"({"a":[1,{"b":"}"}]})", 19}, {"123,", 3}, {"true}", 4},
       {R"({"a":)", std::nullopt}, {R"("abc)", std::nullopt}, {"", std::nullopt}, {" [ ] ", 4},
+      // an escaped backslash before the closing quote; an escape as the last byte
+      {R"("a\\")", 5}, {R"("a\)", std::nullopt}, {R"("a\")", std::nullopt},
+      // a raw control character inside a string (invalid JSON)
+      {std::string("\"a\nb\""), std::nullopt}, {std::string("[\"a\tb\"]"), std::nullopt},
+      // brackets and escaped quotes inside strings do not count; whitespace and UTF-8 between
+      {R"([{"k":"]}\"[{"} , [[ ]] ,"é"],)", 30}, {"{\"a\":\n[1,\t2]\r}", 14},
+      {R"([[[[[[]]]]]])", 12}, {R"([[[[[[]]]]])", std::nullopt},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text);
