@@ -98,21 +98,12 @@ class DoWriter : public apiserver::ResponseWriter {
   }
   void Send(int code, std::string content_type, std::string body,
             std::vector<std::pair<std::string, std::string>>) override {
-    std::vector<std::function<void()>> cbs;
-    std::function<void(Result<HttpResponse>)> on_done;
-    {
-      std::lock_guard<std::mutex> lock(st_->mu);
-      if (st_->done) return;
-      st_->resp.code = code;
-      st_->resp.content_type = std::move(content_type);
-      st_->resp.body = std::move(body);
-      st_->done = true;
-      if (st_->on_done) on_done.swap(st_->on_done);
-      else st_->cv.notify_all();
-      cbs.swap(on_close_);
-    }
-    RunAll(cbs);
-    if (on_done) on_done(std::move(st_->resp));
+    std::unique_lock<std::mutex> lock(st_->mu);
+    if (st_->done) return;
+    st_->resp.code = code;
+    st_->resp.content_type = std::move(content_type);
+    st_->resp.body = std::move(body);
+    Complete(std::move(lock));
   }
   void StartStream(int code, std::string content_type) override {
     std::lock_guard<std::mutex> lock(st_->mu);
@@ -126,18 +117,9 @@ class DoWriter : public apiserver::ResponseWriter {
     return true;
   }
   void Finish() override {
-    std::vector<std::function<void()>> cbs;
-    std::function<void(Result<HttpResponse>)> on_done;
-    {
-      std::lock_guard<std::mutex> lock(st_->mu);
-      if (st_->done) return;
-      st_->done = true;
-      if (st_->on_done) on_done.swap(st_->on_done);
-      else st_->cv.notify_all();
-      cbs.swap(on_close_);
-    }
-    RunAll(cbs);
-    if (on_done) on_done(std::move(st_->resp));
+    std::unique_lock<std::mutex> lock(st_->mu);
+    if (st_->done) return;
+    Complete(std::move(lock));
   }
   void OnClose(std::function<void()> cb) override {
     {
@@ -155,6 +137,20 @@ class DoWriter : public apiserver::ResponseWriter {
   }
 
  private:
+  // Completes the answer (`lock` holds st_->mu; released here): hands it to the DoAsync
+  // callback or wakes the waiting Do(), then runs the OnClose callbacks.
+  void Complete(std::unique_lock<std::mutex> lock) {
+    st_->done = true;
+    std::function<void(Result<HttpResponse>)> on_done;
+    if (st_->on_done) on_done.swap(st_->on_done);
+    else st_->cv.notify_all();
+    std::vector<std::function<void()>> cbs;
+    cbs.swap(on_close_);
+    lock.unlock();
+    RunAll(cbs);
+    if (on_done) on_done(std::move(st_->resp));
+  }
+
   std::shared_ptr<DoState> st_;
   std::vector<std::function<void()>> on_close_;  // guarded by st_->mu
 };
